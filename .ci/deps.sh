@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what evflow's build, tests and benchmarks need on Debian 12, when it is missing.
+# As root it uses apt-get; otherwise it names the packages to install and fails.
+set -euo pipefail
+
+# package:file-that-proves-it-is-installed
+wanted=(
+  "g++:/usr/bin/g++"
+  "make:/usr/bin/make"
+  "googletest:/usr/src/googletest/googletest/src/gtest-all.cc"
+  "libgtest-dev:/usr/include/gtest/gtest.h"
+  "libbenchmark-dev:/usr/include/benchmark/benchmark.h"
+  "pkg-config:/usr/bin/pkg-config"
+  "clang-format:/usr/bin/clang-format"
+  "g++-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-g++"
+  "qemu-user:/usr/bin/qemu-aarch64"
+)
+missing=()
+for entry in "${wanted[@]}"; do
+  [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "evflow: missing build dependencies: ${missing[*]}" >&2
+  echo "evflow: install them with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "evflow: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

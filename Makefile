@@ -1,0 +1,213 @@
+# evflow — build, test, benchmark and install. GNU make; `make help` lists the targets.
+#
+# Configurations (CONFIG=...), each built in build/<CONFIG>/:
+#   release  -O2 -DNDEBUG                      the library that `make install` ships
+#   debug    -O1 -g, thread checks on          what `make test` builds and runs
+#   asan     debug + AddressSanitizer + UndefinedBehaviorSanitizer
+#   tsan     debug + ThreadSanitizer
+#   aarch64  debug, cross-built with aarch64-linux-gnu-g++, static, run under qemu-aarch64
+# The core (platform/ timers/ signals/ reactor/) always builds with -fno-exceptions -fno-rtti.
+
+CONFIG ?= release
+PREFIX ?= /usr/local
+DESTDIR ?=
+FUZZ_SECONDS ?= 60
+
+BUILD := build/$(CONFIG)
+GTEST_SRC ?= /usr/src/googletest/googletest
+
+CXX_NATIVE ?= g++
+CXX_AARCH64 ?= aarch64-linux-gnu-g++
+QEMU_AARCH64 ?= qemu-aarch64
+
+CXXSTD := -std=c++20
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wnull-dereference
+CORE_ONLY := -fno-exceptions -fno-rtti
+CPPFLAGS := -I. -MMD -MP
+
+ifeq ($(CONFIG),release)
+  CXX := $(CXX_NATIVE)
+  MODE := -O2 -DNDEBUG -g
+else ifeq ($(CONFIG),debug)
+  CXX := $(CXX_NATIVE)
+  MODE := -O1 -g
+else ifeq ($(CONFIG),asan)
+  CXX := $(CXX_NATIVE)
+  MODE := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(CONFIG),tsan)
+  CXX := $(CXX_NATIVE)
+  MODE := -O1 -g -fsanitize=thread
+else ifeq ($(CONFIG),aarch64)
+  CXX := $(CXX_AARCH64)
+  MODE := -O1 -g
+  LDSTATIC := -static
+else
+  $(error unknown CONFIG '$(CONFIG)': release, debug, asan, tsan or aarch64)
+endif
+
+CXXFLAGS_BASE := $(CXXSTD) $(MODE) -pthread
+CORE_CXXFLAGS := $(CXXFLAGS_BASE) $(WARNINGS) $(CORE_ONLY)
+TEST_CXXFLAGS := $(CXXFLAGS_BASE) $(WARNINGS) -isystem $(GTEST_SRC)/include
+LDFLAGS := $(MODE) -pthread $(LDSTATIC)
+
+CORE_DIRS := platform platform/linux timers signals reactor
+CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.cpp))
+CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.hpp))
+CORE_OBJS := $(CORE_SRCS:%.cpp=$(BUILD)/%.o)
+LIB := $(BUILD)/libevflow.a
+
+TEST_SRCS := $(shell find tests -name '*.cpp' 2>/dev/null | sort)
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+TEST_BIN := $(BUILD)/evflow_tests
+GTEST_OBJS := $(BUILD)/gtest/gtest-all.o
+
+EXAMPLE_SRCS := $(wildcard examples/*.cpp)
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.cpp=$(BUILD)/examples/%)
+
+BENCH_SRCS := $(wildcard bench/*_bench.cpp)
+BENCH_BINS := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
+
+HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
+
+.PHONY: all lib test check bench bench-build examples install uninstall format format-check \
+        clean deps help test-run sanitizers cross header-check install-check
+
+all: lib
+
+help:
+	@echo "make            build build/release/libevflow.a"
+	@echo "make test       build and run the test suite (debug build)"
+	@echo "make check      everything CI runs: tests, sanitizers, aarch64 under qemu, -fno-exceptions"
+	@echo "                header checks, install + pkg-config, benchmark build, format check"
+	@echo "make bench      run the benchmarks (bench/, pinned to one CPU)"
+	@echo "make examples   build examples/"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libevflow.a, evflow.pc"
+	@echo "make format     clang-format every source file"
+	@echo "make deps       install missing build dependencies (Debian, as root)"
+
+lib: $(LIB)
+
+$(LIB): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+# The core: no exceptions, no RTTI.
+$(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
+$(BUILD)/tests/%.o: CXXFLAGS = $(TEST_CXXFLAGS)
+$(BUILD)/examples/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
+$(BUILD)/bench/%.o: CXXFLAGS = $(CXXFLAGS_BASE) $(WARNINGS)
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+# GoogleTest, built from Debian's sources with this configuration's compiler and flags
+# (sanitizers and the cross compiler need an instrumented or aarch64 copy).
+$(BUILD)/gtest/gtest-all.o: $(GTEST_SRC)/src/gtest-all.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) $(MODE) -pthread -isystem $(GTEST_SRC)/include -I$(GTEST_SRC) -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJS) $(GTEST_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $(TEST_OBJS) $(GTEST_OBJS) $(LIB)
+
+$(GTEST_SRC)/src/gtest-all.cc:
+	@echo "GoogleTest sources not found at $(GTEST_SRC): run 'make deps' (installs googletest) or set GTEST_SRC" && exit 1
+
+# --- running the suite ----------------------------------------------------------
+
+ifeq ($(CONFIG),aarch64)
+  RUN_TESTS := $(QEMU_AARCH64) $(TEST_BIN)
+else
+  RUN_TESTS := $(TEST_BIN)
+endif
+
+test-run: $(TEST_BIN)
+	$(RUN_TESTS) --gtest_brief=1 $(GTEST_ARGS)
+
+test: deps-check
+	$(MAKE) --no-print-directory CONFIG=debug test-run
+
+sanitizers:
+	$(MAKE) --no-print-directory CONFIG=asan test-run
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(MAKE) --no-print-directory CONFIG=tsan test-run
+
+cross:
+	@command -v $(CXX_AARCH64) >/dev/null || { echo "missing $(CXX_AARCH64): run 'make deps'"; exit 1; }
+	@command -v $(QEMU_AARCH64) >/dev/null || { echo "missing $(QEMU_AARCH64): run 'make deps'"; exit 1; }
+	$(MAKE) --no-print-directory CONFIG=aarch64 test-run
+
+# Every core header compiles on its own, with -fno-exceptions -fno-rtti.
+header-check: $(HEADER_CHECKS)
+$(BUILD)/header-check/%.ok: %.hpp
+	@mkdir -p $(dir $@)
+	@echo '#include "$<"' | $(CXX) $(CORE_CXXFLAGS) -I. -x c++ -fsyntax-only - && touch $@
+
+examples: $(EXAMPLE_BINS)
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^
+
+# --- benchmarks -----------------------------------------------------------------
+
+BENCH_LIBS := -lbenchmark -lpthread
+bench-build: $(BENCH_BINS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS)
+
+bench: deps-check
+	$(MAKE) --no-print-directory CONFIG=release bench-build
+	@for b in $(BENCH_SRCS:bench/%.cpp=build/release/bench/%); do \
+	  echo "== $$b"; taskset -c 1 $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+	    --benchmark_min_time=0.2 $(BENCH_ARGS) || exit 1; done
+
+# --- install --------------------------------------------------------------------
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	for h in $(CORE_HDRS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/evflow/$$h; done
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libevflow.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' evflow.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/evflow $(DESTDIR)$(PREFIX)/lib/libevflow.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
+
+# Installs into a scratch prefix and builds every example from the installed copy only.
+install-check:
+	rm -rf build/install-check
+	$(MAKE) --no-print-directory CONFIG=release install PREFIX=$(CURDIR)/build/install-check
+	@for e in $(EXAMPLE_SRCS); do \
+	  echo "c++ $$e against the installed evflow"; \
+	  PKG_CONFIG_PATH=$(CURDIR)/build/install-check/lib/pkgconfig \
+	  $(CXX_NATIVE) -std=c++20 -Wall -Wextra -Werror -fno-exceptions -fno-rtti $$e \
+	    $$(PKG_CONFIG_PATH=$(CURDIR)/build/install-check/lib/pkgconfig pkg-config --cflags --libs evflow) \
+	    -o build/install-check/$$(basename $$e .cpp) || exit 1; done
+
+# --- the whole of CI ------------------------------------------------------------
+
+check: deps-check format-check
+	$(MAKE) --no-print-directory CONFIG=debug test-run
+	$(MAKE) --no-print-directory CONFIG=release lib header-check examples bench-build
+	$(MAKE) --no-print-directory install-check
+	$(MAKE) --no-print-directory sanitizers
+	$(MAKE) --no-print-directory cross
+	@echo "make check: all passed"
+
+# --- housekeeping ---------------------------------------------------------------
+
+FORMAT_SRCS = $(shell find platform reactor timers signals tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+deps:
+	./.ci/deps.sh
+deps-check:
+	@test -f $(GTEST_SRC)/src/gtest-all.cc -a -f /usr/include/benchmark/benchmark.h || ./.ci/deps.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

@@ -1,0 +1,48 @@
+// evflow — the backend contract, written once, and the backend chosen for this build.
+//
+// A backend reports readiness of file descriptors; it never reads, writes or accepts.
+// There is one backend class per OS family, picked at compile time by the alias at the
+// bottom of this file, so the loop calls it without any virtual dispatch.
+//
+// Every backend provides exactly these members:
+//
+//   Error open()                       create the kernel object (epoll fd, kqueue, IOCP)
+//                                      and the wake-up channel. Precondition: not open.
+//   void close()                       destroy them. Idempotent.
+//   Error reopen()                     drop the kernel object without touching its
+//                                      registrations (they may belong to a parent process
+//                                      after fork) and create a fresh, empty one. The
+//                                      caller re-applies every registration afterwards.
+//   void apply(std::span<InterestChange>)
+//                                      bring the kernel's interest set in line with each
+//                                      change, in one batch where the kernel allows;
+//                                      each change's `error` receives its own outcome.
+//   Result<int> wait(int64_t timeout_ns)
+//                                      block until readiness, a wake(), or the timeout
+//                                      (< 0: forever, 0: poll). Returns how many entries
+//                                      event(i) may be asked for. An interrupted wait
+//                                      returns 0.
+//   ReadyEvent event(int i) const      the i-th result of the last wait.
+//   void wake()                        make a wait return soon. Thread-safe and
+//                                      async-signal-safe; may be called many times.
+//   void acknowledge_wake()            consume the wake-ups reported by the last wait.
+//   int native_handle() const         the kernel object, to embed this loop in another.
+//   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
+//   uint64_t interest_syscalls() const how many system calls apply() has made in total.
+//
+// Stale events: every registration carries the 32-bit `tag` of its InterestChange and
+// event(i) returns it, so the loop can tell a report for a descriptor it re-registered
+// since (or never registered: a closed descriptor whose duplicate is still open keeps
+// its old registration alive) from a current one.
+#pragma once
+
+#include "platform/readiness.hpp"
+
+#if defined(__linux__)
+#include "platform/linux/epoll_backend.hpp"
+namespace evflow {
+using Backend = EpollBackend;
+}
+#else
+#error "evflow: no backend for this platform yet"
+#endif

@@ -1,0 +1,32 @@
+// evflow — the monotonic clock every loop reads.
+//
+// Linux path: libc's clock_gettime(CLOCK_MONOTONIC), which the vDSO answers in user
+// space. This is the one call on the hot path that deliberately goes through libc: the
+// raw system call costs several times more (bench/io_bench.cpp measures both side by
+// side: BM_ClockVdso and BM_ClockRawSyscall).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+
+namespace evflow {
+
+// Nanoseconds since an unspecified start (boot, on Linux). Never goes backwards.
+inline int64_t monotonic_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// A std::chrono clock over monotonic_ns(), so durations and time points type-check.
+struct MonotonicClock {
+  using rep = int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<MonotonicClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point(duration(monotonic_ns())); }
+};
+
+}  // namespace evflow

@@ -1,0 +1,131 @@
+#include "platform/linux/epoll_backend.hpp"
+
+#include <climits>
+#include <new>
+
+#include "platform/fatal.hpp"
+
+namespace evflow {
+
+namespace {
+
+constexpr int kInitialCapacity = 64;
+constexpr int kMaximumCapacity = 4096;
+// The wake-up eventfd's data: descriptor -1 (kWakeDescriptor) with tag 0.
+constexpr uint64_t kWakeData = 0xffffffffu;
+
+uint32_t epoll_mask(Events interest) noexcept {
+  uint32_t mask = 0;
+  if (interest.readable()) mask |= linux_abi::kEpollIn;
+  if (interest.writable()) mask |= linux_abi::kEpollOut;
+  return mask;
+}
+
+}  // namespace
+
+Error EpollBackend::open() noexcept {
+  if (epoll_fd_ >= 0) return Error(EBUSY);
+  if (!events_) {
+    events_.reset(new (std::nothrow) linux_abi::EpollEvent[kInitialCapacity]);
+    if (!events_) return Error(ENOMEM);
+    capacity_ = kInitialCapacity;
+  }
+  return create_instance();
+}
+
+Error EpollBackend::create_instance() noexcept {
+  Result<int> epfd = linux_abi::epoll_create();
+  if (!epfd) return epfd.error();
+  Result<int> wakefd = linux_abi::eventfd(0);
+  if (!wakefd) {
+    (void)linux_abi::close(epfd.value());
+    return wakefd.error();
+  }
+  linux_abi::EpollEvent ev{linux_abi::kEpollIn, kWakeData};
+  if (Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wakefd.value(), &ev)) {
+    (void)linux_abi::close(wakefd.value());
+    (void)linux_abi::close(epfd.value());
+    return err;
+  }
+  epoll_fd_ = epfd.value();
+  wake_fd_ = wakefd.value();
+  return Error();
+}
+
+void EpollBackend::close() noexcept {
+  if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
+  if (epoll_fd_ >= 0) (void)linux_abi::close(epoll_fd_);
+  wake_fd_ = epoll_fd_ = -1;
+}
+
+Error EpollBackend::reopen() noexcept {
+  close();  // note f: closing our descriptors never edits a set another process shares
+  return create_instance();
+}
+
+Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
+  ++interest_syscalls_;
+  linux_abi::EpollEvent ev{epoll_mask(interest), (uint64_t{tag} << 32) | static_cast<uint32_t>(fd)};
+  return linux_abi::epoll_ctl(epoll_fd_, op, fd, &ev);
+}
+
+void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
+  for (InterestChange& change : changes) {
+    if (change.to.empty()) {
+      change.error = control(linux_abi::kEpollCtlDel, change.fd, change.to, change.tag);
+      continue;
+    }
+    const bool add = change.from.empty();
+    Error err = control(add ? linux_abi::kEpollCtlAdd : linux_abi::kEpollCtlMod, change.fd, change.to, change.tag);
+    if (add && err.code() == EEXIST) {  // note e
+      err = control(linux_abi::kEpollCtlMod, change.fd, change.to, change.tag);
+    } else if (!add && err.code() == ENOENT) {  // note e
+      err = control(linux_abi::kEpollCtlAdd, change.fd, change.to, change.tag);
+    }
+    change.error = err;
+  }
+}
+
+Result<int> EpollBackend::wait(int64_t timeout_ns) noexcept {
+  Result<int> count = 0;
+  if (timeout_ns >= 0 && sleep_path_ == SleepPath::Nanoseconds) {
+    linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+    count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
+    if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
+      sleep_path_ = SleepPath::Milliseconds;  // note d
+      return wait(timeout_ns);
+    }
+  } else {
+    int timeout_ms = -1;
+    if (timeout_ns >= 0) {
+      const int64_t ms = timeout_ns / 1'000'000 + (timeout_ns % 1'000'000 != 0);  // round up: never early
+      timeout_ms = ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+    }
+    count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, timeout_ms);
+  }
+  if (count && count.value() == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
+  return count;
+}
+
+void EpollBackend::grow_event_buffer() noexcept {
+  // Called only when a wait filled the whole buffer, before its events are read: the
+  // reported events are copied across. Amortised: at most log2(4096 / 64) times per loop.
+  const int capacity = capacity_ * 2;
+  auto bigger = std::unique_ptr<linux_abi::EpollEvent[]>(new (std::nothrow) linux_abi::EpollEvent[capacity]);
+  if (!bigger) return;  // keep the old buffer: fewer events per wait, nothing lost
+  for (int i = 0; i < capacity_; ++i) bigger[i] = events_[i];
+  events_ = std::move(bigger);
+  capacity_ = capacity;
+}
+
+void EpollBackend::wake() noexcept {
+  const uint64_t one = 1;
+  (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
+}
+
+void EpollBackend::acknowledge_wake() noexcept {
+  uint64_t value;
+  (void)linux_abi::read(wake_fd_, &value, sizeof value);
+}
+
+}  // namespace evflow

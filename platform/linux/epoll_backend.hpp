@@ -1,0 +1,89 @@
+// evflow — the epoll readiness backend (Linux). The contract is in platform/backend.hpp.
+//
+// Notes on epoll, the kernel behaviours this backend and the loop above it handle:
+//
+// a) A registration belongs to the open file description *and* the descriptor number
+//    used to add it. Closing that number does not remove it while a duplicate (dup,
+//    fork, SCM_RIGHTS) keeps the file open, and it goes on reporting with its old data
+//    even after the number is reused (epoll(7), Q&A 6). Each registration therefore
+//    carries a tag in the upper half of its 64-bit data; the loop drops events whose
+//    tag it no longer knows and rebuilds the set if such reports persist.
+// b) Regular files and directories are refused with EPERM: they are always ready
+//    (epoll_ctl(2), ERRORS). The error goes back to the caller of Io::start.
+// c) EPOLLERR and EPOLLHUP are reported whether asked for or not (epoll_ctl(2)). They
+//    are passed on as Readable|Writable, masked by what the watcher asked for, so that
+//    its next read or write sees the error or end of file.
+// d) epoll_pwait2 (nanosecond timeout) exists since Linux 5.11. Older kernels answer
+//    ENOSYS; seccomp filters and emulators (qemu-user 7.2) answer ENOSYS or EPERM. The
+//    first such answer switches this backend to epoll_pwait with the timeout rounded
+//    up to whole milliseconds, so it never wakes early.
+// e) EPOLL_CTL_MOD answers ENOENT when the descriptor was closed and reopened behind the
+//    loop's back (the kernel dropped the old registration): the change is retried as an
+//    ADD. EPOLL_CTL_ADD answers EEXIST when a registration survived that the loop
+//    believed gone: retried as a MOD.
+// f) A forked child shares the parent's epoll instance; EPOLL_CTL_DEL from the child
+//    would edit the parent's set. reopen() only closes the child's descriptor and
+//    creates a new instance.
+// g) The wake-up channel is an eventfd: write(2) of 1 is async-signal-safe, and reads
+//    drain every pending wake-up at once. A full counter (EAGAIN) already means "wake".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "platform/readiness.hpp"
+#include "platform/linux/sys.hpp"
+
+namespace evflow {
+
+class EpollBackend {
+ public:
+  EpollBackend() noexcept = default;
+  ~EpollBackend() { close(); }
+  EpollBackend(const EpollBackend&) = delete;
+  EpollBackend& operator=(const EpollBackend&) = delete;
+
+  Error open() noexcept;
+  void close() noexcept;
+  Error reopen() noexcept;
+
+  void apply(std::span<InterestChange> changes) noexcept;
+  Result<int> wait(int64_t timeout_ns) noexcept;
+
+  ReadyEvent event(int i) const noexcept {
+    const linux_abi::EpollEvent& raw = events_[i];
+    const uint64_t data = raw.data;
+    return ReadyEvent{static_cast<int>(static_cast<uint32_t>(data)), static_cast<uint32_t>(data >> 32),
+                      translate(raw.events)};
+  }
+
+  void wake() noexcept;
+  void acknowledge_wake() noexcept;
+
+  int native_handle() const noexcept { return epoll_fd_; }
+  SleepPath sleep_path() const noexcept { return sleep_path_; }
+  uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
+
+  // Readiness bits for an epoll event mask (note c).
+  static constexpr Events translate(uint32_t mask) noexcept {
+    uint8_t bits = 0;
+    if (mask & (linux_abi::kEpollIn | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Readable.bits();
+    if (mask & (linux_abi::kEpollOut | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Writable.bits();
+    return Events(bits);
+  }
+
+ private:
+  Error create_instance() noexcept;
+  Error control(int op, int fd, Events interest, uint32_t tag) noexcept;
+  void grow_event_buffer() noexcept;
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int capacity_ = 0;
+  std::unique_ptr<linux_abi::EpollEvent[]> events_;
+  SleepPath sleep_path_ = SleepPath::Nanoseconds;
+  uint64_t interest_syscalls_ = 0;
+};
+
+}  // namespace evflow

@@ -1,0 +1,148 @@
+// evflow — the Linux system calls evflow uses, as typed wrappers returning Result<T>.
+//
+// Every call here is a raw system call (raw_syscall.hpp): no libc wrapper, no errno,
+// so each is async-signal-safe. The kernel ABI evflow needs (flag values, struct
+// layouts) is declared below rather than taken from libc headers.
+//
+// EINTR policy, per call:
+// - read, write: retried. evflow only uses them on non-blocking descriptors, so a retry
+//   cannot block, and no caller wants to see a signal's interruption of a 1-byte I/O.
+// - close: never retried. Linux releases the descriptor even when close reports EINTR
+//   (close(2), "Dealing with error returns"); a retry could close a reused number.
+// - epoll_pwait2, epoll_pwait: not retried; EINTR is returned as "0 events" so that the
+//   loop recomputes its deadline and dispatches whatever the signal handler recorded.
+// - epoll_create1, epoll_ctl, eventfd2, pipe2, timerfd_*, getpid, gettid: cannot fail
+//   with EINTR.
+#pragma once
+
+#include <cstdint>
+
+#include "platform/linux/raw_syscall.hpp"
+#include "platform/linux/syscall_numbers.hpp"
+#include "platform/result.hpp"
+
+namespace evflow::linux_abi {
+
+// open(2) flags shared by every descriptor-creating call (same values on x86_64 and
+// aarch64: include/uapi/asm-generic/fcntl.h).
+inline constexpr int kCloseOnExec = 02000000;  // O_CLOEXEC, EPOLL_CLOEXEC, EFD_CLOEXEC
+inline constexpr int kNonBlocking = 04000;     // O_NONBLOCK, EFD_NONBLOCK, TFD_NONBLOCK
+
+// epoll(7) ABI: include/uapi/linux/eventpoll.h.
+inline constexpr uint32_t kEpollIn = 0x001;
+inline constexpr uint32_t kEpollPri = 0x002;
+inline constexpr uint32_t kEpollOut = 0x004;
+inline constexpr uint32_t kEpollErr = 0x008;
+inline constexpr uint32_t kEpollHup = 0x010;
+inline constexpr uint32_t kEpollRdHup = 0x2000;
+inline constexpr int kEpollCtlAdd = 1;
+inline constexpr int kEpollCtlDel = 2;
+inline constexpr int kEpollCtlMod = 3;
+
+// The kernel packs struct epoll_event on x86_64 only (12 bytes there, 16 elsewhere),
+// so that 32-bit and 64-bit x86 processes share one layout.
+struct
+#if defined(__x86_64__)
+    __attribute__((packed))
+#endif
+    EpollEvent {
+  uint32_t events;
+  uint64_t data;
+};
+#if defined(__x86_64__)
+static_assert(sizeof(EpollEvent) == 12, "x86_64 epoll_event is packed to 12 bytes");
+#else
+static_assert(sizeof(EpollEvent) == 16, "epoll_event is 16 bytes outside x86_64");
+#endif
+
+// struct __kernel_timespec: 64-bit seconds on every architecture.
+struct KernelTimespec {
+  int64_t seconds;
+  int64_t nanoseconds;
+};
+
+// clockid_t values (include/uapi/linux/time.h).
+inline constexpr int kClockRealtime = 0;
+inline constexpr int kClockMonotonic = 1;
+
+namespace detail {
+inline Result<int> to_int(long ret) noexcept {
+  if (is_error(ret)) return Error(static_cast<int>(-ret));
+  return static_cast<int>(ret);
+}
+inline Result<long> to_long(long ret) noexcept {
+  if (is_error(ret)) return Error(static_cast<int>(-ret));
+  return ret;
+}
+inline Error to_error(long ret) noexcept { return is_error(ret) ? Error(static_cast<int>(-ret)) : Error(); }
+}  // namespace detail
+
+// epoll_create1(EPOLL_CLOEXEC): a new epoll instance.
+inline Result<int> epoll_create() noexcept {
+  return detail::to_int(raw_syscall(nr::epoll_create1, kCloseOnExec));
+}
+
+// epoll_ctl(2). `op` is one of kEpollCtl*; `event` may be null for kEpollCtlDel.
+inline Error epoll_ctl(int epfd, int op, int fd, EpollEvent* event) noexcept {
+  return detail::to_error(raw_syscall(nr::epoll_ctl, epfd, op, fd, reinterpret_cast<long>(event)));
+}
+
+// epoll_pwait2(2) (Linux >= 5.11): nanosecond relative timeout, null = forever.
+// Returns the number of events; EINTR is reported as 0 events (see the policy above).
+inline Result<int> epoll_pwait2(int epfd, EpollEvent* events, int capacity,
+                                const KernelTimespec* timeout) noexcept {
+  long ret = raw_syscall(nr::epoll_pwait2, epfd, reinterpret_cast<long>(events), capacity,
+                         reinterpret_cast<long>(timeout), 0, 8);
+  if (ret == -EINTR) return 0;
+  return detail::to_int(ret);
+}
+
+// epoll_pwait(2) with a null signal mask: millisecond timeout, -1 = forever.
+// EINTR is reported as 0 events.
+inline Result<int> epoll_pwait(int epfd, EpollEvent* events, int capacity, int timeout_ms) noexcept {
+  long ret = raw_syscall(nr::epoll_pwait, epfd, reinterpret_cast<long>(events), capacity, timeout_ms, 0, 8);
+  if (ret == -EINTR) return 0;
+  return detail::to_int(ret);
+}
+
+// eventfd2(initial, EFD_CLOEXEC | EFD_NONBLOCK).
+inline Result<int> eventfd(unsigned initial) noexcept {
+  return detail::to_int(raw_syscall(nr::eventfd2, initial, kCloseOnExec | kNonBlocking));
+}
+
+// pipe2(O_CLOEXEC | O_NONBLOCK): both ends non-blocking and close-on-exec.
+inline Error pipe(int (&fds)[2]) noexcept {
+  return detail::to_error(raw_syscall(nr::pipe2, reinterpret_cast<long>(fds), kCloseOnExec | kNonBlocking));
+}
+
+// read(2); EINTR retried. EAGAIN comes back as Error(EAGAIN): the caller decides.
+inline Result<long> read(int fd, void* buffer, unsigned long size) noexcept {
+  long ret;
+  do {
+    ret = raw_syscall(nr::read, fd, reinterpret_cast<long>(buffer), static_cast<long>(size));
+  } while (ret == -EINTR);
+  return detail::to_long(ret);
+}
+
+// write(2); EINTR retried.
+inline Result<long> write(int fd, const void* buffer, unsigned long size) noexcept {
+  long ret;
+  do {
+    ret = raw_syscall(nr::write, fd, reinterpret_cast<long>(buffer), static_cast<long>(size));
+  } while (ret == -EINTR);
+  return detail::to_long(ret);
+}
+
+// close(2); never retried (see the policy above).
+inline Error close(int fd) noexcept { return detail::to_error(raw_syscall(nr::close, fd)); }
+
+inline int getpid() noexcept { return static_cast<int>(raw_syscall(nr::getpid)); }
+inline int gettid() noexcept { return static_cast<int>(raw_syscall(nr::gettid)); }
+
+// clock_gettime as a real system call, bypassing the vDSO. Kept for the benchmark that
+// justifies reading the clock through libc instead (see platform/clock.hpp).
+inline Error clock_gettime_syscall(int clock, KernelTimespec* out) noexcept {
+  return detail::to_error(raw_syscall(nr::clock_gettime, clock, reinterpret_cast<long>(out)));
+}
+
+}  // namespace evflow::linux_abi

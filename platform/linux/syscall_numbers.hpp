@@ -1,0 +1,44 @@
+// evflow — Linux system call numbers used by evflow, per architecture.
+//
+// x86_64 uses its own table (arch/x86/entry/syscalls/syscall_64.tbl); aarch64 uses the
+// generic table (include/uapi/asm-generic/unistd.h), which has no epoll_wait, pipe or
+// epoll_create: only their newer forms, which are the ones evflow calls everywhere.
+#pragma once
+
+namespace evflow::linux_abi::nr {
+
+#if defined(__x86_64__)
+inline constexpr long read = 0;
+inline constexpr long write = 1;
+inline constexpr long close = 3;
+inline constexpr long getpid = 39;
+inline constexpr long prctl = 157;
+inline constexpr long gettid = 186;
+inline constexpr long clock_gettime = 228;
+inline constexpr long epoll_ctl = 233;
+inline constexpr long epoll_pwait = 281;
+inline constexpr long timerfd_create = 283;
+inline constexpr long timerfd_settime = 286;
+inline constexpr long eventfd2 = 290;
+inline constexpr long epoll_create1 = 291;
+inline constexpr long pipe2 = 293;
+inline constexpr long epoll_pwait2 = 441;
+#elif defined(__aarch64__)
+inline constexpr long eventfd2 = 19;
+inline constexpr long epoll_create1 = 20;
+inline constexpr long epoll_ctl = 21;
+inline constexpr long epoll_pwait = 22;
+inline constexpr long close = 57;
+inline constexpr long pipe2 = 59;
+inline constexpr long read = 63;
+inline constexpr long write = 64;
+inline constexpr long timerfd_create = 85;
+inline constexpr long timerfd_settime = 86;
+inline constexpr long clock_gettime = 113;
+inline constexpr long prctl = 167;
+inline constexpr long getpid = 172;
+inline constexpr long gettid = 178;
+inline constexpr long epoll_pwait2 = 441;
+#endif
+
+}  // namespace evflow::linux_abi::nr

@@ -1,0 +1,19 @@
+#include "reactor/async.hpp"
+
+namespace evflow {
+
+Error Async::start() noexcept {
+  if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
+  loop_->assert_owner_thread();
+  if (active_) return Error();
+  loop_->start_async(*this);
+  return Error();
+}
+
+void Async::stop() noexcept {
+  if (!active_) return;
+  loop_->assert_owner_thread();
+  loop_->stop_async(*this);
+}
+
+}  // namespace evflow

@@ -1,0 +1,65 @@
+// evflow — Async: wake a loop from any thread (or a signal handler) and run a callback
+// in the loop's thread.
+//
+// send() may be called from any thread, any number of times, and from a signal
+// handler (it is two atomic exchanges and at most one write(2)). Sends coalesce: any
+// number of sends before the loop notices them give one callback. None is lost: a send
+// that happens after the callback started gives another callback later.
+//
+// Decisions (README, "Semantics"):
+// - A send while the watcher is stopped stays pending and is delivered once after the
+//   next start().
+// - The Async and its loop must outlive every thread that may still call send().
+//
+// Errors from start(): EINVAL when no callback was ever given, when the loop is not
+// open, or after the loop was destroyed.
+#pragma once
+
+#include <atomic>
+
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/loop.hpp"
+
+namespace evflow {
+
+class Async : public detail::ListNode<Async> {
+ public:
+  using Callback = InlineCallback<void(Async&)>;
+
+  explicit Async(Loop& loop) noexcept : loop_(&loop) {}
+  ~Async() { stop(); }
+
+  // Sets the callback (called as `callback(async)` or `callback()`) and starts.
+  template <class F>
+  Error start(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+    return start();
+  }
+  // Starts with the callback given before; no-op when already active.
+  Error start() noexcept;
+  // No callback runs after this returns (a send still pending stays pending). Idempotent.
+  void stop() noexcept;
+
+  // Requests a callback in the loop's thread. Thread-safe and async-signal-safe.
+  void send() noexcept {
+    if (!pending_.exchange(true)) {
+      if (Loop* loop = loop_) loop->wake();
+    }
+  }
+
+  bool active() const noexcept { return active_; }
+  // True while a send has not been delivered yet.
+  bool pending() const noexcept { return pending_.load(); }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Loop* loop_;
+  std::atomic<bool> pending_{false};
+  bool active_ = false;
+  Callback callback_;
+};
+
+}  // namespace evflow

@@ -1,0 +1,72 @@
+// evflow — InlineCallback: a watcher's callback, stored inside the watcher.
+//
+// Any callable (lambda, function pointer, functor) whose size fits the inline buffer is
+// constructed in place: starting, stopping and firing a watcher never allocates. A
+// callable that does not fit is a compile-time error; capture a pointer to your state
+// (`[conn]` or `[this]`) instead of many references.
+//
+// A callable may take the watcher's full argument list, or no arguments at all.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace evflow {
+
+// Bytes available for a callback's captures: three pointers, e.g. `[this, &a, &b]`.
+inline constexpr std::size_t kCallbackCapacity = 3 * sizeof(void*);
+
+template <class Signature, std::size_t Capacity = kCallbackCapacity>
+class InlineCallback;
+
+template <class... Args, std::size_t Capacity>
+class InlineCallback<void(Args...), Capacity> {
+ public:
+  InlineCallback() noexcept = default;
+  ~InlineCallback() { reset(); }
+  InlineCallback(const InlineCallback&) = delete;
+  InlineCallback& operator=(const InlineCallback&) = delete;
+
+  template <class F>
+  void emplace(F&& f) noexcept {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, Args...> || std::is_invocable_v<Fn&>,
+                  "evflow: the callback must be callable with the watcher's arguments, or with none");
+    static_assert(sizeof(Fn) <= Capacity,
+                  "evflow: callback too large for the watcher's inline storage; capture a pointer "
+                  "to your state instead of many values");
+    static_assert(alignof(Fn) <= alignof(void*), "evflow: callback alignment exceeds pointer alignment");
+    static_assert(std::is_nothrow_constructible_v<Fn, F&&>, "evflow: callbacks must be nothrow constructible");
+    reset();
+    ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
+    invoke_ = [](void* self, Args... args) {
+      if constexpr (std::is_invocable_v<Fn&, Args...>) {
+        (*static_cast<Fn*>(self))(args...);
+      } else {
+        (*static_cast<Fn*>(self))();
+      }
+    };
+    destroy_ = std::is_trivially_destructible_v<Fn> ? nullptr : [](void* self) { static_cast<Fn*>(self)->~Fn(); };
+  }
+
+  // Destroys the stored callable, if any.
+  void reset() noexcept {
+    if (destroy_) destroy_(storage_);
+    invoke_ = nullptr;
+    destroy_ = nullptr;
+  }
+
+  explicit operator bool() const noexcept { return invoke_ != nullptr; }
+
+  // Precondition: a callable is stored.
+  void operator()(Args... args) { invoke_(storage_, args...); }
+
+ private:
+  alignas(void*) unsigned char storage_[Capacity];
+  void (*invoke_)(void*, Args...) = nullptr;
+  void (*destroy_)(void*) = nullptr;
+};
+
+}  // namespace evflow

@@ -1,0 +1,7 @@
+// evflow — everything a user of the reactor includes: the loop and all watchers.
+#pragma once
+
+#include "reactor/async.hpp"
+#include "reactor/hook.hpp"
+#include "reactor/io.hpp"
+#include "reactor/loop.hpp"

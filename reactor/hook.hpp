@@ -1,0 +1,89 @@
+// evflow — Prepare, Check and Idle: callbacks tied to the phases of a loop iteration.
+//
+// - Prepare runs in every iteration just before the loop waits for events: the place
+//   to flush buffered output or batch work gathered by the previous callbacks.
+// - Check runs in every iteration right after the events were dispatched: the place to
+//   act on what they produced (libev's prepare/check pairing, e.g. to embed another
+//   library's event processing).
+// - Idle runs only in iterations in which no Io or Async callback ran, and while any
+//   Idle watcher is active the loop never blocks: background work that yields to I/O.
+//
+// All three keep run(RunMode::Default) going while active. Within a phase, watchers run
+// in start order; one started during its own phase first runs in the next iteration.
+// start() on an active watcher keeps it active and in place (a new callback replaces
+// the old one; see Io::start for replacing it from inside itself).
+//
+// Errors from start(): EINVAL when no callback was ever given, when the loop is not
+// open, or after the loop was destroyed.
+#pragma once
+
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/loop.hpp"
+
+namespace evflow {
+
+template <detail::HookKind Kind>
+class Hook : public detail::ListNode<Hook<Kind>> {
+ public:
+  using Callback = InlineCallback<void(Hook&)>;
+
+  explicit Hook(Loop& loop) noexcept : loop_(&loop) {}
+  ~Hook() { stop(); }
+
+  // Sets the callback (called as `callback(hook)` or `callback()`) and starts.
+  template <class F>
+  Error start(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+    return start();
+  }
+
+  // Starts with the callback given before. No-op when already active.
+  Error start() noexcept {
+    if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
+    loop_->assert_owner_thread();
+    if (active_) return Error();
+    active_ = true;
+    start_epoch_ = loop_->epoch_;
+    loop_->template hooks<Kind>().push_back(*this);
+    ++loop_->active_;
+    return Error();
+  }
+
+  // No callback runs after this returns. Idempotent.
+  void stop() noexcept {
+    if (!active_) return;
+    loop_->assert_owner_thread();
+    loop_->template hooks<Kind>().remove(*this);
+    active_ = false;
+    --loop_->active_;
+  }
+
+  bool active() const noexcept { return active_; }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Loop* loop_;
+  uint32_t start_epoch_ = 0;  // loop epoch when started (see Loop::run_hooks)
+  bool active_ = false;
+  Callback callback_;
+};
+
+using Prepare = Hook<detail::HookKind::Prepare>;
+using Check = Hook<detail::HookKind::Check>;
+using Idle = Hook<detail::HookKind::Idle>;
+
+template <detail::HookKind K>
+auto& Loop::hooks() noexcept {
+  if constexpr (K == detail::HookKind::Prepare) {
+    return prepares_;
+  } else if constexpr (K == detail::HookKind::Check) {
+    return checks_;
+  } else {
+    return idles_;
+  }
+}
+
+}  // namespace evflow

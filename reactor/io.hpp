@@ -1,0 +1,91 @@
+// evflow — Io: a callback when a file descriptor becomes readable or writable.
+//
+// Level-triggered: the callback runs in every iteration in which the descriptor is
+// ready for something the watcher asked for, until the watcher is stopped or the
+// condition is consumed. Error and hang-up conditions are reported as whatever the
+// watcher asked for (Readable and/or Writable), so its next read or write sees them.
+// Spurious readiness is possible (another reader drained the socket): use
+// non-blocking descriptors and treat EAGAIN as "not yet".
+//
+// Costs: start() on a descriptor the kernel does not watch yet makes one system call,
+// so that a bad descriptor is reported at once. Every other start, stop or interest
+// change is recorded and applied once per iteration: a watcher stopped and started
+// again with the same descriptor and interest before the loop waits costs nothing.
+//
+// Decisions (README, "Semantics"):
+// - Several Io watchers may watch one descriptor in one loop; each gets the readiness
+//   it asked for, in the order the watchers were started.
+// - start() on an active watcher restarts it with the new parameters.
+// - Closing a descriptor: stop its watchers first (destroying a watcher stops it).
+//   A descriptor closed under an active watcher is noticed when its interest is next
+//   re-registered: the watcher is stopped and called once with `Invalid`. Readiness
+//   reported for a closed descriptor whose duplicate lives on is dropped, never
+//   delivered to a watcher of a new descriptor with the same number.
+// - The one case evflow cannot see without a system call: within one iteration, stop
+//   a watcher, close its descriptor, and start *the same* watcher on a new descriptor
+//   that got the same number. Call forget() between close and start to make it safe.
+//
+// Errors from start(): EBADF for a negative or closed descriptor; EPERM for a
+// descriptor epoll cannot watch (a regular file or a directory: always ready);
+// EINVAL for an empty interest or bits other than Readable|Writable, for a watcher
+// without a callback, and after its loop was destroyed; ENOMEM/ENOSPC from the kernel.
+#pragma once
+
+#include "platform/events.hpp"
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/loop.hpp"
+
+namespace evflow {
+
+class Io {
+ public:
+  using Callback = InlineCallback<void(Io&, Events)>;
+
+  explicit Io(Loop& loop) noexcept : loop_(&loop) {}
+  ~Io();
+  Io(const Io&) = delete;
+  Io& operator=(const Io&) = delete;
+
+  // Watches `fd` for `interest` and calls `callback(io, ready)` when ready; `callback`
+  // may also take no arguments. Replacing the callback from inside itself destroys the
+  // running callable: like `delete this`, it must not touch its captures afterwards.
+  template <class F>
+  Error start(int fd, Events interest, F&& callback) noexcept {
+    if (active_) stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start(fd, interest);
+  }
+  // Same, keeping the callback set before.
+  Error start(int fd, Events interest) noexcept;
+  // Restarts with the descriptor, interest and callback of the last start.
+  Error start() noexcept { return start(fd_, interest_); }
+
+  // Changes what the watcher asks for, active or not; applied at the next iteration.
+  Error set_interest(Events interest) noexcept;
+
+  // Stops the watcher; no callback runs after this returns. Idempotent.
+  void stop() noexcept;
+
+  // Tells the loop that this watcher's descriptor was closed and its number may be
+  // reused (see the header comment). Precondition: the watcher is stopped.
+  void forget() noexcept;
+
+  bool active() const noexcept { return active_; }
+  int fd() const noexcept { return fd_; }
+  Events interest() const noexcept { return interest_; }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Loop* loop_;
+  Io* next_ = nullptr;  // next watcher of the same descriptor
+  int fd_ = -1;
+  Events interest_;
+  bool active_ = false;
+  bool failed_ = false;  // linked in the loop's failed list, awaiting its Invalid callback
+  Callback callback_;
+};
+
+}  // namespace evflow

@@ -1,0 +1,359 @@
+#include "reactor/loop.hpp"
+
+#include "platform/fatal.hpp"
+#include "reactor/async.hpp"
+#include "reactor/hook.hpp"
+#include "reactor/io.hpp"
+
+namespace evflow {
+
+Loop::Loop() noexcept = default;
+
+Loop::~Loop() {
+  detach_all();
+  backend_.close();
+}
+
+void Loop::assert_owner_thread() const noexcept {
+  if constexpr (detail::kThreadChecks) {
+    if (owner_ != nullptr && owner_ != detail::this_thread_identity())
+      detail::fatal("a loop-thread-only member of evflow::Loop was called from a thread that does not own the loop");
+  }
+}
+
+Error Loop::open() noexcept {
+  if (open_) return Error(EBUSY);
+  if (Error err = backend_.open()) return err;
+  open_ = true;
+  owner_ = detail::this_thread_identity();
+  now_ns_ = monotonic_ns();
+  changed_fds_.reserve(64);
+  change_batch_.reserve(64);
+  return Error();
+}
+
+void Loop::reserve_descriptors(int count) noexcept {
+  if (count > 0 && static_cast<size_t>(count) > fds_.size()) fds_.resize(static_cast<size_t>(count));
+  if (count > 0) {
+    changed_fds_.reserve(static_cast<size_t>(count));
+    change_batch_.reserve(static_cast<size_t>(count));
+  }
+}
+
+Loop::FdEntry& Loop::entry(int fd) noexcept {
+  const auto index = static_cast<size_t>(fd);
+  if (index >= fds_.size()) fds_.resize(index < 32 ? 64 : index * 2);  // amortised growth
+  return fds_[index];
+}
+
+void Loop::queue_change(int fd) noexcept {
+  FdEntry& e = fds_[static_cast<size_t>(fd)];
+  if (e.queued) return;
+  e.queued = true;
+  changed_fds_.push_back(fd);
+}
+
+Events Loop::wanted_interest(int fd) const noexcept {
+  Events wanted;
+  for (const Io* w = fds_[static_cast<size_t>(fd)].head; w != nullptr; w = w->next_) wanted |= w->interest_;
+  return wanted;
+}
+
+// --- Io registration -------------------------------------------------------------
+
+Error Loop::register_now(int fd, Events from, Events to) noexcept {
+  InterestChange change{fd, from, to, next_tag()};
+  backend_.apply(std::span<InterestChange>(&change, 1));
+  FdEntry& e = fds_[static_cast<size_t>(fd)];
+  e.tag = change.tag;
+  e.registered = change.error ? Events() : to;
+  return change.error;
+}
+
+Error Loop::start_io(Io& watcher) noexcept {
+  const int fd = watcher.fd_;
+  FdEntry& e = entry(fd);
+  if (e.registered.empty()) {
+    // Not in the kernel's set: register now, so that a bad descriptor is reported here.
+    if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
+  } else if (e.head == nullptr && e.last_stopped != &watcher) {
+    // The kernel still has the registration of a watcher stopped in this iteration, and
+    // this is another watcher: its descriptor may be a new file that reuses the number.
+    // Re-register it (MOD, or ADD if the kernel dropped the old one).
+    if (Error err = register_now(fd, e.registered, e.registered | watcher.interest_)) return err;
+  }
+  // Append: watchers of one descriptor are served in start order.
+  Io** link = &fds_[static_cast<size_t>(fd)].head;
+  while (*link != nullptr) link = &(*link)->next_;
+  *link = &watcher;
+  watcher.next_ = nullptr;
+  watcher.active_ = true;
+  ++active_;
+  queue_change(fd);
+  return Error();
+}
+
+void Loop::stop_io(Io& watcher) noexcept {
+  Io** link;
+  if (watcher.failed_) {
+    link = &failed_;
+  } else {
+    link = &fds_[static_cast<size_t>(watcher.fd_)].head;
+  }
+  while (*link != &watcher) link = &(*link)->next_;
+  *link = watcher.next_;
+  if (io_cursor_ == &watcher) io_cursor_ = watcher.next_;
+  if (!watcher.failed_) {
+    FdEntry& e = fds_[static_cast<size_t>(watcher.fd_)];
+    if (e.head == nullptr) e.last_stopped = &watcher;
+    queue_change(watcher.fd_);
+  }
+  watcher.next_ = nullptr;
+  watcher.active_ = false;
+  watcher.failed_ = false;
+  --active_;
+}
+
+void Loop::apply_changes() noexcept {
+  if (changed_fds_.empty()) return;
+  change_batch_.clear();
+  for (int fd : changed_fds_) {
+    FdEntry& e = fds_[static_cast<size_t>(fd)];
+    e.queued = false;
+    e.last_stopped = nullptr;
+    const Events wanted = wanted_interest(fd);
+    if (wanted == e.registered) continue;  // stopped and restarted unchanged: no system call
+    change_batch_.push_back(InterestChange{fd, e.registered, wanted, next_tag()});
+  }
+  changed_fds_.clear();
+  if (change_batch_.empty()) return;
+  backend_.apply(change_batch_);
+  for (const InterestChange& change : change_batch_) record_outcome(change);
+}
+
+void Loop::record_outcome(const InterestChange& change) noexcept {
+  FdEntry& e = fds_[static_cast<size_t>(change.fd)];
+  e.tag = change.tag;
+  if (!change.error) {
+    e.registered = change.to;
+    return;
+  }
+  e.registered = Events();
+  // A failed removal (EBADF, ENOENT) means the kernel already dropped it: nothing to do.
+  if (change.to.empty() || e.head == nullptr) return;
+  // The kernel refused the descriptor (typically EBADF: it was closed under an active
+  // watcher). Its watchers move to the failed list and get one Invalid callback each.
+  Io** tail = &failed_;
+  while (*tail != nullptr) tail = &(*tail)->next_;
+  *tail = e.head;
+  for (Io* w = e.head; w != nullptr; w = w->next_) w->failed_ = true;
+  e.head = nullptr;
+}
+
+Error Loop::rebuild() noexcept {
+  if (!open_) return Error(EINVAL);
+  assert_owner_thread();
+  if (running_) {  // from a callback: the chains may be mid-dispatch; rebuild before the next wait
+    rebuild_needed_ = true;
+    return Error();
+  }
+  return rebuild_backend();
+}
+
+Error Loop::rebuild_backend() noexcept {
+  if (Error err = backend_.reopen()) return err;
+  ++rebuilds_;
+  rebuild_needed_ = false;
+  // The new wake-up channel starts empty: look at every Async once more.
+  wake_pending_.store(false);
+  async_scan_ = true;
+  change_batch_.clear();
+  for (size_t fd = 0; fd < fds_.size(); ++fd) {
+    FdEntry& e = fds_[fd];
+    e.registered = Events();
+    e.last_stopped = nullptr;
+    if (e.head != nullptr) change_batch_.push_back(InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
+  }
+  backend_.apply(change_batch_);
+  for (const InterestChange& change : change_batch_) record_outcome(change);
+  return Error();
+}
+
+// --- Async and wake-ups ----------------------------------------------------------
+
+void Loop::wake() noexcept {
+  // Coalesce: only the first wake() since the loop last looked writes to the kernel.
+  // The loop clears wake_pending_ after draining the channel and before it scans the
+  // Async flags, so a send that finds the flag already set is seen by that scan.
+  if (!wake_pending_.exchange(true)) backend_.wake();
+}
+
+void Loop::start_async(Async& watcher) noexcept {
+  asyncs_.push_back(watcher);
+  watcher.active_ = true;
+  ++active_;
+  if (watcher.pending_.load()) async_scan_ = true;  // a send that arrived while stopped
+}
+
+void Loop::stop_async(Async& watcher) noexcept {
+  asyncs_.remove(watcher);
+  watcher.active_ = false;
+  --active_;
+}
+
+void Loop::dispatch_asyncs() noexcept {
+  asyncs_.for_each([this](Async& watcher) {
+    if (watcher.pending_.exchange(false)) {
+      ++dispatched_;
+      watcher.callback_(watcher);
+    }
+  });
+}
+
+// --- The iteration ---------------------------------------------------------------
+
+template <detail::HookKind K>
+void Loop::run_hooks() noexcept {
+  const uint32_t epoch = ++epoch_;
+  hooks<K>().for_each([epoch](Hook<K>& hook) {
+    if (hook.start_epoch_ != epoch) hook.callback_(hook);
+  });
+}
+
+bool Loop::has_due_work() const noexcept { return !idles_.empty() || failed_ != nullptr || async_scan_; }
+
+void Loop::dispatch_failed() noexcept {
+  Io* w = failed_;
+  while (w != nullptr) {
+    io_cursor_ = w->next_;
+    stop_io(*w);  // the watcher is inactive before its callback runs
+    ++dispatched_;
+    w->callback_(*w, Invalid);
+    w = io_cursor_;
+  }
+  io_cursor_ = nullptr;
+}
+
+void Loop::dispatch_descriptor(int fd, Events ready) noexcept {
+  Io* w = fds_[static_cast<size_t>(fd)].head;
+  while (w != nullptr) {
+    io_cursor_ = w->next_;  // stop_io() advances it if a callback unlinks that watcher
+    const Events wanted = ready & w->interest_;
+    if (!wanted.empty()) {
+      ++dispatched_;
+      w->callback_(*w, wanted);
+    }
+    w = io_cursor_;
+  }
+  io_cursor_ = nullptr;
+}
+
+void Loop::dispatch_events(int count) noexcept {
+  bool woken = false;
+  for (int i = 0; i < count; ++i) {
+    const ReadyEvent event = backend_.event(i);
+    if (event.fd == kWakeDescriptor) {
+      woken = true;
+      continue;
+    }
+    const auto index = static_cast<size_t>(event.fd);
+    if (index >= fds_.size()) {
+      rebuild_needed_ = true;  // a registration the loop never made: a stale one (note a)
+      continue;
+    }
+    const FdEntry& e = fds_[index];
+    if (e.registered.empty() || e.tag != event.tag) {
+      // Stale. If the registration changed after this wait began, the report is merely
+      // out of date; otherwise the kernel holds a registration the loop cannot remove
+      // (closed descriptor, open duplicate): recreate the set before the next wait.
+      if (!tag_is_recent(e.tag)) rebuild_needed_ = true;
+      continue;
+    }
+    dispatch_descriptor(event.fd, event.events);
+  }
+  if (woken) {
+    backend_.acknowledge_wake();
+    wake_pending_.store(false);
+    async_scan_ = true;
+  }
+  if (async_scan_) {
+    async_scan_ = false;
+    dispatch_asyncs();
+  }
+}
+
+Error Loop::run(RunMode mode) noexcept {
+  if (!open_) return Error(EINVAL);
+  if (running_) {
+    assert_owner_thread();
+    return Error(EBUSY);
+  }
+  owner_ = detail::this_thread_identity();
+  running_ = true;
+  stop_requested_ = false;
+  Error result;
+  for (;;) {
+    if (mode == RunMode::Default && active_ == 0) break;
+    if (rebuild_needed_) {
+      if ((result = rebuild_backend())) break;
+    }
+    if (!prepares_.empty()) run_hooks<detail::HookKind::Prepare>();
+    apply_changes();
+    const bool poll = mode == RunMode::NoWait || active_ == 0 || stop_requested_ || has_due_work();
+    tag_mark_ = next_tag_;
+    Result<int> count = backend_.wait(poll ? 0 : -1);
+    if (!count) {
+      result = count.error();
+      break;
+    }
+    now_ns_ = monotonic_ns();
+    ++iteration_;
+    dispatched_ = 0;
+    if (failed_ != nullptr) dispatch_failed();
+    dispatch_events(count.value());
+    if (dispatched_ == 0 && !idles_.empty()) run_hooks<detail::HookKind::Idle>();
+    if (!checks_.empty()) run_hooks<detail::HookKind::Check>();
+    if (stop_requested_ || mode != RunMode::Default) break;
+  }
+  running_ = false;
+  stop_requested_ = false;
+  return result;
+}
+
+void Loop::stop() noexcept {
+  assert_owner_thread();
+  if (running_) stop_requested_ = true;
+}
+
+void Loop::detach_all() noexcept {
+  auto detach_chain = [](Io* w) {
+    while (w != nullptr) {
+      Io* next = w->next_;
+      w->next_ = nullptr;
+      w->active_ = false;
+      w->failed_ = false;
+      w->loop_ = nullptr;
+      w = next;
+    }
+  };
+  for (FdEntry& e : fds_) {
+    detach_chain(e.head);
+    e.head = nullptr;
+  }
+  detach_chain(failed_);
+  failed_ = nullptr;
+  auto detach_list = [](auto& list) {
+    while (auto* w = list.front()) {
+      list.remove(*w);
+      w->active_ = false;
+      w->loop_ = nullptr;
+    }
+  };
+  detach_list(asyncs_);
+  detach_list(prepares_);
+  detach_list(checks_);
+  detach_list(idles_);
+  active_ = 0;
+}
+
+}  // namespace evflow
