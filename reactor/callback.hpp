@@ -48,7 +48,11 @@ class InlineCallback<void(Args...), Capacity> {
         (*static_cast<Fn*>(self))();
       }
     };
-    destroy_ = std::is_trivially_destructible_v<Fn> ? nullptr : [](void* self) { static_cast<Fn*>(self)->~Fn(); };
+    if constexpr (std::is_trivially_destructible_v<Fn>) {
+      destroy_ = nullptr;
+    } else {
+      destroy_ = [](void* self) { static_cast<Fn*>(self)->~Fn(); };
+    }
   }
 
   // Destroys the stored callable, if any.

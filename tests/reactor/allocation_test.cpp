@@ -1,0 +1,82 @@
+// Proves "no heap allocation per event": the global allocation functions of this test
+// binary are replaced by counting ones, and a warm loop's steady state must not move
+// the counter.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new/delete here are malloc/free
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "reactor/evflow.hpp"
+#include "tests/support/descriptors.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace evflow {
+namespace {
+
+TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto s = testing::make_socketpair();
+  int reads = 0, asyncs = 0, hooks = 0;
+  Io a(loop), b(loop);
+  Async async(loop);
+  Prepare prepare(loop);
+  Check check(loop);
+  Idle idle(loop);
+  auto echo = [&reads](Io& self, Events) {
+    char c;
+    if (::read(self.fd(), &c, 1) == 1) {
+      ++reads;
+      testing::write_byte(self.fd());
+    }
+  };
+  ASSERT_FALSE(a.start(s.a.get(), Readable, echo));
+  ASSERT_FALSE(b.start(s.b.get(), Readable, echo));
+  ASSERT_FALSE(async.start([&] { ++asyncs; }));
+  ASSERT_FALSE(prepare.start([&] { ++hooks; }));
+  ASSERT_FALSE(check.start([&] { ++hooks; }));
+  ASSERT_TRUE(testing::write_byte(s.a.get()));
+  auto one_round = [&] {
+    async.send();
+    // Re-register everything, change interest back and forth, and run.
+    a.stop();
+    ASSERT_FALSE(a.start());
+    ASSERT_FALSE(b.set_interest(Readable | Writable));
+    ASSERT_FALSE(b.set_interest(Readable));
+    idle.stop();
+    ASSERT_FALSE(idle.start([&] { ++hooks; }));
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  };
+  for (int i = 0; i < 100; ++i) one_round();  // warm-up: tables reach their size
+  const long before = g_allocations.load();
+  for (int i = 0; i < 10'000; ++i) one_round();
+  const long allocations = g_allocations.load() - before;
+  EXPECT_EQ(allocations, 0) << "allocations during 10,000 iterations";
+  EXPECT_GE(reads, 10'000);
+  EXPECT_EQ(asyncs, 10'100);
+  EXPECT_GT(hooks, 0);
+}
+
+}  // namespace
+}  // namespace evflow

@@ -1,0 +1,158 @@
+#include "reactor/async.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "reactor/evflow.hpp"
+
+namespace evflow {
+namespace {
+
+class AsyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(loop.open()); }
+  Loop loop;
+};
+
+TEST_F(AsyncTest, SendFromTheLoopThreadRunsTheCallbackOnce) {
+  int calls = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++calls; }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 0) << "no send, no callback";
+  async.send();
+  EXPECT_TRUE(async.pending());
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(async.pending());
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AsyncTest, SendsBeforeTheLoopLooksCoalesce) {
+  int calls = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++calls; }));
+  for (int i = 0; i < 100; ++i) async.send();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AsyncTest, SendFromAnotherThreadWakesABlockedLoop) {
+  int calls = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&](Async& self) {
+    ++calls;
+    self.stop();
+  }));
+  std::thread sender([&] { async.send(); });
+  EXPECT_FALSE(loop.run());  // blocks until the send; returns when the async stops itself
+  sender.join();
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AsyncTest, NoWakeUpIsLostInABurstFromAnotherThread) {
+  // The sender publishes a sequence number before every send; the loop must eventually
+  // see the last one, however the sends coalesce.
+  constexpr int kSends = 200'000;
+  std::atomic<int> published{0};
+  int callbacks = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&](Async& self) {
+    ++callbacks;
+    if (published.load() == kSends) self.stop();
+  }));
+  std::thread sender([&] {
+    for (int i = 1; i <= kSends; ++i) {
+      published.store(i);
+      async.send();
+    }
+  });
+  EXPECT_FALSE(loop.run());
+  sender.join();
+  EXPECT_GE(callbacks, 1);
+  EXPECT_LE(callbacks, kSends);
+}
+
+TEST_F(AsyncTest, PingPongBetweenTwoLoopsInTwoThreads) {
+  constexpr int kRoundTrips = 2000;
+  Loop other;
+  ASSERT_FALSE(other.open());
+  Async ping(other), pong(loop);
+  int pongs = 0;
+  std::atomic<int> pings{0};
+  ASSERT_FALSE(pong.start([&](Async& self) {
+    if (++pongs == kRoundTrips) {
+      self.stop();
+      return;
+    }
+    ping.send();
+  }));
+  ASSERT_FALSE(ping.start([&](Async& self) {
+    if (pings.fetch_add(1) + 1 == kRoundTrips) self.stop();
+    pong.send();
+  }));
+  std::thread remote([&] { EXPECT_FALSE(other.run()); });
+  ping.send();
+  EXPECT_FALSE(loop.run());
+  remote.join();
+  EXPECT_EQ(pongs, kRoundTrips);
+  EXPECT_EQ(pings.load(), kRoundTrips);
+}
+
+TEST_F(AsyncTest, ASendWhileStoppedIsDeliveredAfterStart) {
+  int calls = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++calls; }));
+  async.stop();
+  async.send();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 0) << "a stopped watcher gets no callback";
+  ASSERT_FALSE(async.start());
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AsyncTest, CallbackMayDestroyAnotherPendingAsync) {
+  auto a = std::make_unique<Async>(loop);
+  auto b = std::make_unique<Async>(loop);
+  int calls = 0;
+  ASSERT_FALSE(a->start([&] {
+    ++calls;
+    b.reset();
+  }));
+  ASSERT_FALSE(b->start([&] {
+    ++calls;
+    a.reset();
+  }));
+  a->send();
+  b->send();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(AsyncTest, StartWithoutCallbackIsEinval) {
+  Async async(loop);
+  EXPECT_EQ(async.start().code(), EINVAL);
+}
+
+TEST_F(AsyncTest, KeepsTheLoopRunningUntilStopped) {
+  Async async(loop);
+  Idle idle(loop);
+  int idles = 0;
+  ASSERT_FALSE(async.start([] {}));
+  ASSERT_FALSE(idle.start([&](Idle& self) {
+    if (++idles == 5) {
+      self.stop();
+      async.stop();
+    }
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(idles, 5);
+}
+
+}  // namespace
+}  // namespace evflow

@@ -1,0 +1,480 @@
+#include "reactor/io.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "reactor/evflow.hpp"
+#include "tests/support/descriptors.hpp"
+
+namespace evflow {
+namespace {
+
+using testing::drain;
+using testing::make_pipe;
+using testing::make_socketpair;
+using testing::OwnedFd;
+using testing::write_byte;
+
+class IoTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(loop.open()); }
+  Loop loop;
+};
+
+TEST_F(IoTest, ReadableFiresWhenDataArrivesAndReportsWhatIsReady) {
+  auto p = make_pipe();
+  std::vector<Events> seen;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events ready) {
+    seen.push_back(ready);
+    drain(self.fd());
+  }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_TRUE(seen.empty());
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], Readable);
+}
+
+TEST_F(IoTest, IsLevelTriggeredUntilTheDataIsConsumed) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&] { ++calls; }));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 3);
+}
+
+TEST_F(IoTest, WritableAndBothInterests) {
+  auto s = make_socketpair();
+  ASSERT_TRUE(write_byte(s.b.get()));
+  Events seen;
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Readable | Writable, [&](Io&, Events ready) { seen = ready; }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(seen, Readable | Writable);
+  ASSERT_FALSE(io.set_interest(Writable));
+  seen = Events();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(seen, Writable) << "only what the watcher asks for is reported";
+}
+
+TEST_F(IoTest, InterestChangeWhileActiveTakesEffectNextIteration) {
+  auto s = make_socketpair();
+  int reads = 0, writes = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Readable, [&](Io&, Events ready) {
+    reads += ready.readable();
+    writes += ready.writable();
+  }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(writes, 0);
+  ASSERT_FALSE(io.set_interest(Readable | Writable));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(writes, 1);
+  EXPECT_EQ(reads, 0);
+}
+
+TEST_F(IoTest, HangUpIsReportedAsReadableSoTheReadSeesEndOfFile) {
+  auto p = make_pipe();
+  Events seen;
+  long got = -1;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events ready) {
+    seen = ready;
+    char c;
+    got = ::read(self.fd(), &c, 1);
+    self.stop();
+  }));
+  p.write_end.reset();
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(seen, Readable);
+  EXPECT_EQ(got, 0);
+}
+
+TEST_F(IoTest, PeerResetIsReportedAsWritableSoTheWriteSeesTheError) {
+  auto s = make_socketpair();
+  Events seen;
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Writable, [&](Io& self, Events ready) {
+    seen = ready;
+    self.stop();
+  }));
+  s.b.reset();
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(seen, Writable);
+  char c = 'x';
+  EXPECT_EQ(::write(s.a.get(), &c, 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+}
+
+// --- bad input --------------------------------------------------------------------
+
+TEST_F(IoTest, NegativeDescriptorIsEbadf) {
+  Io io(loop);
+  EXPECT_EQ(io.start(-1, Readable, [] {}).code(), EBADF);
+  EXPECT_FALSE(io.active());
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(IoTest, ClosedDescriptorIsEbadf) {
+  auto p = make_pipe();
+  const int fd = p.read_end.release();
+  ::close(fd);
+  Io io(loop);
+  EXPECT_EQ(io.start(fd, Readable, [] {}).code(), EBADF);
+  EXPECT_FALSE(io.active());
+}
+
+TEST_F(IoTest, RegularFileIsRefusedWithEperm) {
+  char path[] = "/tmp/evflow-io-XXXXXX";
+  OwnedFd file(::mkstemp(path));
+  ASSERT_GE(file.get(), 0);
+  ::unlink(path);
+  Io io(loop);
+  Error err = io.start(file.get(), Readable, [] {});
+  EXPECT_EQ(err.code(), EPERM) << err.message();
+  EXPECT_FALSE(io.active());
+}
+
+TEST_F(IoTest, DirectoryIsRefusedWithEperm) {
+  OwnedFd dir(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_GE(dir.get(), 0);
+  Io io(loop);
+  EXPECT_EQ(io.start(dir.get(), Readable, [] {}).code(), EPERM);
+}
+
+TEST_F(IoTest, EmptyOrUnknownInterestIsEinval) {
+  auto p = make_pipe();
+  Io io(loop);
+  EXPECT_EQ(io.start(p.read_end.get(), Events(), [] {}).code(), EINVAL);
+  EXPECT_EQ(io.start(p.read_end.get(), Invalid, [] {}).code(), EINVAL);
+  EXPECT_EQ(io.start(p.read_end.get(), Events(0x80), [] {}).code(), EINVAL);
+  EXPECT_EQ(io.set_interest(Events()).code(), EINVAL);
+}
+
+TEST_F(IoTest, StartWithoutACallbackIsEinval) {
+  auto p = make_pipe();
+  Io io(loop);
+  EXPECT_EQ(io.start(p.read_end.get(), Readable).code(), EINVAL);
+}
+
+// Semantics 6: two watchers on one descriptor are both served, in start order.
+TEST_F(IoTest, TwoWatchersOnOneDescriptorAreBothServedInStartOrder) {
+  auto s = make_socketpair();
+  ASSERT_TRUE(write_byte(s.b.get()));
+  std::vector<int> order;
+  Io reader(loop), writer(loop), both(loop);
+  ASSERT_FALSE(reader.start(s.a.get(), Readable, [&](Io&, Events e) { order.push_back(e == Readable ? 1 : -1); }));
+  ASSERT_FALSE(writer.start(s.a.get(), Writable, [&](Io&, Events e) { order.push_back(e == Writable ? 2 : -2); }));
+  ASSERT_FALSE(both.start(s.a.get(), Readable | Writable,
+                          [&](Io&, Events e) { order.push_back(e == (Readable | Writable) ? 3 : -3); }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  // Stopping one leaves the others registered and served.
+  writer.stop();
+  order.clear();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
+}
+
+// Semantics 14: start() on an active watcher restarts it with the new parameters.
+TEST_F(IoTest, StartOnAnActiveWatcherRestartsWithNewParameters) {
+  auto a = make_pipe();
+  auto b = make_pipe();
+  ASSERT_TRUE(write_byte(a.write_end.get()));
+  ASSERT_TRUE(write_byte(b.write_end.get()));
+  std::vector<int> fds;
+  Io io(loop);
+  ASSERT_FALSE(io.start(a.read_end.get(), Readable, [&](Io& self, Events) { fds.push_back(self.fd()); }));
+  ASSERT_FALSE(io.start(b.read_end.get(), Readable, [&](Io& self, Events) { fds.push_back(-self.fd()); }));
+  EXPECT_EQ(loop.active_watchers(), 1);
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(fds, (std::vector<int>{-b.read_end.get()}));
+}
+
+// --- the cost of re-registration ----------------------------------------------------
+
+TEST_F(IoTest, StopThenStartInOneIterationMakesNoSystemCall) {
+  std::vector<testing::Pipe> pipes(50);
+  std::vector<std::unique_ptr<Io>> watchers;
+  for (auto& p : pipes) {
+    p = make_pipe();
+    watchers.push_back(std::make_unique<Io>(loop));
+    ASSERT_FALSE(watchers.back()->start(p.read_end.get(), Readable, [] {}));
+  }
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  const uint64_t before = loop.stats().interest_syscalls;
+  for (int round = 0; round < 10; ++round) {
+    for (auto& w : watchers) {
+      w->stop();
+      ASSERT_FALSE(w->start());
+    }
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
+  }
+  EXPECT_EQ(loop.stats().interest_syscalls - before, 0u);
+}
+
+TEST_F(IoTest, StopAppliedAtTheNextIterationRemovesTheRegistration) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&] { ++calls; }));
+  const uint64_t before = loop.stats().interest_syscalls;
+  io.stop();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(loop.stats().interest_syscalls - before, 1u) << "one EPOLL_CTL_DEL";
+}
+
+TEST_F(IoTest, ChangingInterestCostsOneSystemCall) {
+  auto s = make_socketpair();
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  const uint64_t before = loop.stats().interest_syscalls;
+  ASSERT_FALSE(io.set_interest(Writable));
+  ASSERT_FALSE(io.set_interest(Readable | Writable));  // coalesced with the previous change
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(loop.stats().interest_syscalls - before, 1u);
+}
+
+// --- callbacks that change watchers --------------------------------------------------
+
+TEST_F(IoTest, CallbackMayStopItself) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    ++calls;
+    self.stop();
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(io.active());
+}
+
+TEST_F(IoTest, CallbackMayStopTheNextWatcherOfTheSameDescriptor) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  int first_calls = 0, second_calls = 0;
+  Io first(loop), second(loop);
+  ASSERT_FALSE(first.start(p.read_end.get(), Readable, [&] {
+    ++first_calls;
+    second.stop();
+  }));
+  ASSERT_FALSE(second.start(p.read_end.get(), Readable, [&] { ++second_calls; }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(first_calls, 1);
+  EXPECT_EQ(second_calls, 0) << "no callback after stop() returned";
+}
+
+TEST_F(IoTest, CallbackMayDestroyOtherWatchersPendingInTheSameIteration) {
+  // Two ready descriptors; whichever callback runs first destroys the other watcher.
+  auto a = make_pipe();
+  auto b = make_pipe();
+  ASSERT_TRUE(write_byte(a.write_end.get()));
+  ASSERT_TRUE(write_byte(b.write_end.get()));
+  auto wa = std::make_unique<Io>(loop);
+  auto wb = std::make_unique<Io>(loop);
+  int calls = 0;
+  ASSERT_FALSE(wa->start(a.read_end.get(), Readable, [&] {
+    ++calls;
+    wb.reset();
+  }));
+  ASSERT_FALSE(wb->start(b.read_end.get(), Readable, [&] {
+    ++calls;
+    wa.reset();
+  }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(loop.active_watchers(), 1);
+}
+
+TEST_F(IoTest, CallbackMayDestroyItsOwnWatcher) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  auto io = std::make_unique<Io>(loop);
+  int calls = 0;
+  ASSERT_FALSE(io->start(p.read_end.get(), Readable, [&] {
+    ++calls;
+    io.reset();  // the callable lives inside *io: touch nothing captured after this
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(io, nullptr);
+}
+
+TEST_F(IoTest, CallbackMayRestartItselfOnAnotherDescriptorWithANewCallback) {
+  auto a = make_pipe();
+  auto b = make_pipe();
+  ASSERT_TRUE(write_byte(a.write_end.get()));
+  ASSERT_TRUE(write_byte(b.write_end.get()));
+  std::vector<char> log;
+  Io io(loop);
+  ASSERT_FALSE(io.start(a.read_end.get(), Readable, [&log, &b](Io& self, Events) {
+    log.push_back('a');
+    std::vector<char>* out = &log;
+    (void)self.start(b.read_end.get(), Readable, [out](Io& again, Events) {
+      out->push_back('b');
+      again.stop();
+    });
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(log, (std::vector<char>{'a', 'b'}));
+}
+
+TEST_F(IoTest, CallbackMayStartNewWatchers) {
+  auto a = make_pipe();
+  auto b = make_pipe();
+  ASSERT_TRUE(write_byte(a.write_end.get()));
+  ASSERT_TRUE(write_byte(b.write_end.get()));
+  int b_calls = 0;
+  Io wa(loop), wb(loop);
+  ASSERT_FALSE(wa.start(a.read_end.get(), Readable, [&](Io& self, Events) {
+    self.stop();
+    EXPECT_FALSE(wb.start(b.read_end.get(), Readable, [&](Io& s2, Events) {
+      ++b_calls;
+      s2.stop();
+    }));
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(b_calls, 1);
+}
+
+// --- closed and reused descriptors ------------------------------------------------------
+
+TEST_F(IoTest, DescriptorClosedUnderAnActiveWatcherGetsOneInvalidCallback) {
+  auto p = make_pipe();
+  std::vector<Events> seen;
+  bool active_in_callback = true;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events ready) {
+    seen.push_back(ready);
+    active_in_callback = self.active();
+  }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  ::close(p.read_end.release());  // misuse: closed while watched
+  ASSERT_FALSE(io.set_interest(Readable | Writable));  // forces a re-registration
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], Invalid);
+  EXPECT_FALSE(active_in_callback) << "the watcher is stopped before its Invalid callback";
+  EXPECT_FALSE(io.active());
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(IoTest, AnotherWatcherOnAReusedNumberIsRegisteredForTheNewFile) {
+  auto old_pipe = make_pipe();
+  Io old_watcher(loop), new_watcher(loop);
+  ASSERT_FALSE(old_watcher.start(old_pipe.read_end.get(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  // In one iteration: stop, close, get the same number for a new pipe, watch it.
+  old_watcher.stop();
+  const int number = old_pipe.read_end.get();
+  old_pipe.read_end.reset();
+  auto new_pipe = make_pipe();
+  ASSERT_EQ(new_pipe.read_end.get(), number) << "the kernel hands out the lowest free number";
+  int calls = 0;
+  ASSERT_FALSE(new_watcher.start(new_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  ASSERT_TRUE(write_byte(new_pipe.write_end.get()));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(IoTest, ForgetMakesTheSameWatcherSafeOnAReusedNumber) {
+  auto old_pipe = make_pipe();
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(old_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  io.stop();
+  const int number = old_pipe.read_end.get();
+  old_pipe.read_end.reset();
+  io.forget();
+  auto new_pipe = make_pipe();
+  ASSERT_EQ(new_pipe.read_end.get(), number);
+  ASSERT_FALSE(io.start(new_pipe.read_end.get(), Readable));
+  ASSERT_TRUE(write_byte(new_pipe.write_end.get()));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+// Regression guard for epoll's dup quirk (epoll_backend.hpp, note a): a registration
+// outlives close() while a duplicate is open, and keeps reporting under the old number.
+TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSuccessor) {
+  auto p = make_pipe();
+  Io old_watcher(loop);
+  ASSERT_FALSE(old_watcher.start(p.read_end.get(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  OwnedFd duplicate(::dup(p.read_end.get()));
+  ASSERT_GE(duplicate.get(), 0);
+  const int number = p.read_end.get();
+  old_watcher.stop();
+  p.read_end.reset();  // the registration survives inside the kernel: `duplicate` holds the file
+  EXPECT_FALSE(loop.run(RunMode::NoWait));  // the DEL fails with EBADF: the loop cannot remove it
+
+  auto successor = make_pipe();  // gets `number`, never written to
+  ASSERT_EQ(successor.read_end.get(), number);
+  int successor_calls = 0;
+  Io new_watcher(loop);
+  ASSERT_FALSE(new_watcher.start(successor.read_end.get(), Readable, [&] { ++successor_calls; }));
+  ASSERT_TRUE(write_byte(p.write_end.get()));  // makes the orphaned registration fire
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(successor_calls, 0) << "the old file's readiness must not be delivered to the new one";
+  EXPECT_GE(loop.stats().backend_rebuilds, 1u) << "the orphaned registration is removed by a rebuild";
+  // And the successor still works after the rebuild.
+  ASSERT_TRUE(write_byte(successor.write_end.get()));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(successor_calls, 1);
+}
+
+TEST_F(IoTest, DestroyingAnActiveWatcherStopsIt) {
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  {
+    Io io(loop);
+    ASSERT_FALSE(io.start(p.read_end.get(), Readable, [] { ADD_FAILURE() << "destroyed watcher called"; }));
+    EXPECT_EQ(loop.active_watchers(), 1);
+  }
+  EXPECT_EQ(loop.active_watchers(), 0);
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+}
+
+TEST_F(IoTest, SocketpairPingPongDeliversEveryByte) {
+  auto s = make_socketpair();
+  constexpr int kRounds = 1000;
+  int a_reads = 0, b_reads = 0;
+  Io a(loop), b(loop);
+  ASSERT_FALSE(a.start(s.a.get(), Readable, [&](Io& self, Events) {
+    char c;
+    if (::read(self.fd(), &c, 1) != 1) return;
+    if (++a_reads == kRounds) {
+      self.stop();
+      b.stop();
+      return;
+    }
+    write_byte(self.fd());
+  }));
+  ASSERT_FALSE(b.start(s.b.get(), Readable, [&](Io& self, Events) {
+    char c;
+    if (::read(self.fd(), &c, 1) != 1) return;
+    ++b_reads;
+    write_byte(self.fd());
+  }));
+  ASSERT_TRUE(write_byte(s.b.get()));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(a_reads, kRounds);
+  EXPECT_EQ(b_reads, kRounds - 1);
+}
+
+}  // namespace
+}  // namespace evflow

@@ -1,0 +1,255 @@
+#include "reactor/loop.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+
+#include "reactor/evflow.hpp"
+#include "tests/support/descriptors.hpp"
+
+namespace evflow {
+namespace {
+
+using testing::make_pipe;
+using testing::write_byte;
+
+TEST(Loop, ConstructionMakesNoKernelObjectsAndOpenDoes) {
+  Loop loop;
+  EXPECT_FALSE(loop.is_open());
+  EXPECT_EQ(loop.native_handle(), -1);
+  ASSERT_FALSE(loop.open());
+  EXPECT_TRUE(loop.is_open());
+  EXPECT_GE(loop.native_handle(), 0);
+  EXPECT_EQ(loop.open().code(), EBUSY);
+}
+
+TEST(Loop, RunBeforeOpenIsRefused) {
+  Loop loop;
+  EXPECT_EQ(loop.run().code(), EINVAL);
+}
+
+TEST(Loop, RunReturnsAtOnceWithNoActiveWatchers) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(loop.iteration(), 0u);
+}
+
+TEST(Loop, NoWaitRunsOneIterationWithoutBlocking) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(loop.iteration(), 2u);
+}
+
+TEST(Loop, OnceWaitsForAnEventThenReturns) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&] { ++calls; }));
+  std::thread writer([&] { write_byte(p.write_end.get()); });
+  EXPECT_FALSE(loop.run(RunMode::Once));  // blocks until the writer's byte arrives
+  writer.join();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(loop.iteration(), 1u);
+}
+
+// Semantics 1: stop() while the loop is not running is ignored.
+TEST(Loop, StopWhileNotRunningIsIgnored) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    if (++calls == 3) self.loop().stop();
+  }));
+  loop.stop();
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(calls, 3) << "the earlier stop() must not cut the next run short";
+}
+
+// Semantics 2: stop() inside a callback finishes the callbacks already due, then returns.
+TEST(Loop, StopInsideACallbackFinishesTheIteration) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto a = make_pipe();
+  auto b = make_pipe();
+  ASSERT_TRUE(write_byte(a.write_end.get()));
+  ASSERT_TRUE(write_byte(b.write_end.get()));
+  int calls = 0;
+  int checks = 0;
+  Io first(loop), second(loop);
+  Check check(loop);
+  auto stop_on_first = [&](Io& self, Events) {
+    ++calls;
+    self.loop().stop();
+  };
+  ASSERT_FALSE(first.start(a.read_end.get(), Readable, stop_on_first));
+  ASSERT_FALSE(second.start(b.read_end.get(), Readable, stop_on_first));
+  ASSERT_FALSE(check.start([&] { ++checks; }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(calls, 2) << "both ready descriptors are served in the iteration that stopped";
+  EXPECT_EQ(checks, 1) << "check watchers still run in that iteration";
+  EXPECT_EQ(loop.iteration(), 1u);
+}
+
+TEST(Loop, RunFromInsideACallbackIsRefusedWithEbusy) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  Error nested;
+  Idle idle(loop);
+  ASSERT_FALSE(idle.start([&](Idle& self) {
+    nested = loop.run();
+    self.stop();
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(nested.code(), EBUSY);
+}
+
+TEST(Loop, NowIsCachedPerIterationAndUpdateNowRefreshesIt) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  const auto opened = loop.now();
+  EXPECT_GT(opened.time_since_epoch().count(), 0);
+  EXPECT_EQ(loop.now(), opened) << "now() is cached, not re-read";
+  MonotonicClock::time_point seen_in_callback{}, refreshed{};
+  Idle idle(loop);
+  ASSERT_FALSE(idle.start([&](Idle& self) {
+    seen_in_callback = self.loop().now();
+    const auto target = MonotonicClock::now() + std::chrono::microseconds(50);
+    while (MonotonicClock::now() < target) {
+    }
+    self.loop().update_now();
+    refreshed = self.loop().now();
+    self.stop();
+  }));
+  EXPECT_FALSE(loop.run());
+  EXPECT_GE(seen_in_callback, opened);
+  EXPECT_GT(refreshed, seen_in_callback);
+}
+
+// Semantics 5: the order within one iteration.
+TEST(Loop, PhasesRunInTheDocumentedOrder) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  std::string order;
+  Prepare prepare(loop);
+  Check check(loop);
+  Idle idle(loop);
+  Async async(loop);
+  Io io(loop);
+  ASSERT_FALSE(prepare.start([&] { order += 'P'; }));
+  ASSERT_FALSE(check.start([&] { order += 'C'; }));
+  ASSERT_FALSE(idle.start([&] { order += 'I'; }));
+  ASSERT_FALSE(async.start([&] { order += 'A'; }));
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&] { order += 'O'; }));
+  async.send();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(order, "POAC") << "prepare, Io, Async, (no idle: callbacks ran), check";
+  io.stop();
+  order.clear();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(order, "PIC") << "idle runs only when no other callback ran";
+}
+
+TEST(Loop, CountsActiveWatchersOfEveryKind) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  Io io(loop);
+  Async async(loop);
+  Prepare prepare(loop);
+  EXPECT_EQ(loop.active_watchers(), 0);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [] {}));
+  ASSERT_FALSE(async.start([] {}));
+  ASSERT_FALSE(prepare.start([] {}));
+  EXPECT_EQ(loop.active_watchers(), 3);
+  io.stop();
+  async.stop();
+  prepare.stop();
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+// Semantics 12: destroying a loop with active watchers detaches them safely.
+TEST(Loop, DestroyingALoopDetachesItsActiveWatchers) {
+  auto p = make_pipe();
+  auto loop = std::make_unique<Loop>();
+  ASSERT_FALSE(loop->open());
+  Io io(*loop);
+  Async async(*loop);
+  Idle idle(*loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [] {}));
+  ASSERT_FALSE(async.start([] {}));
+  ASSERT_FALSE(idle.start([] {}));
+  loop.reset();
+  EXPECT_FALSE(io.active());
+  EXPECT_FALSE(async.active());
+  EXPECT_FALSE(idle.active());
+  EXPECT_EQ(io.start().code(), EINVAL);
+  EXPECT_EQ(async.start().code(), EINVAL);
+  EXPECT_EQ(idle.start().code(), EINVAL);
+  async.send();  // harmless: no loop to wake
+  io.stop();
+}
+
+TEST(Loop, WatchersOnAnUnopenedLoopAreRefused) {
+  Loop loop;
+  auto p = make_pipe();
+  Io io(loop);
+  Async async(loop);
+  Check check(loop);
+  EXPECT_EQ(io.start(p.read_end.get(), Readable, [] {}).code(), EINVAL);
+  EXPECT_EQ(async.start([] {}).code(), EINVAL);
+  EXPECT_EQ(check.start([] {}).code(), EINVAL);
+}
+
+TEST(Loop, RebuildKeepsEveryActiveWatcherWorking) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = make_pipe();
+  int reads = 0, asyncs = 0;
+  Io io(loop);
+  Async async(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    ++reads;
+    testing::drain(self.fd());
+  }));
+  ASSERT_FALSE(async.start([&] { ++asyncs; }));
+  const int old_handle = loop.native_handle();
+  ASSERT_FALSE(loop.rebuild());
+  EXPECT_EQ(loop.stats().backend_rebuilds, 1u);
+  (void)old_handle;
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  async.send();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(asyncs, 1);
+}
+
+#ifndef NDEBUG
+TEST(LoopDeathTest, UseFromAThreadThatDoesNotOwnTheLoopAborts) {
+  EXPECT_DEATH(
+      {
+        Loop loop;
+        if (loop.open()) std::abort();
+        Idle idle(loop);
+        std::thread other([&] { (void)idle.start([] {}); });
+        other.join();
+      },
+      "does not own the loop");
+}
+#endif
+
+}  // namespace
+}  // namespace evflow
