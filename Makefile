@@ -117,7 +117,8 @@ $(GTEST_SRC)/src/gtest-all.cc:
 # --- running the suite ----------------------------------------------------------
 
 ifeq ($(CONFIG),aarch64)
-  RUN_TESTS := $(QEMU_AARCH64) $(TEST_BIN)
+  # qemu-user cannot re-exec the binary for threadsafe death tests: fork-only style.
+  RUN_TESTS := $(QEMU_AARCH64) $(TEST_BIN) --gtest_death_test_style=fast
 else
   RUN_TESTS := $(TEST_BIN)
 endif

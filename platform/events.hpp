@@ -22,7 +22,10 @@ class Events {
 
   friend constexpr Events operator|(Events a, Events b) noexcept { return Events(uint8_t(a.bits_ | b.bits_)); }
   friend constexpr Events operator&(Events a, Events b) noexcept { return Events(uint8_t(a.bits_ & b.bits_)); }
-  constexpr Events& operator|=(Events other) noexcept { bits_ = uint8_t(bits_ | other.bits_); return *this; }
+  constexpr Events& operator|=(Events other) noexcept {
+    bits_ = uint8_t(bits_ | other.bits_);
+    return *this;
+  }
   friend constexpr bool operator==(Events a, Events b) noexcept { return a.bits_ == b.bits_; }
 
  private:

@@ -1,8 +1,8 @@
 #include "platform/fatal.hpp"
 
+#include <unistd.h>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 
 namespace evflow::detail {
 

@@ -34,4 +34,3 @@ enum class SleepPath : uint8_t {
 };
 
 }  // namespace evflow
-

@@ -7,9 +7,10 @@
 #pragma once
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <utility>
+
+#include "platform/fatal.hpp"
 
 namespace evflow {
 
@@ -37,7 +38,7 @@ class [[nodiscard]] Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  constexpr Result(T value) noexcept : value_(std::move(value)) {}  // NOLINT: implicit by design
+  constexpr Result(T value) noexcept : value_(std::move(value)) {}     // NOLINT: implicit by design
   constexpr Result(Error error) noexcept : value_(), error_(error) {}  // NOLINT: implicit by design
 
   constexpr bool ok() const noexcept { return !error_; }
@@ -45,11 +46,11 @@ class [[nodiscard]] Result {
   constexpr Error error() const noexcept { return error_; }
 
   constexpr T& value() noexcept {
-    if (!ok()) std::abort();
+    if (!ok()) detail::fatal("Result::value() called on a failed Result");
     return value_;
   }
   constexpr const T& value() const noexcept {
-    if (!ok()) std::abort();
+    if (!ok()) detail::fatal("Result::value() called on a failed Result");
     return value_;
   }
   constexpr T value_or(T fallback) const noexcept { return ok() ? value_ : fallback; }

@@ -32,7 +32,10 @@ class IntrusiveList {
     ListNode<T>* node = &item;
     node->prev_ = tail_;
     node->next_ = nullptr;
-    if (tail_) tail_->next_ = node; else head_ = node;
+    if (tail_)
+      tail_->next_ = node;
+    else
+      head_ = node;
     tail_ = node;
   }
 
@@ -40,8 +43,14 @@ class IntrusiveList {
   void remove(T& item) noexcept {
     ListNode<T>* node = &item;
     if (cursor_ == node) cursor_ = node->next_;
-    if (node->prev_) node->prev_->next_ = node->next_; else head_ = node->next_;
-    if (node->next_) node->next_->prev_ = node->prev_; else tail_ = node->prev_;
+    if (node->prev_)
+      node->prev_->next_ = node->next_;
+    else
+      head_ = node->next_;
+    if (node->next_)
+      node->next_->prev_ = node->prev_;
+    else
+      tail_ = node->prev_;
     node->prev_ = node->next_ = nullptr;
   }
 

@@ -55,7 +55,8 @@ void Loop::queue_change(int fd) noexcept {
 
 Events Loop::wanted_interest(int fd) const noexcept {
   Events wanted;
-  for (const Io* w = fds_[static_cast<size_t>(fd)].head; w != nullptr; w = w->next_) wanted |= w->interest_;
+  for (const Io* w = fds_[static_cast<size_t>(fd)].head; w != nullptr; w = w->next_)
+    wanted |= w->interest_;
   return wanted;
 }
 
@@ -84,7 +85,8 @@ Error Loop::start_io(Io& watcher) noexcept {
   }
   // Append: watchers of one descriptor are served in start order.
   Io** link = &fds_[static_cast<size_t>(fd)].head;
-  while (*link != nullptr) link = &(*link)->next_;
+  while (*link != nullptr)
+    link = &(*link)->next_;
   *link = &watcher;
   watcher.next_ = nullptr;
   watcher.active_ = true;
@@ -100,7 +102,8 @@ void Loop::stop_io(Io& watcher) noexcept {
   } else {
     link = &fds_[static_cast<size_t>(watcher.fd_)].head;
   }
-  while (*link != &watcher) link = &(*link)->next_;
+  while (*link != &watcher)
+    link = &(*link)->next_;
   *link = watcher.next_;
   if (io_cursor_ == &watcher) io_cursor_ = watcher.next_;
   if (!watcher.failed_) {
@@ -128,7 +131,8 @@ void Loop::apply_changes() noexcept {
   changed_fds_.clear();
   if (change_batch_.empty()) return;
   backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_) record_outcome(change);
+  for (const InterestChange& change : change_batch_)
+    record_outcome(change);
 }
 
 void Loop::record_outcome(const InterestChange& change) noexcept {
@@ -144,9 +148,11 @@ void Loop::record_outcome(const InterestChange& change) noexcept {
   // The kernel refused the descriptor (typically EBADF: it was closed under an active
   // watcher). Its watchers move to the failed list and get one Invalid callback each.
   Io** tail = &failed_;
-  while (*tail != nullptr) tail = &(*tail)->next_;
+  while (*tail != nullptr)
+    tail = &(*tail)->next_;
   *tail = e.head;
-  for (Io* w = e.head; w != nullptr; w = w->next_) w->failed_ = true;
+  for (Io* w = e.head; w != nullptr; w = w->next_)
+    w->failed_ = true;
   e.head = nullptr;
 }
 
@@ -172,10 +178,13 @@ Error Loop::rebuild_backend() noexcept {
     FdEntry& e = fds_[fd];
     e.registered = Events();
     e.last_stopped = nullptr;
-    if (e.head != nullptr) change_batch_.push_back(InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
+    if (e.head != nullptr)
+      change_batch_.push_back(
+          InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
   }
   backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_) record_outcome(change);
+  for (const InterestChange& change : change_batch_)
+    record_outcome(change);
   return Error();
 }
 

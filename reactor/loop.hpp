@@ -87,7 +87,9 @@ class Loop {
   void wake() noexcept;
 
   // The time at the start of the current iteration's callbacks (cached, monotonic).
-  MonotonicClock::time_point now() const noexcept { return MonotonicClock::time_point(MonotonicClock::duration(now_ns_)); }
+  MonotonicClock::time_point now() const noexcept {
+    return MonotonicClock::time_point(MonotonicClock::duration(now_ns_));
+  }
   // Re-reads the clock, for a callback that ran long and wants an exact now().
   void update_now() noexcept { now_ns_ = monotonic_ns(); }
 
@@ -118,7 +120,7 @@ class Loop {
 
   // What the loop knows of one descriptor number.
   struct FdEntry {
-    Io* head = nullptr;          // active watchers on this descriptor, in start order
+    Io* head = nullptr;                // active watchers on this descriptor, in start order
     const Io* last_stopped = nullptr;  // compared, never dereferenced; valid until the next apply
     uint32_t tag = 0;                  // tag of the last change of the kernel registration
     Events registered;                 // interest the kernel has for this descriptor
@@ -168,8 +170,8 @@ class Loop {
   bool stop_requested_ = false;
   bool rebuild_needed_ = false;
   int active_ = 0;
-  int dispatched_ = 0;    // callbacks run in the current iteration's step 5
-  uint32_t epoch_ = 0;    // advances at each hook phase; hooks started in it wait for the next
+  int dispatched_ = 0;  // callbacks run in the current iteration's step 5
+  uint32_t epoch_ = 0;  // advances at each hook phase; hooks started in it wait for the next
   uint32_t next_tag_ = 1;
   uint32_t tag_mark_ = 1;  // next_tag_ when the last wait began
   int64_t now_ns_ = 0;

@@ -17,7 +17,6 @@ class Watchdog : public ::testing::EmptyTestEventListener {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
   ::testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
   std::signal(SIGPIPE, SIG_IGN);
   return RUN_ALL_TESTS();

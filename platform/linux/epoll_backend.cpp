@@ -113,7 +113,8 @@ void EpollBackend::grow_event_buffer() noexcept {
   const int capacity = capacity_ * 2;
   auto bigger = std::unique_ptr<linux_abi::EpollEvent[]>(new (std::nothrow) linux_abi::EpollEvent[capacity]);
   if (!bigger) return;  // keep the old buffer: fewer events per wait, nothing lost
-  for (int i = 0; i < capacity_; ++i) bigger[i] = events_[i];
+  for (int i = 0; i < capacity_; ++i)
+    bigger[i] = events_[i];
   events_ = std::move(bigger);
   capacity_ = capacity;
 }

@@ -32,8 +32,8 @@
 #include <memory>
 #include <span>
 
-#include "platform/readiness.hpp"
 #include "platform/linux/sys.hpp"
+#include "platform/readiness.hpp"
 
 namespace evflow {
 

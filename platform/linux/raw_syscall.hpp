@@ -15,8 +15,7 @@ namespace evflow::linux_abi {
 
 #if defined(__x86_64__)
 
-inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0,
-                        long f = 0) noexcept {
+inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
   long ret;
   register long r10 __asm__("r10") = d;
   register long r8 __asm__("r8") = e;
@@ -30,8 +29,7 @@ inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, 
 
 #elif defined(__aarch64__)
 
-inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0,
-                        long f = 0) noexcept {
+inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) noexcept {
   register long x8 __asm__("x8") = n;
   register long x0 __asm__("x0") = a;
   register long x1 __asm__("x1") = b;
@@ -39,10 +37,7 @@ inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, 
   register long x3 __asm__("x3") = d;
   register long x4 __asm__("x4") = e;
   register long x5 __asm__("x5") = f;
-  __asm__ volatile("svc #0"
-                   : "+r"(x0)
-                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                   : "memory");
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
   return x0;
 }
 

@@ -78,9 +78,7 @@ inline Error to_error(long ret) noexcept { return is_error(ret) ? Error(static_c
 }  // namespace detail
 
 // epoll_create1(EPOLL_CLOEXEC): a new epoll instance.
-inline Result<int> epoll_create() noexcept {
-  return detail::to_int(raw_syscall(nr::epoll_create1, kCloseOnExec));
-}
+inline Result<int> epoll_create() noexcept { return detail::to_int(raw_syscall(nr::epoll_create1, kCloseOnExec)); }
 
 // epoll_ctl(2). `op` is one of kEpollCtl*; `event` may be null for kEpollCtlDel.
 inline Error epoll_ctl(int epfd, int op, int fd, EpollEvent* event) noexcept {
@@ -89,8 +87,7 @@ inline Error epoll_ctl(int epfd, int op, int fd, EpollEvent* event) noexcept {
 
 // epoll_pwait2(2) (Linux >= 5.11): nanosecond relative timeout, null = forever.
 // Returns the number of events; EINTR is reported as 0 events (see the policy above).
-inline Result<int> epoll_pwait2(int epfd, EpollEvent* events, int capacity,
-                                const KernelTimespec* timeout) noexcept {
+inline Result<int> epoll_pwait2(int epfd, EpollEvent* events, int capacity, const KernelTimespec* timeout) noexcept {
   long ret = raw_syscall(nr::epoll_pwait2, epfd, reinterpret_cast<long>(events), capacity,
                          reinterpret_cast<long>(timeout), 0, 8);
   if (ret == -EINTR) return 0;

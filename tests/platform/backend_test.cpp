@@ -146,6 +146,28 @@ TYPED_TEST(BackendContract, FiniteTimeoutReturnsWithNoEvents) {
   EXPECT_EQ(n.value(), 0);
 }
 
+#if defined(__linux__)
+TEST(EpollBackend, SleepPathFollowsWhatTheKernelOffers) {
+  // Ask the kernel directly whether epoll_pwait2 exists here (qemu-user 7.2 says ENOSYS).
+  Result<int> probe_fd = linux_abi::epoll_create();
+  ASSERT_TRUE(probe_fd.ok());
+  linux_abi::EpollEvent out[1];
+  linux_abi::KernelTimespec zero{0, 0};
+  const bool has_pwait2 = linux_abi::epoll_pwait2(probe_fd.value(), out, 1, &zero).ok();
+  (void)linux_abi::close(probe_fd.value());
+
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  Result<int> n = backend.wait(1000);  // a finite wait chooses the path
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(backend.sleep_path(), has_pwait2 ? SleepPath::Nanoseconds : SleepPath::Milliseconds);
+  // Either way a finite timeout still returns.
+  n = backend.wait(1000);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n.value(), 0);
+}
+#endif
+
 TYPED_TEST(BackendContract, ReportsEveryReadyDescriptorBeyondTheInitialBuffer) {
   std::vector<testing::Pipe> pipes(300);
   for (size_t i = 0; i < pipes.size(); ++i) {

@@ -35,7 +35,7 @@ TEST(Result, HoldsAValueOrAnError) {
 
 TEST(ResultDeathTest, ReadingTheValueOfAFailureAborts) {
   Result<int> failure = Error(EINVAL);
-  EXPECT_DEATH((void)failure.value(), "");
+  EXPECT_DEATH((void)failure.value(), "value\\(\\) called on a failed Result");
 }
 
 }  // namespace

@@ -68,9 +68,11 @@ TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
     ASSERT_FALSE(idle.start([&] { ++hooks; }));
     ASSERT_FALSE(loop.run(RunMode::NoWait));
   };
-  for (int i = 0; i < 100; ++i) one_round();  // warm-up: tables reach their size
+  for (int i = 0; i < 100; ++i)
+    one_round();  // warm-up: tables reach their size
   const long before = g_allocations.load();
-  for (int i = 0; i < 10'000; ++i) one_round();
+  for (int i = 0; i < 10'000; ++i)
+    one_round();
   const long allocations = g_allocations.load() - before;
   EXPECT_EQ(allocations, 0) << "allocations during 10,000 iterations";
   EXPECT_GE(reads, 10'000);

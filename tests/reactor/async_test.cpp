@@ -36,7 +36,8 @@ TEST_F(AsyncTest, SendsBeforeTheLoopLooksCoalesce) {
   int calls = 0;
   Async async(loop);
   ASSERT_FALSE(async.start([&] { ++calls; }));
-  for (int i = 0; i < 100; ++i) async.send();
+  for (int i = 0; i < 100; ++i)
+    async.send();
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
 }

@@ -22,7 +22,8 @@ TEST_F(HookTest, PrepareAndCheckRunEveryIteration) {
   Check check(loop);
   ASSERT_FALSE(prepare.start([&] { ++prepares; }));
   ASSERT_FALSE(check.start([&] { ++checks; }));
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(loop.run(RunMode::NoWait));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(prepares, 3);
   EXPECT_EQ(checks, 3);
 }

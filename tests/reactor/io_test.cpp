@@ -47,7 +47,8 @@ TEST_F(IoTest, IsLevelTriggeredUntilTheDataIsConsumed) {
   int calls = 0;
   Io io(loop);
   ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&] { ++calls; }));
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(loop.run(RunMode::NoWait));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 3);
 }
 
@@ -362,7 +363,7 @@ TEST_F(IoTest, DescriptorClosedUnderAnActiveWatcherGetsOneInvalidCallback) {
     active_in_callback = self.active();
   }));
   EXPECT_FALSE(loop.run(RunMode::NoWait));
-  ::close(p.read_end.release());  // misuse: closed while watched
+  ::close(p.read_end.release());                       // misuse: closed while watched
   ASSERT_FALSE(io.set_interest(Readable | Writable));  // forces a re-registration
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   ASSERT_EQ(seen.size(), 1u);
@@ -419,7 +420,7 @@ TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSucc
   ASSERT_GE(duplicate.get(), 0);
   const int number = p.read_end.get();
   old_watcher.stop();
-  p.read_end.reset();  // the registration survives inside the kernel: `duplicate` holds the file
+  p.read_end.reset();                       // the registration survives inside the kernel: `duplicate` holds the file
   EXPECT_FALSE(loop.run(RunMode::NoWait));  // the DEL fails with EBADF: the loop cannot remove it
 
   auto successor = make_pipe();  // gets `number`, never written to
@@ -428,7 +429,8 @@ TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSucc
   Io new_watcher(loop);
   ASSERT_FALSE(new_watcher.start(successor.read_end.get(), Readable, [&] { ++successor_calls; }));
   ASSERT_TRUE(write_byte(p.write_end.get()));  // makes the orphaned registration fire
-  for (int i = 0; i < 4; ++i) EXPECT_FALSE(loop.run(RunMode::NoWait));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(successor_calls, 0) << "the old file's readiness must not be delivered to the new one";
   EXPECT_GE(loop.stats().backend_rebuilds, 1u) << "the orphaned registration is removed by a rebuild";
   // And the successor still works after the rebuild.
