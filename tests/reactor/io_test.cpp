@@ -451,6 +451,10 @@ TEST_F(IoTest, DestroyingAnActiveWatcherStopsIt) {
   EXPECT_FALSE(loop.run(RunMode::NoWait));
 }
 
+TEST(IoLayout, AWatcherFitsInOneCacheLineOn64BitTargets) {
+  if constexpr (sizeof(void*) == 8) EXPECT_LE(sizeof(Io), 64u);
+}
+
 TEST_F(IoTest, SocketpairPingPongDeliversEveryByte) {
   auto s = make_socketpair();
   constexpr int kRounds = 1000;

@@ -1,0 +1,153 @@
+// Micro-benchmarks of the Linux reactor, with the system-call floor measured in the
+// same run: what one dispatched Io event costs above the kernel work it needs.
+//
+//   make bench BENCH_ARGS=--benchmark_filter=PingPong
+//
+// BM_FloorPingPong  epoll_wait(timeout 0) returning one event + read(1) + write(1):
+//                   the kernel work of one ping-pong step, done by hand.
+// BM_EvflowPingPong the same step through Loop::run(RunMode::NoWait) and an Io callback.
+#include <benchmark/benchmark.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "platform/clock.hpp"
+#include "platform/linux/sys.hpp"
+#include "reactor/evflow.hpp"
+
+namespace {
+
+struct Socketpair {
+  Socketpair(const Socketpair&) = delete;
+  Socketpair& operator=(const Socketpair&) = delete;
+  int fds[2] = {-1, -1};
+  Socketpair() {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) fds[0] = fds[1] = -1;
+  }
+  ~Socketpair() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+};
+
+void BM_ClockVdso(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(evflow::monotonic_ns());
+}
+BENCHMARK(BM_ClockVdso);
+
+void BM_ClockRawSyscall(benchmark::State& state) {
+  evflow::linux_abi::KernelTimespec ts;
+  for (auto _ : state) {
+    (void)evflow::linux_abi::clock_gettime_syscall(evflow::linux_abi::kClockMonotonic, &ts);
+    benchmark::DoNotOptimize(ts);
+  }
+}
+BENCHMARK(BM_ClockRawSyscall);
+
+// One step: the byte sits in one end; the reader takes it and writes it back to the peer.
+void BM_FloorPingPong(benchmark::State& state) {
+  Socketpair s;
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  for (int i = 0; i < 2; ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = s.fds[i];
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, s.fds[i], &ev);
+  }
+  char c = 'x';
+  (void)!::write(s.fds[1], &c, 1);
+  epoll_event out[8];
+  for (auto _ : state) {
+    const int n = ::epoll_wait(ep, out, 8, 0);
+    for (int i = 0; i < n; ++i) {
+      const int fd = out[i].data.fd;
+      if (::read(fd, &c, 1) == 1) (void)!::write(fd, &c, 1);
+    }
+  }
+  ::close(ep);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FloorPingPong);
+
+void BM_EvflowPingPong(benchmark::State& state) {
+  Socketpair s;
+  evflow::Loop loop;
+  if (loop.open()) {
+    state.SkipWithError("Loop::open failed");
+    return;
+  }
+  auto echo = [](evflow::Io& self, evflow::Events) {
+    char c;
+    if (::read(self.fd(), &c, 1) == 1) (void)!::write(self.fd(), &c, 1);
+  };
+  evflow::Io a(loop), b(loop);
+  (void)a.start(s.fds[0], evflow::Readable, echo);
+  (void)b.start(s.fds[1], evflow::Readable, echo);
+  char c = 'x';
+  (void)!::write(s.fds[1], &c, 1);
+  for (auto _ : state) (void)loop.run(evflow::RunMode::NoWait);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EvflowPingPong);
+
+// Stop and restart N unchanged watchers, then one non-blocking iteration (no event):
+// the re-registration path of libevent's bench.c, which must make no system call.
+void BM_ReRegisterUnchanged(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  evflow::Loop loop;
+  if (loop.open()) {
+    state.SkipWithError("Loop::open failed");
+    return;
+  }
+  std::vector<Socketpair> pairs(static_cast<size_t>(count));
+  std::vector<std::unique_ptr<evflow::Io>> watchers;
+  for (int i = 0; i < count; ++i) {
+    watchers.push_back(std::make_unique<evflow::Io>(loop));
+    (void)watchers.back()->start(pairs[static_cast<size_t>(i)].fds[0], evflow::Readable, [] {});
+  }
+  (void)loop.run(evflow::RunMode::NoWait);
+  const uint64_t before = loop.stats().interest_syscalls;
+  for (auto _ : state) {
+    for (auto& w : watchers) {
+      w->stop();
+      (void)w->start();
+    }
+    (void)loop.run(evflow::RunMode::NoWait);
+  }
+  state.counters["syscalls_per_iteration"] =
+      static_cast<double>(loop.stats().interest_syscalls - before) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations() * count);
+}
+BENCHMARK(BM_ReRegisterUnchanged)->Arg(100)->Arg(1000);
+
+void BM_AsyncSendCoalesced(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) {
+    state.SkipWithError("Loop::open failed");
+    return;
+  }
+  evflow::Async async(loop);
+  (void)async.start([] {});
+  async.send();
+  for (auto _ : state) async.send();  // already pending: two atomic loads/exchanges, no syscall
+}
+BENCHMARK(BM_AsyncSendCoalesced);
+
+void BM_IdleIteration(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) {
+    state.SkipWithError("Loop::open failed");
+    return;
+  }
+  evflow::Idle idle(loop);
+  (void)idle.start([] {});
+  for (auto _ : state) (void)loop.run(evflow::RunMode::NoWait);
+}
+BENCHMARK(BM_IdleIteration);
+
+}  // namespace
+
+BENCHMARK_MAIN();
