@@ -34,7 +34,8 @@ struct Socketpair {
 };
 
 void BM_ClockVdso(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(evflow::monotonic_ns());
+  for (auto _ : state)
+    benchmark::DoNotOptimize(evflow::monotonic_ns());
 }
 BENCHMARK(BM_ClockVdso);
 
@@ -88,7 +89,8 @@ void BM_EvflowPingPong(benchmark::State& state) {
   (void)b.start(s.fds[1], evflow::Readable, echo);
   char c = 'x';
   (void)!::write(s.fds[1], &c, 1);
-  for (auto _ : state) (void)loop.run(evflow::RunMode::NoWait);
+  for (auto _ : state)
+    (void)loop.run(evflow::RunMode::NoWait);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EvflowPingPong);
@@ -132,7 +134,8 @@ void BM_AsyncSendCoalesced(benchmark::State& state) {
   evflow::Async async(loop);
   (void)async.start([] {});
   async.send();
-  for (auto _ : state) async.send();  // already pending: two atomic loads/exchanges, no syscall
+  for (auto _ : state)
+    async.send();  // already pending: two atomic loads/exchanges, no syscall
 }
 BENCHMARK(BM_AsyncSendCoalesced);
 
@@ -144,7 +147,8 @@ void BM_IdleIteration(benchmark::State& state) {
   }
   evflow::Idle idle(loop);
   (void)idle.start([] {});
-  for (auto _ : state) (void)loop.run(evflow::RunMode::NoWait);
+  for (auto _ : state)
+    (void)loop.run(evflow::RunMode::NoWait);
 }
 BENCHMARK(BM_IdleIteration);
 

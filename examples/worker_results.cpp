@@ -22,7 +22,8 @@ struct Results {
       batch.swap(queue);
     }
     ++wakeups;
-    for (long value : batch) sum += value;
+    for (long value : batch)
+      sum += value;
     received += static_cast<long>(batch.size());
     if (received == kResults) self.stop();  // nothing else is active: run() returns
   }
