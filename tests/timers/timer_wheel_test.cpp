@@ -1,0 +1,377 @@
+#include "timers/timer_wheel.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace evflow {
+namespace {
+
+// A test timer: a node that knows its id.
+struct Probe : TimerNode {
+  int id = 0;
+};
+
+// Fires everything due at `now` and returns the ids in firing order.
+std::vector<int> expire_ids(TimerWheel& wheel, int64_t now) {
+  std::vector<int> ids;
+  wheel.expire(now, [&](TimerNode& node) { ids.push_back(static_cast<Probe&>(node).id); });
+  return ids;
+}
+
+TEST(SaturatingAdd, ClampsInsteadOfWrapping) {
+  EXPECT_EQ(saturating_add(5, 7), 12);
+  EXPECT_EQ(saturating_add(kNoDeadline - 1, 10), kNoDeadline);
+  EXPECT_EQ(saturating_add(kNoDeadline, kNoDeadline), kNoDeadline);
+  EXPECT_EQ(saturating_add(std::numeric_limits<int64_t>::min() + 1, -10), std::numeric_limits<int64_t>::min());
+}
+
+TEST(TimerWheel, EmptyWheelHasNoDeadlineAndFiresNothing) {
+  TimerWheel wheel(100);
+  EXPECT_EQ(wheel.next_deadline(), kNoDeadline);
+  EXPECT_TRUE(expire_ids(wheel, 1'000'000).empty());
+  EXPECT_EQ(wheel.elapsed(), 1'000'000);
+}
+
+TEST(TimerWheel, NeverFiresBeforeTheDeadline) {
+  TimerWheel wheel(0);
+  Probe p;
+  p.id = 1;
+  wheel.insert(p, 1'000);
+  EXPECT_TRUE(wheel.expire(999, [](TimerNode&) { ADD_FAILURE() << "fired early"; }) == 0);
+  EXPECT_TRUE(p.linked());
+  EXPECT_EQ(expire_ids(wheel, 1'000), (std::vector<int>{1}));
+  EXPECT_FALSE(p.linked());
+  EXPECT_TRUE(wheel.empty());
+}
+
+TEST(TimerWheel, EqualDeadlinesFireInStartOrder) {
+  TimerWheel wheel(0);
+  Probe p[5];
+  const int order[5] = {3, 0, 4, 1, 2};
+  for (int i : order) {
+    p[i].id = i;
+    wheel.insert(p[i], 5'000);
+  }
+  EXPECT_EQ(expire_ids(wheel, 5'000), (std::vector<int>{3, 0, 4, 1, 2}));
+}
+
+TEST(TimerWheel, ARestartCountsAsANewStart) {
+  TimerWheel wheel(0);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 100);
+  wheel.insert(b, 100);
+  wheel.insert(a, 100);  // restarted: now after b
+  EXPECT_EQ(expire_ids(wheel, 100), (std::vector<int>{2, 1}));
+}
+
+TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
+  TimerWheel wheel(0);
+  std::mt19937_64 rng(7);
+  std::vector<Probe> probes(2000);
+  std::vector<std::pair<int64_t, int>> expected;
+  for (int i = 0; i < 2000; ++i) {
+    probes[i].id = i;
+    const int64_t deadline = static_cast<int64_t>(rng() % 10'000'000'000ULL);  // up to 10 s
+    wheel.insert(probes[i], deadline);
+    expected.emplace_back(deadline, i);
+  }
+  std::sort(expected.begin(), expected.end());
+  std::vector<int> fired;
+  for (int64_t now = 0; fired.size() < probes.size(); now += 3'000'000) {  // 3 ms steps
+    for (int id : expire_ids(wheel, now)) {
+      EXPECT_LE(probes[id].deadline(), now) << "fired early";
+      EXPECT_GT(probes[id].deadline(), now - 3'000'000) << "fired late: a whole step after its deadline";
+      fired.push_back(id);
+    }
+  }
+  std::vector<int> expected_ids;
+  for (auto& e : expected) expected_ids.push_back(e.second);
+  EXPECT_EQ(fired, expected_ids);
+}
+
+TEST(TimerWheel, EveryLevelBoundaryFiresExactlyAtItsDeadline) {
+  // Deadlines at 2^(6L) - 1, 2^(6L) and 2^(6L) + 1 past `start` for every level: the
+  // slot edges where a timer changes level or cascades.
+  const int64_t start = 1'234'567;
+  for (int level = 1; level < TimerWheel::kLevels && 6 * level < 62; ++level) {
+    for (int64_t delta : {int64_t{-1}, int64_t{0}, int64_t{1}}) {
+      TimerWheel wheel(start);
+      Probe p;
+      p.id = level;
+      const int64_t deadline = start + (int64_t{1} << (6 * level)) + delta;
+      wheel.insert(p, deadline);
+      // Walk time towards the deadline through every intermediate wake-up the wheel asks for.
+      int64_t now = start;
+      int steps = 0;
+      while (p.linked()) {
+        const int64_t next = wheel.next_deadline();
+        ASSERT_GT(next, now - 1) << "next_deadline went backwards";
+        ASSERT_LE(next, deadline) << "next_deadline past the only timer's deadline";
+        if (next < deadline) {
+          EXPECT_TRUE(expire_ids(wheel, next - 1 > now ? next - 1 : now).empty());
+        }
+        now = next;
+        const auto ids = expire_ids(wheel, now);
+        if (now < deadline) {
+          EXPECT_TRUE(ids.empty()) << "fired early at level " << level;
+        } else {
+          EXPECT_EQ(ids, std::vector<int>{level});
+        }
+        ASSERT_LT(++steps, 2 * TimerWheel::kLevels + 2) << "too many cascades";
+      }
+      EXPECT_EQ(now, deadline) << "level " << level << " delta " << delta;
+    }
+  }
+}
+
+TEST(TimerWheel, NextDeadlineIsExactForNearTimersAndALowerBoundForFarOnes) {
+  TimerWheel wheel(0);
+  Probe near, far;
+  wheel.insert(near, 40);
+  wheel.insert(far, 5'000'000'000);
+  EXPECT_EQ(wheel.next_deadline(), 40);
+  wheel.remove(near);
+  const int64_t bound = wheel.next_deadline();
+  EXPECT_GT(bound, 0);
+  EXPECT_LE(bound, 5'000'000'000);
+}
+
+TEST(TimerWheel, HugeDeadlinesDoNotWrap) {
+  TimerWheel wheel(1'000);
+  Probe max, years;
+  max.id = 1;
+  years.id = 2;
+  wheel.insert(max, kNoDeadline);
+  wheel.insert(years, saturating_add(1'000, int64_t{5} * 365 * 24 * 3600 * 1'000'000'000));
+  EXPECT_TRUE(expire_ids(wheel, 1'000'000'000'000).empty());  // 1000 s later: nothing
+  EXPECT_EQ(expire_ids(wheel, int64_t{6} * 365 * 24 * 3600 * 1'000'000'000), (std::vector<int>{2}));
+  EXPECT_TRUE(expire_ids(wheel, kNoDeadline - 1).empty());
+  EXPECT_EQ(expire_ids(wheel, kNoDeadline), (std::vector<int>{1}));
+}
+
+TEST(TimerWheel, NegativeTimesWork) {
+  TimerWheel wheel(-5'000);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(b, 10);
+  wheel.insert(a, -100);
+  EXPECT_EQ(expire_ids(wheel, -100), (std::vector<int>{1}));
+  EXPECT_EQ(expire_ids(wheel, 10), (std::vector<int>{2}));
+}
+
+TEST(TimerWheel, PastDeadlinesFireAtTheNextExpireInDeadlineOrder) {
+  TimerWheel wheel(0);
+  EXPECT_TRUE(expire_ids(wheel, 10'000).empty());
+  Probe a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  wheel.insert(c, 10'500);  // in the future
+  wheel.insert(a, 9'000);   // in the past
+  wheel.insert(b, 5);       // further in the past, started later
+  EXPECT_EQ(wheel.next_deadline(), 10'000) << "due now";
+  EXPECT_EQ(expire_ids(wheel, 10'000), (std::vector<int>{2, 1}));
+  EXPECT_EQ(expire_ids(wheel, 10'500), (std::vector<int>{3}));
+}
+
+TEST(TimerWheel, TimeGoingBackwardsIsTreatedAsNoTimePassing) {
+  TimerWheel wheel(1'000);
+  Probe a;
+  a.id = 1;
+  wheel.insert(a, 1'500);
+  EXPECT_TRUE(expire_ids(wheel, 500).empty());
+  EXPECT_EQ(wheel.elapsed(), 1'000);
+  EXPECT_EQ(expire_ids(wheel, 1'500), (std::vector<int>{1}));
+}
+
+TEST(TimerWheel, RemovedTimersNeverFire) {
+  TimerWheel wheel(0);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 100);
+  wheel.insert(b, 100'000'000);
+  wheel.remove(a);
+  wheel.remove(b);
+  wheel.remove(b);  // idempotent
+  EXPECT_TRUE(wheel.empty());
+  EXPECT_TRUE(expire_ids(wheel, kNoDeadline).empty());
+}
+
+TEST(TimerWheel, CallbackMayRemoveALaterTimerOfTheSameBatch) {
+  TimerWheel wheel(0);
+  Probe a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  wheel.insert(a, 10);
+  wheel.insert(b, 20);
+  wheel.insert(c, 30);
+  std::vector<int> fired;
+  wheel.expire(100, [&](TimerNode& node) {
+    fired.push_back(static_cast<Probe&>(node).id);
+    if (&node == &a) wheel.remove(b);
+  });
+  EXPECT_EQ(fired, (std::vector<int>{1, 3}));
+  EXPECT_TRUE(wheel.empty());
+}
+
+TEST(TimerWheel, CallbackMayDestroyALaterTimerOfTheSameBatch) {
+  // The batch is unsorted when collected (deadlines 30 then 10), exercising the
+  // sorted-position map used to find a destroyed node's entry.
+  TimerWheel wheel(0);
+  auto doomed = std::make_unique<Probe>();
+  Probe first;
+  doomed->id = 2;
+  first.id = 1;
+  wheel.insert(*doomed, 30);
+  wheel.insert(first, 10);
+  std::vector<int> fired;
+  wheel.expire(100, [&](TimerNode& node) {
+    fired.push_back(static_cast<Probe&>(node).id);
+    if (&node == &first) {
+      wheel.remove(*doomed);
+      doomed.reset();
+    }
+  });
+  EXPECT_EQ(fired, (std::vector<int>{1}));
+  EXPECT_TRUE(wheel.empty());
+}
+
+TEST(TimerWheel, ATimerReinsertedByItsCallbackFiresAtTheNextExpireNotTwice) {
+  TimerWheel wheel(0);
+  Probe a;
+  a.id = 1;
+  wheel.insert(a, 10);
+  int calls = 0;
+  auto again = [&](TimerNode& node) {
+    ++calls;
+    wheel.insert(node, 10);  // already due: must wait for the next expire()
+  };
+  wheel.expire(50, again);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(a.linked());
+  wheel.expire(50, again);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(TimerWheel, CallbackMayReinsertAnotherTimerOfTheSameBatch) {
+  TimerWheel wheel(0);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 10);
+  wheel.insert(b, 20);
+  std::vector<int> fired;
+  wheel.expire(100, [&](TimerNode& node) {
+    fired.push_back(static_cast<Probe&>(node).id);
+    if (&node == &a) wheel.insert(b, 1'000);  // moved out of this batch
+  });
+  EXPECT_EQ(fired, (std::vector<int>{1}));
+  EXPECT_EQ(expire_ids(wheel, 1'000), (std::vector<int>{2}));
+}
+
+TEST(TimerWheel, RebaseKeepsDeadlinesAndOrder) {
+  TimerWheel wheel(1'000'000);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 2'000'000);
+  wheel.insert(b, 2'000'000);
+  wheel.rebase(10);  // the clock jumped backwards
+  EXPECT_EQ(wheel.elapsed(), 10);
+  EXPECT_TRUE(expire_ids(wheel, 1'999'999).empty());
+  EXPECT_EQ(expire_ids(wheel, 2'000'000), (std::vector<int>{1, 2}));
+}
+
+// Differential test: random operations against an ordered multimap keyed by
+// (deadline, start sequence); the firing sequences must match exactly.
+TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    TimerWheel wheel(0);
+    std::vector<Probe> probes(64);
+    std::map<std::pair<int64_t, uint64_t>, int> reference;
+    std::vector<std::map<std::pair<int64_t, uint64_t>, int>::iterator> where(64);
+    std::vector<bool> in_reference(64);
+    uint64_t sequence = 0;
+    int64_t now = 0;
+    for (int i = 0; i < 64; ++i) probes[i].id = i;
+    auto pick_deadline = [&]() -> int64_t {
+      switch (rng() % 6) {
+        case 0: return now;                                                // due now
+        case 1: return now - static_cast<int64_t>(rng() % 1000);          // past
+        case 2: return now + static_cast<int64_t>(rng() % 64);            // level 0
+        case 3: return now + (int64_t{1} << (6 * (1 + rng() % 9)));       // a level edge
+        case 4: return kNoDeadline - static_cast<int64_t>(rng() % 3);     // huge
+        default: return now + static_cast<int64_t>(rng() % 5'000'000'000);  // up to 5 s
+      }
+    };
+    for (int step = 0; step < 3000; ++step) {
+      const int id = static_cast<int>(rng() % 64);
+      const unsigned op = rng() % 10;
+      if (op < 5) {
+        const int64_t deadline = pick_deadline();
+        if (in_reference[id]) reference.erase(where[id]);
+        wheel.insert(probes[id], deadline);
+        where[id] = reference.emplace(std::make_pair(deadline, sequence++), id).first;
+        in_reference[id] = true;
+      } else if (op < 7) {
+        wheel.remove(probes[id]);
+        if (in_reference[id]) reference.erase(where[id]);
+        in_reference[id] = false;
+      } else {
+        const unsigned jump = rng() % 4;
+        now = jump == 0 ? now : saturating_add(now, static_cast<int64_t>(rng() % (jump == 3 ? 10'000'000'000ULL : 100'000ULL)));
+        std::vector<int> expected;
+        while (!reference.empty() && reference.begin()->first.first <= now) {
+          expected.push_back(reference.begin()->second);
+          in_reference[reference.begin()->second] = false;
+          reference.erase(reference.begin());
+        }
+        ASSERT_EQ(expire_ids(wheel, now), expected) << "seed " << seed << " step " << step;
+      }
+      ASSERT_EQ(wheel.size(), reference.size());
+      if (!reference.empty()) {
+        ASSERT_LE(wheel.next_deadline(), std::max(now, reference.begin()->first.first)) << "seed " << seed;
+      }
+    }
+  }
+}
+
+TEST(TimerWheel, TenMillionTimersDrainInOrderWithBoundedMemory) {
+  constexpr std::size_t kCount = 10'000'000;
+  constexpr int64_t kSpan = 10'000'000'000;  // deadlines over 10 s
+  constexpr int64_t kStep = 1'000'000;       // expire every 1 ms: ~1000 due per step
+  TimerWheel wheel(0);
+  std::vector<TimerNode> nodes(kCount);
+  std::mt19937_64 rng(42);
+  for (auto& node : nodes) wheel.insert(node, 1 + static_cast<int64_t>(rng() % kSpan));
+  EXPECT_EQ(wheel.size(), kCount);
+  std::size_t fired = 0, most_at_once = 0;
+  int64_t last_deadline = 0;
+  bool ordered = true;
+  for (int64_t now = 0; now <= kSpan + kStep; now += kStep) {
+    const std::size_t n = wheel.expire(now, [&](TimerNode& node) {
+      ordered = ordered && node.deadline() >= last_deadline && node.deadline() <= now;
+      last_deadline = node.deadline();
+    });
+    fired += n;
+    most_at_once = std::max(most_at_once, n);
+  }
+  EXPECT_EQ(fired, kCount);
+  EXPECT_TRUE(ordered);
+  EXPECT_TRUE(wheel.empty());
+  // The wheel's own memory: fixed tables plus a batch sized by the largest expiry.
+  EXPECT_LE(wheel.memory_bytes(), sizeof(TimerWheel) + 2 * most_at_once * 40 + 4096);
+}
+
+}  // namespace
+}  // namespace evflow

@@ -1,0 +1,197 @@
+#include "timers/timer_wheel.hpp"
+
+#include <algorithm>
+
+namespace evflow {
+
+namespace {
+
+constexpr int kBitsPerLevel = 6;
+constexpr uint64_t kSignFlip = uint64_t{1} << 63;
+
+// Deadlines are signed; the wheel works on their order-preserving unsigned image.
+constexpr uint64_t key(int64_t t) noexcept { return static_cast<uint64_t>(t) ^ kSignFlip; }
+constexpr int64_t unkey(uint64_t k) noexcept { return static_cast<int64_t>(k ^ kSignFlip); }
+
+constexpr uint32_t slot_number(int level, unsigned digit) noexcept {
+  return static_cast<uint32_t>(level * TimerWheel::kSlotsPerLevel) + digit;
+}
+
+// The digit of `k` at `level`: bits [6L, 6L+6). Level 10 has 4 bits (60..63).
+constexpr unsigned digit_of(uint64_t k, int level) noexcept {
+  return static_cast<unsigned>((k >> (level * kBitsPerLevel)) & 63);
+}
+
+// First key of the slot `digit` at `level` within the block that contains `elapsed`.
+constexpr uint64_t slot_start(uint64_t elapsed, int level, unsigned digit) noexcept {
+  const int shift = level * kBitsPerLevel;
+  const uint64_t block = shift + kBitsPerLevel >= 64 ? 0 : (elapsed >> (shift + kBitsPerLevel)) << (shift + kBitsPerLevel);
+  return block | (uint64_t{digit} << shift);
+}
+
+}  // namespace
+
+int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
+  const uint64_t differing = key(elapsed) ^ key(deadline);
+  if (differing == 0) return 0;
+  return (63 - __builtin_clzll(differing)) / kBitsPerLevel;
+}
+
+void TimerWheel::link(TimerNode& node) noexcept {
+  // A deadline already passed is placed where `elapsed` is: the next expire() sees it.
+  const int64_t placed = node.deadline_ < elapsed_ ? elapsed_ : node.deadline_;
+  const int level = level_for(elapsed_, placed);
+  const unsigned digit = digit_of(key(placed), level);
+  Slot& slot = slots_[level][digit];
+  node.prev_ = slot.tail;
+  node.next_ = nullptr;
+  if (slot.tail != nullptr) {
+    slot.tail->next_ = &node;
+  } else {
+    slot.head = &node;
+    occupied_[level] |= uint64_t{1} << digit;
+    occupied_levels_ |= 1u << level;
+  }
+  slot.tail = &node;
+  node.location_ = slot_number(level, digit);
+}
+
+void TimerWheel::unlink_from_slot(TimerNode& node) noexcept {
+  const int level = static_cast<int>(node.location_ / kSlotsPerLevel);
+  const unsigned digit = node.location_ % kSlotsPerLevel;
+  Slot& slot = slots_[level][digit];
+  if (node.prev_ != nullptr) node.prev_->next_ = node.next_; else slot.head = node.next_;
+  if (node.next_ != nullptr) node.next_->prev_ = node.prev_; else slot.tail = node.prev_;
+  if (slot.head == nullptr) {
+    occupied_[level] &= ~(uint64_t{1} << digit);
+    if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
+  }
+  node.prev_ = node.next_ = nullptr;
+}
+
+std::size_t TimerWheel::batch_index(const TimerNode& node) const noexcept {
+  const uint32_t collected = node.location_ & ~TimerNode::kInBatch;
+  return batch_was_sorted_ ? collected : sorted_position_[collected];
+}
+
+void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
+  remove(node);
+  node.deadline_ = deadline;
+  node.sequence_ = next_sequence_++;
+  link(node);
+  ++size_;
+}
+
+void TimerWheel::remove(TimerNode& node) noexcept {
+  if (node.location_ == TimerNode::kUnlinked) return;
+  if (node.location_ & TimerNode::kInBatch) {
+    batch_[batch_index(node)].node = nullptr;  // skipped when its turn comes
+  } else {
+    unlink_from_slot(node);
+  }
+  node.location_ = TimerNode::kUnlinked;
+  --size_;
+}
+
+int64_t TimerWheel::next_deadline() const noexcept {
+  if (occupied_levels_ == 0) return kNoDeadline;
+  // Every occupied slot of level L starts after every occupied slot of level L-1 (the
+  // lower level only holds the current level-L digit), so the first occupied slot of
+  // the lowest occupied level holds the earliest timer.
+  const int level = __builtin_ctz(occupied_levels_);
+  const unsigned digit = static_cast<unsigned>(__builtin_ctzll(occupied_[level]));
+  const uint64_t start = slot_start(key(elapsed_), level, digit);
+  if (level == 0) return unkey(start) < elapsed_ ? elapsed_ : unkey(start);
+  // A short slot is scanned for its exact minimum, sparing the caller an early wake-up.
+  constexpr int kScanLimit = 16;
+  int scanned = 0;
+  int64_t earliest = kNoDeadline;
+  for (const TimerNode* n = slots_[level][digit].head; n != nullptr; n = n->next_) {
+    if (++scanned > kScanLimit) return unkey(start);
+    earliest = std::min(earliest, n->deadline_);
+  }
+  return earliest;
+}
+
+void TimerWheel::collect(int64_t now) noexcept {
+  const uint64_t e = key(elapsed_);
+  const uint64_t n = key(now);
+  TimerNode* cascade_head = nullptr;
+  TimerNode* cascade_tail = nullptr;
+  uint32_t levels = occupied_levels_;
+  while (levels != 0) {
+    const int level = __builtin_ctz(levels);
+    levels &= levels - 1;
+    const int shift = level * kBitsPerLevel;
+    const int block_shift = shift + kBitsPerLevel;
+    const bool same_block = block_shift >= 64 || (e >> block_shift) == (n >> block_shift);
+    const unsigned low = digit_of(e, level);
+    const unsigned high = same_block ? digit_of(n, level) : 63;
+    const uint64_t range = (~uint64_t{0} << low) & (high == 63 ? ~uint64_t{0} : (uint64_t{1} << (high + 1)) - 1);
+    uint64_t due_slots = occupied_[level] & range;
+    if (due_slots == 0) break;  // this level's first slot starts after now: so do all higher ones
+    occupied_[level] &= ~due_slots;
+    if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
+    while (due_slots != 0) {
+      const unsigned digit = static_cast<unsigned>(__builtin_ctzll(due_slots));
+      due_slots &= due_slots - 1;
+      Slot& slot = slots_[level][digit];
+      // A slot whose whole range is at or before now is due entirely.
+      const bool whole = !same_block || digit < high;
+      TimerNode* node = slot.head;
+      slot.head = slot.tail = nullptr;
+      while (node != nullptr) {
+        TimerNode* next = node->next_;
+        if (whole || node->deadline_ <= now) {
+          node->location_ = TimerNode::kInBatch | static_cast<uint32_t>(batch_.size());
+          batch_.push_back(Due{node->deadline_, node->sequence_, node, static_cast<uint32_t>(batch_.size())});
+        } else {
+          node->next_ = nullptr;
+          if (cascade_tail != nullptr) cascade_tail->next_ = node; else cascade_head = node;
+          cascade_tail = node;
+        }
+        node = next;
+      }
+    }
+  }
+  elapsed_ = now;
+  while (cascade_head != nullptr) {  // re-insert relative to the new time: a lower level
+    TimerNode* next = cascade_head->next_;
+    link(*cascade_head);
+    cascade_head = next;
+  }
+}
+
+void TimerWheel::sort_batch() noexcept {
+  auto earlier = [](const Due& a, const Due& b) {
+    return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
+  };
+  batch_was_sorted_ = std::is_sorted(batch_.begin(), batch_.end(), earlier);
+  if (batch_was_sorted_) return;
+  std::sort(batch_.begin(), batch_.end(), earlier);
+  sorted_position_.resize(batch_.size());
+  for (std::size_t i = 0; i < batch_.size(); ++i) sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
+}
+
+void TimerWheel::rebase(int64_t now) noexcept {
+  TimerNode* all_head = nullptr;
+  TimerNode* all_tail = nullptr;
+  for (int level = 0; level < kLevels; ++level) {
+    for (Slot& slot : slots_[level]) {
+      if (slot.head == nullptr) continue;
+      if (all_tail != nullptr) all_tail->next_ = slot.head; else all_head = slot.head;
+      all_tail = slot.tail;
+      slot.head = slot.tail = nullptr;
+    }
+    occupied_[level] = 0;
+  }
+  occupied_levels_ = 0;
+  elapsed_ = now;
+  while (all_head != nullptr) {
+    TimerNode* next = all_head->next_;
+    link(*all_head);
+    all_head = next;
+  }
+}
+
+}  // namespace evflow

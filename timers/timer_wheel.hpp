@@ -1,0 +1,183 @@
+// evflow — TimerWheel: a hierarchical timing wheel over nanosecond deadlines.
+//
+// A pure data structure: no clock, no system call; the caller passes the time in.
+//
+// Design bet: most timers never fire. They are idle timeouts pushed back on every
+// request, or guards cancelled when the operation completes. So start, stop and restart
+// must be O(1) and cheap, and the cost of ordering is paid only by the timers that
+// actually expire, at expiry.
+//
+// Shape: 11 levels of 64 slots. Level L groups deadlines by bits [6L, 6L+6) of the
+// nanosecond deadline, so level 0 slots are 1 ns wide and level 10 reaches 2^66 ns:
+// every int64 deadline has a place, however far away, with no overflow list. A timer
+// sits at the level of the highest 6-bit digit in which its deadline differs from the
+// wheel's current time (`elapsed`), in the slot of its own digit there, on an intrusive
+// doubly linked list (O(1) insert and remove, no allocation). One 64-bit occupancy word
+// per level, plus one word of non-empty levels, finds the next deadline with a few
+// count-trailing-zero instructions instead of scanning slots.
+//
+// Expiry: expire(now) visits only the occupied slots whose range has begun. Timers due
+// (deadline <= now) go into a batch; the others are re-inserted at a lower level relative
+// to `now` (a cascade: at most 10 moves over a timer's life, and usually one or two,
+// since a slot whose whole range has passed is emptied into the batch at once). The
+// batch is sorted by (deadline, start sequence) and fired in that order.
+//
+// Ordering guarantee: within one expire(now), timers fire in increasing deadline, and
+// timers with equal deadlines in the order they were started (a restart is a new start).
+// Nothing fires before its deadline. A timer whose deadline had already passed when it
+// was started fires at the next expire(), in the same (deadline, sequence) order.
+//
+// Callbacks fired by expire() may insert, remove or re-insert any timer, including
+// themselves and timers still waiting in the same batch (a removed one is skipped; a
+// re-inserted one fires at the next expire(), never twice in one).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace evflow {
+
+// Deadlines are nanoseconds on some clock; arithmetic on them saturates.
+inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
+
+// Returns base + delta, clamped to [INT64_MIN, INT64_MAX] instead of wrapping.
+constexpr int64_t saturating_add(int64_t base, int64_t delta) noexcept {
+  int64_t sum;
+  if (__builtin_add_overflow(base, delta, &sum)) return delta > 0 ? kNoDeadline : std::numeric_limits<int64_t>::min();
+  return sum;
+}
+
+// The intrusive part of a timer; a watcher derives from it. Not copyable: the wheel
+// links it by address.
+class TimerNode {
+ public:
+  TimerNode() noexcept = default;
+  TimerNode(const TimerNode&) = delete;
+  TimerNode& operator=(const TimerNode&) = delete;
+
+  // True while inserted (waiting in a slot or in the batch being fired).
+  bool linked() const noexcept { return location_ != kUnlinked; }
+  int64_t deadline() const noexcept { return deadline_; }
+  // The start sequence of the last insert: ties between equal deadlines go to the lower.
+  uint64_t sequence() const noexcept { return sequence_; }
+
+ private:
+  friend class TimerWheel;
+  static constexpr uint32_t kUnlinked = 0xffffffffu;
+  static constexpr uint32_t kInBatch = 0x80000000u;  // | batch index
+
+  TimerNode* prev_ = nullptr;
+  TimerNode* next_ = nullptr;
+  int64_t deadline_ = 0;
+  uint64_t sequence_ = 0;
+  uint32_t location_ = kUnlinked;  // slot number (level * 64 + digit), kInBatch | index, or kUnlinked
+};
+
+class TimerWheel {
+ public:
+  static constexpr int kLevels = 11;
+  static constexpr int kSlotsPerLevel = 64;
+
+  // Precondition: `start` is the current time on the caller's clock (deadlines earlier
+  // than it are "already passed").
+  explicit TimerWheel(int64_t start = 0) noexcept : elapsed_(start) {}
+  TimerWheel(const TimerWheel&) = delete;
+  TimerWheel& operator=(const TimerWheel&) = delete;
+
+  // Inserts `node` to fire at `deadline`, with the next start sequence. If it was
+  // already linked it is moved (a restart). O(1).
+  // Post: node.linked(), node.deadline() == deadline.
+  void insert(TimerNode& node, int64_t deadline) noexcept;
+
+  // Unlinks `node` if linked; it will not fire. O(1). Safe during expire(), for any node.
+  void remove(TimerNode& node) noexcept;
+
+  // The earliest time at which expire() may have something to fire: exact when the
+  // earliest timer is in level 0, otherwise a lower bound (the start of its slot's
+  // range; expiring at that time moves it closer). kNoDeadline when empty. O(levels).
+  int64_t next_deadline() const noexcept;
+
+  // Fires every timer with deadline <= now, calling on_expired(TimerNode&) for each in
+  // (deadline, sequence) order; each node is unlinked before its call. Returns how many
+  // fired. A `now` earlier than the wheel's time is treated as the wheel's time.
+  // Not reentrant: on_expired must not call expire() on this wheel.
+  // Cost: O(k log k) for k due timers (the sort), plus O(1) per cascaded timer.
+  template <class OnExpired>
+  std::size_t expire(int64_t now, OnExpired&& on_expired);
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  // The wheel's current time: the latest `now` given to expire().
+  int64_t elapsed() const noexcept { return elapsed_; }
+
+  // Bytes the wheel owns: its fixed tables plus the expiry batch's capacity, which is
+  // the most timers ever due in one expire() (the nodes belong to the caller).
+  std::size_t memory_bytes() const noexcept {
+    return sizeof(*this) + batch_.capacity() * sizeof(Due) + sorted_position_.capacity() * sizeof(uint32_t);
+  }
+
+  // Pre-sizes the expiry batch for `count` timers due at once (it grows on demand).
+  void reserve_batch(std::size_t count) { batch_.reserve(count); }
+
+  // Moves the wheel's time to `now` and re-inserts every linked timer at its current
+  // deadline, keeping start sequences. For a clock that may jump backwards (wall
+  // clock): a deadline still to come stays to come. O(n).
+  void rebase(int64_t now) noexcept;
+
+ private:
+  struct Slot {
+    TimerNode* head = nullptr;
+    TimerNode* tail = nullptr;
+  };
+  struct Due {
+    int64_t deadline;
+    uint64_t sequence;
+    TimerNode* node;
+    uint32_t collected;  // index at collection time: what node.location_ keeps
+  };
+
+  static int level_for(int64_t elapsed, int64_t deadline) noexcept;
+  void link(TimerNode& node) noexcept;  // by node.deadline_, relative to elapsed_
+  void unlink_from_slot(TimerNode& node) noexcept;
+  void collect(int64_t now) noexcept;  // moves due timers to batch_, cascades the rest
+  void sort_batch() noexcept;
+  std::size_t batch_index(const TimerNode& node) const noexcept;
+
+  Slot slots_[kLevels][kSlotsPerLevel];
+  uint64_t occupied_[kLevels] = {};  // bit d set: slot d of that level is non-empty
+  uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
+  int64_t elapsed_;
+  uint64_t next_sequence_ = 0;
+  std::size_t size_ = 0;
+  std::vector<Due> batch_;
+  std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
+  bool batch_was_sorted_ = true;           // then sorted_position_ is the identity and unused
+};
+
+template <class OnExpired>
+std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
+  if (now < elapsed_) now = elapsed_;
+  if (size_ == 0) {
+    elapsed_ = now;
+    return 0;
+  }
+  collect(now);
+  if (batch_.empty()) return 0;
+  sort_batch();
+  std::size_t fired = 0;
+  const std::size_t count = batch_.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i + 4 < count) __builtin_prefetch(batch_[i + 4].node);
+    TimerNode* node = batch_[i].node;
+    if (node == nullptr) continue;  // removed by an earlier callback of this batch
+    node->location_ = TimerNode::kUnlinked;
+    --size_;
+    ++fired;
+    on_expired(*node);
+  }
+  batch_.clear();
+  return fired;
+}
+
+}  // namespace evflow
