@@ -17,17 +17,21 @@
 //                                      bring the kernel's interest set in line with each
 //                                      change, in one batch where the kernel allows;
 //                                      each change's `error` receives its own outcome.
-//   Result<int> wait(int64_t timeout_ns)
+//   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns)
 //                                      block until readiness, a wake(), or the timeout
-//                                      (< 0: forever, 0: poll). Returns how many entries
-//                                      event(i) may be asked for. An interrupted wait
-//                                      returns 0.
+//                                      (< 0: forever, 0: poll); `deadline_ns` is the same
+//                                      instant on the monotonic clock, for backends that
+//                                      arm an absolute timer. Never returns before the
+//                                      timeout unless an event or wake-up arrived. Returns
+//                                      how many entries event(i) may be asked for. An
+//                                      interrupted wait returns 0.
 //   ReadyEvent event(int i) const      the i-th result of the last wait.
 //   void wake()                        make a wait return soon. Thread-safe and
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
 //   int native_handle() const         the kernel object, to embed this loop in another.
 //   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
+//   void request_sleep_path(SleepPath) use this path or a worse one (tests, benchmarks).
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total.
 //
 // Stale events: every registration carries the 32-bit `tag` of its InterestChange and

@@ -27,9 +27,11 @@ struct ReadyEvent {
 };
 inline constexpr int kWakeDescriptor = -1;
 
-// How wait() sleeps for a finite timeout.
+// How wait() sleeps until a deadline, best first. A backend starts with the best its
+// kernel offers and falls back when the kernel refuses; a caller may ask for a worse one.
 enum class SleepPath : uint8_t {
-  Nanoseconds,   // the kernel takes a nanosecond timeout (epoll_pwait2, kevent)
+  Nanoseconds,   // the wait takes a nanosecond timeout (epoll_pwait2, kevent)
+  TimerFd,       // an absolute CLOCK_MONOTONIC timerfd in the set wakes the wait
   Milliseconds,  // the timeout is rounded up to whole milliseconds (epoll_pwait)
 };
 

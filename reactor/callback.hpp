@@ -21,8 +21,8 @@ inline constexpr std::size_t kCallbackCapacity = 3 * sizeof(void*);
 template <class Signature, std::size_t Capacity = kCallbackCapacity>
 class InlineCallback;
 
-template <class... Args, std::size_t Capacity>
-class InlineCallback<void(Args...), Capacity> {
+template <class R, class... Args, std::size_t Capacity>
+class InlineCallback<R(Args...), Capacity> {
  public:
   InlineCallback() noexcept = default;
   ~InlineCallback() { reset(); }
@@ -41,11 +41,11 @@ class InlineCallback<void(Args...), Capacity> {
     static_assert(std::is_nothrow_constructible_v<Fn, F&&>, "evflow: callbacks must be nothrow constructible");
     reset();
     ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
-    invoke_ = [](void* self, Args... args) {
+    invoke_ = [](void* self, Args... args) -> R {
       if constexpr (std::is_invocable_v<Fn&, Args...>) {
-        (*static_cast<Fn*>(self))(args...);
+        return static_cast<R>((*static_cast<Fn*>(self))(args...));
       } else {
-        (*static_cast<Fn*>(self))();
+        return static_cast<R>((*static_cast<Fn*>(self))());
       }
     };
     if constexpr (std::is_trivially_destructible_v<Fn>) {
@@ -65,11 +65,11 @@ class InlineCallback<void(Args...), Capacity> {
   explicit operator bool() const noexcept { return invoke_ != nullptr; }
 
   // Precondition: a callable is stored.
-  void operator()(Args... args) { invoke_(storage_, args...); }
+  R operator()(Args... args) { return invoke_(storage_, args...); }
 
  private:
   alignas(void*) unsigned char storage_[Capacity];
-  void (*invoke_)(void*, Args...) = nullptr;
+  R (*invoke_)(void*, Args...) = nullptr;
   void (*destroy_)(void*) = nullptr;
 };
 

@@ -5,3 +5,5 @@
 #include "reactor/hook.hpp"
 #include "reactor/io.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/periodic.hpp"
+#include "reactor/timer.hpp"

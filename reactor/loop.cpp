@@ -4,6 +4,9 @@
 #include "reactor/async.hpp"
 #include "reactor/hook.hpp"
 #include "reactor/io.hpp"
+#include "reactor/periodic.hpp"
+#include "reactor/timer.hpp"
+#include "platform/timer_slack.hpp"
 
 namespace evflow {
 
@@ -26,7 +29,9 @@ Error Loop::open() noexcept {
   if (Error err = backend_.open()) return err;
   open_ = true;
   owner_ = detail::this_thread_identity();
-  now_ns_ = monotonic_ns();
+  now_ns_ = read_monotonic();
+  timers_.rebase(now_ns_);
+  periodics_.rebase(read_realtime());
   changed_fds_.reserve(64);
   change_batch_.reserve(64);
   return Error();
@@ -302,24 +307,32 @@ Error Loop::run(RunMode mode) noexcept {
   stop_requested_ = false;
   Error result;
   for (;;) {
-    if (mode == RunMode::Default && active_ == 0) break;
+    if (mode == RunMode::Default && active_watchers() == 0) break;
     if (rebuild_needed_) {
       if ((result = rebuild_backend())) break;
     }
     if (!prepares_.empty()) run_hooks<detail::HookKind::Prepare>();
     apply_changes();
-    const bool poll = mode == RunMode::NoWait || active_ == 0 || stop_requested_ || has_due_work();
+    const bool poll = mode == RunMode::NoWait || active_watchers() == 0 || stop_requested_ || has_due_work();
+    int64_t timeout = poll ? 0 : -1;
+    int64_t deadline = poll ? now_ns_ : kNoDeadline;
+    if (!poll && (deadline = next_wake_deadline()) != kNoDeadline) {
+      const int64_t now = read_monotonic();  // callbacks since the last wait took time
+      timeout = deadline > now ? deadline - now : 0;
+    }
     tag_mark_ = next_tag_;
-    Result<int> count = backend_.wait(poll ? 0 : -1);
+    Result<int> count = backend_.wait(timeout, deadline);
     if (!count) {
       result = count.error();
       break;
     }
-    now_ns_ = monotonic_ns();
+    now_ns_ = read_monotonic();
     ++iteration_;
     dispatched_ = 0;
     if (failed_ != nullptr) dispatch_failed();
     dispatch_events(count.value());
+    if (!timers_.empty()) expire_timers();
+    if (!periodics_.empty()) expire_periodics();
     if (dispatched_ == 0 && !idles_.empty()) run_hooks<detail::HookKind::Idle>();
     if (!checks_.empty()) run_hooks<detail::HookKind::Check>();
     if (stop_requested_ || mode != RunMode::Default) break;
@@ -335,6 +348,10 @@ void Loop::stop() noexcept {
 }
 
 void Loop::detach_all() noexcept {
+  if (wall_clock_io_) {
+    wall_clock_io_->stop();
+    ++active_;  // it was never counted (see start_periodic)
+  }
   auto detach_chain = [](Io* w) {
     while (w != nullptr) {
       Io* next = w->next_;
@@ -358,11 +375,121 @@ void Loop::detach_all() noexcept {
       w->loop_ = nullptr;
     }
   };
+  timers_.clear([](TimerNode& node) { static_cast<Timer&>(node).loop_ = nullptr; });
+  periodics_.clear([](TimerNode&) {});
+  while (Periodic* p = periodic_list_.front()) {
+    periodic_list_.remove(*p);
+    p->loop_ = nullptr;
+  }
+  wall_clock_io_.reset();
   detach_list(asyncs_);
   detach_list(prepares_);
   detach_list(checks_);
   detach_list(idles_);
   active_ = 0;
 }
+
+// --- Timers and Periodics --------------------------------------------------------
+
+int64_t Loop::next_wake_deadline() noexcept {
+  int64_t deadline = timers_.next_deadline();
+  if (!periodics_.empty()) {
+    // A wall-clock instant, converted to the monotonic clock at the current offset.
+    const int64_t wall = periodics_.next_deadline();
+    const int64_t until = wall == kNoDeadline ? kNoDeadline : wall - read_realtime();
+    const int64_t converted = saturating_add(read_monotonic(), until < 0 ? 0 : until);
+    if (converted < deadline) deadline = converted;
+  }
+  return deadline;
+}
+
+void Loop::expire_timers() noexcept {
+  timers_.expire(now_ns_, [this](TimerNode& node) {
+    Timer& timer = static_cast<Timer&>(node);
+    if (timer.repeat_ns_ > 0) {
+      // Keep the phase: previous deadline + interval, skipping whole periods missed.
+      const int64_t interval = timer.repeat_ns_;
+      int64_t next = saturating_add(timer.deadline(), interval);
+      if (next <= now_ns_ && next != kNoDeadline) {
+        const int64_t behind = now_ns_ - timer.deadline();
+        next = saturating_add(timer.deadline(), saturating_add(behind - behind % interval, interval));
+      }
+      timers_.insert(timer, next);
+    }
+    ++dispatched_;
+    timer.callback_(timer);
+  });
+}
+
+void Loop::expire_periodics() noexcept {
+  const int64_t wall = read_realtime();
+  periodics_.expire(wall, [this, wall](TimerNode& node) {
+    Periodic& periodic = static_cast<Periodic&>(node);
+    const int64_t next = periodic.next_instant(wall, true);
+    if (next != kNoDeadline) {
+      periodics_.insert(periodic, next);
+    } else {
+      periodic_list_.remove(periodic);
+    }
+    ++dispatched_;
+    periodic.callback_(periodic);
+  });
+}
+
+Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
+  if (!wall_clock_io_) {
+    // The first Periodic: watch for the wall clock being set. The internal watcher is
+    // not counted as active, so it never keeps run() going on its own.
+    if (Error err = wall_clock_watch_.open()) return err;
+    wall_clock_io_.reset(new (std::nothrow) Io(*this));
+    if (!wall_clock_io_) return Error(ENOMEM);
+    if (Error err = wall_clock_io_->start(wall_clock_watch_.fd(), Readable, [this] {
+          if (wall_clock_watch_.acknowledge()) reschedule_periodics();
+        })) {
+      wall_clock_io_.reset();
+      return err;
+    }
+    --active_;
+  }
+  if (!watcher.linked()) periodic_list_.push_back(watcher);
+  periodics_.insert(watcher, at);
+  return Error();
+}
+
+void Loop::stop_periodic(Periodic& watcher) noexcept {
+  if (!watcher.linked()) return;
+  periodics_.remove(watcher);
+  periodic_list_.remove(watcher);
+}
+
+void Loop::reschedule_periodics() noexcept {
+  const int64_t wall = read_realtime();
+  periodics_.rebase(wall);
+  periodic_list_.for_each([this, wall](Periodic& periodic) {
+    const int64_t next = periodic.next_instant(wall, false);
+    if (next == kNoDeadline) {
+      stop_periodic(periodic);
+    } else {
+      periodics_.insert(periodic, next);
+    }
+  });
+}
+
+Error Loop::set_clock(const ClockSource* source) noexcept {
+  assert_owner_thread();
+  if (!timers_.empty() || !periodics_.empty()) return Error(EBUSY);
+  clock_ = source;
+  now_ns_ = read_monotonic();
+  timers_.rebase(now_ns_);
+  periodics_.rebase(read_realtime());
+  return Error();
+}
+
+Error Loop::set_timer_slack(std::chrono::nanoseconds slack) noexcept {
+  assert_owner_thread();
+  return set_thread_timer_slack(slack.count());
+}
+
+std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(thread_timer_slack()); }
 
 }  // namespace evflow

@@ -1,7 +1,8 @@
 // evflow — Loop: one event loop, owned by one thread.
 //
 // A Loop multiplexes the watchers started on it: Io (descriptor readiness), Async
-// (wake-ups from other threads), and the loop hooks Prepare, Check and Idle. Watchers
+// (wake-ups from other threads), Timer (monotonic durations), Periodic (wall-clock
+// instants), and the loop hooks Prepare, Check and Idle. Watchers
 // are objects the caller owns; the loop links them in place and never allocates per
 // event. A Loop is constructed without system calls; open() creates its kernel objects.
 //
@@ -9,11 +10,14 @@
 //   1. Prepare watchers run (only when the loop is about to wait for events).
 //   2. Interest changes recorded by Io::start/stop since the last wait are applied in
 //      one batch; an unchanged watcher costs no system call.
-//   3. The loop waits for readiness: not at all if Idle watchers are active, a
-//      callback is already due, the run mode is NoWait or stop() was called.
+//   3. The loop waits for readiness until the earliest Timer or Periodic deadline: not
+//      at all if Idle watchers are active, a callback is already due, the run mode is
+//      NoWait or stop() was called.
 //   4. now() is refreshed; the iteration counter advances.
 //   5. Io callbacks, in the order the kernel reported the descriptors (watchers of one
-//      descriptor in the order they were started); then Async callbacks, in start order.
+//      descriptor in the order they were started); then Async callbacks, in start
+//      order; then Timer callbacks, then Periodic callbacks, each in deadline order
+//      (ties in start order).
 //   6. Idle callbacks, only if no callback ran in step 5.
 //   7. Check callbacks.
 // Callbacks started during a phase of Prepare, Check or Idle first run in the next
@@ -33,15 +37,22 @@
 #include <cstdint>
 #include <vector>
 
+#include <chrono>
+#include <memory>
+
 #include "platform/backend.hpp"
 #include "platform/clock.hpp"
+#include "platform/wall_clock_watch.hpp"
 #include "reactor/intrusive_list.hpp"
 #include "reactor/thread_check.hpp"
+#include "timers/timer_wheel.hpp"
 
 namespace evflow {
 
 class Io;
 class Async;
+class Timer;
+class Periodic;
 namespace detail {
 enum class HookKind : uint8_t { Prepare, Check, Idle };
 }
@@ -52,6 +63,15 @@ enum class RunMode : uint8_t {
   Default,  // iterate until stop() or until no watcher is active
   Once,     // one iteration, waiting for at least one event if watchers are active
   NoWait,   // one iteration that does not wait
+};
+
+// Where a Loop reads time. The default reads the kernel's clocks; tests and simulations
+// install their own (a fake clock), and then drive the loop with RunMode::NoWait, since
+// a blocking wait still sleeps in real time.
+struct ClockSource {
+  int64_t (*monotonic)(void* context);  // nanoseconds, never decreasing
+  int64_t (*realtime)(void* context);   // nanoseconds since the Unix epoch
+  void* context;
 };
 
 // Counters a Loop keeps about itself; cheap to read, useful in tests and dashboards.
@@ -91,13 +111,36 @@ class Loop {
     return MonotonicClock::time_point(MonotonicClock::duration(now_ns_));
   }
   // Re-reads the clock, for a callback that ran long and wants an exact now().
-  void update_now() noexcept { now_ns_ = monotonic_ns(); }
+  void update_now() noexcept { now_ns_ = read_monotonic(); }
+  // The wall-clock time, read now (not cached): what Periodic instants are compared to.
+  WallClock::time_point wall_now() const noexcept {
+    return WallClock::time_point(WallClock::duration(read_realtime()));
+  }
+
+  // Installs a clock source (nullptr: the kernel's clocks). Errors: EBUSY while any
+  // Timer or Periodic is active.
+  Error set_clock(const ClockSource* source) noexcept;
+
+  // Lowers (or restores) the calling thread's timer slack, the grace the kernel may add
+  // to every timed sleep so that it can batch wake-ups (Linux default: 50 us). 1 ns gives
+  // the tightest timers at the cost of more wake-ups and less power saving; it affects
+  // every timed sleep of this thread, not only this loop's. Call it from the loop's
+  // thread. Errors: EINVAL for zero or negative values; ENOTSUP where unsupported.
+  Error set_timer_slack(std::chrono::nanoseconds slack) noexcept;
+  // The calling thread's current timer slack.
+  static std::chrono::nanoseconds timer_slack() noexcept;
+
+  // How the loop sleeps until a deadline (best available first; see SleepPath).
+  SleepPath sleep_path() const noexcept { return backend_.sleep_path(); }
+  // Asks for a given sleep path or a worse one, e.g. to test the fallbacks.
+  void request_sleep_path(SleepPath path) noexcept { backend_.request_sleep_path(path); }
 
   uint64_t iteration() const noexcept { return iteration_; }
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
-  int active_watchers() const noexcept { return active_; }
+  int active_watchers() const noexcept {
+    return active_ + static_cast<int>(timers_.size()) + static_cast<int>(periodics_.size());
+  }
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
-  SleepPath sleep_path() const noexcept { return backend_.sleep_path(); }
   // The epoll descriptor (Linux): readable when this loop has work, to embed it in another loop.
   int native_handle() const noexcept { return backend_.native_handle(); }
 
@@ -115,6 +158,8 @@ class Loop {
  private:
   friend class Io;
   friend class Async;
+  friend class Timer;
+  friend class Periodic;
   template <detail::HookKind>
   friend class Hook;
 
@@ -152,6 +197,18 @@ class Loop {
   void run_hooks() noexcept;
   bool has_due_work() const noexcept;
   void detach_all() noexcept;
+  int64_t read_monotonic() const noexcept {
+    return clock_ == nullptr ? monotonic_ns() : clock_->monotonic(clock_->context);
+  }
+  int64_t read_realtime() const noexcept {
+    return clock_ == nullptr ? realtime_ns() : clock_->realtime(clock_->context);
+  }
+  int64_t next_wake_deadline() noexcept;
+  void expire_timers() noexcept;
+  void expire_periodics() noexcept;
+  Error start_periodic(Periodic& watcher, int64_t at) noexcept;
+  void stop_periodic(Periodic& watcher) noexcept;
+  void reschedule_periodics() noexcept;
 
   Backend backend_;
   std::vector<FdEntry> fds_;
@@ -161,6 +218,12 @@ class Loop {
   detail::IntrusiveList<Hook<detail::HookKind::Prepare>> prepares_;
   detail::IntrusiveList<Hook<detail::HookKind::Check>> checks_;
   detail::IntrusiveList<Hook<detail::HookKind::Idle>> idles_;
+  TimerWheel timers_;     // Timer watchers, on the monotonic clock
+  TimerWheel periodics_;  // Periodic watchers, on the wall clock
+  detail::IntrusiveList<Periodic> periodic_list_;
+  WallClockWatch wall_clock_watch_;
+  std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
+  const ClockSource* clock_ = nullptr;
   Io* failed_ = nullptr;     // watchers whose descriptor the kernel refused on re-registration
   Io* io_cursor_ = nullptr;  // next watcher of the chain being dispatched
   std::atomic<bool> wake_pending_{false};

@@ -120,6 +120,11 @@ class TimerWheel {
   // Pre-sizes the expiry batch for `count` timers due at once (it grows on demand).
   void reserve_batch(std::size_t count) { batch_.reserve(count); }
 
+  // Unlinks every timer, calling on_each(TimerNode&) for each after it is unlinked.
+  // Precondition: not inside expire(). O(n + slots).
+  template <class OnEach>
+  void clear(OnEach&& on_each);
+
   // Moves the wheel's time to `now` and re-inserts every linked timer at its current
   // deadline, keeping start sequences. For a clock that may jump backwards (wall
   // clock): a deadline still to come stays to come. O(n).
@@ -154,6 +159,26 @@ class TimerWheel {
   std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
   bool batch_was_sorted_ = true;           // then sorted_position_ is the identity and unused
 };
+
+template <class OnEach>
+void TimerWheel::clear(OnEach&& on_each) {
+  for (int level = 0; level < kLevels; ++level) {
+    for (Slot& slot : slots_[level]) {
+      TimerNode* node = slot.head;
+      slot.head = slot.tail = nullptr;
+      while (node != nullptr) {
+        TimerNode* next = node->next_;
+        node->prev_ = node->next_ = nullptr;
+        node->location_ = TimerNode::kUnlinked;
+        on_each(*node);
+        node = next;
+      }
+    }
+    occupied_[level] = 0;
+  }
+  occupied_levels_ = 0;
+  size_ = 0;
+}
 
 template <class OnExpired>
 std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {

@@ -13,6 +13,8 @@ constexpr int kInitialCapacity = 64;
 constexpr int kMaximumCapacity = 4096;
 // The wake-up eventfd's data: descriptor -1 (kWakeDescriptor) with tag 0.
 constexpr uint64_t kWakeData = 0xffffffffu;
+// The sleep timerfd's data: descriptor -2, never shown to the loop (note h).
+constexpr uint64_t kTimerData = 0xfffffffeu;
 
 uint32_t epoll_mask(Events interest) noexcept {
   uint32_t mask = 0;
@@ -53,14 +55,16 @@ Error EpollBackend::create_instance() noexcept {
 }
 
 void EpollBackend::close() noexcept {
+  if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
   if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
   if (epoll_fd_ >= 0) (void)linux_abi::close(epoll_fd_);
-  wake_fd_ = epoll_fd_ = -1;
+  timer_fd_ = wake_fd_ = epoll_fd_ = -1;
+  armed_deadline_ = -1;
 }
 
 Error EpollBackend::reopen() noexcept {
   close();  // note f: closing our descriptors never edits a set another process shares
-  return create_instance();
+  return create_instance();  // the timerfd, if its path is in use, is recreated on demand
 }
 
 Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
@@ -86,24 +90,66 @@ void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
   }
 }
 
-Result<int> EpollBackend::wait(int64_t timeout_ns) noexcept {
+Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
   Result<int> count = 0;
-  if (timeout_ns >= 0 && sleep_path_ == SleepPath::Nanoseconds) {
+  if (timeout_ns <= 0 || sleep_path_ == SleepPath::Milliseconds) {
+    count = wait_milliseconds(timeout_ns);  // a poll or a forever: exact on every path
+  } else if (sleep_path_ == SleepPath::Nanoseconds) {
     linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
     count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
     if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
-      sleep_path_ = SleepPath::Milliseconds;  // note d
-      return wait(timeout_ns);
+      sleep_path_ = SleepPath::TimerFd;  // note d
+      return wait(timeout_ns, deadline_ns);
     }
   } else {
-    int timeout_ms = -1;
-    if (timeout_ns >= 0) {
-      const int64_t ms = timeout_ns / 1'000'000 + (timeout_ns % 1'000'000 != 0);  // round up: never early
-      timeout_ms = ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-    }
-    count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, timeout_ms);
+    count = wait_with_timerfd(timeout_ns, deadline_ns);
   }
   if (count && count.value() == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
+  return count;
+}
+
+Result<int> EpollBackend::wait_milliseconds(int64_t timeout_ns) noexcept {
+  int timeout_ms = -1;
+  if (timeout_ns >= 0) {
+    const int64_t ms = timeout_ns / 1'000'000 + (timeout_ns % 1'000'000 != 0);  // round up: never early
+    timeout_ms = ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+  }
+  return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, timeout_ms);
+}
+
+Result<int> EpollBackend::wait_with_timerfd(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+  if (timer_fd_ < 0) {
+    Result<int> fd = linux_abi::timerfd_create(linux_abi::kClockMonotonic);
+    linux_abi::EpollEvent ev{linux_abi::kEpollIn, kTimerData};
+    if (fd && linux_abi::epoll_ctl(epoll_fd_, linux_abi::kEpollCtlAdd, fd.value(), &ev)) {
+      (void)linux_abi::close(fd.value());
+      fd = Error(EMFILE);
+    }
+    if (!fd) {
+      sleep_path_ = SleepPath::Milliseconds;  // note d: the last resort
+      return wait_milliseconds(timeout_ns);
+    }
+    timer_fd_ = fd.value();
+  }
+  if (deadline_ns != armed_deadline_) {
+    const linux_abi::KernelItimerspec spec{{0, 0}, {deadline_ns / 1'000'000'000, deadline_ns % 1'000'000'000}};
+    if (Error err = linux_abi::timerfd_settime(timer_fd_, linux_abi::kTimerAbsolute, spec)) return err;
+    armed_deadline_ = deadline_ns;
+  }
+  Result<int> count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, -1);
+  if (!count) return count;
+  return remove_timer_events(count.value());
+}
+
+int EpollBackend::remove_timer_events(int count) noexcept {
+  for (int i = 0; i < count; ++i) {
+    if (events_[i].data != kTimerData) continue;
+    uint64_t expirations;
+    (void)linux_abi::read(timer_fd_, &expirations, sizeof expirations);
+    armed_deadline_ = -1;  // fired: re-arm next time even for the same deadline
+    events_[i] = events_[count - 1];
+    return count - 1;  // registered once, so reported at most once
+  }
   return count;
 }
 

@@ -15,8 +15,14 @@
 //    its next read or write sees the error or end of file.
 // d) epoll_pwait2 (nanosecond timeout) exists since Linux 5.11. Older kernels answer
 //    ENOSYS; seccomp filters and emulators (qemu-user 7.2) answer ENOSYS or EPERM. The
-//    first such answer switches this backend to epoll_pwait with the timeout rounded
-//    up to whole milliseconds, so it never wakes early.
+//    first such answer switches this backend to an absolute CLOCK_MONOTONIC timerfd in
+//    the epoll set (Linux >= 2.6.25), and if that cannot be created, to epoll_pwait with
+//    the timeout rounded up to whole milliseconds, so it never wakes early.
+// h) The timerfd is re-armed only when the deadline changes; arming resets its
+//    expiration count, which also clears a stale readiness (timerfd_settime(2)). Its
+//    own events are removed from the results before the loop sees them.
+// i) epoll_pwait2's timeout is subject to the thread's timer slack (50 us by default,
+//    prctl(2) PR_SET_TIMERSLACK); a timerfd is not. Loop::set_timer_slack lowers it.
 // e) EPOLL_CTL_MOD answers ENOENT when the descriptor was closed and reopened behind the
 //    loop's back (the kernel dropped the old registration): the change is retried as an
 //    ADD. EPOLL_CTL_ADD answers EEXIST when a registration survived that the loop
@@ -49,7 +55,7 @@ class EpollBackend {
   Error reopen() noexcept;
 
   void apply(std::span<InterestChange> changes) noexcept;
-  Result<int> wait(int64_t timeout_ns) noexcept;
+  Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
 
   ReadyEvent event(int i) const noexcept {
     const linux_abi::EpollEvent& raw = events_[i];
@@ -63,6 +69,9 @@ class EpollBackend {
 
   int native_handle() const noexcept { return epoll_fd_; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
+  void request_sleep_path(SleepPath path) noexcept {
+    if (path > sleep_path_) sleep_path_ = path;
+  }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
   // Readiness bits for an epoll event mask (note c).
@@ -75,11 +84,16 @@ class EpollBackend {
 
  private:
   Error create_instance() noexcept;
+  Result<int> wait_with_timerfd(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  Result<int> wait_milliseconds(int64_t timeout_ns) noexcept;
+  int remove_timer_events(int count) noexcept;
   Error control(int op, int fd, Events interest, uint32_t tag) noexcept;
   void grow_event_buffer() noexcept;
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  int timer_fd_ = -1;              // SleepPath::TimerFd only, created on first use
+  int64_t armed_deadline_ = -1;    // what timer_fd_ is armed for; -1: disarmed or fired
   int capacity_ = 0;
   std::unique_ptr<linux_abi::EpollEvent[]> events_;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;

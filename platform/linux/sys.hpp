@@ -11,8 +11,8 @@
 //   (close(2), "Dealing with error returns"); a retry could close a reused number.
 // - epoll_pwait2, epoll_pwait: not retried; EINTR is returned as "0 events" so that the
 //   loop recomputes its deadline and dispatches whatever the signal handler recorded.
-// - epoll_create1, epoll_ctl, eventfd2, pipe2, timerfd_*, getpid, gettid: cannot fail
-//   with EINTR.
+// - epoll_create1, epoll_ctl, eventfd2, pipe2, timerfd_*, prctl, getpid, gettid: cannot
+//   fail with EINTR.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +64,18 @@ struct KernelTimespec {
 // clockid_t values (include/uapi/linux/time.h).
 inline constexpr int kClockRealtime = 0;
 inline constexpr int kClockMonotonic = 1;
+
+// timerfd(2) ABI: include/uapi/linux/timerfd.h. struct itimerspec with 64-bit fields.
+inline constexpr int kTimerAbsolute = 1;     // TFD_TIMER_ABSTIME
+inline constexpr int kTimerCancelOnSet = 2;  // TFD_TIMER_CANCEL_ON_SET
+struct KernelItimerspec {
+  KernelTimespec interval;
+  KernelTimespec value;
+};
+
+// prctl(2) options.
+inline constexpr int kSetTimerSlack = 29;  // PR_SET_TIMERSLACK
+inline constexpr int kGetTimerSlack = 30;  // PR_GET_TIMERSLACK
 
 namespace detail {
 inline Result<int> to_int(long ret) noexcept {
@@ -132,6 +144,22 @@ inline Result<long> write(int fd, const void* buffer, unsigned long size) noexce
 
 // close(2); never retried (see the policy above).
 inline Error close(int fd) noexcept { return detail::to_error(raw_syscall(nr::close, fd)); }
+
+// timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK).
+inline Result<int> timerfd_create(int clock) noexcept {
+  return detail::to_int(raw_syscall(nr::timerfd_create, clock, kCloseOnExec | kNonBlocking));
+}
+
+// timerfd_settime(2). Arming resets the expiration count, so it also clears readiness.
+// ECANCELED: a TFD_TIMER_CANCEL_ON_SET timer whose clock was set meanwhile.
+inline Error timerfd_settime(int fd, int flags, const KernelItimerspec& value) noexcept {
+  return detail::to_error(raw_syscall(nr::timerfd_settime, fd, flags, reinterpret_cast<long>(&value), 0));
+}
+
+// prctl(2) with one integer argument; returns the call's result.
+inline Result<long> prctl(int option, unsigned long argument) noexcept {
+  return detail::to_long(raw_syscall(nr::prctl, option, static_cast<long>(argument), 0, 0, 0));
+}
 
 inline int getpid() noexcept { return static_cast<int>(raw_syscall(nr::getpid)); }
 inline int gettid() noexcept { return static_cast<int>(raw_syscall(nr::gettid)); }

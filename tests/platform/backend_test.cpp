@@ -8,10 +8,13 @@
 #include <cstdio>
 #include <vector>
 
+#include "platform/clock.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace evflow {
 namespace {
+
+constexpr int64_t kNoDeadlineForTest = INT64_MAX;
 
 using testing::make_pipe;
 using testing::OwnedFd;
@@ -31,7 +34,7 @@ class BackendContract : public ::testing::Test {
   // Waits without blocking and returns the descriptor events (wake-ups left out).
   std::vector<ReadyEvent> poll() {
     std::vector<ReadyEvent> out;
-    Result<int> n = backend.wait(0);
+    Result<int> n = backend.wait(0, 0);
     EXPECT_TRUE(n.ok());
     for (int i = 0; i < n.value_or(0); ++i) {
       if (backend.event(i).fd != kWakeDescriptor) out.push_back(backend.event(i));
@@ -130,18 +133,18 @@ TYPED_TEST(BackendContract, WakeInterruptsAnInfiniteWaitAndCoalesces) {
   this->backend.wake();
   this->backend.wake();
   this->backend.wake();
-  Result<int> n = this->backend.wait(-1);
+  Result<int> n = this->backend.wait(-1, kNoDeadlineForTest);
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(n.value(), 1);
   EXPECT_EQ(this->backend.event(0).fd, kWakeDescriptor);
   this->backend.acknowledge_wake();
-  n = this->backend.wait(0);
+  n = this->backend.wait(0, 0);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value(), 0) << "acknowledge_wake must consume every pending wake-up";
 }
 
 TYPED_TEST(BackendContract, FiniteTimeoutReturnsWithNoEvents) {
-  Result<int> n = this->backend.wait(200'000);  // 0.2 ms
+  Result<int> n = this->backend.wait(200'000, monotonic_ns() + 200'000);  // 0.2 ms
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value(), 0);
 }
@@ -158,15 +161,42 @@ TEST(EpollBackend, SleepPathFollowsWhatTheKernelOffers) {
 
   EpollBackend backend;
   ASSERT_FALSE(backend.open());
-  Result<int> n = backend.wait(1000);  // a finite wait chooses the path
+  Result<int> n = backend.wait(1000, monotonic_ns() + 1000);  // a finite wait chooses the path
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(backend.sleep_path(), has_pwait2 ? SleepPath::Nanoseconds : SleepPath::Milliseconds);
+  EXPECT_EQ(backend.sleep_path(), has_pwait2 ? SleepPath::Nanoseconds : SleepPath::TimerFd);
   // Either way a finite timeout still returns.
-  n = backend.wait(1000);
+  n = backend.wait(1000, monotonic_ns() + 1000);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value(), 0);
 }
 #endif
+
+// Every sleep path: a finite wait returns, never before its timeout, and events and
+// wake-ups still interrupt it. (A lower bound on elapsed time, never an upper one.)
+class EpollSleepPath : public ::testing::TestWithParam<SleepPath> {};
+
+TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  backend.request_sleep_path(GetParam());
+  for (int64_t timeout : {int64_t{1}, int64_t{150'000}, int64_t{1'300'000}}) {
+    const int64_t start = monotonic_ns();
+    Result<int> n = backend.wait(timeout, start + timeout);
+    const int64_t end = monotonic_ns();
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(n.value(), 0) << "no descriptor is registered, and the timer's own event is hidden";
+    EXPECT_GE(end - start, timeout) << "woke before the timeout";
+  }
+  EXPECT_GE(backend.sleep_path(), GetParam());
+  backend.wake();
+  Result<int> n = backend.wait(60'000'000'000, monotonic_ns() + 60'000'000'000);
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(n.value(), 1);
+  EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, EpollSleepPath,
+                         ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
 
 TYPED_TEST(BackendContract, ReportsEveryReadyDescriptorBeyondTheInitialBuffer) {
   std::vector<testing::Pipe> pipes(300);
@@ -201,7 +231,7 @@ TYPED_TEST(BackendContract, ReopenStartsEmptyAndStillWakes) {
   EXPECT_TRUE(this->poll().empty()) << "a reopened backend has no registrations";
   (void)old_handle;
   this->backend.wake();
-  Result<int> n = this->backend.wait(-1);
+  Result<int> n = this->backend.wait(-1, kNoDeadlineForTest);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value(), 1);
 }

@@ -1,0 +1,93 @@
+// evflow — Periodic: a callback at absolute wall-clock times (libev's ev_periodic).
+//
+// Where a Timer counts a duration on the monotonic clock, a Periodic names instants on
+// the wall clock (WallClock, CLOCK_REALTIME): "every hour on the hour", "at 03:00".
+// Two ways to say when:
+// - an offset and an interval: fires at offset + k * interval for whole k, the first
+//   such instant not before now; interval zero fires once, at offset.
+// - a reschedule function: called as `reschedule(periodic, now)` after each callback
+//   (and at start) and returns the next instant; one not after `now` stops the watcher
+//   (return a future instant to keep it going).
+//
+// When the wall clock is set (Linux: timerfd TFD_TIMER_CANCEL_ON_SET), every active
+// Periodic is rescheduled against the new time before the next wait: an hourly periodic
+// still fires on the hour of the new clock. Missed instants (the loop was blocked, or
+// the clock jumped forward) are coalesced into one callback; the phase is kept.
+//
+// Periodic callbacks run after Timer callbacks in an iteration, in time order, ties in
+// start order. start() on an active Periodic restarts it with the new rule.
+//
+// Errors: EINVAL for a negative interval, without a callback, when the loop is not open
+// or was destroyed; EMFILE/ENFILE if the first Periodic cannot create the descriptor
+// that notices clock changes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "platform/clock.hpp"
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/intrusive_list.hpp"
+#include "reactor/loop.hpp"
+#include "timers/timer_wheel.hpp"
+
+namespace evflow {
+
+class Periodic : public TimerNode, public detail::ListNode<Periodic> {
+ public:
+  using Callback = InlineCallback<void(Periodic&)>;
+  using Reschedule = InlineCallback<WallClock::time_point(Periodic&, WallClock::time_point)>;
+  using Duration = std::chrono::nanoseconds;
+
+  explicit Periodic(Loop& loop) noexcept : loop_(&loop) {}
+  ~Periodic() { stop(); }
+
+  // Fires at offset + k * interval (see the header comment).
+  template <class F>
+  Error start(WallClock::time_point offset, Duration interval, F&& callback) noexcept {
+    if (interval < Duration::zero()) return Error(EINVAL);
+    stop();
+    callback_.emplace(std::forward<F>(callback));
+    reschedule_.reset();
+    offset_ns_ = offset.time_since_epoch().count();
+    interval_ns_ = interval.count();
+    return arm();
+  }
+
+  // Fires at the instants `reschedule(periodic, now)` returns.
+  template <class R, class F>
+  Error start_with(R&& reschedule, F&& callback) noexcept {
+    stop();
+    reschedule_.emplace(std::forward<R>(reschedule));
+    callback_.emplace(std::forward<F>(callback));
+    return arm();
+  }
+
+  // Recomputes the next instant from the rule and the current wall time.
+  Error again() noexcept { return arm(); }
+
+  // No callback runs after this returns. Idempotent.
+  void stop() noexcept;
+
+  bool active() const noexcept { return linked(); }
+  // The next (or last) instant it fires at.
+  WallClock::time_point at() const noexcept { return WallClock::time_point(WallClock::duration(deadline())); }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Error arm() noexcept;
+  // The first instant of the rule strictly after `after` (or, at start, not before
+  // `after`); kNoDeadline when the rule has no more.
+  int64_t next_instant(int64_t now, bool strictly_after) noexcept;
+
+  Loop* loop_;
+  int64_t offset_ns_ = 0;
+  int64_t interval_ns_ = 0;
+  Callback callback_;
+  Reschedule reschedule_;
+};
+
+}  // namespace evflow

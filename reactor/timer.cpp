@@ -1,0 +1,40 @@
+#include "reactor/timer.hpp"
+
+namespace evflow {
+
+Error Timer::start(Duration after, Duration repeat) noexcept {
+  if (loop_ == nullptr || !loop_->open_ || !callback_ || repeat < Duration::zero()) return Error(EINVAL);
+  loop_->assert_owner_thread();
+  timeout_ns_ = after.count() < 0 ? 0 : after.count();
+  repeat_ns_ = repeat.count();
+  loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, timeout_ns_));
+  return Error();
+}
+
+Error Timer::again() noexcept {
+  if (loop_ == nullptr || !loop_->open_ || !callback_ || timeout_ns_ < 0) return Error(EINVAL);
+  loop_->assert_owner_thread();
+  const int64_t interval = repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_;
+  loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, interval));
+  return Error();
+}
+
+void Timer::stop() noexcept {
+  if (!linked()) return;
+  loop_->assert_owner_thread();
+  loop_->timers_.remove(*this);
+}
+
+Error Timer::set_repeat(Duration repeat) noexcept {
+  if (repeat < Duration::zero()) return Error(EINVAL);
+  repeat_ns_ = repeat.count();
+  return Error();
+}
+
+Timer::Duration Timer::remaining() const noexcept {
+  if (!linked()) return Duration::zero();
+  const int64_t left = deadline() - loop_->now_ns_;
+  return Duration(left > 0 ? left : 0);
+}
+
+}  // namespace evflow

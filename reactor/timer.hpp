@@ -1,0 +1,93 @@
+// evflow — Timer: a callback after a duration on the monotonic clock, once or repeating.
+//
+// Timers live in the loop's TimerWheel (timers/timer_wheel.hpp): start, stop and
+// again() are O(1) and allocate nothing. The loop sleeps until the earliest deadline
+// with nanosecond precision (Loop::sleep_path()), so a timer fires within microseconds
+// of its deadline, and never before it.
+//
+// Decisions (README, "Semantics"):
+// - The base of a relative timeout is the loop's cached now() (the time the current
+//   iteration's callbacks started), like libev and libuv: timers started together with
+//   the same duration fire together, in start order. After a long computation, call
+//   Loop::update_now() first if the timeout must count from the present instant.
+// - Timers due in the same iteration fire in deadline order; equal deadlines in start
+//   order (a restart counts as a new start).
+// - Repeating timers keep their phase: the next deadline is the previous deadline plus
+//   the interval, not "now plus the interval", so a slow callback causes no drift. If
+//   the loop fell behind by whole periods, the missed periods are coalesced into one
+//   callback and the timer stays on its original phase.
+// - again() restarts the countdown from now(): with the repeat interval if one is set,
+//   otherwise with the timeout of the last start(). It works on an active timer (the
+//   idle-timeout idiom: push the deadline back in O(1)) and on a stopped one that was
+//   started before; on a timer never started it returns EINVAL.
+// - start() on an active timer restarts it with the new parameters.
+// - A negative timeout is treated as zero: the timer fires in the next iteration.
+//
+// Errors: EINVAL for a negative repeat interval, for a timer without a callback, when
+// the loop is not open or was destroyed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/loop.hpp"
+#include "timers/timer_wheel.hpp"
+
+namespace evflow {
+
+class Timer : public TimerNode {
+ public:
+  using Callback = InlineCallback<void(Timer&)>;
+  using Duration = std::chrono::nanoseconds;
+
+  explicit Timer(Loop& loop) noexcept : loop_(&loop) {}
+  ~Timer() { stop(); }
+
+  // Fires `callback(timer)` (or `callback()`) once, `after` from now().
+  template <class F>
+  Error start(Duration after, F&& callback) noexcept {
+    return start(after, Duration::zero(), std::forward<F>(callback));
+  }
+  // Fires after `after`, then every `repeat` (zero: once).
+  template <class F>
+  Error start(Duration after, Duration repeat, F&& callback) noexcept {
+    if (repeat < Duration::zero()) return Error(EINVAL);
+    stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start(after, repeat);
+  }
+  // Same, keeping the callback set before.
+  Error start(Duration after, Duration repeat = Duration::zero()) noexcept;
+
+  // Restarts the countdown from now() (see the header comment). O(1).
+  Error again() noexcept;
+
+  // No callback runs after this returns. Idempotent.
+  void stop() noexcept;
+
+  // Sets the interval used by the next reschedule and by again(); zero: one-shot.
+  Error set_repeat(Duration repeat) noexcept;
+  Duration repeat() const noexcept { return Duration(repeat_ns_); }
+
+  // Time left until the deadline, measured from now(); zero if due or inactive.
+  Duration remaining() const noexcept;
+
+  bool active() const noexcept { return linked(); }
+  // The deadline of the current or last run, on the loop's monotonic clock.
+  MonotonicClock::time_point when() const noexcept {
+    return MonotonicClock::time_point(MonotonicClock::duration(deadline()));
+  }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Loop* loop_;
+  int64_t timeout_ns_ = -1;  // of the last start(); -1: never started
+  int64_t repeat_ns_ = 0;
+  Callback callback_;
+};
+
+}  // namespace evflow
