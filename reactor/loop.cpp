@@ -1,12 +1,12 @@
 #include "reactor/loop.hpp"
 
 #include "platform/fatal.hpp"
+#include "platform/timer_slack.hpp"
 #include "reactor/async.hpp"
 #include "reactor/hook.hpp"
 #include "reactor/io.hpp"
 #include "reactor/periodic.hpp"
 #include "reactor/timer.hpp"
-#include "platform/timer_slack.hpp"
 
 namespace evflow {
 
@@ -444,7 +444,7 @@ Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
     wall_clock_io_.reset(new (std::nothrow) Io(*this));
     if (!wall_clock_io_) return Error(ENOMEM);
     if (Error err = wall_clock_io_->start(wall_clock_watch_.fd(), Readable, [this] {
-          if (wall_clock_watch_.acknowledge()) reschedule_periodics();
+          if (wall_clock_watch_.acknowledge()) wall_clock_changed();
         })) {
       wall_clock_io_.reset();
       return err;
@@ -462,7 +462,8 @@ void Loop::stop_periodic(Periodic& watcher) noexcept {
   periodic_list_.remove(watcher);
 }
 
-void Loop::reschedule_periodics() noexcept {
+void Loop::wall_clock_changed() noexcept {
+  assert_owner_thread();
   const int64_t wall = read_realtime();
   periodics_.rebase(wall);
   periodic_list_.for_each([this, wall](Periodic& periodic) {

@@ -117,6 +117,11 @@ class Loop {
     return WallClock::time_point(WallClock::duration(read_realtime()));
   }
 
+  // Reschedules every Periodic against the current wall time, as when the wall clock is
+  // set. The loop notices clock changes by itself where the kernel reports them (Linux);
+  // call this where it cannot, or after moving a fake clock's wall time.
+  void wall_clock_changed() noexcept;
+
   // Installs a clock source (nullptr: the kernel's clocks). Errors: EBUSY while any
   // Timer or Periodic is active.
   Error set_clock(const ClockSource* source) noexcept;
@@ -208,7 +213,6 @@ class Loop {
   void expire_periodics() noexcept;
   Error start_periodic(Periodic& watcher, int64_t at) noexcept;
   void stop_periodic(Periodic& watcher) noexcept;
-  void reschedule_periodics() noexcept;
 
   Backend backend_;
   std::vector<FdEntry> fds_;

@@ -10,13 +10,16 @@ int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
   if (interval_ns_ == 0) {  // once, at offset
     return strictly_after ? kNoDeadline : offset_ns_;
   }
-  // The first offset + k * interval at or after `now` (strictly after, when rescheduling
-  // after a callback), computed without overflow for any offset and interval.
-  if (offset_ns_ > now) return offset_ns_;
-  const int64_t behind = now - offset_ns_;
-  int64_t periods = behind / interval_ns_;
-  if (behind % interval_ns_ != 0 || strictly_after) ++periods;
-  const int64_t span = periods > kNoDeadline / interval_ns_ ? kNoDeadline : periods * interval_ns_;
+  // The first grid point offset + k * interval (k any whole number: the offset only
+  // sets the phase) at or after `now`, or strictly after it when rescheduling after a
+  // callback. Computed without overflow for any offset and interval.
+  int64_t diff;
+  if (__builtin_sub_overflow(now, offset_ns_, &diff)) return now > offset_ns_ ? kNoDeadline : offset_ns_;
+  int64_t periods = diff / interval_ns_;  // truncated towards zero
+  const int64_t rest = diff % interval_ns_;
+  if (rest > 0 || (rest == 0 && strictly_after)) ++periods;  // round up to a point after now
+  int64_t span;
+  if (__builtin_mul_overflow(periods, interval_ns_, &span)) return periods > 0 ? kNoDeadline : now;
   return saturating_add(offset_ns_, span);
 }
 

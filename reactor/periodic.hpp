@@ -3,8 +3,9 @@
 // Where a Timer counts a duration on the monotonic clock, a Periodic names instants on
 // the wall clock (WallClock, CLOCK_REALTIME): "every hour on the hour", "at 03:00".
 // Two ways to say when:
-// - an offset and an interval: fires at offset + k * interval for whole k, the first
-//   such instant not before now; interval zero fires once, at offset.
+// - an offset and an interval: fires on the grid offset + k * interval (k any whole
+//   number: the offset sets the phase), at the first grid point not before now;
+//   interval zero fires once, at offset itself.
 // - a reschedule function: called as `reschedule(periodic, now)` after each callback
 //   (and at start) and returns the next instant; one not after `now` stops the watcher
 //   (return a future instant to keep it going).

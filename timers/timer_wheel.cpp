@@ -25,7 +25,8 @@ constexpr unsigned digit_of(uint64_t k, int level) noexcept {
 // First key of the slot `digit` at `level` within the block that contains `elapsed`.
 constexpr uint64_t slot_start(uint64_t elapsed, int level, unsigned digit) noexcept {
   const int shift = level * kBitsPerLevel;
-  const uint64_t block = shift + kBitsPerLevel >= 64 ? 0 : (elapsed >> (shift + kBitsPerLevel)) << (shift + kBitsPerLevel);
+  const uint64_t block =
+      shift + kBitsPerLevel >= 64 ? 0 : (elapsed >> (shift + kBitsPerLevel)) << (shift + kBitsPerLevel);
   return block | (uint64_t{digit} << shift);
 }
 
@@ -60,8 +61,14 @@ void TimerWheel::unlink_from_slot(TimerNode& node) noexcept {
   const int level = static_cast<int>(node.location_ / kSlotsPerLevel);
   const unsigned digit = node.location_ % kSlotsPerLevel;
   Slot& slot = slots_[level][digit];
-  if (node.prev_ != nullptr) node.prev_->next_ = node.next_; else slot.head = node.next_;
-  if (node.next_ != nullptr) node.next_->prev_ = node.prev_; else slot.tail = node.prev_;
+  if (node.prev_ != nullptr)
+    node.prev_->next_ = node.next_;
+  else
+    slot.head = node.next_;
+  if (node.next_ != nullptr)
+    node.next_->prev_ = node.prev_;
+  else
+    slot.tail = node.prev_;
   if (slot.head == nullptr) {
     occupied_[level] &= ~(uint64_t{1} << digit);
     if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
@@ -147,7 +154,10 @@ void TimerWheel::collect(int64_t now) noexcept {
           batch_.push_back(Due{node->deadline_, node->sequence_, node, static_cast<uint32_t>(batch_.size())});
         } else {
           node->next_ = nullptr;
-          if (cascade_tail != nullptr) cascade_tail->next_ = node; else cascade_head = node;
+          if (cascade_tail != nullptr)
+            cascade_tail->next_ = node;
+          else
+            cascade_head = node;
           cascade_tail = node;
         }
         node = next;
@@ -170,7 +180,8 @@ void TimerWheel::sort_batch() noexcept {
   if (batch_was_sorted_) return;
   std::sort(batch_.begin(), batch_.end(), earlier);
   sorted_position_.resize(batch_.size());
-  for (std::size_t i = 0; i < batch_.size(); ++i) sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
+  for (std::size_t i = 0; i < batch_.size(); ++i)
+    sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
 void TimerWheel::rebase(int64_t now) noexcept {
@@ -179,7 +190,10 @@ void TimerWheel::rebase(int64_t now) noexcept {
   for (int level = 0; level < kLevels; ++level) {
     for (Slot& slot : slots_[level]) {
       if (slot.head == nullptr) continue;
-      if (all_tail != nullptr) all_tail->next_ = slot.head; else all_head = slot.head;
+      if (all_tail != nullptr)
+        all_tail->next_ = slot.head;
+      else
+        all_head = slot.head;
       all_tail = slot.tail;
       slot.head = slot.tail = nullptr;
     }

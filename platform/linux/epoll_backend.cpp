@@ -63,7 +63,7 @@ void EpollBackend::close() noexcept {
 }
 
 Error EpollBackend::reopen() noexcept {
-  close();  // note f: closing our descriptors never edits a set another process shares
+  close();                   // note f: closing our descriptors never edits a set another process shares
   return create_instance();  // the timerfd, if its path is in use, is recreated on demand
 }
 

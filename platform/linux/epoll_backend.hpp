@@ -92,8 +92,8 @@ class EpollBackend {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  int timer_fd_ = -1;              // SleepPath::TimerFd only, created on first use
-  int64_t armed_deadline_ = -1;    // what timer_fd_ is armed for; -1: disarmed or fired
+  int timer_fd_ = -1;            // SleepPath::TimerFd only, created on first use
+  int64_t armed_deadline_ = -1;  // what timer_fd_ is armed for; -1: disarmed or fired
   int capacity_ = 0;
   std::unique_ptr<linux_abi::EpollEvent[]> events_;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;

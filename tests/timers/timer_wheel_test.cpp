@@ -91,7 +91,8 @@ TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
     }
   }
   std::vector<int> expected_ids;
-  for (auto& e : expected) expected_ids.push_back(e.second);
+  for (auto& e : expected)
+    expected_ids.push_back(e.second);
   EXPECT_EQ(fired, expected_ids);
 }
 
@@ -303,15 +304,22 @@ TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
     std::vector<bool> in_reference(64);
     uint64_t sequence = 0;
     int64_t now = 0;
-    for (int i = 0; i < 64; ++i) probes[i].id = i;
+    for (int i = 0; i < 64; ++i)
+      probes[i].id = i;
     auto pick_deadline = [&]() -> int64_t {
       switch (rng() % 6) {
-        case 0: return now;                                                // due now
-        case 1: return now - static_cast<int64_t>(rng() % 1000);          // past
-        case 2: return now + static_cast<int64_t>(rng() % 64);            // level 0
-        case 3: return now + (int64_t{1} << (6 * (1 + rng() % 9)));       // a level edge
-        case 4: return kNoDeadline - static_cast<int64_t>(rng() % 3);     // huge
-        default: return now + static_cast<int64_t>(rng() % 5'000'000'000);  // up to 5 s
+        case 0:
+          return now;  // due now
+        case 1:
+          return now - static_cast<int64_t>(rng() % 1000);  // past
+        case 2:
+          return now + static_cast<int64_t>(rng() % 64);  // level 0
+        case 3:
+          return now + (int64_t{1} << (6 * (1 + rng() % 9)));  // a level edge
+        case 4:
+          return kNoDeadline - static_cast<int64_t>(rng() % 3);  // huge
+        default:
+          return now + static_cast<int64_t>(rng() % 5'000'000'000);  // up to 5 s
       }
     };
     for (int step = 0; step < 3000; ++step) {
@@ -329,7 +337,9 @@ TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
         in_reference[id] = false;
       } else {
         const unsigned jump = rng() % 4;
-        now = jump == 0 ? now : saturating_add(now, static_cast<int64_t>(rng() % (jump == 3 ? 10'000'000'000ULL : 100'000ULL)));
+        now = jump == 0
+                  ? now
+                  : saturating_add(now, static_cast<int64_t>(rng() % (jump == 3 ? 10'000'000'000ULL : 100'000ULL)));
         std::vector<int> expected;
         while (!reference.empty() && reference.begin()->first.first <= now) {
           expected.push_back(reference.begin()->second);
@@ -353,7 +363,8 @@ TEST(TimerWheel, TenMillionTimersDrainInOrderWithBoundedMemory) {
   TimerWheel wheel(0);
   std::vector<TimerNode> nodes(kCount);
   std::mt19937_64 rng(42);
-  for (auto& node : nodes) wheel.insert(node, 1 + static_cast<int64_t>(rng() % kSpan));
+  for (auto& node : nodes)
+    wheel.insert(node, 1 + static_cast<int64_t>(rng() % kSpan));
   EXPECT_EQ(wheel.size(), kCount);
   std::size_t fired = 0, most_at_once = 0;
   int64_t last_deadline = 0;

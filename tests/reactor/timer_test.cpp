@@ -1,0 +1,311 @@
+#include "reactor/timer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "reactor/evflow.hpp"
+#include "tests/support/descriptors.hpp"
+#include "tests/support/fake_clock.hpp"
+
+namespace evflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TimerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(loop.open());
+    ASSERT_FALSE(loop.set_clock(&clock.source));
+  }
+  // One non-blocking iteration after moving the fake clock.
+  void step(std::chrono::nanoseconds by) {
+    clock.advance(by);
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  }
+
+  testing::FakeClock clock;
+  Loop loop;
+};
+
+TEST_F(TimerTest, OneShotFiresAtItsDeadlineAndNotBefore) {
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(10ms, [&] { ++calls; }));
+  EXPECT_TRUE(timer.active());
+  EXPECT_EQ(loop.active_watchers(), 1);
+  step(10ms - 1ns);
+  EXPECT_EQ(calls, 0);
+  step(1ns);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(timer.active());
+  step(1h);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(TimerTest, TheDeadlineCountsFromTheCachedNow) {
+  // Semantics 10: started 5 ms after the iteration began (fake time moved inside a
+  // callback), a 10 ms timer still counts from the iteration's now().
+  Timer timer(loop);
+  Idle idle(loop);
+  ASSERT_FALSE(idle.start([&](Idle& self) {
+    clock.advance(5ms);
+    EXPECT_FALSE(timer.start(10ms, [] {}));
+    self.stop();
+  }));
+  const auto began = MonotonicClock::time_point(MonotonicClock::duration(clock.monotonic));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(timer.when(), began + 10ms);
+  // update_now() moves the base to the present.
+  loop.update_now();
+  ASSERT_FALSE(timer.start(10ms));
+  EXPECT_EQ(timer.when(), began + 15ms);
+}
+
+TEST_F(TimerTest, EqualDeadlinesFireInStartOrderAndEarlierDeadlinesFirst) {
+  std::string order;
+  Timer a(loop), b(loop), c(loop), d(loop);
+  ASSERT_FALSE(a.start(5ms, [&] { order += 'a'; }));
+  ASSERT_FALSE(b.start(3ms, [&] { order += 'b'; }));
+  ASSERT_FALSE(c.start(5ms, [&] { order += 'c'; }));
+  ASSERT_FALSE(d.start(5ms, [&] { order += 'd'; }));
+  ASSERT_FALSE(a.start(5ms));  // a restart is a new start: a now goes after d
+  step(10ms);
+  EXPECT_EQ(order, "bcda");
+}
+
+TEST_F(TimerTest, RepeatKeepsItsPhaseWhenACallbackIsSlow) {
+  std::vector<int64_t> fired_at;
+  Timer timer(loop);
+  const int64_t start = clock.monotonic;
+  ASSERT_FALSE(timer.start(10ms, 10ms, [&] {
+    fired_at.push_back(clock.monotonic - start);
+    clock.advance(3ms);  // a slow callback
+  }));
+  step(10ms);
+  step(7ms);   // t = 20 ms (10 + 3 in the callback + 7)
+  step(10ms);  // t = 33 ms: the 30 ms deadline
+  EXPECT_EQ(fired_at, (std::vector<int64_t>{10'000'000, 20'000'000, 33'000'000}));
+  EXPECT_EQ(timer.when().time_since_epoch().count() - start, 40'000'000) << "still on the 10 ms grid";
+}
+
+TEST_F(TimerTest, MissedPeriodsAreCoalescedIntoOneCallback) {
+  int calls = 0;
+  Timer timer(loop);
+  const int64_t start = clock.monotonic;
+  ASSERT_FALSE(timer.start(10ms, 10ms, [&] { ++calls; }));
+  step(55ms);  // five periods elapsed (10, 20, 30, 40, 50)
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(timer.when().time_since_epoch().count() - start, 60'000'000) << "next on the grid, after now";
+  step(5ms);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(TimerTest, AgainPushesAnIdleTimeoutBack) {
+  int timeouts = 0;
+  Timer idle(loop);
+  ASSERT_FALSE(idle.start(30s, [&] { ++timeouts; }));
+  for (int i = 0; i < 10; ++i) {
+    step(20s);
+    ASSERT_FALSE(idle.again());  // activity: restart the 30 s countdown
+  }
+  EXPECT_EQ(timeouts, 0);
+  step(30s);
+  EXPECT_EQ(timeouts, 1);
+}
+
+// Semantics 3: again() on a never-started timer, on an active one-shot, on a stopped one.
+TEST_F(TimerTest, AgainOnANeverStartedTimerIsEinval) {
+  Timer timer(loop);
+  EXPECT_EQ(timer.again().code(), EINVAL);
+  EXPECT_FALSE(timer.active());
+}
+
+TEST_F(TimerTest, AgainOnAnActiveOneShotRestartsItsTimeout) {
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(10ms, [&] { ++calls; }));
+  step(6ms);
+  ASSERT_FALSE(timer.again());
+  EXPECT_EQ(timer.remaining(), 10ms);
+  step(6ms);
+  EXPECT_EQ(calls, 0);
+  step(4ms);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(TimerTest, AgainOnAStoppedTimerStartsItWithTheRepeatInterval) {
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(50ms, 5ms, [&] { ++calls; }));
+  timer.stop();
+  ASSERT_FALSE(timer.again());
+  EXPECT_TRUE(timer.active());
+  EXPECT_EQ(timer.remaining(), 5ms);
+}
+
+TEST_F(TimerTest, RemainingCountsDownAndIsZeroWhenInactive) {
+  Timer timer(loop);
+  EXPECT_EQ(timer.remaining(), 0ns);
+  ASSERT_FALSE(timer.start(100ms, [] {}));
+  step(30ms);
+  EXPECT_EQ(timer.remaining(), 70ms);
+  timer.stop();
+  EXPECT_EQ(timer.remaining(), 0ns);
+}
+
+TEST_F(TimerTest, BadInputIsRefused) {
+  Timer timer(loop);
+  EXPECT_EQ(timer.start(1ms, -1ms, [] {}).code(), EINVAL);
+  EXPECT_EQ(timer.start(1ms).code(), EINVAL) << "no callback";
+  EXPECT_EQ(timer.set_repeat(-1ns).code(), EINVAL);
+  EXPECT_FALSE(timer.active());
+}
+
+TEST_F(TimerTest, NegativeTimeoutFiresInTheNextIteration) {
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(-5s, [&] { ++calls; }));
+  step(0ns);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(TimerTest, HugeTimeoutsSaturateInsteadOfWrapping) {
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(std::chrono::nanoseconds::max(), [] { ADD_FAILURE() << "fired"; }));
+  EXPECT_EQ(timer.when().time_since_epoch().count(), kNoDeadline);
+  step(std::chrono::hours(24 * 365 * 100));
+  EXPECT_TRUE(timer.active());
+}
+
+TEST_F(TimerTest, CallbackMayStopRestartOrDestroyTimersOfTheSameBatch) {
+  std::string log;
+  struct Others {
+    std::string* log;
+    Timer* stopped;
+    std::unique_ptr<Timer>* doomed;
+    Timer* restarted;
+  };
+  auto doomed = std::make_unique<Timer>(loop);
+  Timer first(loop), stopped(loop), restarted(loop);
+  Others others{&log, &stopped, &doomed, &restarted};
+  ASSERT_FALSE(first.start(1ms, [&others] {
+    *others.log += '1';
+    others.stopped->stop();
+    others.doomed->reset();
+    EXPECT_FALSE(others.restarted->start(5ms));
+  }));
+  ASSERT_FALSE(stopped.start(2ms, [&] { log += 's'; }));
+  ASSERT_FALSE(doomed->start(3ms, [&] { log += 'd'; }));
+  ASSERT_FALSE(restarted.start(4ms, [&] { log += 'r'; }));
+  step(4ms);
+  EXPECT_EQ(log, "1");
+  step(5ms);
+  EXPECT_EQ(log, "1r");
+}
+
+TEST_F(TimerTest, CallbackMayStopOrDestroyItself) {
+  int calls = 0;
+  auto self_destructing = std::make_unique<Timer>(loop);
+  Timer repeating(loop);
+  ASSERT_FALSE(self_destructing->start(1ms, 1ms, [&] {
+    ++calls;
+    self_destructing.reset();
+  }));
+  ASSERT_FALSE(repeating.start(1ms, 1ms, [&](Timer& self) {
+    ++calls;
+    self.stop();
+  }));
+  step(5ms);
+  step(5ms);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(TimerTest, TimersRunAfterIoAndAsyncAndBeforeIdleAndCheck) {
+  auto p = testing::make_pipe();
+  ASSERT_TRUE(testing::write_byte(p.write_end.get()));
+  std::string order;
+  Io io(loop);
+  Async async(loop);
+  Timer timer(loop);
+  Check check(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    order += 'O';
+    self.stop();
+  }));
+  ASSERT_FALSE(async.start([&](Async& self) {
+    order += 'A';
+    self.stop();
+  }));
+  ASSERT_FALSE(timer.start(1ms, [&] { order += 'T'; }));
+  ASSERT_FALSE(check.start([&](Check& self) {
+    order += 'C';
+    self.stop();
+  }));
+  async.send();
+  step(1ms);
+  EXPECT_EQ(order, "OATC");
+}
+
+TEST_F(TimerTest, SetClockIsRefusedWhileTimersAreActive) {
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(1s, [] {}));
+  EXPECT_EQ(loop.set_clock(nullptr).code(), EBUSY);
+}
+
+TEST_F(TimerTest, DestroyingTheLoopDetachesActiveTimers) {
+  auto other = std::make_unique<Loop>();
+  ASSERT_FALSE(other->open());
+  Timer timer(*other);
+  ASSERT_FALSE(timer.start(1s, [] {}));
+  other.reset();
+  EXPECT_FALSE(timer.active());
+  EXPECT_EQ(timer.again().code(), EINVAL);
+}
+
+// With the real clock: the loop blocks until the deadline and never fires early. Only
+// lower bounds on elapsed time are asserted; a slow machine passes too.
+class RealTimeTimer : public ::testing::TestWithParam<SleepPath> {};
+
+TEST_P(RealTimeTimer, BlockingRunSleepsUntilTheDeadlineAndNeverFiresEarly) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  loop.request_sleep_path(GetParam());
+  std::vector<std::pair<MonotonicClock::time_point, MonotonicClock::time_point>> fired;  // deadline, actual
+  std::vector<std::unique_ptr<Timer>> timers;
+  for (std::chrono::microseconds after : {300us, 1000us, 2500us, 100us}) {
+    timers.push_back(std::make_unique<Timer>(loop));
+    Timer* t = timers.back().get();
+    ASSERT_FALSE(t->start(after, [&fired, t] { fired.emplace_back(t->when(), MonotonicClock::now()); }));
+  }
+  ASSERT_FALSE(loop.run());
+  ASSERT_EQ(fired.size(), 4u);
+  for (size_t i = 0; i < fired.size(); ++i) {
+    EXPECT_GE(fired[i].second, fired[i].first) << "timer " << i << " fired early";
+    if (i > 0) {
+      EXPECT_GE(fired[i].first, fired[i - 1].first) << "out of deadline order";
+    }
+  }
+  EXPECT_GE(loop.sleep_path(), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, RealTimeTimer,
+                         ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
+
+TEST(TimerSlack, CanBeLoweredForTheLoopThread) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  const auto before = Loop::timer_slack();
+  ASSERT_FALSE(loop.set_timer_slack(1ns));
+  EXPECT_EQ(Loop::timer_slack(), 1ns);
+  EXPECT_EQ(loop.set_timer_slack(0ns).code(), EINVAL);
+  ASSERT_FALSE(loop.set_timer_slack(before > 0ns ? before : 50us));
+}
+
+}  // namespace
+}  // namespace evflow
