@@ -178,10 +178,43 @@ void TimerWheel::sort_batch() noexcept {
   };
   batch_was_sorted_ = std::is_sorted(batch_.begin(), batch_.end(), earlier);
   if (batch_was_sorted_) return;
-  std::sort(batch_.begin(), batch_.end(), earlier);
+  constexpr std::size_t kBucketSortFrom = 512;
+  if (batch_.size() < kBucketSortFrom) {
+    std::sort(batch_.begin(), batch_.end(), earlier);
+  } else {
+    // One counting-sort pass on the top bits of (deadline - min) spreads a large batch
+    // over ~n/8 buckets in two linear passes; each bucket is then small to sort. Far
+    // cheaper than a comparison sort of the whole batch when many timers are due.
+    int64_t low = batch_[0].deadline, high = low;
+    for (const Due& due : batch_) {
+      low = std::min(low, due.deadline);
+      high = std::max(high, due.deadline);
+    }
+    const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+    const int range_bits = range == 0 ? 0 : 64 - __builtin_clzll(range);
+    const int bucket_bits = std::min(16, 61 - __builtin_clzll(batch_.size()));  // ~n/8 buckets
+    const int shift = range_bits > bucket_bits ? range_bits - bucket_bits : 0;
+    const std::size_t buckets = std::size_t{1} << bucket_bits;
+    bucket_start_.assign(buckets + 1, 0);
+    auto bucket_of = [&](const Due& due) {
+      return static_cast<std::size_t>((static_cast<uint64_t>(due.deadline) - static_cast<uint64_t>(low)) >> shift);
+    };
+    for (const Due& due : batch_) ++bucket_start_[bucket_of(due) + 1];
+    for (std::size_t b = 0; b < buckets; ++b) bucket_start_[b + 1] += bucket_start_[b];
+    scratch_.resize(batch_.size());
+    for (const Due& due : batch_) scratch_[bucket_start_[bucket_of(due)]++] = due;
+    // bucket_start_[b] now holds the end of bucket b, i.e. the start of bucket b + 1.
+    std::size_t begin = 0;
+    for (std::size_t b = 0; b < buckets; ++b) {
+      const std::size_t end = bucket_start_[b];
+      if (end - begin > 1) std::sort(scratch_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                     scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
+      begin = end;
+    }
+    batch_.swap(scratch_);
+  }
   sorted_position_.resize(batch_.size());
-  for (std::size_t i = 0; i < batch_.size(); ++i)
-    sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
+  for (std::size_t i = 0; i < batch_.size(); ++i) sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
 void TimerWheel::rebase(int64_t now) noexcept {

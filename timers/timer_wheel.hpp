@@ -20,7 +20,8 @@
 // (deadline <= now) go into a batch; the others are re-inserted at a lower level relative
 // to `now` (a cascade: at most 10 moves over a timer's life, and usually one or two,
 // since a slot whose whole range has passed is emptied into the batch at once). The
-// batch is sorted by (deadline, start sequence) and fired in that order.
+// batch is sorted by (deadline, start sequence) — a large batch by one counting-sort pass
+// on the deadline's top bits, then small comparison sorts — and fired in that order.
 //
 // Ordering guarantee: within one expire(now), timers fire in increasing deadline, and
 // timers with equal deadlines in the order they were started (a restart is a new start).
@@ -114,7 +115,8 @@ class TimerWheel {
   // Bytes the wheel owns: its fixed tables plus the expiry batch's capacity, which is
   // the most timers ever due in one expire() (the nodes belong to the caller).
   std::size_t memory_bytes() const noexcept {
-    return sizeof(*this) + batch_.capacity() * sizeof(Due) + sorted_position_.capacity() * sizeof(uint32_t);
+    return sizeof(*this) + (batch_.capacity() + scratch_.capacity()) * sizeof(Due) +
+           sorted_position_.capacity() * sizeof(uint32_t) + bucket_start_.capacity() * sizeof(std::size_t);
   }
 
   // Pre-sizes the expiry batch for `count` timers due at once (it grows on demand).
@@ -157,6 +159,8 @@ class TimerWheel {
   std::size_t size_ = 0;
   std::vector<Due> batch_;
   std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
+  std::vector<Due> scratch_;               // bucket sort of large batches
+  std::vector<std::size_t> bucket_start_;
   bool batch_was_sorted_ = true;           // then sorted_position_ is the identity and unused
 };
 
