@@ -31,7 +31,8 @@
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
 //   int native_handle() const         the kernel object, to embed this loop in another.
 //   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
-//   void request_sleep_path(SleepPath) use this path or a worse one (tests, benchmarks).
+//   void set_sleep_path(SleepPath)     use this path, or the best the kernel accepted
+//                                      if that is worse.
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total.
 //
 // Stale events: every registration carries the 32-bit `tag` of its InterestChange and

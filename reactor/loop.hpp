@@ -130,15 +130,20 @@ class Loop {
   // to every timed sleep so that it can batch wake-ups (Linux default: 50 us). 1 ns gives
   // the tightest timers at the cost of more wake-ups and less power saving; it affects
   // every timed sleep of this thread, not only this loop's. Call it from the loop's
-  // thread. Errors: EINVAL for zero or negative values; ENOTSUP where unsupported.
+  // thread; the loop then re-chooses its sleep path. Errors: EINVAL for zero or negative
+  // values; ENOTSUP where unsupported.
   Error set_timer_slack(std::chrono::nanoseconds slack) noexcept;
   // The calling thread's current timer slack.
   static std::chrono::nanoseconds timer_slack() noexcept;
 
-  // How the loop sleeps until a deadline (best available first; see SleepPath).
+  // How the loop sleeps until a deadline. By default the most precise path that costs
+  // least: epoll_pwait2 when the loop thread's timer slack is at most 1 us (see
+  // set_timer_slack), otherwise an absolute timerfd, which the kernel does not delay by
+  // the slack; milliseconds only where the kernel offers neither.
   SleepPath sleep_path() const noexcept { return backend_.sleep_path(); }
-  // Asks for a given sleep path or a worse one, e.g. to test the fallbacks.
-  void request_sleep_path(SleepPath path) noexcept { backend_.request_sleep_path(path); }
+  // Uses this sleep path instead of the automatic choice, where the kernel allows it
+  // (tests, benchmarks, embedding).
+  void request_sleep_path(SleepPath path) noexcept;
 
   uint64_t iteration() const noexcept { return iteration_; }
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
@@ -209,6 +214,7 @@ class Loop {
     return clock_ == nullptr ? realtime_ns() : clock_->realtime(clock_->context);
   }
   int64_t next_wake_deadline() noexcept;
+  void choose_sleep_path() noexcept;
   void expire_timers() noexcept;
   void expire_periodics() noexcept;
   Error start_periodic(Periodic& watcher, int64_t at) noexcept;
@@ -228,6 +234,8 @@ class Loop {
   WallClockWatch wall_clock_watch_;
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
   const ClockSource* clock_ = nullptr;
+  SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
+  bool sleep_path_requested_ = false;
   Io* failed_ = nullptr;     // watchers whose descriptor the kernel refused on re-registration
   Io* io_cursor_ = nullptr;  // next watcher of the chain being dispatched
   std::atomic<bool> wake_pending_{false};

@@ -197,7 +197,13 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
   std::size_t fired = 0;
   const std::size_t count = batch_.size();
   for (std::size_t i = 0; i < count; ++i) {
-    if (i + 4 < count) __builtin_prefetch(batch_[i + 4].node);
+    if (i + 8 < count) {
+      // Timers fire in deadline order, not memory order: fetch ahead the two cache lines
+      // a watcher built on the node typically spans (node and callback).
+      const char* ahead = reinterpret_cast<const char*>(batch_[i + 8].node);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
     TimerNode* node = batch_[i].node;
     if (node == nullptr) continue;  // removed by an earlier callback of this batch
     node->location_ = TimerNode::kUnlinked;

@@ -98,7 +98,7 @@ Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
     count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
     if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
-      sleep_path_ = SleepPath::TimerFd;  // note d
+      sleep_path_ = kernel_floor_ = SleepPath::TimerFd;  // note d
       return wait(timeout_ns, deadline_ns);
     }
   } else {
@@ -126,7 +126,7 @@ Result<int> EpollBackend::wait_with_timerfd(int64_t timeout_ns, int64_t deadline
       fd = Error(EMFILE);
     }
     if (!fd) {
-      sleep_path_ = SleepPath::Milliseconds;  // note d: the last resort
+      sleep_path_ = kernel_floor_ = SleepPath::Milliseconds;  // note d: the last resort
       return wait_milliseconds(timeout_ns);
     }
     timer_fd_ = fd.value();

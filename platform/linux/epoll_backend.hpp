@@ -69,8 +69,8 @@ class EpollBackend {
 
   int native_handle() const noexcept { return epoll_fd_; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
-  void request_sleep_path(SleepPath path) noexcept {
-    if (path > sleep_path_) sleep_path_ = path;
+  void set_sleep_path(SleepPath preferred) noexcept {
+    sleep_path_ = preferred > kernel_floor_ ? preferred : kernel_floor_;
   }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
@@ -97,6 +97,7 @@ class EpollBackend {
   int capacity_ = 0;
   std::unique_ptr<linux_abi::EpollEvent[]> events_;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
+  SleepPath kernel_floor_ = SleepPath::Nanoseconds;  // the best path this kernel accepted
   uint64_t interest_syscalls_ = 0;
 };
 

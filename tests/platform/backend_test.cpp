@@ -178,7 +178,7 @@ class EpollSleepPath : public ::testing::TestWithParam<SleepPath> {};
 TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
   EpollBackend backend;
   ASSERT_FALSE(backend.open());
-  backend.request_sleep_path(GetParam());
+  backend.set_sleep_path(GetParam());
   for (int64_t timeout : {int64_t{1}, int64_t{150'000}, int64_t{1'300'000}}) {
     const int64_t start = monotonic_ns();
     Result<int> n = backend.wait(timeout, start + timeout);

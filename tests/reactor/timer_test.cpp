@@ -297,6 +297,19 @@ TEST_P(RealTimeTimer, BlockingRunSleepsUntilTheDeadlineAndNeverFiresEarly) {
 INSTANTIATE_TEST_SUITE_P(AllPaths, RealTimeTimer,
                          ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
 
+TEST(TimerSlack, TheDefaultSleepPathAvoidsTheSlackOfANanosecondTimeout) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  const auto before = Loop::timer_slack();
+  ASSERT_FALSE(loop.set_timer_slack(50us));
+  EXPECT_EQ(loop.sleep_path(), SleepPath::TimerFd) << "a 50 us slack would delay epoll_pwait2";
+  ASSERT_FALSE(loop.set_timer_slack(1ns));
+  EXPECT_EQ(loop.sleep_path(), SleepPath::Nanoseconds) << "no slack: the cheaper precise path";
+  loop.request_sleep_path(SleepPath::Milliseconds);
+  EXPECT_EQ(loop.sleep_path(), SleepPath::Milliseconds);
+  ASSERT_FALSE(loop.set_timer_slack(before > 0ns ? before : 50us));
+}
+
 TEST(TimerSlack, CanBeLoweredForTheLoopThread) {
   Loop loop;
   ASSERT_FALSE(loop.open());
