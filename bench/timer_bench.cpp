@@ -49,10 +49,12 @@ struct ChurnSetup {
     }
   }
   void start_all() {
-    for (size_t i = 0; i < timers.size(); ++i) (void)timers[i]->start(random_after[i], [this] { ++fired; });
+    for (size_t i = 0; i < timers.size(); ++i)
+      (void)timers[i]->start(random_after[i], [this] { ++fired; });
   }
   void stop_all() {
-    for (auto& t : timers) t->stop();
+    for (auto& t : timers)
+      t->stop();
   }
 };
 
@@ -65,9 +67,7 @@ double time_ns_per_op(size_t n, Op&& op) {
          static_cast<double>(n);
 }
 
-void report(benchmark::State& state, const char* name, double ns) {
-  state.counters[name] = benchmark::Counter(ns);
-}
+void report(benchmark::State& state, const char* name, double ns) { state.counters[name] = benchmark::Counter(ns); }
 
 // Each operation is timed over all N timers per benchmark iteration; the reported
 // counters are the averages (ns per timer) over the iterations.
@@ -80,10 +80,12 @@ void BM_TimerChurn(benchmark::State& state) {
   for (auto _ : state) {
     start_ns += time_ns_per_op(n, [&] { s.start_all(); });
     random_ns += time_ns_per_op(n, [&] {
-      for (size_t i = 0; i < n; ++i) (void)s.timers[i]->start(rerandom[i]);
+      for (size_t i = 0; i < n; ++i)
+        (void)s.timers[i]->start(rerandom[i]);
     });
     fifo_ns += time_ns_per_op(n, [&] {
-      for (auto& t : s.timers) (void)t->again();  // 10 s + jitter from the same now(): later than all
+      for (auto& t : s.timers)
+        (void)t->again();  // 10 s + jitter from the same now(): later than all
     });
     stop_ns += time_ns_per_op(n, [&] { s.stop_all(); });
     s.start_all();
@@ -135,7 +137,9 @@ void BM_TimerLateness(benchmark::State& state) {
     if (mode == LatenessMode::LowSlack && slack_before.count() > 0) (void)loop.set_timer_slack(slack_before);
   }
   std::sort(lateness_us.begin(), lateness_us.end());
-  auto pct = [&](double p) { return lateness_us[static_cast<size_t>(p * static_cast<double>(lateness_us.size() - 1))]; };
+  auto pct = [&](double p) {
+    return lateness_us[static_cast<size_t>(p * static_cast<double>(lateness_us.size() - 1))];
+  };
   state.counters["p50_us"] = pct(0.50);
   state.counters["p90_us"] = pct(0.90);
   state.counters["p99_us"] = pct(0.99);
@@ -157,7 +161,8 @@ BENCHMARK(BM_TimerLateness)
     ->Unit(benchmark::kMillisecond);
 
 void BM_TimerSizeof(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(sizeof(evflow::Timer));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(sizeof(evflow::Timer));
   state.counters["sizeof_Timer"] = static_cast<double>(sizeof(evflow::Timer));
   state.counters["sizeof_Io"] = static_cast<double>(sizeof(evflow::Io));
 }

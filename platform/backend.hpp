@@ -13,6 +13,8 @@
 //                                      registrations (they may belong to a parent process
 //                                      after fork) and create a fresh, empty one. The
 //                                      caller re-applies every registration afterwards.
+//                                      The wake-up channel survives: wake() may run
+//                                      concurrently with reopen().
 //   void apply(std::span<InterestChange>)
 //                                      bring the kernel's interest set in line with each
 //                                      change, in one batch where the kernel allows;

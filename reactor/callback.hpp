@@ -41,36 +41,43 @@ class InlineCallback<R(Args...), Capacity> {
     static_assert(std::is_nothrow_constructible_v<Fn, F&&>, "evflow: callbacks must be nothrow constructible");
     reset();
     ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
-    invoke_ = [](void* self, Args... args) -> R {
-      if constexpr (std::is_invocable_v<Fn&, Args...>) {
-        return static_cast<R>((*static_cast<Fn*>(self))(args...));
-      } else {
-        return static_cast<R>((*static_cast<Fn*>(self))());
-      }
-    };
-    if constexpr (std::is_trivially_destructible_v<Fn>) {
-      destroy_ = nullptr;
-    } else {
-      destroy_ = [](void* self) { static_cast<Fn*>(self)->~Fn(); };
-    }
+    ops_ = &kOps<Fn>;
   }
 
   // Destroys the stored callable, if any.
   void reset() noexcept {
-    if (destroy_) destroy_(storage_);
-    invoke_ = nullptr;
-    destroy_ = nullptr;
+    if (ops_ != nullptr && ops_->destroy != nullptr) ops_->destroy(storage_);
+    ops_ = nullptr;
   }
 
-  explicit operator bool() const noexcept { return invoke_ != nullptr; }
+  explicit operator bool() const noexcept { return ops_ != nullptr; }
 
   // Precondition: a callable is stored.
-  R operator()(Args... args) { return invoke_(storage_, args...); }
+  R operator()(Args... args) { return ops_->invoke(storage_, args...); }
 
  private:
+  // One table per callable type: the watcher keeps a single pointer, not two.
+  struct Ops {
+    R (*invoke)(void*, Args...);
+    void (*destroy)(void*);  // null when the callable is trivially destructible
+  };
+  template <class Fn>
+  static R invoke(void* self, Args... args) {
+    if constexpr (std::is_invocable_v<Fn&, Args...>) {
+      return static_cast<R>((*static_cast<Fn*>(self))(args...));
+    } else {
+      return static_cast<R>((*static_cast<Fn*>(self))());
+    }
+  }
+  template <class Fn>
+  static void destroy(void* self) {
+    static_cast<Fn*>(self)->~Fn();
+  }
+  template <class Fn>
+  static constexpr Ops kOps{&invoke<Fn>, std::is_trivially_destructible_v<Fn> ? nullptr : &destroy<Fn>};
+
   alignas(void*) unsigned char storage_[Capacity];
-  R (*invoke_)(void*, Args...) = nullptr;
-  void (*destroy_)(void*) = nullptr;
+  const Ops* ops_ = nullptr;
 };
 
 }  // namespace evflow

@@ -44,7 +44,6 @@ class Hook : public detail::ListNode<Hook<Kind>> {
     loop_->assert_owner_thread();
     if (active_) return Error();
     active_ = true;
-    start_epoch_ = loop_->epoch_;
     loop_->template hooks<Kind>().push_back(*this);
     ++loop_->active_;
     return Error();
@@ -66,7 +65,6 @@ class Hook : public detail::ListNode<Hook<Kind>> {
   friend class Loop;
 
   Loop* loop_;
-  uint32_t start_epoch_ = 0;  // loop epoch when started (see Loop::run_hooks)
   bool active_ = false;
   Callback callback_;
 };

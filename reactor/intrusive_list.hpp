@@ -2,8 +2,8 @@
 //
 // A node lives inside the watcher, so linking costs no allocation. Iteration is safe
 // against the callbacks it runs: a callback may unlink (stop or destroy) any watcher,
-// including the one being visited and the next one, and may link new ones (they are
-// appended, and visited in the same pass).
+// including the one being visited and the next one, and may link new ones or re-link
+// itself; a traversal visits only the items present when it began, each at most once.
 #pragma once
 
 namespace evflow::detail {
@@ -42,6 +42,9 @@ class IntrusiveList {
   // O(1). Precondition: `item` is in this list.
   void remove(T& item) noexcept {
     ListNode<T>* node = &item;
+    // Keep a traversal's bounds valid: if the last item to visit goes, the one before it
+    // becomes the last, unless the removed one was next in line (then nothing is left).
+    if (end_ == node) end_ = cursor_ == node ? nullptr : node->prev_;
     if (cursor_ == node) cursor_ = node->next_;
     if (node->prev_)
       node->prev_->next_ = node->next_;
@@ -54,16 +57,20 @@ class IntrusiveList {
     node->prev_ = node->next_ = nullptr;
   }
 
-  // Calls visit(T&) for each item in list order; see the header comment for what
-  // `visit` may do. Not reentrant: one traversal per list at a time.
+  // Calls visit(T&) for each item present now, in list order; see the header comment
+  // for what `visit` may do. Not reentrant: one traversal per list at a time.
   template <class Visit>
   void for_each(Visit&& visit) {
     cursor_ = head_;
-    while (cursor_) {
+    end_ = tail_;
+    while (cursor_ != nullptr && end_ != nullptr) {
       ListNode<T>* node = cursor_;
       cursor_ = node->next_;
+      const bool last = node == end_;
       visit(*static_cast<T*>(node));
+      if (last) break;
     }
+    cursor_ = end_ = nullptr;
   }
 
   T* front() const noexcept { return static_cast<T*>(head_); }
@@ -71,7 +78,8 @@ class IntrusiveList {
  private:
   ListNode<T>* head_ = nullptr;
   ListNode<T>* tail_ = nullptr;
-  ListNode<T>* cursor_ = nullptr;
+  ListNode<T>* cursor_ = nullptr;  // next item of the traversal in progress
+  ListNode<T>* end_ = nullptr;     // last item it will visit
 };
 
 }  // namespace evflow::detail

@@ -32,12 +32,7 @@ void Io::stop() noexcept {
 }
 
 void Io::forget() noexcept {
-  if (active_ || loop_ == nullptr || fd_ < 0) return;
-  loop_->assert_owner_thread();
-  if (static_cast<size_t>(fd_) < loop_->fds_.size()) {
-    Loop::FdEntry& e = loop_->fds_[static_cast<size_t>(fd_)];
-    if (e.last_stopped == this) e.last_stopped = nullptr;
-  }
+  if (!active_) stop_stamp_ = 0;  // the next start() verifies the descriptor with the kernel
 }
 
 }  // namespace evflow

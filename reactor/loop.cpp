@@ -1,5 +1,8 @@
 #include "reactor/loop.hpp"
 
+#include <algorithm>
+#include <bit>
+
 #include "platform/fatal.hpp"
 #include "platform/timer_slack.hpp"
 #include "reactor/async.hpp"
@@ -29,12 +32,16 @@ Error Loop::open() noexcept {
   if (Error err = backend_.open()) return err;
   open_ = true;
   owner_ = detail::this_thread_identity();
+  // A send before open() found no channel to write to and left the flag set, which would
+  // swallow every later wake-up. (Its Async, started later, is scanned by start_async.)
+  wake_pending_.store(false);
   now_ns_ = read_monotonic();
   timers_.rebase(now_ns_);
   periodics_.rebase(read_realtime());
   choose_sleep_path();
   changed_fds_.reserve(64);
   change_batch_.reserve(64);
+  io_snapshot_.reserve(16);
   return Error();
 }
 
@@ -48,7 +55,7 @@ void Loop::reserve_descriptors(int count) noexcept {
 
 Loop::FdEntry& Loop::entry(int fd) noexcept {
   const auto index = static_cast<size_t>(fd);
-  if (index >= fds_.size()) fds_.resize(index < 32 ? 64 : index * 2);  // amortised growth
+  if (index >= fds_.size()) fds_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)));  // amortised growth
   return fds_[index];
 }
 
@@ -79,11 +86,19 @@ Error Loop::register_now(int fd, Events from, Events to) noexcept {
 
 Error Loop::start_io(Io& watcher) noexcept {
   const int fd = watcher.fd_;
-  FdEntry& e = entry(fd);
-  if (e.registered.empty()) {
+  if (static_cast<size_t>(fd) >= fds_.size()) {
+    // A number beyond the table: ask the kernel first, so that a bad descriptor (say
+    // INT_MAX - 1) is an EBADF and not a table of billions of entries.
+    InterestChange probe{fd, Events(), watcher.interest_, next_tag()};
+    backend_.apply(std::span<InterestChange>(&probe, 1));
+    if (probe.error) return probe.error;
+    FdEntry& e = entry(fd);
+    e.tag = probe.tag;
+    e.registered = watcher.interest_;
+  } else if (FdEntry& e = fds_[static_cast<size_t>(fd)]; e.registered.empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
-  } else if (e.head == nullptr && e.last_stopped != &watcher) {
+  } else if (e.head == nullptr && (e.stop_stamp == 0 || e.stop_stamp != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
     // this is another watcher: its descriptor may be a new file that reuses the number.
     // Re-register it (MOD, or ADD if the kernel dropped the old one).
@@ -112,9 +127,13 @@ void Loop::stop_io(Io& watcher) noexcept {
     link = &(*link)->next_;
   *link = watcher.next_;
   if (io_cursor_ == &watcher) io_cursor_ = watcher.next_;
+  if (io_snapshot_live_) std::replace(io_snapshot_.begin(), io_snapshot_.end(), &watcher, static_cast<Io*>(nullptr));
   if (!watcher.failed_) {
     FdEntry& e = fds_[static_cast<size_t>(watcher.fd_)];
-    if (e.head == nullptr) e.last_stopped = &watcher;
+    if (e.head == nullptr) {
+      if (next_stop_stamp_ == 0) next_stop_stamp_ = 1;  // 0 means "none"
+      e.stop_stamp = watcher.stop_stamp_ = next_stop_stamp_++;
+    }
     queue_change(watcher.fd_);
   }
   watcher.next_ = nullptr;
@@ -129,7 +148,7 @@ void Loop::apply_changes() noexcept {
   for (int fd : changed_fds_) {
     FdEntry& e = fds_[static_cast<size_t>(fd)];
     e.queued = false;
-    e.last_stopped = nullptr;
+    e.stop_stamp = 0;
     const Events wanted = wanted_interest(fd);
     if (wanted == e.registered) continue;  // stopped and restarted unchanged: no system call
     change_batch_.push_back(InterestChange{fd, e.registered, wanted, next_tag()});
@@ -183,7 +202,7 @@ Error Loop::rebuild_backend() noexcept {
   for (size_t fd = 0; fd < fds_.size(); ++fd) {
     FdEntry& e = fds_[fd];
     e.registered = Events();
-    e.last_stopped = nullptr;
+    e.stop_stamp = 0;
     if (e.head != nullptr)
       change_batch_.push_back(
           InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
@@ -229,10 +248,8 @@ void Loop::dispatch_asyncs() noexcept {
 
 template <detail::HookKind K>
 void Loop::run_hooks() noexcept {
-  const uint32_t epoch = ++epoch_;
-  hooks<K>().for_each([epoch](Hook<K>& hook) {
-    if (hook.start_epoch_ != epoch) hook.callback_(hook);
-  });
+  // for_each visits the hooks present when it began: one started now waits a turn.
+  hooks<K>().for_each([](Hook<K>& hook) { hook.callback_(hook); });
 }
 
 bool Loop::has_due_work() const noexcept { return !idles_.empty() || failed_ != nullptr || async_scan_; }
@@ -250,17 +267,33 @@ void Loop::dispatch_failed() noexcept {
 }
 
 void Loop::dispatch_descriptor(int fd, Events ready) noexcept {
-  Io* w = fds_[static_cast<size_t>(fd)].head;
-  while (w != nullptr) {
-    io_cursor_ = w->next_;  // stop_io() advances it if a callback unlinks that watcher
+  Io* head = fds_[static_cast<size_t>(fd)].head;
+  if (head == nullptr) return;
+  if (head->next_ == nullptr) {  // the common case: one watcher
+    const Events wanted = ready & head->interest_;
+    if (!wanted.empty()) {
+      ++dispatched_;
+      head->callback_(*head, wanted);
+    }
+    return;
+  }
+  // Several watchers: serve exactly those present now. A callback may stop, destroy or
+  // restart any of them (a stopped one is blanked out of the snapshot; a restarted or
+  // new one waits for the next iteration), so no watcher runs twice in one pass.
+  io_snapshot_.clear();
+  for (Io* w = head; w != nullptr; w = w->next_)
+    io_snapshot_.push_back(w);
+  io_snapshot_live_ = true;
+  for (size_t i = 0; i < io_snapshot_.size(); ++i) {
+    Io* w = io_snapshot_[i];
+    if (w == nullptr) continue;
     const Events wanted = ready & w->interest_;
     if (!wanted.empty()) {
       ++dispatched_;
       w->callback_(*w, wanted);
     }
-    w = io_cursor_;
   }
-  io_cursor_ = nullptr;
+  io_snapshot_live_ = false;
 }
 
 void Loop::dispatch_events(int count) noexcept {

@@ -49,6 +49,14 @@
 
 namespace evflow {
 
+namespace detail {
+// For tags from a wrapping 32-bit counter: true when `tag` lies in [mark, next), i.e.
+// was issued after `mark` was taken and before `next`. Correct across the wrap.
+constexpr bool issued_since(uint32_t tag, uint32_t mark, uint32_t next) noexcept {
+  return static_cast<uint32_t>(tag - mark) < static_cast<uint32_t>(next - mark);
+}
+}  // namespace detail
+
 class Io;
 class Async;
 class Timer;
@@ -175,11 +183,11 @@ class Loop {
 
   // What the loop knows of one descriptor number.
   struct FdEntry {
-    Io* head = nullptr;                // active watchers on this descriptor, in start order
-    const Io* last_stopped = nullptr;  // compared, never dereferenced; valid until the next apply
-    uint32_t tag = 0;                  // tag of the last change of the kernel registration
-    Events registered;                 // interest the kernel has for this descriptor
-    bool queued = false;               // in changed_fds_
+    Io* head = nullptr;       // active watchers on this descriptor, in start order
+    uint32_t stop_stamp = 0;  // Io::stop_stamp_ of the watcher that stopped last; 0 after apply
+    uint32_t tag = 0;         // tag of the last change of the kernel registration
+    Events registered;        // interest the kernel has for this descriptor
+    bool queued = false;      // in changed_fds_
   };
 
   void assert_owner_thread() const noexcept;
@@ -191,7 +199,8 @@ class Loop {
   Events wanted_interest(int fd) const noexcept;
   void apply_changes() noexcept;
   void record_outcome(const InterestChange& change) noexcept;
-  bool tag_is_recent(uint32_t tag) const noexcept { return static_cast<int32_t>(tag - tag_mark_) >= 0; }
+  // True when `tag` was handed out after the last wait began.
+  bool tag_is_recent(uint32_t tag) const noexcept { return detail::issued_since(tag, tag_mark_, next_tag_); }
   uint32_t next_tag() noexcept { return next_tag_++; }
 
   Error rebuild_backend() noexcept;
@@ -236,8 +245,11 @@ class Loop {
   const ClockSource* clock_ = nullptr;
   SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
   bool sleep_path_requested_ = false;
-  Io* failed_ = nullptr;     // watchers whose descriptor the kernel refused on re-registration
-  Io* io_cursor_ = nullptr;  // next watcher of the chain being dispatched
+  Io* failed_ = nullptr;          // watchers whose descriptor the kernel refused on re-registration
+  Io* io_cursor_ = nullptr;       // next watcher of the failed list being dispatched
+  std::vector<Io*> io_snapshot_;  // watchers of the descriptor being dispatched (several)
+  bool io_snapshot_live_ = false;
+  uint32_t next_stop_stamp_ = 1;
   std::atomic<bool> wake_pending_{false};
   bool async_scan_ = false;  // an Async was started with a send pending
   bool open_ = false;
@@ -246,7 +258,6 @@ class Loop {
   bool rebuild_needed_ = false;
   int active_ = 0;
   int dispatched_ = 0;  // callbacks run in the current iteration's step 5
-  uint32_t epoch_ = 0;  // advances at each hook phase; hooks started in it wait for the next
   uint32_t next_tag_ = 1;
   uint32_t tag_mark_ = 1;  // next_tag_ when the last wait began
   int64_t now_ns_ = 0;

@@ -199,22 +199,27 @@ void TimerWheel::sort_batch() noexcept {
     auto bucket_of = [&](const Due& due) {
       return static_cast<std::size_t>((static_cast<uint64_t>(due.deadline) - static_cast<uint64_t>(low)) >> shift);
     };
-    for (const Due& due : batch_) ++bucket_start_[bucket_of(due) + 1];
-    for (std::size_t b = 0; b < buckets; ++b) bucket_start_[b + 1] += bucket_start_[b];
+    for (const Due& due : batch_)
+      ++bucket_start_[bucket_of(due) + 1];
+    for (std::size_t b = 0; b < buckets; ++b)
+      bucket_start_[b + 1] += bucket_start_[b];
     scratch_.resize(batch_.size());
-    for (const Due& due : batch_) scratch_[bucket_start_[bucket_of(due)]++] = due;
+    for (const Due& due : batch_)
+      scratch_[bucket_start_[bucket_of(due)]++] = due;
     // bucket_start_[b] now holds the end of bucket b, i.e. the start of bucket b + 1.
     std::size_t begin = 0;
     for (std::size_t b = 0; b < buckets; ++b) {
       const std::size_t end = bucket_start_[b];
-      if (end - begin > 1) std::sort(scratch_.begin() + static_cast<std::ptrdiff_t>(begin),
-                                     scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
+      if (end - begin > 1)
+        std::sort(scratch_.begin() + static_cast<std::ptrdiff_t>(begin),
+                  scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
       begin = end;
     }
     batch_.swap(scratch_);
   }
   sorted_position_.resize(batch_.size());
-  for (std::size_t i = 0; i < batch_.size(); ++i) sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
+  for (std::size_t i = 0; i < batch_.size(); ++i)
+    sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
 void TimerWheel::rebase(int64_t now) noexcept {

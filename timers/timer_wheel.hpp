@@ -161,7 +161,7 @@ class TimerWheel {
   std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
   std::vector<Due> scratch_;               // bucket sort of large batches
   std::vector<std::size_t> bucket_start_;
-  bool batch_was_sorted_ = true;           // then sorted_position_ is the identity and unused
+  bool batch_was_sorted_ = true;  // then sorted_position_ is the identity and unused
 };
 
 template <class OnEach>

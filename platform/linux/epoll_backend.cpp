@@ -32,39 +32,48 @@ Error EpollBackend::open() noexcept {
     if (!events_) return Error(ENOMEM);
     capacity_ = kInitialCapacity;
   }
-  return create_instance();
+  Result<int> wakefd = linux_abi::eventfd(0);
+  if (!wakefd) return wakefd.error();
+  wake_fd_ = wakefd.value();
+  if (Error err = create_instance()) {
+    close();
+    return err;
+  }
+  return Error();
 }
 
 Error EpollBackend::create_instance() noexcept {
   Result<int> epfd = linux_abi::epoll_create();
   if (!epfd) return epfd.error();
-  Result<int> wakefd = linux_abi::eventfd(0);
-  if (!wakefd) {
-    (void)linux_abi::close(epfd.value());
-    return wakefd.error();
-  }
   linux_abi::EpollEvent ev{linux_abi::kEpollIn, kWakeData};
-  if (Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wakefd.value(), &ev)) {
-    (void)linux_abi::close(wakefd.value());
+  if (Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wake_fd_, &ev)) {
     (void)linux_abi::close(epfd.value());
     return err;
   }
   epoll_fd_ = epfd.value();
-  wake_fd_ = wakefd.value();
   return Error();
 }
 
 void EpollBackend::close() noexcept {
-  if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
+  close_instance();
   if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+void EpollBackend::close_instance() noexcept {
+  if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
   if (epoll_fd_ >= 0) (void)linux_abi::close(epoll_fd_);
-  timer_fd_ = wake_fd_ = epoll_fd_ = -1;
+  timer_fd_ = epoll_fd_ = -1;
   armed_deadline_ = -1;
 }
 
 Error EpollBackend::reopen() noexcept {
-  close();                   // note f: closing our descriptors never edits a set another process shares
-  return create_instance();  // the timerfd, if its path is in use, is recreated on demand
+  // Note f: closing our descriptor never edits a set another process shares. The wake-up
+  // eventfd is kept: other threads may be writing to it right now (Async::send), and a
+  // closed number could be reused by an unrelated file in between. The timerfd, if its
+  // path is in use, is recreated on demand.
+  close_instance();
+  return create_instance();
 }
 
 Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
@@ -104,6 +113,7 @@ Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
   } else {
     count = wait_with_timerfd(timeout_ns, deadline_ns);
   }
+  if (count && timer_fd_ >= 0) count = remove_timer_events(count.value());  // on every path (note h)
   if (count && count.value() == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
   return count;
 }
@@ -136,9 +146,7 @@ Result<int> EpollBackend::wait_with_timerfd(int64_t timeout_ns, int64_t deadline
     if (Error err = linux_abi::timerfd_settime(timer_fd_, linux_abi::kTimerAbsolute, spec)) return err;
     armed_deadline_ = deadline_ns;
   }
-  Result<int> count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, -1);
-  if (!count) return count;
-  return remove_timer_events(count.value());
+  return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, -1);
 }
 
 int EpollBackend::remove_timer_events(int count) noexcept {

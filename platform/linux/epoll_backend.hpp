@@ -83,7 +83,8 @@ class EpollBackend {
   }
 
  private:
-  Error create_instance() noexcept;
+  Error create_instance() noexcept;  // a new epoll instance watching wake_fd_
+  void close_instance() noexcept;
   Result<int> wait_with_timerfd(int64_t timeout_ns, int64_t deadline_ns) noexcept;
   Result<int> wait_milliseconds(int64_t timeout_ns) noexcept;
   int remove_timer_events(int count) noexcept;

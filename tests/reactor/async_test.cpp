@@ -157,3 +157,87 @@ TEST_F(AsyncTest, KeepsTheLoopRunningUntilStopped) {
 
 }  // namespace
 }  // namespace evflow
+
+namespace evflow {
+namespace {
+
+// Regression: a send before open() left the loop's "wake pending" flag set, and every
+// later wake-up was coalesced into that lost one: a blocked run() never returned.
+TEST(AsyncRegression, ASendBeforeOpenDoesNotSwallowLaterWakeUps) {
+  Loop loop;
+  Async early(loop), later(loop);
+  early.send();
+  ASSERT_FALSE(loop.open());
+  int early_calls = 0, later_calls = 0;
+  bool timed_out = false;
+  ASSERT_FALSE(early.start([&] { ++early_calls; }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(early_calls, 1) << "the send before open is delivered after start";
+  Timer guard(loop);
+  ASSERT_FALSE(guard.start(std::chrono::seconds(30), [&] {
+    timed_out = true;
+    loop.stop();
+  }));
+  ASSERT_FALSE(later.start([&] {
+    ++later_calls;
+    loop.stop();
+  }));
+  std::thread sender([&] { later.send(); });
+  ASSERT_FALSE(loop.run());
+  sender.join();
+  EXPECT_EQ(later_calls, 1);
+  EXPECT_FALSE(timed_out);
+}
+
+// Regression: rebuilding the epoll set closed and recreated the wake-up eventfd while
+// other threads could be writing to it (a race, and a write to a reused number).
+TEST(AsyncRegression, RebuildWhileAnotherThreadSendsLosesNothing) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  std::atomic<bool> done{false};
+  std::atomic<int> sent{0};
+  int seen = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++seen; }));
+  std::thread sender([&] {
+    while (!done.load()) {
+      async.send();
+      sent.fetch_add(1);
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_FALSE(loop.rebuild());
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  }
+  done.store(true);
+  sender.join();
+  async.send();  // the last word: must arrive
+  const int before = seen;
+  ASSERT_FALSE(loop.run(RunMode::Once));
+  EXPECT_GT(seen, before);
+  EXPECT_GT(sent.load(), 0);
+}
+
+// Regression: an Async that restarted and re-sent itself from its callback was visited
+// again in the same pass, forever.
+TEST(AsyncRegression, AnAsyncThatRestartsAndResendsItselfRunsOncePerIteration) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  int calls = 0;
+  Async a(loop), b(loop);
+  auto again = [&calls](Async& self) {
+    ++calls;
+    self.stop();
+    EXPECT_FALSE(self.start());
+    self.send();
+  };
+  ASSERT_FALSE(a.start(again));
+  ASSERT_FALSE(b.start(again));
+  a.send();
+  b.send();
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 2);
+}
+
+}  // namespace
+}  // namespace evflow

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include <climits>
 #include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 
@@ -481,6 +482,72 @@ TEST_F(IoTest, SocketpairPingPongDeliversEveryByte) {
   EXPECT_FALSE(loop.run());
   EXPECT_EQ(a_reads, kRounds);
   EXPECT_EQ(b_reads, kRounds - 1);
+}
+
+}  // namespace
+}  // namespace evflow
+
+namespace evflow {
+namespace {
+
+// Regression: the loop recognised "the watcher that just stopped" by its address, so a
+// connection destroyed and re-created at the same address on a reused descriptor number
+// (close, accept, new connection from the same allocator slot) was never registered.
+TEST(IoRegression, AWatcherRecreatedAtTheSameAddressOnAReusedNumberIsRegistered) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  alignas(Io) unsigned char storage[sizeof(Io)];
+  auto old_pipe = testing::make_pipe();
+  Io* old_watcher = ::new (storage) Io(loop);
+  ASSERT_FALSE(old_watcher->start(old_pipe.read_end.get(), Readable, [] {}));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  old_watcher->~Io();  // stops it; the kernel keeps the registration until the next apply
+  const int number = old_pipe.read_end.get();
+  old_pipe.read_end.reset();  // ...which the close removes
+  auto new_pipe = testing::make_pipe();
+  ASSERT_EQ(new_pipe.read_end.get(), number);
+  int calls = 0;
+  Io* new_watcher = ::new (storage) Io(loop);
+  ASSERT_FALSE(new_watcher->start(new_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  ASSERT_TRUE(testing::write_byte(new_pipe.write_end.get()));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  new_watcher->~Io();
+}
+
+// Regression: a restarted watcher was re-appended to the chain being dispatched and
+// called again in the same pass; two of them on one descriptor never finished the pass.
+TEST(IoRegression, WatchersThatRestartThemselvesRunOncePerIteration) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto s = testing::make_socketpair();
+  ASSERT_TRUE(testing::write_byte(s.b.get()));
+  int reads = 0, writes = 0;
+  Io reader(loop), writer(loop);
+  ASSERT_FALSE(reader.start(s.a.get(), Readable, [&](Io& self, Events) {
+    ++reads;
+    EXPECT_FALSE(self.start(self.fd(), self.interest()));
+  }));
+  ASSERT_FALSE(writer.start(s.a.get(), Writable, [&](Io& self, Events) {
+    ++writes;
+    EXPECT_FALSE(self.start(self.fd(), self.interest()));
+  }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(writes, 1);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(reads, 2);
+  EXPECT_EQ(writes, 2);
+}
+
+// Regression: the descriptor table grew to twice the descriptor's number before the
+// kernel was asked, so a wild number aborted on allocation instead of being refused.
+TEST(IoRegression, AHugeDescriptorNumberIsEbadfNotAnAllocation) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  Io io(loop);
+  EXPECT_EQ(io.start(INT_MAX - 1, Readable, [] {}).code(), EBADF);
+  EXPECT_EQ(io.start(1 << 30, Readable, [] {}).code(), EBADF);
 }
 
 }  // namespace

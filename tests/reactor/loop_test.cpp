@@ -253,3 +253,44 @@ TEST(LoopDeathTest, UseFromAThreadThatDoesNotOwnTheLoopAborts) {
 
 }  // namespace
 }  // namespace evflow
+
+namespace evflow {
+namespace {
+
+// Regression: the "issued after the last wait" test of registration tags used a signed
+// difference, which called tags 2^31 behind "recent" and never rebuilt the epoll set.
+TEST(LoopTags, RecencyIsCorrectAcrossTheCounterWrap) {
+  EXPECT_TRUE(detail::issued_since(5, 5, 6));
+  EXPECT_FALSE(detail::issued_since(4, 5, 6));
+  EXPECT_FALSE(detail::issued_since(6, 5, 6)) << "not issued yet";
+  EXPECT_TRUE(detail::issued_since(0xfffffffeu, 0xfffffffeu, 1)) << "the mark just before the wrap";
+  EXPECT_TRUE(detail::issued_since(0, 0xfffffffeu, 1)) << "issued after the wrap";
+  EXPECT_FALSE(detail::issued_since(5 - 0x80000001u, 5, 6)) << "2^31 + 1 behind is old, not recent";
+  EXPECT_FALSE(detail::issued_since(0x80000000u, 5, 6));
+}
+
+// Regression: a timerfd left armed for a stopped timer fired during a later wait of
+// another kind; its event reached the loop as an unknown descriptor and forced a rebuild.
+TEST(LoopSleep, AnExpiredTimerfdForAStoppedTimerIsNotAStaleRegistration) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  loop.request_sleep_path(SleepPath::TimerFd);
+  auto p = testing::make_pipe();
+  ASSERT_TRUE(testing::write_byte(p.write_end.get()));
+  Io io(loop);
+  Timer timer(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [](Io& self, Events) { testing::drain(self.fd()); }));
+  ASSERT_FALSE(timer.start(std::chrono::microseconds(300), [] {}));
+  ASSERT_FALSE(loop.run(RunMode::Once));  // armed the timerfd, then woke for the pipe
+  ASSERT_EQ(loop.sleep_path(), SleepPath::TimerFd);
+  timer.stop();
+  const auto past = MonotonicClock::now() + std::chrono::microseconds(600);
+  while (MonotonicClock::now() < past) {
+  }  // the timerfd expires now, unwanted
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(loop.stats().backend_rebuilds, 0u);
+}
+
+}  // namespace
+}  // namespace evflow
