@@ -205,6 +205,8 @@ TEST(AsyncRegression, RebuildWhileAnotherThreadSendsLosesNothing) {
       sent.fetch_add(1);
     }
   });
+  while (sent.load() == 0)
+    std::this_thread::yield();  // the sender is running
   for (int i = 0; i < 300; ++i) {
     ASSERT_FALSE(loop.rebuild());
     ASSERT_FALSE(loop.run(RunMode::NoWait));
