@@ -294,3 +294,26 @@ TEST(LoopSleep, AnExpiredTimerfdForAStoppedTimerIsNotAStaleRegistration) {
 
 }  // namespace
 }  // namespace evflow
+
+#include <sys/resource.h>
+
+namespace evflow {
+namespace {
+
+// Construction failures are reported: with no descriptor left, open() says EMFILE.
+void open_with_every_descriptor_taken() {
+  rlimit limit{64, 64};
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) std::_Exit(2);
+  while (::dup(0) >= 0) {
+  }
+  Loop loop;
+  const Error err = loop.open();
+  std::_Exit(err.code() == EMFILE && !loop.is_open() ? 0 : 1);
+}
+
+TEST(LoopDeathTest, OpenReportsEmfileWhenNoDescriptorIsLeft) {
+  EXPECT_EXIT(open_with_every_descriptor_taken(), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace evflow
