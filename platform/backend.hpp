@@ -15,6 +15,9 @@
 //                                      caller re-applies every registration afterwards.
 //                                      The wake-up channel survives: wake() may run
 //                                      concurrently with reopen().
+//   Error after_fork()                 reopen() in a forked child, with a new wake-up
+//                                      channel under the same descriptor number (the
+//                                      inherited one is shared with the parent).
 //   void apply(std::span<InterestChange>)
 //                                      bring the kernel's interest set in line with each
 //                                      change, in one batch where the kernel allows;
@@ -32,6 +35,7 @@
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
 //   int native_handle() const         the kernel object, to embed this loop in another.
+//   int wake_handle() const            the wake-up descriptor (the signal layer writes it).
 //   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
 //   void set_sleep_path(SleepPath)     use this path, or the best the kernel accepted
 //                                      if that is worse.

@@ -1,5 +1,7 @@
 #include "reactor/loop.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <bit>
 
@@ -8,8 +10,13 @@
 #include "reactor/async.hpp"
 #include "reactor/hook.hpp"
 #include "reactor/io.hpp"
+#include "platform/fork_generation.hpp"
+#include "platform/linux/sys.hpp"
+#include "reactor/child.hpp"
 #include "reactor/periodic.hpp"
+#include "reactor/signal.hpp"
 #include "reactor/timer.hpp"
+#include "signals/signal_registry.hpp"
 
 namespace evflow {
 
@@ -39,6 +46,8 @@ Error Loop::open() noexcept {
   timers_.rebase(now_ns_);
   periodics_.rebase(read_realtime());
   choose_sleep_path();
+  watch_forks();
+  fork_generation_ = fork_generation();
   changed_fds_.reserve(64);
   change_batch_.reserve(64);
   io_snapshot_.reserve(16);
@@ -193,9 +202,15 @@ Error Loop::rebuild() noexcept {
 
 Error Loop::rebuild_backend() noexcept {
   if (Error err = backend_.reopen()) return err;
+  reregister_all();
+  return Error();
+}
+
+void Loop::reregister_all() noexcept {
   ++rebuilds_;
   rebuild_needed_ = false;
-  // The new wake-up channel starts empty: look at every Async once more.
+  // The kernel object is new and empty: look at every Async once more, in case a
+  // wake-up was consumed by the old one.
   wake_pending_.store(false);
   async_scan_ = true;
   change_batch_.clear();
@@ -203,13 +218,33 @@ Error Loop::rebuild_backend() noexcept {
     FdEntry& e = fds_[fd];
     e.registered = Events();
     e.stop_stamp = 0;
-    if (e.head != nullptr)
+    if (e.head != nullptr) {
       change_batch_.push_back(
           InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
+    }
   }
   backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_)
-    record_outcome(change);
+  for (const InterestChange& change : change_batch_) record_outcome(change);
+}
+
+Error Loop::after_fork() noexcept {
+  if (!open_) return Error(EINVAL);
+  fork_generation_ = fork_generation();
+  // The watched processes are the parent's children, not ours.
+  while (Child* child = children_.front()) child->stop();
+  if (Error err = backend_.after_fork()) return err;
+  if (wall_clock_io_) {
+    if (Error err = wall_clock_watch_.after_fork()) return err;
+  }
+  if (signalfd_ >= 0) {  // the inherited signalfd shares its mask with the parent's
+    Result<int> fresh = linux_abi::signalfd(-1, signalfd_mask_);
+    if (!fresh) return fresh.error();
+    Error err = linux_abi::dup3(fresh.value(), signalfd_);
+    (void)linux_abi::close(fresh.value());
+    if (err) return err;
+  }
+  if (signal_slot_ >= 0) signals::after_fork(signal_slot_, backend_.wake_handle());
+  reregister_all();
   return Error();
 }
 
@@ -252,7 +287,9 @@ void Loop::run_hooks() noexcept {
   hooks<K>().for_each([](Hook<K>& hook) { hook.callback_(hook); });
 }
 
-bool Loop::has_due_work() const noexcept { return !idles_.empty() || failed_ != nullptr || async_scan_; }
+bool Loop::has_due_work() const noexcept {
+  return !idles_.empty() || failed_ != nullptr || async_scan_ || children_check_due_;
+}
 
 void Loop::dispatch_failed() noexcept {
   Io* w = failed_;
@@ -342,6 +379,9 @@ Error Loop::run(RunMode mode) noexcept {
   Error result;
   for (;;) {
     if (mode == RunMode::Default && active_watchers() == 0) break;
+    if (fork_generation() != fork_generation_) {  // we are a forked child: rebuild first
+      if ((result = after_fork())) break;
+    }
     if (rebuild_needed_) {
       if ((result = rebuild_backend())) break;
     }
@@ -365,6 +405,8 @@ Error Loop::run(RunMode mode) noexcept {
     dispatched_ = 0;
     if (failed_ != nullptr) dispatch_failed();
     dispatch_events(count.value());
+    if (signal_slot_ >= 0) dispatch_signals();
+    if (children_check_due_) check_children();
     if (!timers_.empty()) expire_timers();
     if (!periodics_.empty()) expire_periodics();
     if (dispatched_ == 0 && !idles_.empty()) run_hooks<detail::HookKind::Idle>();
@@ -382,10 +424,26 @@ void Loop::stop() noexcept {
 }
 
 void Loop::detach_all() noexcept {
-  if (wall_clock_io_) {
-    wall_clock_io_->stop();
-    ++active_;  // it was never counted (see start_periodic)
+  while (Child* child = children_.front()) {
+    child->stop();
+    child->loop_ = nullptr;
   }
+  if (sigchld_) --internal_;
+  sigchld_.reset();
+  sigchld_children_ = 0;
+  (void)update_signalfd(0);
+  while (Signal* signal = signals_.front()) {
+    signals_.remove(*signal);
+    signal->active_ = false;
+    signal->loop_ = nullptr;
+    --active_;
+  }
+  if (signal_slot_ >= 0) {
+    signals::release_slot(signal_slot_);  // drops its watches, restores dispositions
+    signal_slot_ = -1;
+  }
+  if (wall_clock_io_) --internal_;
+  wall_clock_io_.reset();
   auto detach_chain = [](Io* w) {
     while (w != nullptr) {
       Io* next = w->next_;
@@ -415,12 +473,12 @@ void Loop::detach_all() noexcept {
     periodic_list_.remove(*p);
     p->loop_ = nullptr;
   }
-  wall_clock_io_.reset();
   detach_list(asyncs_);
   detach_list(prepares_);
   detach_list(checks_);
   detach_list(idles_);
   active_ = 0;
+  internal_ = 0;
 }
 
 // --- Timers and Periodics --------------------------------------------------------
@@ -483,7 +541,7 @@ Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
       wall_clock_io_.reset();
       return err;
     }
-    --active_;
+    ++internal_;
   }
   if (!watcher.linked()) periodic_list_.push_back(watcher);
   periodics_.insert(watcher, at);
@@ -545,5 +603,123 @@ void Loop::choose_sleep_path() noexcept {
 }
 
 std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(thread_timer_slack()); }
+
+// --- Signals and children --------------------------------------------------------
+
+Error Loop::start_signal(Signal& watcher) noexcept {
+  if (signal_slot_ < 0) {
+    Result<int> slot = signals::acquire_slot(backend_.wake_handle());
+    if (!slot) return slot.error();
+    signal_slot_ = slot.value();
+  }
+  const int signo = watcher.signo_;
+  if (signal_watchers_[signo] == 0) {
+    Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo);
+    if (!mode) return mode.error();
+    if (mode.value() == signals::CatchMode::SignalFd) {
+      if (Error err = update_signalfd(signalfd_mask_ | signals::bit_of(signo))) {
+        signals::unwatch(signal_slot_, signo);
+        return err;
+      }
+    }
+  }
+  ++signal_watchers_[signo];
+  signals_.push_back(watcher);
+  watcher.active_ = true;
+  ++active_;
+  return Error();
+}
+
+void Loop::stop_signal(Signal& watcher) noexcept {
+  signals_.remove(watcher);
+  watcher.active_ = false;
+  --active_;
+  const int signo = watcher.signo_;
+  if (--signal_watchers_[signo] != 0) return;
+  signals::unwatch(signal_slot_, signo);
+  if (signalfd_mask_ & signals::bit_of(signo)) (void)update_signalfd(signalfd_mask_ & ~signals::bit_of(signo));
+}
+
+Error Loop::update_signalfd(uint64_t mask) noexcept {
+  if (mask == 0) {
+    if (signalfd_io_) --internal_;
+    signalfd_io_.reset();
+    if (signalfd_ >= 0) (void)linux_abi::close(signalfd_);
+    signalfd_ = -1;
+    signalfd_mask_ = 0;
+    return Error();
+  }
+  Result<int> fd = linux_abi::signalfd(signalfd_, mask);
+  if (!fd) return fd.error();
+  if (signalfd_ < 0) {
+    signalfd_ = fd.value();
+    signalfd_io_.reset(new (std::nothrow) Io(*this));
+    Error err = signalfd_io_ ? signalfd_io_->start(signalfd_, Readable, [this] { read_signalfd(); }) : Error(ENOMEM);
+    if (err) {
+      signalfd_io_.reset();
+      (void)linux_abi::close(signalfd_);
+      signalfd_ = -1;
+      return err;
+    }
+    ++internal_;  // never keeps run() going by itself
+  }
+  signalfd_mask_ = mask;
+  return Error();
+}
+
+void Loop::read_signalfd() noexcept {
+  linux_abi::SignalfdSiginfo records[8];
+  for (;;) {
+    Result<long> got = linux_abi::read(signalfd_, records, sizeof records);
+    if (!got || got.value() <= 0) return;
+    const long count = got.value() / static_cast<long>(sizeof records[0]);
+    // Fan out: every loop watching the signal sees it, not only the one that read it.
+    for (long i = 0; i < count; ++i) signals::deliver(static_cast<int>(records[i].signo));
+    if (got.value() < static_cast<long>(sizeof records)) return;
+  }
+}
+
+void Loop::dispatch_signals() noexcept {
+  const uint64_t pending = signals::take_pending(signal_slot_);
+  if (pending == 0) return;
+  signals_.for_each([this, pending](Signal& watcher) {
+    if ((pending & signals::bit_of(watcher.signo_)) == 0) return;
+    ++dispatched_;
+    watcher.callback_(watcher);
+  });
+}
+
+Error Loop::start_sigchld_child(Child& watcher) noexcept {
+  if (!sigchld_) {
+    sigchld_.reset(new (std::nothrow) Signal(*this));
+    if (!sigchld_) return Error(ENOMEM);
+    if (Error err = sigchld_->start(SIGCHLD, [this] { children_check_due_ = true; })) {
+      sigchld_.reset();
+      return err;
+    }
+    ++internal_;  // the Child watchers count, not this
+  }
+  ++sigchld_children_;
+  ++active_;
+  children_check_due_ = true;  // it may have exited before SIGCHLD was caught
+  (void)watcher;
+  return Error();
+}
+
+void Loop::stop_sigchld_child(Child& watcher) noexcept {
+  (void)watcher;
+  --active_;
+  if (--sigchld_children_ == 0 && sigchld_) {
+    --internal_;
+    sigchld_.reset();  // restores SIGCHLD's disposition if no other loop watches it
+  }
+}
+
+void Loop::check_children() noexcept {
+  children_check_due_ = false;
+  children_.for_each([](Child& child) {
+    if (child.via_sigchld_) (void)child.try_reap();
+  });
+}
 
 }  // namespace evflow

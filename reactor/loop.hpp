@@ -16,8 +16,8 @@
 //   4. now() is refreshed; the iteration counter advances.
 //   5. Io callbacks, in the order the kernel reported the descriptors (watchers of one
 //      descriptor in the order they were started); then Async callbacks, in start
-//      order; then Timer callbacks, then Periodic callbacks, each in deadline order
-//      (ties in start order).
+//      order; then Signal callbacks, in start order; then Timer callbacks, then
+//      Periodic callbacks, each in deadline order (ties in start order).
 //   6. Idle callbacks, only if no callback ran in step 5.
 //   7. Check callbacks.
 // Callbacks started during a phase of Prepare, Check or Idle first run in the next
@@ -61,6 +61,8 @@ class Io;
 class Async;
 class Timer;
 class Periodic;
+class Signal;
+class Child;
 namespace detail {
 enum class HookKind : uint8_t { Prepare, Check, Idle };
 }
@@ -71,6 +73,12 @@ enum class RunMode : uint8_t {
   Default,  // iterate until stop() or until no watcher is active
   Once,     // one iteration, waiting for at least one event if watchers are active
   NoWait,   // one iteration that does not wait
+};
+
+// How Child watchers learn that a child exited (see reactor/child.hpp).
+enum class ChildPath : uint8_t {
+  Pidfd,    // one pidfd per child, readable on exit (Linux >= 5.3)
+  SigChld,  // SIGCHLD through the signal layer, then waitpid on each watched pid
 };
 
 // Where a Loop reads time. The default reads the kernel's clocks; tests and simulations
@@ -156,7 +164,7 @@ class Loop {
   uint64_t iteration() const noexcept { return iteration_; }
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
   int active_watchers() const noexcept {
-    return active_ + static_cast<int>(timers_.size()) + static_cast<int>(periodics_.size());
+    return active_ - internal_ + static_cast<int>(timers_.size()) + static_cast<int>(periodics_.size());
   }
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
   // The epoll descriptor (Linux): readable when this loop has work, to embed it in another loop.
@@ -166,18 +174,34 @@ class Loop {
   // watchers on them never allocates.
   void reserve_descriptors(int count) noexcept;
 
-  // Recreates the kernel object and re-registers every active Io watcher. Call it in a
-  // forked child that will keep using this loop; the parent's registrations are never
-  // touched. Also used internally when stale registrations are detected. From inside a
-  // callback it takes effect before the loop next waits. Errors: EINVAL if not open,
-  // EMFILE/ENFILE/ENOMEM when the new kernel object cannot be created.
+  // Recreates the kernel object and re-registers every active Io watcher, e.g. after
+  // stale registrations were detected (done automatically). From inside a callback it
+  // takes effect before the loop next waits. Errors: EINVAL if not open, EMFILE/ENFILE/
+  // ENOMEM when the new kernel object cannot be created.
   Error rebuild() noexcept;
+
+  // Makes this loop usable in a forked child. Done automatically at the next iteration
+  // after fork() (a pthread_atfork handler marks every loop); call it to do it at once.
+  // The child gets new kernel objects (epoll, wake-up, timer, signal descriptors) with
+  // every active watcher re-registered, and never modifies the parent's: the parent
+  // keeps working untouched. Signals caught but not dispatched before the fork are
+  // dropped in the child; Async sends not yet dispatched are delivered in both; Child
+  // watchers are stopped without a callback (their processes are the parent's children).
+  // Errors: EINVAL if not open; EMFILE/ENFILE/ENOMEM.
+  Error after_fork() noexcept;
+
+  // How Child watchers started from now on learn of exits; see ChildPath. The loop
+  // falls back to SigChld by itself where pidfd_open is unavailable.
+  void request_child_path(ChildPath path) noexcept { child_path_ = path; }
+  ChildPath child_path() const noexcept { return child_path_; }
 
  private:
   friend class Io;
   friend class Async;
   friend class Timer;
   friend class Periodic;
+  friend class Signal;
+  friend class Child;
   template <detail::HookKind>
   friend class Hook;
 
@@ -204,6 +228,15 @@ class Loop {
   uint32_t next_tag() noexcept { return next_tag_++; }
 
   Error rebuild_backend() noexcept;
+  void reregister_all() noexcept;
+  Error start_signal(Signal& watcher) noexcept;
+  void stop_signal(Signal& watcher) noexcept;
+  Error update_signalfd(uint64_t mask) noexcept;
+  void read_signalfd() noexcept;
+  void dispatch_signals() noexcept;
+  Error start_sigchld_child(Child& watcher) noexcept;
+  void stop_sigchld_child(Child& watcher) noexcept;
+  void check_children() noexcept;
   void dispatch_events(int count) noexcept;
   void dispatch_descriptor(int fd, Events ready) noexcept;
   void dispatch_failed() noexcept;
@@ -242,6 +275,18 @@ class Loop {
   detail::IntrusiveList<Periodic> periodic_list_;
   WallClockWatch wall_clock_watch_;
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
+  int signal_slot_ = -1;                  // mailbox in the process-wide signal layer
+  uint16_t signal_watchers_[65] = {};     // active Signal watchers per signal number
+  detail::IntrusiveList<Signal> signals_;
+  uint64_t signalfd_mask_ = 0;            // signals this loop reads from its signalfd
+  int signalfd_ = -1;
+  std::unique_ptr<Io> signalfd_io_;       // internal: not counted as active
+  detail::IntrusiveList<Child> children_;
+  std::unique_ptr<Signal> sigchld_;       // internal: SIGCHLD for ChildPath::SigChld
+  int sigchld_children_ = 0;
+  bool children_check_due_ = false;
+  ChildPath child_path_ = ChildPath::Pidfd;
+  uint64_t fork_generation_ = 0;
   const ClockSource* clock_ = nullptr;
   SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
   bool sleep_path_requested_ = false;
@@ -256,7 +301,8 @@ class Loop {
   bool running_ = false;
   bool stop_requested_ = false;
   bool rebuild_needed_ = false;
-  int active_ = 0;
+  int active_ = 0;    // active watchers, internal ones included
+  int internal_ = 0;  // active watchers the loop runs for itself (clock, signalfd, SIGCHLD)
   int dispatched_ = 0;  // callbacks run in the current iteration's step 5
   uint32_t next_tag_ = 1;
   uint32_t tag_mark_ = 1;  // next_tag_ when the last wait began

@@ -76,6 +76,21 @@ Error EpollBackend::reopen() noexcept {
   return create_instance();
 }
 
+Error EpollBackend::after_fork() noexcept {
+  // Note f: the inherited epoll instance and timerfd are the parent's too; only our
+  // references are closed. The inherited eventfd is shared with the parent as well: a
+  // fresh one takes over its number (dup3), so code that cached the number keeps working.
+  close_instance();
+  Result<int> fresh = linux_abi::eventfd(0);
+  if (!fresh) return fresh.error();
+  if (Error err = linux_abi::dup3(fresh.value(), wake_fd_)) {
+    (void)linux_abi::close(fresh.value());
+    return err;
+  }
+  (void)linux_abi::close(fresh.value());
+  return create_instance();
+}
+
 Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
   ++interest_syscalls_;
   linux_abi::EpollEvent ev{epoll_mask(interest), (uint64_t{tag} << 32) | static_cast<uint32_t>(fd)};

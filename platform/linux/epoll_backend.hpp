@@ -53,6 +53,7 @@ class EpollBackend {
   Error open() noexcept;
   void close() noexcept;
   Error reopen() noexcept;
+  Error after_fork() noexcept;
 
   void apply(std::span<InterestChange> changes) noexcept;
   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
@@ -68,6 +69,7 @@ class EpollBackend {
   void acknowledge_wake() noexcept;
 
   int native_handle() const noexcept { return epoll_fd_; }
+  int wake_handle() const noexcept { return wake_fd_; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
   void set_sleep_path(SleepPath preferred) noexcept {
     sleep_path_ = preferred > kernel_floor_ ? preferred : kernel_floor_;

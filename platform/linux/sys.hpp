@@ -161,6 +161,31 @@ inline Result<long> prctl(int option, unsigned long argument) noexcept {
   return detail::to_long(raw_syscall(nr::prctl, option, static_cast<long>(argument), 0, 0, 0));
 }
 
+// dup3(old, new, O_CLOEXEC): makes `new_fd` refer to `old_fd`'s file, atomically
+// closing what `new_fd` referred to. Used to replace a file behind a number that other
+// threads may still be using, without the number ever being free.
+inline Error dup3(int old_fd, int new_fd) noexcept {
+  return detail::to_error(raw_syscall(nr::dup3, old_fd, new_fd, kCloseOnExec));
+}
+
+// signalfd4(fd, mask, 8, SFD_CLOEXEC | SFD_NONBLOCK): fd -1 creates, otherwise updates
+// the mask of an existing signalfd. `mask` is the kernel's 64-bit sigset.
+inline Result<int> signalfd(int fd, uint64_t mask) noexcept {
+  return detail::to_int(raw_syscall(nr::signalfd4, fd, reinterpret_cast<long>(&mask), 8, kCloseOnExec | kNonBlocking));
+}
+// One record read from a signalfd (struct signalfd_siginfo, 128 bytes).
+struct SignalfdSiginfo {
+  uint32_t signo;
+  int32_t error;
+  int32_t code;
+  uint32_t pid;
+  uint8_t rest[112];
+};
+static_assert(sizeof(SignalfdSiginfo) == 128);
+
+// pidfd_open(pid, 0) (Linux >= 5.3): a descriptor that becomes readable when `pid` exits.
+inline Result<int> pidfd_open(int pid) noexcept { return detail::to_int(raw_syscall(nr::pidfd_open, pid, 0)); }
+
 inline int getpid() noexcept { return static_cast<int>(raw_syscall(nr::getpid)); }
 inline int gettid() noexcept { return static_cast<int>(raw_syscall(nr::gettid)); }
 

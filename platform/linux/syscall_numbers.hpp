@@ -19,25 +19,31 @@ inline constexpr long epoll_ctl = 233;
 inline constexpr long epoll_pwait = 281;
 inline constexpr long timerfd_create = 283;
 inline constexpr long timerfd_settime = 286;
+inline constexpr long signalfd4 = 289;
 inline constexpr long eventfd2 = 290;
 inline constexpr long epoll_create1 = 291;
+inline constexpr long dup3 = 292;
 inline constexpr long pipe2 = 293;
+inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #elif defined(__aarch64__)
 inline constexpr long eventfd2 = 19;
 inline constexpr long epoll_create1 = 20;
 inline constexpr long epoll_ctl = 21;
 inline constexpr long epoll_pwait = 22;
+inline constexpr long dup3 = 24;
 inline constexpr long close = 57;
 inline constexpr long pipe2 = 59;
 inline constexpr long read = 63;
 inline constexpr long write = 64;
+inline constexpr long signalfd4 = 74;
 inline constexpr long timerfd_create = 85;
 inline constexpr long timerfd_settime = 86;
 inline constexpr long clock_gettime = 113;
 inline constexpr long prctl = 167;
 inline constexpr long getpid = 172;
 inline constexpr long gettid = 178;
+inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #endif
 

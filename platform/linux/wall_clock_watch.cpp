@@ -30,6 +30,15 @@ Error WallClockWatch::arm() noexcept {
   return err.code() == ECANCELED ? Error() : err;
 }
 
+Error WallClockWatch::after_fork() noexcept {
+  if (fd_ < 0) return Error();
+  Result<int> fresh = linux_abi::timerfd_create(linux_abi::kClockRealtime);
+  if (!fresh) return fresh.error();
+  Error err = linux_abi::dup3(fresh.value(), fd_);
+  (void)linux_abi::close(fresh.value());
+  return err ? err : arm();
+}
+
 bool WallClockWatch::acknowledge() noexcept {
   uint64_t expirations;
   Result<long> got = linux_abi::read(fd_, &expirations, sizeof expirations);

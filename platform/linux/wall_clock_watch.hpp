@@ -25,6 +25,9 @@ class WallClockWatch {
   int fd() const noexcept { return fd_; }
   // Consumes a notification and re-arms; true if the clock was set meanwhile.
   bool acknowledge() noexcept;
+  // In a forked child: a new timer under the same descriptor number (the inherited one
+  // is shared with the parent, and arming it would re-arm the parent's).
+  Error after_fork() noexcept;
 
  private:
   Error arm() noexcept;

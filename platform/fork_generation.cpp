@@ -1,0 +1,26 @@
+#include "platform/fork_generation.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+
+namespace evflow {
+
+namespace {
+
+std::atomic<uint64_t> g_generation{0};
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+void on_fork_child() { g_generation.fetch_add(1, std::memory_order_relaxed); }
+
+// pthread_atfork goes through libc on purpose: only libc knows when fork() happens
+// (DESIGN.md, "What the syscall layer owns").
+void install() { (void)pthread_atfork(nullptr, nullptr, on_fork_child); }
+
+}  // namespace
+
+void watch_forks() noexcept { (void)pthread_once(&g_once, install); }
+
+uint64_t fork_generation() noexcept { return g_generation.load(std::memory_order_relaxed); }
+
+}  // namespace evflow

@@ -1,0 +1,82 @@
+#include "reactor/child.hpp"
+
+#include <sys/wait.h>
+
+#include <cerrno>
+
+#include "platform/linux/sys.hpp"
+
+namespace evflow {
+
+bool ExitStatus::exited() const noexcept { return known_ && WIFEXITED(status_); }
+int ExitStatus::code() const noexcept { return WEXITSTATUS(status_); }
+bool ExitStatus::signaled() const noexcept { return known_ && WIFSIGNALED(status_); }
+int ExitStatus::signal_number() const noexcept { return WTERMSIG(status_); }
+bool ExitStatus::core_dumped() const noexcept { return known_ && WIFSIGNALED(status_) && WCOREDUMP(status_); }
+
+Error Child::start(pid_t pid) noexcept {
+  if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
+  loop_->assert_owner_thread();
+  if (active_) stop();
+  if (pid <= 0) return Error(EINVAL);
+  // Is it an unreaped child of ours? Ask without reaping (WNOWAIT). waitid through libc:
+  // not a hot path, and libc's wrapper handles the siginfo layout.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return Error(errno);
+  pid_ = pid;
+  status_ = ExitStatus();
+  via_sigchld_ = loop_->child_path_ == ChildPath::SigChld;
+  if (!via_sigchld_) {
+    Result<int> fd = linux_abi::pidfd_open(pid);
+    if (!fd && (fd.error().code() == ENOSYS || fd.error().code() == EPERM)) {
+      loop_->child_path_ = ChildPath::SigChld;  // this kernel has no pidfd: SIGCHLD from now on
+      via_sigchld_ = true;
+    } else if (!fd) {
+      return fd.error().code() == ESRCH ? Error(ECHILD) : fd.error();
+    } else {
+      pidfd_ = fd.value();
+      if (Error err = pidfd_watch_.start(pidfd_, Readable, [this] { (void)try_reap(); })) {
+        (void)linux_abi::close(pidfd_);
+        pidfd_ = -1;
+        return err;
+      }
+    }
+  }
+  if (via_sigchld_) {
+    if (Error err = loop_->start_sigchld_child(*this)) return err;
+  }
+  loop_->children_.push_back(*this);
+  active_ = true;
+  return Error();
+}
+
+void Child::stop() noexcept {
+  if (!active_) return;
+  loop_->assert_owner_thread();
+  loop_->children_.remove(*this);
+  active_ = false;
+  if (via_sigchld_) {
+    loop_->stop_sigchld_child(*this);
+  } else {
+    pidfd_watch_.stop();
+    (void)linux_abi::close(pidfd_);
+    pidfd_ = -1;
+  }
+}
+
+bool Child::try_reap() noexcept {
+  int status = 0;
+  pid_t reaped;
+  do {
+    reaped = ::waitpid(pid_, &status, WNOHANG);  // this pid only: never another's child
+  } while (reaped < 0 && errno == EINTR);
+  if (reaped == 0) return false;  // still running (a spurious readiness or another child's SIGCHLD)
+  const ExitStatus result = reaped == pid_ ? ExitStatus::from_wait_status(status) : ExitStatus::unknown();
+  stop();
+  status_ = result;
+  ++loop_->dispatched_;
+  callback_(*this, result);
+  return true;
+}
+
+}  // namespace evflow

@@ -1,0 +1,104 @@
+// evflow — Child: a callback with the exit status of a child process.
+//
+// Linux: one pidfd per watched child (pidfd_open, Linux >= 5.3), readable when the
+// child exits; the status is then collected with waitpid(pid, WNOHANG) for that pid
+// only. Where pidfd_open is unavailable (ENOSYS, or EPERM under a seccomp filter), or
+// when the loop is asked to (Loop::request_child_path), SIGCHLD through the signal layer
+// plus waitpid(pid, WNOHANG) for each watched pid. Either way evflow never reaps a child
+// nobody watches, so it does not steal children from other code (semantic 8); for the
+// same reason there is no "any child" watcher: pid must name one child.
+//
+// Decisions (README, "Semantics"):
+// - Once the exit is reported the watcher is stopped: the process is gone (semantic 15).
+// - Only termination is reported (exit or death by signal), not stop/continue.
+// - If other code reaped the child first, the callback still runs once, with a status
+//   whose reaped_elsewhere() is true.
+// - In a forked child, Child watchers inherited from the parent are stopped without a
+//   callback: those processes are not the forked child's children.
+// - Child callbacks run in the Io phase (pidfd) or the Signal phase (SIGCHLD).
+//
+// Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
+// loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
+// process; EMFILE when no descriptor is left for the pidfd.
+#pragma once
+
+#include <sys/types.h>
+
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/intrusive_list.hpp"
+#include "reactor/io.hpp"
+#include "reactor/loop.hpp"
+
+namespace evflow {
+
+// How a child ended, as waitpid(2) reported it.
+class ExitStatus {
+ public:
+  constexpr ExitStatus() noexcept = default;
+  static constexpr ExitStatus from_wait_status(int status) noexcept { return ExitStatus(status, true); }
+  static constexpr ExitStatus unknown() noexcept { return ExitStatus(0, false); }
+
+  // True if the child called exit() or returned from main.
+  bool exited() const noexcept;
+  // Its exit code (0-255). Precondition: exited().
+  int code() const noexcept;
+  // True if a signal killed it.
+  bool signaled() const noexcept;
+  // The signal that killed it. Precondition: signaled().
+  int signal_number() const noexcept;
+  bool core_dumped() const noexcept;
+  // True if other code collected the status first; nothing else is known then.
+  bool reaped_elsewhere() const noexcept { return !known_; }
+  // The raw waitpid() status.
+  int raw() const noexcept { return status_; }
+
+ private:
+  constexpr ExitStatus(int status, bool known) noexcept : status_(status), known_(known) {}
+  int status_ = 0;
+  bool known_ = false;
+};
+
+class Child : public detail::ListNode<Child> {
+ public:
+  using Callback = InlineCallback<void(Child&, ExitStatus)>;
+
+  explicit Child(Loop& loop) noexcept : loop_(&loop), pidfd_watch_(loop) {}
+  ~Child() { stop(); }
+
+  // Calls `callback(child, status)` (or `callback()`) once `pid` has exited.
+  template <class F>
+  Error start(pid_t pid, F&& callback) noexcept {
+    stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start(pid);
+  }
+  // Same, keeping the callback set before.
+  Error start(pid_t pid) noexcept;
+
+  // No callback runs after this returns. Idempotent. The child is not reaped.
+  void stop() noexcept;
+
+  bool active() const noexcept { return active_; }
+  pid_t pid() const noexcept { return pid_; }
+  // The status reported to the last callback.
+  ExitStatus status() const noexcept { return status_; }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  // Reaps the child if it has exited; then stops and calls back. True if it did.
+  bool try_reap() noexcept;
+
+  Loop* loop_;
+  Io pidfd_watch_;  // pidfd path: readable when the child exits
+  pid_t pid_ = 0;
+  int pidfd_ = -1;
+  bool active_ = false;
+  bool via_sigchld_ = false;
+  ExitStatus status_;
+  Callback callback_;
+};
+
+}  // namespace evflow

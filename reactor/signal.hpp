@@ -1,0 +1,67 @@
+// evflow — Signal: a callback in the loop's thread when a POSIX signal arrives.
+//
+// Built on the process-wide signal layer (signals/signal_registry.hpp): any number of
+// loops, in any threads, may watch the same signal, and each of their watchers is
+// called; the handler itself only records the signal and wakes the loops. How it is
+// caught (handler or signalfd) and which signals are refused is explained there.
+//
+// Decisions (README, "Semantics"):
+// - A signal raised k times before the loop looks gives at least one callback and at
+//   most k; evflow's pending set makes it exactly one per loop (standard signals are
+//   also merged by the kernel). A signal raised after the callback started gives
+//   another callback later: none is lost.
+// - The previous disposition of the signal is restored when the last watcher in the
+//   process stops (handler mode).
+// - Signal callbacks run after Io and Async callbacks and before Timer callbacks;
+//   several watchers of one signal in one loop run in start order.
+// - start() on an active watcher restarts it with the new signal.
+// - In a forked child, signals caught before the fork but not yet dispatched are
+//   dropped (the parent dispatches them); watchers stay active.
+//
+// Errors from start(): EINVAL for a number that cannot be watched (0, > 64, SIGKILL,
+// SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or one the C library reserves), for a
+// watcher without a callback, when the loop is not open or was destroyed; EAGAIN when
+// 256 loops already watch signals; EMFILE when the signalfd cannot be created.
+#pragma once
+
+#include "platform/result.hpp"
+#include "reactor/callback.hpp"
+#include "reactor/intrusive_list.hpp"
+#include "reactor/loop.hpp"
+
+namespace evflow {
+
+class Signal : public detail::ListNode<Signal> {
+ public:
+  using Callback = InlineCallback<void(Signal&)>;
+
+  explicit Signal(Loop& loop) noexcept : loop_(&loop) {}
+  ~Signal() { stop(); }
+
+  // Calls `callback(signal)` (or `callback()`) when `signo` arrives.
+  template <class F>
+  Error start(int signo, F&& callback) noexcept {
+    stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start(signo);
+  }
+  // Same, keeping the callback set before.
+  Error start(int signo) noexcept;
+
+  // No callback runs after this returns. Idempotent.
+  void stop() noexcept;
+
+  bool active() const noexcept { return active_; }
+  int signal_number() const noexcept { return signo_; }
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class Loop;
+
+  Loop* loop_;
+  int signo_ = 0;
+  bool active_ = false;
+  Callback callback_;
+};
+
+}  // namespace evflow

@@ -1,0 +1,208 @@
+#include "signals/signal_registry.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "platform/linux/sys.hpp"
+
+namespace evflow::signals {
+
+namespace {
+
+constexpr int kMaxSignal = 64;
+
+// One loop's mailbox. Static storage, never freed: the handler may read any slot at any
+// time. All fields are atomics for that reason.
+struct Slot {
+  std::atomic<bool> in_use{false};
+  std::atomic<int> wake_fd{-1};
+  std::atomic<uint64_t> watched{0};
+  std::atomic<uint64_t> pending{0};
+  std::atomic<int> handlers_inside{0};  // deliver() calls between their check and their write
+};
+
+// What the process does with one signal while it is watched. Guarded by g_mutex.
+struct SignalState {
+  CatchMode mode = CatchMode::None;
+  struct sigaction previous {};
+};
+
+Slot g_slots[kMaxLoops];
+std::atomic<int> g_slots_used{0};  // slots [0, g_slots_used) have ever been taken
+SignalState g_signals[kMaxSignal + 1];
+// Serialises watch/unwatch/acquire/release. A pthread mutex, not std::mutex: no
+// exceptions, and it is re-initialised in a forked child (see install_fork_handlers).
+pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_once_t g_fork_handlers_once = PTHREAD_ONCE_INIT;
+
+void lock() noexcept { (void)pthread_mutex_lock(&g_mutex); }
+void unlock() noexcept { (void)pthread_mutex_unlock(&g_mutex); }
+
+void on_signal(int signo) {
+  const int saved_errno = errno;  // deliver() uses raw system calls only, but be strict
+  deliver(signo);
+  errno = saved_errno;
+}
+
+void install_fork_handlers() {
+  // Hold the mutex across fork() so that the child never inherits it locked by a thread
+  // that does not exist there. In the child every mailbox is retired: the loops of other
+  // threads are gone, and a loop of the forking thread reclaims its own in after_fork().
+  // Signals caught but not dispatched are dropped in the child (the parent keeps them).
+  (void)pthread_atfork(
+      [] { lock(); }, [] { unlock(); },
+      [] {
+        for (Slot& slot : g_slots) {
+          slot.in_use.store(false);
+          slot.pending.store(0);
+          slot.handlers_inside.store(0);
+        }
+        (void)pthread_mutex_init(&g_mutex, nullptr);
+      });
+}
+
+// Whether any live mailbox still watches `signo`. Caller holds g_mutex.
+bool watched_anywhere(int signo) noexcept {
+  const int used = g_slots_used.load();
+  for (int i = 0; i < used; ++i) {
+    if (g_slots[i].in_use.load() && (g_slots[i].watched.load() & bit_of(signo))) return true;
+  }
+  return false;
+}
+
+void restore_if_unwatched(int signo) noexcept {
+  SignalState& state = g_signals[signo];
+  if (state.mode == CatchMode::None || watched_anywhere(signo)) return;
+  if (state.mode == CatchMode::Handler) (void)::sigaction(signo, &state.previous, nullptr);
+  state.mode = CatchMode::None;
+}
+
+}  // namespace
+
+bool watchable(int signo) noexcept {
+  if (signo < 1 || signo > kMaxSignal) return false;
+  switch (signo) {
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+      return false;
+    default:
+      return true;
+  }
+}
+
+Result<int> acquire_slot(int wake_fd) noexcept {
+  (void)pthread_once(&g_fork_handlers_once, install_fork_handlers);
+  lock();
+  for (int i = 0; i < kMaxLoops; ++i) {
+    Slot& slot = g_slots[i];
+    if (slot.in_use.load() || slot.watched.load() != 0) continue;  // watched: a retired slot of a forked-away loop
+    slot.wake_fd.store(wake_fd);
+    slot.pending.store(0);
+    slot.in_use.store(true);
+    if (g_slots_used.load() <= i) g_slots_used.store(i + 1);
+    unlock();
+    return i;
+  }
+  unlock();
+  return Error(EAGAIN);
+}
+
+void release_slot(int slot_index) noexcept {
+  Slot& slot = g_slots[slot_index];
+  lock();
+  const uint64_t watched = slot.watched.exchange(0);
+  slot.in_use.store(false);
+  for (int signo = 1; signo <= kMaxSignal; ++signo) {
+    if (watched & bit_of(signo)) restore_if_unwatched(signo);
+  }
+  unlock();
+  // A handler that saw in_use == true may still be about to write to wake_fd; the loop
+  // closes that descriptor after this returns. Handlers are short: wait them out.
+  while (slot.handlers_inside.load() != 0) sched_yield();
+  slot.pending.store(0);
+}
+
+Result<CatchMode> watch(int slot_index, int signo) noexcept {
+  if (!watchable(signo)) return Error(EINVAL);
+  Slot& slot = g_slots[slot_index];
+  lock();
+  SignalState& state = g_signals[signo];
+  if (state.mode == CatchMode::None) {
+    sigset_t blocked;
+    (void)pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
+    if (sigismember(&blocked, signo) == 1) {
+      state.mode = CatchMode::SignalFd;
+    } else {
+      // sigaction through libc: the kernel needs libc's restorer trampoline.
+      struct sigaction action {};
+      action.sa_handler = on_signal;
+      sigemptyset(&action.sa_mask);
+      action.sa_flags = SA_RESTART;
+      if (::sigaction(signo, &action, &state.previous) != 0) {
+        const int err = errno;
+        unlock();
+        return Error(err);
+      }
+      state.mode = CatchMode::Handler;
+    }
+  }
+  slot.watched.fetch_or(bit_of(signo));
+  const CatchMode mode = state.mode;
+  unlock();
+  return mode;
+}
+
+void unwatch(int slot_index, int signo) noexcept {
+  if (!watchable(signo)) return;
+  Slot& slot = g_slots[slot_index];
+  lock();
+  slot.watched.fetch_and(~bit_of(signo));
+  slot.pending.fetch_and(~bit_of(signo));
+  restore_if_unwatched(signo);
+  unlock();
+}
+
+uint64_t take_pending(int slot_index) noexcept { return g_slots[slot_index].pending.exchange(0); }
+
+void deliver(int signo) noexcept {
+  const uint64_t bit = bit_of(signo);
+  const int used = g_slots_used.load();
+  for (int i = 0; i < used; ++i) {
+    Slot& slot = g_slots[i];
+    if ((slot.watched.load() & bit) == 0) continue;
+    slot.handlers_inside.fetch_add(1);
+    // Checked after announcing ourselves: release_slot() either sees us or we see it.
+    if (slot.in_use.load() && (slot.pending.fetch_or(bit) & bit) == 0) {
+      const uint64_t one = 1;
+      (void)linux_abi::write(slot.wake_fd.load(), &one, sizeof one);
+    }
+    slot.handlers_inside.fetch_sub(1);
+  }
+}
+
+void after_fork(int slot_index, int wake_fd) noexcept {
+  Slot& slot = g_slots[slot_index];
+  slot.wake_fd.store(wake_fd);
+  slot.pending.store(0);
+  slot.in_use.store(true);
+}
+
+int watchers_of(int signo) noexcept {
+  if (signo < 1 || signo > kMaxSignal) return 0;
+  int count = 0;
+  const int used = g_slots_used.load();
+  for (int i = 0; i < used; ++i) {
+    if (g_slots[i].in_use.load() && (g_slots[i].watched.load() & bit_of(signo))) ++count;
+  }
+  return count;
+}
+
+}  // namespace evflow::signals

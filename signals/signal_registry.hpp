@@ -1,0 +1,80 @@
+// evflow — the process-wide signal layer: any number of loops, in any threads, watching
+// any signals, fed by one handler per signal.
+//
+// Each loop that watches signals owns a mailbox (a slot): a 64-bit mask of the signals
+// it watches, a 64-bit mask of those caught but not yet dispatched, and the descriptor
+// that wakes it (its eventfd). Slots live in a static array and are never freed, so
+// the signal handler only ever touches static memory, and no pointer travels through
+// a pipe.
+//
+// Delivery, for a signal S caught by the handler (or read from a signalfd, below):
+// for every slot watching S, set S in its pending mask; if it was not set already,
+// write to its wake descriptor. The handler saves and restores errno and does nothing
+// else: callbacks run in the loops. Several deliveries of S before a loop looks are
+// seen as one (coalescing), and a delivery after the loop took its pending mask wakes
+// it again, so none is lost.
+//
+// Two ways to catch a signal, chosen when the first loop in the process starts
+// watching it:
+// - Handler: if S is not blocked in the calling thread, evflow installs its handler
+//   with sigaction (SA_RESTART) and restores the previous disposition when the last
+//   watcher in the process stops. The kernel may run it in any thread that does not
+//   block S, including threads that know nothing of evflow.
+// - signalfd: if S is blocked in the calling thread, evflow takes that as the usual
+//   signalfd arrangement (the application blocked S before creating any thread, so it
+//   is blocked everywhere) and installs nothing; each loop watching S reads it from its
+//   own signalfd and hands it to deliver(), which fans it out to every loop. A signal
+//   blocked only in some threads may then stay pending in a thread that never reads it:
+//   block it in every thread, or in none.
+//
+// Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught
+// (EINVAL); SIGSEGV, SIGBUS, SIGFPE and SIGILL, which report a fault in the thread that
+// raised them and cannot be handled later in a loop (EINVAL); signals the C library
+// reserves for itself (sigaction answers EINVAL).
+#pragma once
+
+#include <cstdint>
+
+#include "platform/result.hpp"
+
+namespace evflow::signals {
+
+// How a signal is caught in this process while it is watched.
+enum class CatchMode : uint8_t { None, Handler, SignalFd };
+
+inline constexpr int kMaxLoops = 256;  // loops watching signals at once, process-wide
+
+constexpr uint64_t bit_of(int signo) noexcept { return uint64_t{1} << (signo - 1); }
+
+// True for a number a Signal watcher may watch (see the header comment).
+bool watchable(int signo) noexcept;
+
+// Takes a free mailbox for a loop that wakes through `wake_fd`. Errors: EAGAIN when
+// kMaxLoops loops already have one.
+Result<int> acquire_slot(int wake_fd) noexcept;
+// Returns the mailbox; waits for handlers still writing to its descriptor. The loop's
+// watches must have been dropped first.
+void release_slot(int slot) noexcept;
+
+// The loop of `slot` starts watching `signo` (0 -> 1 of its watchers). Installs the
+// handler if this is the first watch in the process. Returns how it is caught.
+Result<CatchMode> watch(int slot, int signo) noexcept;
+// The loop of `slot` stops watching `signo` (1 -> 0). Restores the previous disposition
+// after the last watch in the process.
+void unwatch(int slot, int signo) noexcept;
+
+// The signals caught for `slot` since the last call. Async-signal-safe, thread-safe.
+uint64_t take_pending(int slot) noexcept;
+
+// Marks `signo` caught for every loop watching it and wakes them. Async-signal-safe.
+void deliver(int signo) noexcept;
+
+// In a forked child: drop signals caught before the fork but not dispatched, so that
+// the child starts clean (the parent still dispatches them), and point `slot` at its
+// new wake descriptor number.
+void after_fork(int slot, int wake_fd) noexcept;
+
+// For tests: how many slots are watching `signo` process-wide.
+int watchers_of(int signo) noexcept;
+
+}  // namespace evflow::signals
