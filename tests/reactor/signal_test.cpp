@@ -1,0 +1,224 @@
+#include "reactor/signal.hpp"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "reactor/evflow.hpp"
+#include "signals/signal_registry.hpp"
+
+namespace evflow {
+namespace {
+
+void marker_handler(int) {}
+
+class SignalTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(loop.open()); }
+  Loop loop;
+};
+
+TEST_F(SignalTest, ARaiseRunsTheCallbackInTheLoopNotInTheHandler) {
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR1, [&](Signal& self) {
+    ++calls;
+    EXPECT_EQ(self.signal_number(), SIGUSR1);
+  }));
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  EXPECT_EQ(calls, 0) << "the handler only records the signal";
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(SignalTest, ASignalRaisedInAnotherThreadWakesABlockedLoop) {
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR2, [&](Signal& self) {
+    ++calls;
+    self.stop();
+  }));
+  std::thread other([] { ::raise(SIGUSR2); });  // directed at that thread, which knows nothing of evflow
+  ASSERT_FALSE(loop.run());
+  other.join();
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(SignalTest, ASignalSentFromAnotherProcessIsDelivered) {
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGHUP, [&](Signal& self) {
+    ++calls;
+    self.stop();
+  }));
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(::kill(parent, SIGHUP) == 0 ? 0 : 1);
+  ASSERT_FALSE(loop.run());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(calls, 1);
+}
+
+// Semantics 13: k raises before the loop looks give one callback; none is lost after.
+TEST_F(SignalTest, RaisesBeforeTheLoopLooksCoalesceAndLaterOnesAreNotLost) {
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
+  for (int i = 0; i < 5; ++i) ::raise(SIGUSR1);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  ::raise(SIGUSR1);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(SignalTest, EveryWatcherOfTheSignalInOneLoopIsCalledInStartOrder) {
+  std::vector<int> order;
+  Signal a(loop), b(loop), other(loop);
+  ASSERT_FALSE(a.start(SIGUSR1, [&] { order.push_back(1); }));
+  ASSERT_FALSE(other.start(SIGUSR2, [&] { order.push_back(9); }));
+  ASSERT_FALSE(b.start(SIGUSR1, [&] { order.push_back(2); }));
+  ::raise(SIGUSR1);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST_F(SignalTest, TwoLoopsInTwoThreadsBothSeeOneSignal) {
+  Loop other_loop;
+  ASSERT_FALSE(other_loop.open());
+  std::atomic<int> other_calls{0};
+  int calls = 0;
+  Signal here(loop), there(other_loop);
+  ASSERT_FALSE(here.start(SIGWINCH, [&](Signal& self) {
+    ++calls;
+    self.stop();
+  }));
+  ASSERT_FALSE(there.start(SIGWINCH, [&](Signal& self) {
+    other_calls.fetch_add(1);
+    self.stop();
+  }));
+  std::thread remote([&] { EXPECT_FALSE(other_loop.run()); });
+  ASSERT_EQ(::kill(::getpid(), SIGWINCH), 0);  // once, to the process
+  ASSERT_FALSE(loop.run());
+  remote.join();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(other_calls.load(), 1);
+}
+
+TEST_F(SignalTest, ThePreviousDispositionIsRestoredWhenTheLastWatcherStops) {
+  struct sigaction mine {}, seen {};
+  mine.sa_handler = marker_handler;
+  sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR2, &mine, nullptr), 0);
+  Loop other_loop;
+  ASSERT_FALSE(other_loop.open());
+  Signal a(loop), b(other_loop);
+  ASSERT_FALSE(a.start(SIGUSR2, [] {}));
+  ASSERT_FALSE(b.start(SIGUSR2, [] {}));
+  ASSERT_EQ(::sigaction(SIGUSR2, nullptr, &seen), 0);
+  EXPECT_NE(seen.sa_handler, &marker_handler) << "evflow's handler is installed";
+  a.stop();
+  ASSERT_EQ(::sigaction(SIGUSR2, nullptr, &seen), 0);
+  EXPECT_NE(seen.sa_handler, &marker_handler) << "another loop still watches";
+  b.stop();
+  ASSERT_EQ(::sigaction(SIGUSR2, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, &marker_handler) << "restored after the last watcher";
+  mine.sa_handler = SIG_DFL;
+  ::sigaction(SIGUSR2, &mine, nullptr);
+}
+
+TEST_F(SignalTest, DestroyingTheLoopRestoresTheDisposition) {
+  struct sigaction seen {};
+  auto doomed = std::make_unique<Loop>();
+  ASSERT_FALSE(doomed->open());
+  Signal signal(*doomed);
+  ASSERT_FALSE(signal.start(SIGURG, [] {}));
+  doomed.reset();
+  EXPECT_FALSE(signal.active());
+  ASSERT_EQ(::sigaction(SIGURG, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, SIG_DFL);
+}
+
+TEST_F(SignalTest, BadSignalNumbersAreRefused) {
+  Signal signal(loop);
+  for (int signo : {0, -3, 65, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
+    EXPECT_EQ(signal.start(signo, [] {}).code(), EINVAL) << signo;
+    EXPECT_FALSE(signal.active());
+  }
+  // The C library keeps a few real-time signals for itself (glibc: 32 and 33).
+  for (int signo = 32; signo < SIGRTMIN; ++signo) EXPECT_EQ(signal.start(signo, [] {}).code(), EINVAL) << signo;
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfdWithoutAHandler) {
+  sigset_t block, previous;
+  sigemptyset(&block);
+  sigaddset(&block, SIGRTMIN + 3);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &previous), 0);
+  {
+    int calls = 0;
+    Signal signal(loop);
+    ASSERT_FALSE(signal.start(SIGRTMIN + 3, [&] { ++calls; }));
+    struct sigaction seen {};
+    ASSERT_EQ(::sigaction(SIGRTMIN + 3, nullptr, &seen), 0);
+    EXPECT_EQ(seen.sa_handler, SIG_DFL) << "signalfd mode installs no handler";
+    ASSERT_EQ(::raise(SIGRTMIN + 3), 0);  // stays pending: blocked
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(loop.active_watchers(), 1) << "the internal signalfd watcher is not counted";
+  }
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGRTMIN + 3), 0) << "consumed by the signalfd";
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &previous, nullptr), 0);
+}
+
+TEST_F(SignalTest, StartAndStopRaceWithRaisesAcrossThreads) {
+  // Two loops in two threads start and stop watchers while a third thread raises the
+  // signal: nothing crashes, nothing races (TSan), and the disposition is restored.
+  struct sigaction seen {};
+  std::atomic<bool> done{false};
+  auto churn = [&done] {
+    Loop l;
+    if (l.open()) return;
+    Signal s(l);
+    for (int i = 0; i < 300; ++i) {
+      (void)s.start(SIGUSR1, [] {});
+      (void)l.run(RunMode::NoWait);
+      s.stop();
+    }
+    (void)done;
+  };
+  std::thread raiser([&] {
+    while (!done.load()) {
+      if (signals::watchers_of(SIGUSR1) > 0) ::kill(::getpid(), SIGUSR1);
+      std::this_thread::yield();
+    }
+  });
+  // Keep one watcher here so a raise never finds SIGUSR1 at its default (terminate).
+  Signal keeper(loop);
+  ASSERT_FALSE(keeper.start(SIGUSR1, [] {}));
+  std::thread a(churn), b(churn);
+  a.join();
+  b.join();
+  done.store(true);
+  raiser.join();
+  keeper.stop();
+  ASSERT_EQ(::sigaction(SIGUSR1, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, SIG_DFL);
+  EXPECT_EQ(signals::watchers_of(SIGUSR1), 0);
+}
+
+}  // namespace
+}  // namespace evflow

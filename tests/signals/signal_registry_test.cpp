@@ -1,0 +1,47 @@
+#include "signals/signal_registry.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+namespace evflow::signals {
+namespace {
+
+TEST(SignalRegistry, RefusesSignalsThatCannotBeWatched) {
+  for (int signo : {0, -1, 65, 1000, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
+    EXPECT_FALSE(watchable(signo)) << signo;
+  }
+  for (int signo : {SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH, SIGRTMIN, SIGRTMAX}) {
+    EXPECT_TRUE(watchable(signo)) << signo;
+  }
+}
+
+TEST(SignalRegistry, BitsAreOnePerSignal) {
+  EXPECT_EQ(bit_of(1), 1u);
+  EXPECT_EQ(bit_of(64), uint64_t{1} << 63);
+}
+
+TEST(SignalRegistry, DeliverMarksOnlyTheSlotsWatchingTheSignalAndTakeClearsIt) {
+  int a_fds[2], b_fds[2];
+  ASSERT_EQ(::pipe(a_fds), 0);
+  ASSERT_EQ(::pipe(b_fds), 0);
+  Result<int> a = acquire_slot(a_fds[1]);
+  Result<int> b = acquire_slot(b_fds[1]);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(watch(a.value(), SIGUSR1).ok());
+  EXPECT_EQ(watchers_of(SIGUSR1), 1);
+  deliver(SIGUSR1);
+  deliver(SIGUSR1);  // coalesced: one mark, one wake-up
+  EXPECT_EQ(take_pending(a.value()), bit_of(SIGUSR1));
+  EXPECT_EQ(take_pending(a.value()), 0u);
+  EXPECT_EQ(take_pending(b.value()), 0u) << "b does not watch SIGUSR1";
+  char buffer[64];
+  EXPECT_EQ(::read(a_fds[0], buffer, sizeof buffer), 8) << "exactly one wake-up for two deliveries";
+  unwatch(a.value(), SIGUSR1);
+  EXPECT_EQ(watchers_of(SIGUSR1), 0);
+  release_slot(a.value());
+  release_slot(b.value());
+  for (int fd : {a_fds[0], a_fds[1], b_fds[0], b_fds[1]}) ::close(fd);
+}
+
+}  // namespace
+}  // namespace evflow::signals
