@@ -59,6 +59,7 @@ void Child::stop() noexcept {
     loop_->stop_sigchld_child(*this);
   } else {
     pidfd_watch_.stop();
+    loop_->deregister_now(pidfd_);  // forked children may hold copies of the pidfd
     (void)linux_abi::close(pidfd_);
     pidfd_ = -1;
   }

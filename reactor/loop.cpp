@@ -6,13 +6,13 @@
 #include <bit>
 
 #include "platform/fatal.hpp"
-#include "platform/timer_slack.hpp"
-#include "reactor/async.hpp"
-#include "reactor/hook.hpp"
-#include "reactor/io.hpp"
 #include "platform/fork_generation.hpp"
 #include "platform/linux/sys.hpp"
+#include "platform/timer_slack.hpp"
+#include "reactor/async.hpp"
 #include "reactor/child.hpp"
+#include "reactor/hook.hpp"
+#include "reactor/io.hpp"
 #include "reactor/periodic.hpp"
 #include "reactor/signal.hpp"
 #include "reactor/timer.hpp"
@@ -94,6 +94,7 @@ Error Loop::register_now(int fd, Events from, Events to) noexcept {
 }
 
 Error Loop::start_io(Io& watcher) noexcept {
+  check_fork();  // in a forked child, never register into the parent's epoll set
   const int fd = watcher.fd_;
   if (static_cast<size_t>(fd) >= fds_.size()) {
     // A number beyond the table: ask the kernel first, so that a bad descriptor (say
@@ -123,6 +124,22 @@ Error Loop::start_io(Io& watcher) noexcept {
   ++active_;
   queue_change(fd);
   return Error();
+}
+
+void Loop::check_fork() noexcept {
+  if (fork_generation() != fork_generation_) (void)after_fork();
+}
+
+void Loop::deregister_now(int fd) noexcept {
+  // For a descriptor about to be closed while a forked child may hold a copy: closing
+  // would leave the registration alive in the kernel (epoll_backend.hpp, note a).
+  check_fork();
+  if (static_cast<size_t>(fd) >= fds_.size()) return;
+  FdEntry& e = fds_[static_cast<size_t>(fd)];
+  if (e.head != nullptr || e.registered.empty()) return;
+  InterestChange change{fd, e.registered, Events(), next_tag()};
+  backend_.apply(std::span<InterestChange>(&change, 1));
+  record_outcome(change);
 }
 
 void Loop::stop_io(Io& watcher) noexcept {
@@ -224,15 +241,18 @@ void Loop::reregister_all() noexcept {
     }
   }
   backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_) record_outcome(change);
+  for (const InterestChange& change : change_batch_)
+    record_outcome(change);
 }
 
 Error Loop::after_fork() noexcept {
   if (!open_) return Error(EINVAL);
   fork_generation_ = fork_generation();
-  // The watched processes are the parent's children, not ours.
-  while (Child* child = children_.front()) child->stop();
+  // First let go of the kernel objects shared with the parent, so that nothing below can
+  // edit them; then drop the Child watchers: their processes are the parent's children.
   if (Error err = backend_.after_fork()) return err;
+  while (Child* child = children_.front())
+    child->stop();
   if (wall_clock_io_) {
     if (Error err = wall_clock_watch_.after_fork()) return err;
   }
@@ -379,7 +399,7 @@ Error Loop::run(RunMode mode) noexcept {
   Error result;
   for (;;) {
     if (mode == RunMode::Default && active_watchers() == 0) break;
-    if (fork_generation() != fork_generation_) {  // we are a forked child: rebuild first
+    if (fork_generation() != fork_generation_) {  // a forked child: rebuild first
       if ((result = after_fork())) break;
     }
     if (rebuild_needed_) {
@@ -641,6 +661,7 @@ void Loop::stop_signal(Signal& watcher) noexcept {
 }
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
+  check_fork();  // the inherited signalfd's mask is the parent's too
   if (mask == 0) {
     if (signalfd_io_) --internal_;
     signalfd_io_.reset();
@@ -674,7 +695,8 @@ void Loop::read_signalfd() noexcept {
     if (!got || got.value() <= 0) return;
     const long count = got.value() / static_cast<long>(sizeof records[0]);
     // Fan out: every loop watching the signal sees it, not only the one that read it.
-    for (long i = 0; i < count; ++i) signals::deliver(static_cast<int>(records[i].signo));
+    for (long i = 0; i < count; ++i)
+      signals::deliver(static_cast<int>(records[i].signo));
     if (got.value() < static_cast<long>(sizeof records)) return;
   }
 }

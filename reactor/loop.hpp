@@ -219,6 +219,8 @@ class Loop {
   void queue_change(int fd) noexcept;
   Error start_io(Io& watcher) noexcept;
   void stop_io(Io& watcher) noexcept;
+  void check_fork() noexcept;
+  void deregister_now(int fd) noexcept;
   Error register_now(int fd, Events from, Events to) noexcept;
   Events wanted_interest(int fd) const noexcept;
   void apply_changes() noexcept;
@@ -275,14 +277,14 @@ class Loop {
   detail::IntrusiveList<Periodic> periodic_list_;
   WallClockWatch wall_clock_watch_;
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
-  int signal_slot_ = -1;                  // mailbox in the process-wide signal layer
-  uint16_t signal_watchers_[65] = {};     // active Signal watchers per signal number
+  int signal_slot_ = -1;               // mailbox in the process-wide signal layer
+  uint16_t signal_watchers_[65] = {};  // active Signal watchers per signal number
   detail::IntrusiveList<Signal> signals_;
-  uint64_t signalfd_mask_ = 0;            // signals this loop reads from its signalfd
+  uint64_t signalfd_mask_ = 0;  // signals this loop reads from its signalfd
   int signalfd_ = -1;
-  std::unique_ptr<Io> signalfd_io_;       // internal: not counted as active
+  std::unique_ptr<Io> signalfd_io_;  // internal: not counted as active
   detail::IntrusiveList<Child> children_;
-  std::unique_ptr<Signal> sigchld_;       // internal: SIGCHLD for ChildPath::SigChld
+  std::unique_ptr<Signal> sigchld_;  // internal: SIGCHLD for ChildPath::SigChld
   int sigchld_children_ = 0;
   bool children_check_due_ = false;
   ChildPath child_path_ = ChildPath::Pidfd;
@@ -301,8 +303,8 @@ class Loop {
   bool running_ = false;
   bool stop_requested_ = false;
   bool rebuild_needed_ = false;
-  int active_ = 0;    // active watchers, internal ones included
-  int internal_ = 0;  // active watchers the loop runs for itself (clock, signalfd, SIGCHLD)
+  int active_ = 0;      // active watchers, internal ones included
+  int internal_ = 0;    // active watchers the loop runs for itself (clock, signalfd, SIGCHLD)
   int dispatched_ = 0;  // callbacks run in the current iteration's step 5
   uint32_t next_tag_ = 1;
   uint32_t tag_mark_ = 1;  // next_tag_ when the last wait began

@@ -50,19 +50,19 @@ void on_signal(int signo) {
 
 void install_fork_handlers() {
   // Hold the mutex across fork() so that the child never inherits it locked by a thread
-  // that does not exist there. In the child every mailbox is retired: the loops of other
-  // threads are gone, and a loop of the forking thread reclaims its own in after_fork().
-  // Signals caught but not dispatched are dropped in the child (the parent keeps them).
-  (void)pthread_atfork(
-      [] { lock(); }, [] { unlock(); },
-      [] {
-        for (Slot& slot : g_slots) {
-          slot.in_use.store(false);
-          slot.pending.store(0);
-          slot.handlers_inside.store(0);
-        }
-        (void)pthread_mutex_init(&g_mutex, nullptr);
-      });
+  // that does not exist there. Signals caught but not dispatched at the instant of the
+  // fork are dropped in the child (the parent dispatches them); signals the child
+  // catches before its loops rebuild are kept. Mailboxes stay as they are: the child
+  // cannot tell the forking thread's loops from the others' (those others are never
+  // run again; a signal in the child may wake their parent-shared descriptor once).
+  (void)pthread_atfork([] { lock(); }, [] { unlock(); },
+                       [] {
+                         for (Slot& slot : g_slots) {
+                           slot.pending.store(0);
+                           slot.handlers_inside.store(0);
+                         }
+                         (void)pthread_mutex_init(&g_mutex, nullptr);
+                       });
 }
 
 // Whether any live mailbox still watches `signo`. Caller holds g_mutex.
@@ -103,7 +103,7 @@ Result<int> acquire_slot(int wake_fd) noexcept {
   lock();
   for (int i = 0; i < kMaxLoops; ++i) {
     Slot& slot = g_slots[i];
-    if (slot.in_use.load() || slot.watched.load() != 0) continue;  // watched: a retired slot of a forked-away loop
+    if (slot.in_use.load()) continue;
     slot.wake_fd.store(wake_fd);
     slot.pending.store(0);
     slot.in_use.store(true);
@@ -126,7 +126,8 @@ void release_slot(int slot_index) noexcept {
   unlock();
   // A handler that saw in_use == true may still be about to write to wake_fd; the loop
   // closes that descriptor after this returns. Handlers are short: wait them out.
-  while (slot.handlers_inside.load() != 0) sched_yield();
+  while (slot.handlers_inside.load() != 0)
+    sched_yield();
   slot.pending.store(0);
 }
 
@@ -188,12 +189,7 @@ void deliver(int signo) noexcept {
   }
 }
 
-void after_fork(int slot_index, int wake_fd) noexcept {
-  Slot& slot = g_slots[slot_index];
-  slot.wake_fd.store(wake_fd);
-  slot.pending.store(0);
-  slot.in_use.store(true);
-}
+void after_fork(int slot_index, int wake_fd) noexcept { g_slots[slot_index].wake_fd.store(wake_fd); }
 
 int watchers_of(int signo) noexcept {
   if (signo < 1 || signo > kMaxSignal) return 0;

@@ -69,9 +69,9 @@ uint64_t take_pending(int slot) noexcept;
 // Marks `signo` caught for every loop watching it and wakes them. Async-signal-safe.
 void deliver(int signo) noexcept;
 
-// In a forked child: drop signals caught before the fork but not dispatched, so that
-// the child starts clean (the parent still dispatches them), and point `slot` at its
-// new wake descriptor number.
+// In a forked child, once the loop of `slot` has its own wake descriptor. (Signals
+// caught before the fork but not dispatched were dropped at the fork itself, by an
+// atfork handler: the parent dispatches them.)
 void after_fork(int slot, int wake_fd) noexcept;
 
 // For tests: how many slots are watching `signo` process-wide.

@@ -22,7 +22,8 @@ pid_t spawn_exiting_with(int code) {
 pid_t spawn_waiting_for_a_signal() {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    for (;;) ::pause();
+    for (;;)
+      ::pause();
   }
   return pid;
 }
@@ -92,7 +93,8 @@ TEST_P(ChildTest, AHundredChildrenAtOnce) {
     ASSERT_FALSE(watchers.back()->start(pid, [&codes, i](Child&, ExitStatus status) { codes[i] = status.code(); }));
   }
   ASSERT_FALSE(loop.run());
-  for (int i = 0; i < kChildren; ++i) EXPECT_EQ(codes[i], i) << "child " << i;
+  for (int i = 0; i < kChildren; ++i)
+    EXPECT_EQ(codes[i], i) << "child " << i;
 }
 
 // Semantics 8: only watched pids are reaped, never another library's children.
@@ -117,7 +119,7 @@ TEST_P(ChildTest, AChildReapedByOtherCodeIsReportedAsSuch) {
   ExitStatus seen = ExitStatus::from_wait_status(0);
   Child child(loop);
   ASSERT_FALSE(child.start(pid, [&](Child&, ExitStatus status) { seen = status; }));
-  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);  // someone else got there first
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);              // someone else got there first
   if (GetParam() == ChildPath::SigChld) ::raise(SIGCHLD);  // nothing else would wake a check
   ASSERT_FALSE(loop.run());
   EXPECT_TRUE(seen.reaped_elsewhere());

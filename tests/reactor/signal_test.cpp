@@ -75,7 +75,8 @@ TEST_F(SignalTest, RaisesBeforeTheLoopLooksCoalesceAndLaterOnesAreNotLost) {
   int calls = 0;
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
-  for (int i = 0; i < 5; ++i) ::raise(SIGUSR1);
+  for (int i = 0; i < 5; ++i)
+    ::raise(SIGUSR1);
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
   ::raise(SIGUSR1);
@@ -117,7 +118,8 @@ TEST_F(SignalTest, TwoLoopsInTwoThreadsBothSeeOneSignal) {
 }
 
 TEST_F(SignalTest, ThePreviousDispositionIsRestoredWhenTheLastWatcherStops) {
-  struct sigaction mine {}, seen {};
+  struct sigaction mine {
+  }, seen{};
   mine.sa_handler = marker_handler;
   sigemptyset(&mine.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR2, &mine, nullptr), 0);
@@ -157,7 +159,8 @@ TEST_F(SignalTest, BadSignalNumbersAreRefused) {
     EXPECT_FALSE(signal.active());
   }
   // The C library keeps a few real-time signals for itself (glibc: 32 and 33).
-  for (int signo = 32; signo < SIGRTMIN; ++signo) EXPECT_EQ(signal.start(signo, [] {}).code(), EINVAL) << signo;
+  for (int signo = 32; signo < SIGRTMIN; ++signo)
+    EXPECT_EQ(signal.start(signo, [] {}).code(), EINVAL) << signo;
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 

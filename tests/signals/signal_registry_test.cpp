@@ -40,7 +40,8 @@ TEST(SignalRegistry, DeliverMarksOnlyTheSlotsWatchingTheSignalAndTakeClearsIt) {
   EXPECT_EQ(watchers_of(SIGUSR1), 0);
   release_slot(a.value());
   release_slot(b.value());
-  for (int fd : {a_fds[0], a_fds[1], b_fds[0], b_fds[1]}) ::close(fd);
+  for (int fd : {a_fds[0], a_fds[1], b_fds[0], b_fds[1]})
+    ::close(fd);
 }
 
 }  // namespace

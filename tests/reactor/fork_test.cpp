@@ -1,0 +1,275 @@
+// Fork safety (DESIGN.md, "Fork"): after fork() both processes keep using their loops.
+// Children report through their exit code; they end with _exit, never returning into
+// the test framework.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "platform/fork_generation.hpp"
+#include "reactor/evflow.hpp"
+#include "tests/support/descriptors.hpp"
+
+namespace evflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+int open_descriptor_count() {
+  int count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (::readdir(dir) != nullptr)
+    ++count;
+  ::closedir(dir);
+  return count;
+}
+
+// One timed sleep, so that descriptors the loop makes lazily (its sleep timer) exist
+// before descriptors are counted.
+void warm_up_timed_sleep(Loop& loop) {
+  Timer warm(loop);
+  (void)warm.start(500us, [] {});
+  (void)loop.run(RunMode::Once);
+}
+
+int wait_for_exit_code(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Everything a loop can watch, driven by hand; `poke` makes each one due.
+struct Workbench {
+  explicit Workbench(Loop& loop) : io(loop), timer(loop), signal(loop), async(loop) {}
+
+  Error start(int read_fd) {
+    if (auto e = io.start(read_fd, Readable, [this](Io& self, Events) {
+          testing::drain(self.fd());
+          seen |= 1;
+        }))
+      return e;
+    if (auto e = signal.start(SIGUSR2, [this] { seen |= 2; })) return e;
+    if (auto e = async.start([this] { seen |= 4; })) return e;
+    return Error();
+  }
+  void poke(int write_fd) {
+    testing::write_byte(write_fd);
+    ::raise(SIGUSR2);
+    async.send();
+    (void)timer.start(1ms, [this] { seen |= 8; });
+  }
+  // Runs until all four fired; false if that never happens within `limit` iterations.
+  bool run_until_all_seen(Loop& loop, int limit = 100000) {
+    for (int i = 0; i < limit && seen != 15; ++i) {
+      if (loop.run(RunMode::Once)) return false;
+    }
+    return seen == 15;
+  }
+
+  Io io;
+  Timer timer;
+  Signal signal;
+  Async async;
+  int seen = 0;
+};
+
+TEST(Fork, ParentAndChildBothKeepEveryKindOfWatcherWorking) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto parent_pipe = testing::make_pipe();
+  auto child_pipe = testing::make_pipe();
+  Workbench bench(loop);
+  // One Io watcher per process: each watches its own pipe after the fork.
+  ASSERT_FALSE(bench.start(parent_pipe.read_end.get()));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));  // registrations applied before the fork
+  warm_up_timed_sleep(loop);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int before = open_descriptor_count();
+    if (bench.io.start(child_pipe.read_end.get(), Readable, [&](Io& self, Events) {
+          testing::drain(self.fd());
+          bench.seen |= 1;
+        }))
+      _exit(10);
+    bench.poke(child_pipe.write_end.get());
+    if (!bench.run_until_all_seen(loop)) _exit(11);
+    if (loop.stats().backend_rebuilds < 1) _exit(12);
+    if (open_descriptor_count() != before) _exit(13);  // new objects replaced the inherited ones
+    _exit(0);
+  }
+  bench.poke(parent_pipe.write_end.get());
+  EXPECT_TRUE(bench.run_until_all_seen(loop));
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  // And the parent still works after the child used (and discarded) its copy.
+  bench.seen = 0;
+  bench.poke(parent_pipe.write_end.get());
+  EXPECT_TRUE(bench.run_until_all_seen(loop));
+  EXPECT_EQ(loop.stats().backend_rebuilds, 0u) << "the parent never rebuilds";
+}
+
+TEST(Fork, TheChildNeverEditsTheParentsEpollSet) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = testing::make_pipe();
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    testing::drain(self.fd());
+    ++calls;
+  }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    io.stop();  // an EPOLL_CTL_DEL on the shared epoll instance would remove the parent's
+    (void)loop.run(RunMode::NoWait);
+    _exit(0);
+  }
+  ASSERT_EQ(wait_for_exit_code(pid), 0);
+  ASSERT_TRUE(testing::write_byte(p.write_end.get()));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(Fork, ASignalCaughtButNotDispatchedBeforeForkIsDroppedInTheChildOnly) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
+  ASSERT_EQ(::raise(SIGUSR1), 0);  // caught: pending in the loop's mailbox
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    for (int i = 0; i < 3; ++i)
+      (void)loop.run(RunMode::NoWait);
+    // Dropped, and the inherited wake-up did not leave the loop spinning.
+    Timer guard(loop);
+    (void)guard.start(20ms, [] {});
+    const uint64_t before = loop.iteration();
+    (void)loop.run(RunMode::Once);  // must sleep until the guard, not return at once
+    _exit(calls == 0 && loop.iteration() == before + 1 && !guard.active() ? 0 : 1);
+  }
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1) << "the parent dispatches it";
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+}
+
+TEST(Fork, AnAsyncSentBeforeForkIsDeliveredInBoth) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  int calls = 0;
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++calls; }));
+  async.send();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    (void)loop.run(RunMode::NoWait);
+    (void)loop.run(RunMode::NoWait);
+    _exit(calls == 1 ? 0 : 1);
+  }
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+}
+
+TEST(Fork, ExplicitAfterForkRebuildsAtOnce) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = testing::make_pipe();
+  Io io(loop);
+  int calls = 0;
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) {
+    testing::drain(self.fd());
+    ++calls;
+  }));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int old_handle = loop.native_handle();
+    if (loop.after_fork()) _exit(1);
+    if (loop.stats().backend_rebuilds != 1) _exit(2);
+    testing::write_byte(p.write_end.get());
+    (void)loop.run(RunMode::NoWait);  // the automatic check finds nothing more to do
+    (void)old_handle;
+    _exit(calls == 1 && loop.stats().backend_rebuilds == 1 ? 0 : 3);
+  }
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  testing::drain(p.read_end.get());
+}
+
+TEST(Fork, AChildInheritsNoChildWatchers) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  const pid_t sibling = ::fork();
+  if (sibling == 0) {
+    for (;;)
+      ::pause();
+  }
+  Child watcher(loop);
+  ASSERT_FALSE(watcher.start(sibling, [] {}));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    (void)loop.run(RunMode::NoWait);
+    _exit(!watcher.active() && loop.active_watchers() == 0 ? 0 : 1);
+  }
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  ::kill(sibling, SIGKILL);
+  ASSERT_FALSE(loop.run());
+  EXPECT_TRUE(watcher.status().signaled());
+}
+
+TEST(Fork, TwoHundredForksWithChildrenThatExitAtOnceLeakNothing) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto p = testing::make_pipe();
+  Io io(loop);
+  Timer timer(loop);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [](Io& self, Events) { testing::drain(self.fd()); }));
+  ASSERT_FALSE(timer.start(1h, [] {}));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  warm_up_timed_sleep(loop);
+  const int descriptors_before = open_descriptor_count();
+  constexpr int kForks = 200;
+  std::vector<int> codes(kForks, -1);
+  std::vector<std::unique_ptr<Child>> children;
+  for (int i = 0; i < kForks; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (i % 2 == 1) (void)loop.run(RunMode::NoWait);  // half of them touch the loop first
+      _exit(i % 256);
+    }
+    children.push_back(std::make_unique<Child>(loop));
+    ASSERT_FALSE(children.back()->start(pid, [&codes, i](Child&, ExitStatus s) { codes[i] = s.code(); }));
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  }
+  while (loop.active_watchers() > 2)
+    ASSERT_FALSE(loop.run(RunMode::Once));
+  for (int i = 0; i < kForks; ++i)
+    EXPECT_EQ(codes[i], i % 256) << "child " << i;
+  EXPECT_EQ(open_descriptor_count(), descriptors_before) << "every pidfd was closed";
+  EXPECT_EQ(loop.stats().backend_rebuilds, 0u);
+}
+
+TEST(ForkGeneration, AdvancesInTheChildOnly) {
+  watch_forks();
+  const uint64_t before = fork_generation();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(fork_generation() == before + 1 ? 0 : 1);
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  EXPECT_EQ(fork_generation(), before);
+}
+
+}  // namespace
+}  // namespace evflow
