@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "platform/fork_generation.hpp"
@@ -20,12 +22,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Descriptors of the kinds a loop creates (epoll, eventfd, timerfd, signalfd, pidfd:
+// all anonymous inodes). Counting only these keeps the count immune to descriptors a
+// sanitizer runtime opens and closes for itself.
 int open_descriptor_count() {
   int count = 0;
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return -1;
-  while (::readdir(dir) != nullptr)
-    ++count;
+  while (dirent* entry = ::readdir(dir)) {
+    char path[300], target[256];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
+    const ssize_t n = ::readlink(path, target, sizeof target - 1);
+    if (n > 0 && std::string_view(target, static_cast<size_t>(n)).starts_with("anon_inode:")) ++count;
+  }
   ::closedir(dir);
   return count;
 }
@@ -101,7 +110,11 @@ TEST(Fork, ParentAndChildBothKeepEveryKindOfWatcherWorking) {
     bench.poke(child_pipe.write_end.get());
     if (!bench.run_until_all_seen(loop)) _exit(11);
     if (loop.stats().backend_rebuilds < 1) _exit(12);
-    if (open_descriptor_count() != before) _exit(13);  // new objects replaced the inherited ones
+    const int after = open_descriptor_count();
+    if (after > before) {  // new objects replace the inherited ones (the sleep timer is made lazily)
+      std::fprintf(stderr, "loop descriptors in the child: %d before, %d after\n", before, after);
+      _exit(13);
+    }
     _exit(0);
   }
   bench.poke(parent_pipe.write_end.get());
