@@ -47,7 +47,8 @@ void BM_SignalLatency(benchmark::State& state) {
       for (int i = 0; i < kRounds; ++i) {
         sent_at.store(evflow::monotonic_ns());
         ::kill(::getpid(), SIGUSR1);
-        while (delivered.load() <= i) std::this_thread::yield();  // one in flight at a time
+        while (delivered.load() <= i)
+          std::this_thread::yield();  // one in flight at a time
       }
       quit.send();
     });
