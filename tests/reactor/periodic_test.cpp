@@ -12,21 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class PeriodicTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(loop.open());
-    ASSERT_FALSE(loop.set_clock(&clock.source));
-  }
-  void step(std::chrono::nanoseconds by) {
-    clock.advance(by);
-    ASSERT_FALSE(loop.run(RunMode::NoWait));
-  }
-  WallClock::time_point wall() const { return WallClock::time_point(WallClock::duration(clock.realtime)); }
-
-  testing::FakeClock clock;
-  Loop loop;
-};
+using PeriodicTest = testing::FakeClockLoopTest;
 
 TEST_F(PeriodicTest, FiresOnTheGridOfOffsetAndInterval) {
   std::vector<int64_t> fired;

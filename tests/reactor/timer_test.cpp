@@ -15,21 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class TimerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(loop.open());
-    ASSERT_FALSE(loop.set_clock(&clock.source));
-  }
-  // One non-blocking iteration after moving the fake clock.
-  void step(std::chrono::nanoseconds by) {
-    clock.advance(by);
-    ASSERT_FALSE(loop.run(RunMode::NoWait));
-  }
-
-  testing::FakeClock clock;
-  Loop loop;
-};
+using TimerTest = testing::FakeClockLoopTest;
 
 TEST_F(TimerTest, OneShotFiresAtItsDeadlineAndNotBefore) {
   int calls = 0;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include <gtest/gtest.h>
+
 #include "reactor/loop.hpp"
 
 namespace evflow::testing {
@@ -22,6 +24,24 @@ struct FakeClock {
     monotonic += by.count();
     realtime += by.count();
   }
+};
+
+// A fixture: an open loop on a fake clock, driven one non-blocking iteration at a time.
+class FakeClockLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(loop.open());
+    ASSERT_FALSE(loop.set_clock(&clock.source));
+  }
+  // Moves the fake clock, then runs one non-blocking iteration.
+  void step(std::chrono::nanoseconds by) {
+    clock.advance(by);
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  }
+  WallClock::time_point wall() const { return WallClock::time_point(WallClock::duration(clock.realtime)); }
+
+  FakeClock clock;
+  Loop loop;
 };
 
 }  // namespace evflow::testing
