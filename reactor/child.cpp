@@ -17,6 +17,7 @@ bool ExitStatus::core_dumped() const noexcept { return known_ && WIFSIGNALED(sta
 Error Child::start(pid_t pid) noexcept {
   if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
   loop_->assert_owner_thread();
+  loop_->check_fork();  // in a forked child, rebuild first (it drops inherited Child watchers)
   if (active_) stop();
   if (pid <= 0) return Error(EINVAL);
   // Is it an unreaped child of ours? Ask without reaping (WNOWAIT). waitid through libc:
@@ -65,13 +66,50 @@ void Child::stop() noexcept {
   }
 }
 
+namespace {
+
+// The wait status waitpid() would have given, from waitid()'s siginfo.
+int wait_status_from(const siginfo_t& info) noexcept {
+  switch (info.si_code) {
+    case CLD_EXITED:
+      return (info.si_status & 0xff) << 8;
+    case CLD_DUMPED:
+      return (info.si_status & 0x7f) | 0x80;
+    default:  // CLD_KILLED
+      return info.si_status & 0x7f;
+  }
+}
+
+constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >= 5.4
+
+}  // namespace
+
 bool Child::try_reap() noexcept {
   int status = 0;
-  pid_t reaped;
-  do {
-    reaped = ::waitpid(pid_, &status, WNOHANG);  // this pid only: never another's child
-  } while (reaped < 0 && errno == EINTR);
-  if (reaped == 0) return false;  // still running (a spurious readiness or another child's SIGCHLD)
+  pid_t reaped = 0;
+  bool done = false;
+  if (pidfd_ >= 0) {
+    // By pidfd: exact even if the pid was reaped elsewhere and reused meanwhile.
+    siginfo_t info{};
+    int result;
+    do {
+      result = ::waitid(kWaitByPidfd, static_cast<id_t>(pidfd_), &info, WEXITED | WNOHANG);
+    } while (result < 0 && errno == EINTR);
+    if (result == 0) {
+      if (info.si_pid == 0) return false;  // not exited yet
+      status = wait_status_from(info);
+      reaped = pid_;
+      done = true;
+    } else if (errno != EINVAL) {
+      done = true;  // ECHILD: someone else reaped it
+    }
+  }
+  if (!done) {  // SIGCHLD path, or a kernel without P_PIDFD
+    do {
+      reaped = ::waitpid(pid_, &status, WNOHANG);  // this pid only: never another's child
+    } while (reaped < 0 && errno == EINTR);
+    if (reaped == 0) return false;  // still running (a spurious readiness or another child's SIGCHLD)
+  }
   const ExitStatus result = reaped == pid_ ? ExitStatus::from_wait_status(status) : ExitStatus::unknown();
   stop();
   status_ = result;

@@ -248,11 +248,10 @@ void Loop::reregister_all() noexcept {
 Error Loop::after_fork() noexcept {
   if (!open_) return Error(EINVAL);
   fork_generation_ = fork_generation();
-  // First let go of the kernel objects shared with the parent, so that nothing below can
-  // edit them; then drop the Child watchers: their processes are the parent's children.
+  // First replace every kernel object shared with the parent (epoll set, eventfd, clock
+  // timerfd, signalfd), so that nothing below can edit the parent's; only then drop the
+  // Child watchers, whose processes are the parent's children, not ours.
   if (Error err = backend_.after_fork()) return err;
-  while (Child* child = children_.front())
-    child->stop();
   if (wall_clock_io_) {
     if (Error err = wall_clock_watch_.after_fork()) return err;
   }
@@ -264,6 +263,8 @@ Error Loop::after_fork() noexcept {
     if (err) return err;
   }
   if (signal_slot_ >= 0) signals::after_fork(signal_slot_, backend_.wake_handle());
+  while (Child* child = children_.front())
+    child->stop();
   reregister_all();
   return Error();
 }
@@ -444,8 +445,17 @@ void Loop::stop() noexcept {
 }
 
 void Loop::detach_all() noexcept {
+  // Nothing here may issue epoll_ctl: in a forked child that has not rebuilt yet, the
+  // epoll instance is still the parent's. Child watchers are let go without Child::stop.
   while (Child* child = children_.front()) {
-    child->stop();
+    children_.remove(*child);
+    if (child->via_sigchld_) {
+      --active_;
+    } else {
+      (void)linux_abi::close(child->pidfd_);  // its Io is detached with the others below
+      child->pidfd_ = -1;
+    }
+    child->active_ = false;
     child->loop_ = nullptr;
   }
   if (sigchld_) --internal_;
@@ -627,12 +637,19 @@ std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nano
 // --- Signals and children --------------------------------------------------------
 
 Error Loop::start_signal(Signal& watcher) noexcept {
+  if (Error err = watch_signal(watcher.signo_)) return err;
+  signals_.push_back(watcher);
+  watcher.active_ = true;
+  ++active_;
+  return Error();
+}
+
+Error Loop::watch_signal(int signo) noexcept {
   if (signal_slot_ < 0) {
     Result<int> slot = signals::acquire_slot(backend_.wake_handle());
     if (!slot) return slot.error();
     signal_slot_ = slot.value();
   }
-  const int signo = watcher.signo_;
   if (signal_watchers_[signo] == 0) {
     Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo);
     if (!mode) return mode.error();
@@ -644,9 +661,21 @@ Error Loop::start_signal(Signal& watcher) noexcept {
     }
   }
   ++signal_watchers_[signo];
-  signals_.push_back(watcher);
-  watcher.active_ = true;
-  ++active_;
+  return Error();
+}
+
+void Loop::unwatch_signal(int signo) noexcept {
+  if (--signal_watchers_[signo] != 0) return;
+  signals::unwatch(signal_slot_, signo);
+  if (signalfd_mask_ & signals::bit_of(signo)) (void)update_signalfd(signalfd_mask_ & ~signals::bit_of(signo));
+}
+
+Error Loop::restart_signal(Signal& watcher, int signo) noexcept {
+  // Take the new watch before dropping the old one: the signal is never left at its
+  // default disposition in between, and one caught but not dispatched stays pending.
+  if (Error err = watch_signal(signo)) return err;
+  unwatch_signal(watcher.signo_);
+  watcher.signo_ = signo;
   return Error();
 }
 
@@ -654,14 +683,10 @@ void Loop::stop_signal(Signal& watcher) noexcept {
   signals_.remove(watcher);
   watcher.active_ = false;
   --active_;
-  const int signo = watcher.signo_;
-  if (--signal_watchers_[signo] != 0) return;
-  signals::unwatch(signal_slot_, signo);
-  if (signalfd_mask_ & signals::bit_of(signo)) (void)update_signalfd(signalfd_mask_ & ~signals::bit_of(signo));
+  unwatch_signal(watcher.signo_);
 }
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
-  check_fork();  // the inherited signalfd's mask is the parent's too
   if (mask == 0) {
     if (signalfd_io_) --internal_;
     signalfd_io_.reset();
@@ -670,6 +695,7 @@ Error Loop::update_signalfd(uint64_t mask) noexcept {
     signalfd_mask_ = 0;
     return Error();
   }
+  check_fork();  // the inherited signalfd's mask is the parent's too
   Result<int> fd = linux_abi::signalfd(signalfd_, mask);
   if (!fd) return fd.error();
   if (signalfd_ < 0) {

@@ -232,6 +232,9 @@ class Loop {
   Error rebuild_backend() noexcept;
   void reregister_all() noexcept;
   Error start_signal(Signal& watcher) noexcept;
+  Error restart_signal(Signal& watcher, int signo) noexcept;
+  Error watch_signal(int signo) noexcept;
+  void unwatch_signal(int signo) noexcept;
   void stop_signal(Signal& watcher) noexcept;
   Error update_signalfd(uint64_t mask) noexcept;
   void read_signalfd() noexcept;

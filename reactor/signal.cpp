@@ -7,8 +7,8 @@ namespace evflow {
 Error Signal::start(int signo) noexcept {
   if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
   loop_->assert_owner_thread();
-  if (active_) stop();
   if (!signals::watchable(signo)) return Error(EINVAL);
+  if (active_) return loop_->restart_signal(*this, signo);
   signo_ = signo;
   return loop_->start_signal(*this);
 }

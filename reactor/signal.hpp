@@ -14,7 +14,9 @@
 //   process stops (handler mode).
 // - Signal callbacks run after Io and Async callbacks and before Timer callbacks;
 //   several watchers of one signal in one loop run in start order.
-// - start() on an active watcher restarts it with the new signal.
+// - start() on an active watcher restarts it with the new signal and callback, in place:
+//   the new signal is watched before the old one is let go, so no signal meets its
+//   default disposition in between and one caught but not dispatched stays pending.
 // - In a forked child, signals caught before the fork but not yet dispatched are
 //   dropped (the parent dispatches them); watchers stay active.
 //
@@ -41,7 +43,6 @@ class Signal : public detail::ListNode<Signal> {
   // Calls `callback(signal)` (or `callback()`) when `signo` arrives.
   template <class F>
   Error start(int signo, F&& callback) noexcept {
-    stop();
     callback_.emplace(std::forward<F>(callback));
     return start(signo);
   }

@@ -23,6 +23,7 @@ struct Slot {
   std::atomic<uint64_t> watched{0};
   std::atomic<uint64_t> pending{0};
   std::atomic<int> handlers_inside{0};  // deliver() calls between their check and their write
+  std::atomic<bool> draining{false};    // released, waiting for handlers: not acquirable yet
 };
 
 // What the process does with one signal while it is watched. Guarded by g_mutex.
@@ -103,7 +104,7 @@ Result<int> acquire_slot(int wake_fd) noexcept {
   lock();
   for (int i = 0; i < kMaxLoops; ++i) {
     Slot& slot = g_slots[i];
-    if (slot.in_use.load()) continue;
+    if (slot.in_use.load() || slot.draining.load()) continue;
     slot.wake_fd.store(wake_fd);
     slot.pending.store(0);
     slot.in_use.store(true);
@@ -118,6 +119,7 @@ Result<int> acquire_slot(int wake_fd) noexcept {
 void release_slot(int slot_index) noexcept {
   Slot& slot = g_slots[slot_index];
   lock();
+  slot.draining.store(true);
   const uint64_t watched = slot.watched.exchange(0);
   slot.in_use.store(false);
   for (int signo = 1; signo <= kMaxSignal; ++signo) {
@@ -125,10 +127,12 @@ void release_slot(int slot_index) noexcept {
   }
   unlock();
   // A handler that saw in_use == true may still be about to write to wake_fd; the loop
-  // closes that descriptor after this returns. Handlers are short: wait them out.
+  // closes that descriptor after this returns. Handlers are short: wait them out, and
+  // only then clear the mailbox and let another loop take it.
   while (slot.handlers_inside.load() != 0)
     sched_yield();
   slot.pending.store(0);
+  slot.draining.store(false);
 }
 
 Result<CatchMode> watch(int slot_index, int signo) noexcept {
