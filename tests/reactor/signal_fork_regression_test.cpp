@@ -237,9 +237,15 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE(watch(first.value(), SIGUSR1).ok());  // handler installed; nothing raises it
   std::thread in_flight([] { deliver(SIGUSR1); });  // blocks in its write: handlers_inside == 1
-  std::this_thread::sleep_for(100ms);
+  // Give it a head start. This only widens the window the test looks into: whatever the
+  // scheduling, a correct release never wipes the new owner's signal, so the test
+  // cannot fail falsely; a slow start only makes it check less.
+  for (const auto until = std::chrono::steady_clock::now() + 50ms; std::chrono::steady_clock::now() < until;) {
+    std::this_thread::yield();
+  }
   std::thread releaser([&] { release_slot(first.value()); });  // waits for in_flight
-  std::this_thread::sleep_for(100ms);
+  while (watchers_of(SIGUSR1) != 0)
+    std::this_thread::yield();                     // released, now draining
   Result<int> second = acquire_slot(new_pipe[1]);  // not the draining one
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(watch(second.value(), SIGUSR2).ok());
