@@ -1,0 +1,132 @@
+// Loop: the parts that deal with time — Timer and Periodic expiry, the wake-up
+// deadline, clocks, timer slack and the choice of sleep path.
+#include "platform/timer_slack.hpp"
+#include "reactor/io.hpp"
+#include "reactor/loop.hpp"
+#include "reactor/periodic.hpp"
+#include "reactor/timer.hpp"
+
+namespace evflow {
+
+int64_t Loop::next_wake_deadline() noexcept {
+  int64_t deadline = timers_.next_deadline();
+  if (!periodics_.empty()) {
+    // A wall-clock instant, converted to the monotonic clock at the current offset.
+    const int64_t wall = periodics_.next_deadline();
+    const int64_t until = wall == kNoDeadline ? kNoDeadline : wall - read_realtime();
+    const int64_t converted = saturating_add(read_monotonic(), until < 0 ? 0 : until);
+    if (converted < deadline) deadline = converted;
+  }
+  return deadline;
+}
+
+void Loop::expire_timers() noexcept {
+  timers_.expire(now_ns_, [this](TimerNode& node) {
+    Timer& timer = static_cast<Timer&>(node);
+    if (timer.repeat_ns_ > 0) {
+      // Keep the phase: previous deadline + interval, skipping whole periods missed.
+      const int64_t interval = timer.repeat_ns_;
+      int64_t next = saturating_add(timer.deadline(), interval);
+      if (next <= now_ns_ && next != kNoDeadline) {
+        const int64_t behind = now_ns_ - timer.deadline();
+        next = saturating_add(timer.deadline(), saturating_add(behind - behind % interval, interval));
+      }
+      timers_.insert(timer, next);
+    }
+    ++dispatched_;
+    timer.callback_(timer);
+  });
+}
+
+void Loop::expire_periodics() noexcept {
+  const int64_t wall = read_realtime();
+  periodics_.expire(wall, [this, wall](TimerNode& node) {
+    Periodic& periodic = static_cast<Periodic&>(node);
+    const int64_t next = periodic.next_instant(wall, true);
+    if (next != kNoDeadline) {
+      periodics_.insert(periodic, next);
+    } else {
+      periodic_list_.remove(periodic);
+    }
+    ++dispatched_;
+    periodic.callback_(periodic);
+  });
+}
+
+Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
+  if (!wall_clock_io_) {
+    // The first Periodic: watch for the wall clock being set. The internal watcher is
+    // not counted as active, so it never keeps run() going on its own.
+    if (Error err = wall_clock_watch_.open()) return err;
+    wall_clock_io_.reset(new (std::nothrow) Io(*this));
+    if (!wall_clock_io_) return Error(ENOMEM);
+    if (Error err = wall_clock_io_->start(wall_clock_watch_.fd(), Readable, [this] {
+          if (wall_clock_watch_.acknowledge()) wall_clock_changed();
+        })) {
+      wall_clock_io_.reset();
+      return err;
+    }
+    ++internal_;
+  }
+  if (!watcher.linked()) periodic_list_.push_back(watcher);
+  periodics_.insert(watcher, at);
+  return Error();
+}
+
+void Loop::stop_periodic(Periodic& watcher) noexcept {
+  if (!watcher.linked()) return;
+  periodics_.remove(watcher);
+  periodic_list_.remove(watcher);
+}
+
+void Loop::wall_clock_changed() noexcept {
+  assert_owner_thread();
+  const int64_t wall = read_realtime();
+  periodics_.rebase(wall);
+  periodic_list_.for_each([this, wall](Periodic& periodic) {
+    const int64_t next = periodic.next_instant(wall, false);
+    if (next == kNoDeadline) {
+      stop_periodic(periodic);
+    } else {
+      periodics_.insert(periodic, next);
+    }
+  });
+}
+
+Error Loop::set_clock(const ClockSource* source) noexcept {
+  assert_owner_thread();
+  if (!timers_.empty() || !periodics_.empty()) return Error(EBUSY);
+  clock_ = source;
+  now_ns_ = read_monotonic();
+  timers_.rebase(now_ns_);
+  periodics_.rebase(read_realtime());
+  return Error();
+}
+
+Error Loop::set_timer_slack(std::chrono::nanoseconds slack) noexcept {
+  assert_owner_thread();
+  if (Error err = set_thread_timer_slack(slack.count())) return err;
+  choose_sleep_path();
+  return Error();
+}
+
+void Loop::request_sleep_path(SleepPath path) noexcept {
+  requested_sleep_path_ = path;
+  sleep_path_requested_ = true;
+  choose_sleep_path();
+}
+
+void Loop::choose_sleep_path() noexcept {
+  // epoll_pwait2's timeout is stretched by the thread's timer slack (50 us by default);
+  // an absolute timerfd is not. Measured with bench/timer_bench (BM_TimerLateness).
+  constexpr int64_t kPreciseSlack = 1'000;
+  if (sleep_path_requested_) {
+    backend_.set_sleep_path(requested_sleep_path_);
+  } else {
+    backend_.set_sleep_path(thread_timer_slack() > kPreciseSlack ? SleepPath::TimerFd : SleepPath::Nanoseconds);
+  }
+}
+
+std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(thread_timer_slack()); }
+
+}  // namespace evflow
