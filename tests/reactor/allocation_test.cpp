@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <new>
 
+#include <signal.h>
+
 #include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 
@@ -34,13 +36,16 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 namespace evflow {
 namespace {
 
-TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
+TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
   Loop loop;
   ASSERT_FALSE(loop.open());
   auto s = testing::make_socketpair();
   int reads = 0, asyncs = 0, hooks = 0;
   Io a(loop), b(loop);
   Async async(loop);
+  Timer repeating(loop), restarted(loop);
+  Signal signal(loop);
+  int timer_calls = 0, signals_seen = 0;
   Prepare prepare(loop);
   Check check(loop);
   Idle idle(loop);
@@ -56,6 +61,9 @@ TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
   ASSERT_FALSE(async.start([&] { ++asyncs; }));
   ASSERT_FALSE(prepare.start([&] { ++hooks; }));
   ASSERT_FALSE(check.start([&] { ++hooks; }));
+  ASSERT_FALSE(repeating.start(std::chrono::nanoseconds(1), std::chrono::nanoseconds(1), [&] { ++timer_calls; }));
+  ASSERT_FALSE(restarted.start(std::chrono::hours(1), [] {}));
+  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++signals_seen; }));
   ASSERT_TRUE(testing::write_byte(s.a.get()));
   auto one_round = [&] {
     async.send();
@@ -66,6 +74,8 @@ TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
     ASSERT_FALSE(b.set_interest(Readable));
     idle.stop();
     ASSERT_FALSE(idle.start([&] { ++hooks; }));
+    ASSERT_FALSE(restarted.again());
+    ::raise(SIGUSR1);
     ASSERT_FALSE(loop.run(RunMode::NoWait));
   };
   for (int i = 0; i < 100; ++i)
@@ -78,6 +88,8 @@ TEST(Allocations, SteadyStateEventsStartsAndStopsAllocateNothing) {
   EXPECT_GE(reads, 10'000);
   EXPECT_EQ(asyncs, 10'100);
   EXPECT_GT(hooks, 0);
+  EXPECT_GT(timer_calls, 0);
+  EXPECT_EQ(signals_seen, 10'100);
 }
 
 }  // namespace
