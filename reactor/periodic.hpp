@@ -6,8 +6,9 @@
 // - an offset and an interval: fires on the grid offset + k * interval (k any whole
 //   number: the offset sets the phase), at the first grid point not before now;
 //   interval zero fires once, at offset itself.
-// - a reschedule function: called as `reschedule(periodic, now)` after each callback
-//   (and at start) and returns the next instant; one not after `now` stops the watcher
+// - a reschedule function: called as `reschedule(periodic, now)` at start and after each
+//   callback, and returns the next instant. At start, an instant not after `now` fires
+//   in the next iteration; after a callback, one not after `now` stops the watcher
 //   (return a future instant to keep it going).
 //
 // When the wall clock is set (Linux: timerfd TFD_TIMER_CANCEL_ON_SET), every active
