@@ -13,7 +13,8 @@ int64_t Loop::next_wake_deadline() noexcept {
   if (!periodics_.empty()) {
     // A wall-clock instant, converted to the monotonic clock at the current offset.
     const int64_t wall = periodics_.next_deadline();
-    const int64_t until = wall == kNoDeadline ? kNoDeadline : wall - read_realtime();
+    int64_t until = kNoDeadline;
+    if (wall != kNoDeadline && __builtin_sub_overflow(wall, read_realtime(), &until)) until = kNoDeadline;
     const int64_t converted = saturating_add(read_monotonic(), until < 0 ? 0 : until);
     if (converted < deadline) deadline = converted;
   }
@@ -31,7 +32,7 @@ void Loop::expire_timers() noexcept {
         const int64_t behind = now_ns_ - timer.deadline();
         next = saturating_add(timer.deadline(), saturating_add(behind - behind % interval, interval));
       }
-      timers_.insert(timer, next);
+      timers_.insert(timer, next);  // before the callback, which may stop or destroy it
     }
     ++dispatched_;
     timer.callback_(timer);
@@ -84,7 +85,9 @@ void Loop::wall_clock_changed() noexcept {
   const int64_t wall = read_realtime();
   periodics_.rebase(wall);
   periodic_list_.for_each([this, wall](Periodic& periodic) {
-    const int64_t next = periodic.next_instant(wall, false);
+    // An instant the jump moved into the past stays due and fires once (the grid is
+    // kept); one the jump moved away is recomputed against the new time.
+    const int64_t next = periodic.deadline() <= wall ? periodic.deadline() : periodic.next_instant(wall, false);
     if (next == kNoDeadline) {
       stop_periodic(periodic);
     } else {

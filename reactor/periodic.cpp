@@ -13,14 +13,14 @@ int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
   // The first grid point offset + k * interval (k any whole number: the offset only
   // sets the phase) at or after `now`, or strictly after it when rescheduling after a
   // callback. Computed without overflow for any offset and interval.
-  int64_t diff;
-  if (__builtin_sub_overflow(now, offset_ns_, &diff)) return now > offset_ns_ ? kNoDeadline : offset_ns_;
-  int64_t periods = diff / interval_ns_;  // truncated towards zero
-  const int64_t rest = diff % interval_ns_;
+  // 128-bit arithmetic: exact for any offset, interval and time; only the result is
+  // clamped to the int64 range.
+  const __int128 diff = static_cast<__int128>(now) - offset_ns_;
+  __int128 periods = diff / interval_ns_;  // truncated towards zero
+  const __int128 rest = diff % interval_ns_;
   if (rest > 0 || (rest == 0 && strictly_after)) ++periods;  // round up to a point after now
-  int64_t span;
-  if (__builtin_mul_overflow(periods, interval_ns_, &span)) return periods > 0 ? kNoDeadline : now;
-  return saturating_add(offset_ns_, span);
+  const __int128 next = static_cast<__int128>(offset_ns_) + periods * interval_ns_;
+  return next >= kNoDeadline ? kNoDeadline : static_cast<int64_t>(next);
 }
 
 Error Periodic::arm() noexcept {

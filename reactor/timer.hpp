@@ -67,7 +67,10 @@ class Timer : public TimerNode {
   // No callback runs after this returns. Idempotent.
   void stop() noexcept;
 
-  // Sets the interval used by the next reschedule and by again(); zero: one-shot.
+  // Sets the interval used by the next reschedule and by again(); zero: one-shot. A
+  // repeating timer's next deadline is already scheduled when its callback runs, so
+  // set_repeat(0) there ends the repetition after one more period; call stop() to end
+  // it at once.
   Error set_repeat(Duration repeat) noexcept;
   Duration repeat() const noexcept { return Duration(repeat_ns_); }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <vector>
 
 #include "reactor/evflow.hpp"
@@ -135,6 +136,59 @@ TEST(PeriodicRealClock, TheInternalClockWatchDoesNotKeepTheLoopRunning) {
   ASSERT_FALSE(loop.run());  // returns once the one-shot periodic fired
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+}  // namespace
+}  // namespace evflow
+
+namespace evflow {
+namespace {
+
+using namespace std::chrono_literals;
+using PeriodicRegression = testing::FakeClockLoopTest;
+
+// Regression: rescheduling on a wall-clock change moved every periodic to the first grid
+// point after the new time, so a forward jump skipped the instant it made due.
+TEST_F(PeriodicRegression, AForwardClockJumpNoticedBeforeExpiryStillFiresTheMissedInstantOnce) {
+  int calls = 0;
+  Periodic p(loop);
+  const auto offset = wall();
+  ASSERT_FALSE(p.start(offset, 1s, [&] { ++calls; }));
+  step(500ms);
+  EXPECT_EQ(calls, 1) << "the offset itself";
+  clock.realtime += 3'600'000'000'000;  // an hour ahead
+  loop.wall_clock_changed();            // noticed first, as the clock watch does on Linux
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(p.at(), offset + 3601s) << "and the grid is kept";
+}
+
+// Regression: the grid arithmetic gave up (stopping the watcher) where an intermediate
+// product overflowed, though the next grid point was representable.
+TEST_F(PeriodicRegression, GridPointsAreExactForExtremeOffsetsAndIntervals) {
+  Periodic p(loop);
+  ASSERT_FALSE(p.start(WallClock::time_point(WallClock::duration(std::numeric_limits<int64_t>::min())), 1h, [] {}));
+  EXPECT_TRUE(p.active());
+  EXPECT_GE(p.at(), wall());
+  EXPECT_LT(p.at(), wall() + 1h);
+  ASSERT_FALSE(p.start(WallClock::time_point(WallClock::duration(-4'200'000'000'000'000'000)),
+                       std::chrono::nanoseconds(4'700'000'000'000'000'000), [] {}));
+  EXPECT_TRUE(p.active());
+  // The grid -4.2e18 + k * 4.7e18: the point after now (1.7e18) is 5.2e18.
+  EXPECT_EQ(p.at().time_since_epoch().count(), 5'200'000'000'000'000'000);
+}
+
+// Regression: converting a periodic's wall-clock instant to a monotonic timeout
+// overflowed (undefined behaviour) for a far instant seen from a negative wall time.
+TEST_F(PeriodicRegression, AFarInstantSeenFromANegativeWallTimeDoesNotOverflowTheTimeout) {
+  clock.realtime = -5'000'000'000'000'000'000;
+  loop.wall_clock_changed();
+  int calls = 0;
+  Periodic p(loop);
+  ASSERT_FALSE(p.start(WallClock::time_point(WallClock::duration(5'000'000'000'000'000'000)), 0s, [&] { ++calls; }));
+  step(1h);
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE(p.active());
 }
 
 }  // namespace
