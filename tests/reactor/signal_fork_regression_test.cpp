@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -114,9 +115,14 @@ TEST(SignalForkRegression, AForkedChildDroppingItsChildWatchersNeverEditsThePare
                   std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
                   FILE* f = std::fopen(path, "r");
                   char line[128];
-                  while (f && std::fgets(line, sizeof line, f))
-                    if (std::strstr(line, "sigmask"))
-                      std::fprintf(stderr, "D2 parent signalfd %d after child's rebuild: %s", fd, line);
+                  while (f && std::fgets(line, sizeof line, f)) {
+                    // The parent's mask must still hold SIGCHLD (bit 16) after the child rebuilt.
+                    if (std::strstr(line, "sigmask") &&
+                        (std::strtoull(std::strchr(line, ':') + 1, nullptr, 16) & (1ull << (SIGCHLD - 1))) == 0) {
+                      std::fclose(f);
+                      return 26;
+                    }
+                  }
                   if (f) std::fclose(f);
                 }
               }
