@@ -44,7 +44,7 @@ Error Child::start(pid_t pid) noexcept {
     }
   }
   if (via_sigchld_) {
-    if (Error err = loop_->start_sigchld_child(*this)) return err;
+    if (Error err = loop_->start_sigchld_child()) return err;
   }
   loop_->children_.push_back(*this);
   active_ = true;
@@ -57,7 +57,7 @@ void Child::stop() noexcept {
   loop_->children_.remove(*this);
   active_ = false;
   if (via_sigchld_) {
-    loop_->stop_sigchld_child(*this);
+    loop_->stop_sigchld_child();
   } else {
     pidfd_watch_.stop();
     loop_->deregister_now(pidfd_);  // forked children may hold copies of the pidfd

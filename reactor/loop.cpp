@@ -87,7 +87,10 @@ Events Loop::wanted_interest(int fd) const noexcept {
 Error Loop::register_now(int fd, Events from, Events to) noexcept {
   InterestChange change{fd, from, to, next_tag()};
   backend_.apply(std::span<InterestChange>(&change, 1));
-  FdEntry& e = fds_[static_cast<size_t>(fd)];
+  // The kernel is asked before the table grows, so that a wild number (say INT_MAX - 1)
+  // is an EBADF and not a table of billions of entries.
+  if (change.error && static_cast<size_t>(fd) >= fds_.size()) return change.error;
+  FdEntry& e = entry(fd);
   e.tag = change.tag;
   e.registered = change.error ? Events() : to;
   return change.error;
@@ -96,19 +99,11 @@ Error Loop::register_now(int fd, Events from, Events to) noexcept {
 Error Loop::start_io(Io& watcher) noexcept {
   check_fork();  // in a forked child, never register into the parent's epoll set
   const int fd = watcher.fd_;
-  if (static_cast<size_t>(fd) >= fds_.size()) {
-    // A number beyond the table: ask the kernel first, so that a bad descriptor (say
-    // INT_MAX - 1) is an EBADF and not a table of billions of entries.
-    InterestChange probe{fd, Events(), watcher.interest_, next_tag()};
-    backend_.apply(std::span<InterestChange>(&probe, 1));
-    if (probe.error) return probe.error;
-    FdEntry& e = entry(fd);
-    e.tag = probe.tag;
-    e.registered = watcher.interest_;
-  } else if (FdEntry& e = fds_[static_cast<size_t>(fd)]; e.registered.empty()) {
+  if (static_cast<size_t>(fd) >= fds_.size() || fds_[static_cast<size_t>(fd)].registered.empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
-  } else if (e.head == nullptr && (e.stop_stamp == 0 || e.stop_stamp != watcher.stop_stamp_)) {
+  } else if (FdEntry& e = fds_[static_cast<size_t>(fd)];
+             e.head == nullptr && (e.stop_stamp == 0 || e.stop_stamp != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
     // this is another watcher: its descriptor may be a new file that reuses the number.
     // Re-register it (MOD, or ADD if the kernel dropped the old one).
@@ -458,7 +453,6 @@ void Loop::detach_all() noexcept {
     child->active_ = false;
     child->loop_ = nullptr;
   }
-  if (sigchld_) --internal_;
   sigchld_.reset();
   sigchld_children_ = 0;
   (void)update_signalfd(0);
@@ -472,7 +466,6 @@ void Loop::detach_all() noexcept {
     signals::release_slot(signal_slot_);  // drops its watches, restores dispositions
     signal_slot_ = -1;
   }
-  if (wall_clock_io_) --internal_;
   wall_clock_io_.reset();
   auto detach_chain = [](Io* w) {
     while (w != nullptr) {
@@ -508,7 +501,13 @@ void Loop::detach_all() noexcept {
   detach_list(checks_);
   detach_list(idles_);
   active_ = 0;
-  internal_ = 0;
+}
+
+int Loop::active_watchers() const noexcept {
+  // The loop's own watchers (clock watch, signalfd, SIGCHLD) never keep run() going.
+  const int internal = (wall_clock_io_ && wall_clock_io_->active()) + (signalfd_io_ && signalfd_io_->active()) +
+                       (sigchld_ && sigchld_->active());
+  return active_ - internal + static_cast<int>(timers_.size()) + static_cast<int>(periodics_.size());
 }
 
 }  // namespace evflow

@@ -163,9 +163,7 @@ class Loop {
 
   uint64_t iteration() const noexcept { return iteration_; }
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
-  int active_watchers() const noexcept {
-    return active_ - internal_ + static_cast<int>(timers_.size()) + static_cast<int>(periodics_.size());
-  }
+  int active_watchers() const noexcept;
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
   // The epoll descriptor (Linux): readable when this loop has work, to embed it in another loop.
   int native_handle() const noexcept { return backend_.native_handle(); }
@@ -239,8 +237,8 @@ class Loop {
   Error update_signalfd(uint64_t mask) noexcept;
   void read_signalfd() noexcept;
   void dispatch_signals() noexcept;
-  Error start_sigchld_child(Child& watcher) noexcept;
-  void stop_sigchld_child(Child& watcher) noexcept;
+  Error start_sigchld_child() noexcept;
+  void stop_sigchld_child() noexcept;
   void check_children() noexcept;
   void dispatch_events(int count) noexcept;
   void dispatch_descriptor(int fd, Events ready) noexcept;
@@ -306,8 +304,7 @@ class Loop {
   bool running_ = false;
   bool stop_requested_ = false;
   bool rebuild_needed_ = false;
-  int active_ = 0;      // active watchers, internal ones included
-  int internal_ = 0;    // active watchers the loop runs for itself (clock, signalfd, SIGCHLD)
+  int active_ = 0;      // active watchers, the loop's own included (see active_watchers())
   int dispatched_ = 0;  // callbacks run in the current iteration's step 5
   uint32_t next_tag_ = 1;
   uint32_t tag_mark_ = 1;  // next_tag_ when the last wait began

@@ -63,7 +63,6 @@ void Loop::stop_signal(Signal& watcher) noexcept {
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
   if (mask == 0) {
-    if (signalfd_io_) --internal_;
     signalfd_io_.reset();
     if (signalfd_ >= 0) (void)linux_abi::close(signalfd_);
     signalfd_ = -1;
@@ -83,7 +82,6 @@ Error Loop::update_signalfd(uint64_t mask) noexcept {
       signalfd_ = -1;
       return err;
     }
-    ++internal_;  // never keeps run() going by itself
   }
   signalfd_mask_ = mask;
   return Error();
@@ -112,7 +110,7 @@ void Loop::dispatch_signals() noexcept {
   });
 }
 
-Error Loop::start_sigchld_child(Child& watcher) noexcept {
+Error Loop::start_sigchld_child() noexcept {
   if (!sigchld_) {
     sigchld_.reset(new (std::nothrow) Signal(*this));
     if (!sigchld_) return Error(ENOMEM);
@@ -120,20 +118,16 @@ Error Loop::start_sigchld_child(Child& watcher) noexcept {
       sigchld_.reset();
       return err;
     }
-    ++internal_;  // the Child watchers count, not this
   }
   ++sigchld_children_;
   ++active_;
   children_check_due_ = true;  // it may have exited before SIGCHLD was caught
-  (void)watcher;
   return Error();
 }
 
-void Loop::stop_sigchld_child(Child& watcher) noexcept {
-  (void)watcher;
+void Loop::stop_sigchld_child() noexcept {
   --active_;
   if (--sigchld_children_ == 0 && sigchld_) {
-    --internal_;
     sigchld_.reset();  // restores SIGCHLD's disposition if no other loop watches it
   }
 }

@@ -67,7 +67,6 @@ Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
       wall_clock_io_.reset();
       return err;
     }
-    ++internal_;
   }
   if (!watcher.linked()) periodic_list_.push_back(watcher);
   periodics_.insert(watcher, at);
