@@ -33,6 +33,15 @@ struct Socketpair {
   }
 };
 
+// Opens the loop, or marks the benchmark skipped.
+bool opened(evflow::Loop& loop, benchmark::State& state) {
+  if (evflow::Error err = loop.open()) {
+    state.SkipWithError(err.message());
+    return false;
+  }
+  return true;
+}
+
 void BM_ClockVdso(benchmark::State& state) {
   for (auto _ : state)
     benchmark::DoNotOptimize(evflow::monotonic_ns());
@@ -76,10 +85,7 @@ BENCHMARK(BM_FloorPingPong);
 void BM_EvflowPingPong(benchmark::State& state) {
   Socketpair s;
   evflow::Loop loop;
-  if (loop.open()) {
-    state.SkipWithError("Loop::open failed");
-    return;
-  }
+  if (!opened(loop, state)) return;
   auto echo = [](evflow::Io& self, evflow::Events) {
     char c;
     if (::read(self.fd(), &c, 1) == 1) (void)!::write(self.fd(), &c, 1);
@@ -100,10 +106,7 @@ BENCHMARK(BM_EvflowPingPong);
 void BM_ReRegisterUnchanged(benchmark::State& state) {
   const int count = static_cast<int>(state.range(0));
   evflow::Loop loop;
-  if (loop.open()) {
-    state.SkipWithError("Loop::open failed");
-    return;
-  }
+  if (!opened(loop, state)) return;
   std::vector<Socketpair> pairs(static_cast<size_t>(count));
   std::vector<std::unique_ptr<evflow::Io>> watchers;
   for (int i = 0; i < count; ++i) {
@@ -127,10 +130,7 @@ BENCHMARK(BM_ReRegisterUnchanged)->Arg(100)->Arg(1000);
 
 void BM_AsyncSendCoalesced(benchmark::State& state) {
   evflow::Loop loop;
-  if (loop.open()) {
-    state.SkipWithError("Loop::open failed");
-    return;
-  }
+  if (!opened(loop, state)) return;
   evflow::Async async(loop);
   (void)async.start([] {});
   async.send();
@@ -141,10 +141,7 @@ BENCHMARK(BM_AsyncSendCoalesced);
 
 void BM_IdleIteration(benchmark::State& state) {
   evflow::Loop loop;
-  if (loop.open()) {
-    state.SkipWithError("Loop::open failed");
-    return;
-  }
+  if (!opened(loop, state)) return;
   evflow::Idle idle(loop);
   (void)idle.start([] {});
   for (auto _ : state)

@@ -1,14 +1,11 @@
 #include "reactor/loop.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <bit>
 
 #include "platform/fatal.hpp"
 #include "platform/fork_generation.hpp"
 #include "platform/linux/sys.hpp"
-#include "platform/timer_slack.hpp"
 #include "reactor/async.hpp"
 #include "reactor/child.hpp"
 #include "reactor/hook.hpp"
