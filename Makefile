@@ -67,9 +67,12 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.cpp=$(BUILD)/examples/%)
 BENCH_SRCS := $(wildcard bench/*_bench.cpp)
 BENCH_BINS := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
+COMPARE_LIBRARIES := kernel evflow libev libuv libevent asio
+COMPARE_BINS := $(COMPARE_LIBRARIES:%=$(BUILD)/bench/compare/%)
+
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
-.PHONY: all lib test check bench bench-build examples install uninstall format format-check \
+.PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers cross header-check install-check
 
 all: lib
@@ -79,7 +82,9 @@ help:
 	@echo "make test       build and run the test suite (debug build)"
 	@echo "make check      everything CI runs: tests, sanitizers, aarch64 under qemu, -fno-exceptions"
 	@echo "                header checks, install + pkg-config, benchmark build, format check"
-	@echo "make bench      run the benchmarks (bench/, pinned to one CPU)"
+	@echo "make bench      run the benchmarks and the comparison with libev, libuv, libevent, Asio"
+	@echo "                (pinned to one CPU; tables, bench/results/latest.json, charts)"
+	@echo "make bench-quick the comparison on a reduced grid (about a minute)"
 	@echo "make examples   build examples/"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libevflow.a, evflow.pc"
 	@echo "make format     clang-format every source file"
@@ -152,16 +157,56 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIB)
 # --- benchmarks -----------------------------------------------------------------
 
 BENCH_LIBS := -lbenchmark -lpthread
-bench-build: $(BENCH_BINS)
+bench-build: $(BENCH_BINS) $(COMPARE_BINS)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS)
 
-bench: deps-check
+# The side-by-side comparison (bench/compare/): one executable per library, each peer
+# linked statically from Debian's archives, as evflow is. Peer headers use macros and
+# casts that the core's warning set rejects, so these build with -Wall -Wextra only.
+COMPARE_LIBS_evflow := $(LIB)
+COMPARE_LIBS_libev := -l:libev.a -lm
+COMPARE_LIBS_libuv := -l:libuv_a.a -ldl -lrt
+COMPARE_LIBS_libevent := -l:libevent_core.a -l:libevent_pthreads.a
+COMPARE_LIBS_asio :=
+COMPARE_LIBS_kernel :=
+$(BUILD)/bench/compare/%.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror
+$(BUILD)/bench/compare/asio.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror -DASIO_NO_DEPRECATED
+.SECONDEXPANSION:
+$(COMPARE_BINS): $(BUILD)/bench/compare/%: $(BUILD)/bench/compare/%.o $$(filter $(LIB),$$(COMPARE_LIBS_$$*))
+	$(CXX) $(LDFLAGS) -o $@ $< $(COMPARE_LIBS_$*) $(BENCH_LIBS)
+
+# make bench: the micro-benchmarks of bench/*.cpp, then the comparison, each program
+# pinned to CPU 1. BENCH_ARGS goes to every program (e.g. --benchmark_filter=benchc).
+BENCH_CPU ?= 1
+BENCH_OUT := build/release/bench/results
+bench: bench-deps
 	$(MAKE) --no-print-directory CONFIG=release bench-build
 	@for b in $(BENCH_SRCS:bench/%.cpp=build/release/bench/%); do \
-	  echo "== $$b"; taskset -c 1 $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+	  echo "== $$b"; taskset -c $(BENCH_CPU) $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
 	    --benchmark_min_time=0.2 $(BENCH_ARGS) || exit 1; done
+	$(MAKE) --no-print-directory bench-compare GRID=full
+
+bench-quick: bench-deps
+	$(MAKE) --no-print-directory CONFIG=release bench-build
+	$(MAKE) --no-print-directory bench-compare GRID=quick
+
+# Rounds: every program runs once per round, in turn, so that drift of this shared machine
+# hits every library alike; the report takes each figure's median over the rounds.
+GRID ?= full
+ROUNDS ?= $(if $(filter quick,$(GRID)),1,3)
+bench-compare:
+	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	@for r in $$(seq 1 $(ROUNDS)); do for lib in $(COMPARE_LIBRARIES); do \
+	  echo "== round $$r/$(ROUNDS): $$lib ($(GRID) grid, CPU $(BENCH_CPU))"; \
+	  taskset -c $(BENCH_CPU) build/release/bench/compare/$$lib --grid=$(GRID) \
+	    --benchmark_out=$(BENCH_OUT)/round$$r-$$lib.json --benchmark_out_format=json $(BENCH_ARGS) >/dev/null \
+	    || exit 1; \
+	done; done
+	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json
+
+bench-deps: deps-check
 
 # --- install --------------------------------------------------------------------
 
@@ -206,7 +251,7 @@ format-check:
 deps:
 	./.ci/deps.sh
 deps-check:
-	@test -f $(GTEST_SRC)/src/gtest-all.cc -a -f /usr/include/benchmark/benchmark.h || ./.ci/deps.sh
+	@./.ci/deps.sh
 
 clean:
 	rm -rf build

@@ -14,6 +14,14 @@ wanted=(
   "clang-format:/usr/bin/clang-format"
   "g++-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-g++"
   "qemu-user:/usr/bin/qemu-aarch64"
+  # the comparison benchmarks (bench/compare/): peers, report, charts, CPU pinning
+  "libev-dev:/usr/include/ev.h"
+  "libuv1-dev:/usr/include/uv.h"
+  "libevent-dev:/usr/include/event2/event.h"
+  "libasio-dev:/usr/include/asio.hpp"
+  "python3:/usr/bin/python3"
+  "gnuplot-nox:/usr/bin/gnuplot"
+  "util-linux:/usr/bin/taskset"
 )
 missing=()
 for entry in "${wanted[@]}"; do

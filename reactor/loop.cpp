@@ -421,7 +421,7 @@ Error Loop::run(RunMode mode) noexcept {
     if (signal_slot_ >= 0) dispatch_signals();
     if (children_check_due_) check_children();
     if (!timers_.empty()) expire_timers();
-    if (!periodics_.empty()) expire_periodics();
+    if (!periodic_list_.empty()) expire_periodics();  // the list: on a hot line
     if (dispatched_ == 0 && !idles_.empty()) run_hooks<detail::HookKind::Idle>();
     if (!checks_.empty()) run_hooks<detail::HookKind::Check>();
     if (stop_requested_ || mode != RunMode::Default) break;

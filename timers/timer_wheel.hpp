@@ -151,12 +151,14 @@ class TimerWheel {
   void sort_batch() noexcept;
   std::size_t batch_index(const TimerNode& node) const noexcept;
 
-  Slot slots_[kLevels][kSlotsPerLevel];
-  uint64_t occupied_[kLevels] = {};  // bit d set: slot d of that level is non-empty
-  uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
+  // The fields every operation reads come first, so that a loop checking empty() or
+  // next_deadline() touches the wheel's first cache lines only; the slots follow.
+  std::size_t size_ = 0;
   int64_t elapsed_;
   uint64_t next_sequence_ = 0;
-  std::size_t size_ = 0;
+  uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
+  uint64_t occupied_[kLevels] = {};  // bit d set: slot d of that level is non-empty
+  Slot slots_[kLevels][kSlotsPerLevel];
   std::vector<Due> batch_;
   std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
   std::vector<Due> scratch_;               // bucket sort of large batches

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Turns the Google Benchmark JSON of the comparison programs into evflow's bench report.
+
+    report.py --out bench/results build/release/bench/results/round*/<library>.json
+
+Each input file is one program's run (one library, one round). Counters are named
+<metric>_<unit>; a figure measured in several rounds is reported as the median of its
+rounds. Writes <out>/latest.json (one record per figure: workload, library, params,
+metric, value, unit), one SVG chart per workload drawn by gnuplot, and prints a table per
+workload with the ratios evflow/libev and evflow/best peer, then the targets of the
+comparison and whether this run met them.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio"]
+PEERS = ["libev", "libuv", "libevent", "asio"]
+UNITS = {"ns": "ns", "us": "us", "bytes": "bytes", "per_s": "1/s", "count": "count"}
+HIGHER_IS_BETTER = {"round_trips_per_s"}
+# Figures that describe the run rather than rank the libraries: no ratio.
+NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_per_event"}
+WORKLOAD_ORDER = ["syscall_floor", "benchc", "timer_churn", "timer_lateness", "wakeup_pingpong",
+                  "wakeup_burst", "idle_iteration", "memory"]
+TITLES = {
+    "syscall_floor": "Syscall floor (kernel only)",
+    "benchc": "bench.c: re-register every watcher, then A active clients pass W=1000 bytes around N socketpairs",
+    "timer_churn": "Timer churn: ns per operation",
+    "timer_lateness": "Timer lateness: callback time - deadline, 10 rounds of 1000 timers at U(0.1, 5) ms",
+    "wakeup_pingpong": "Cross-thread wake-up: ping-pong between two loops",
+    "wakeup_burst": "Cross-thread wake-up: a burst of sends from another thread",
+    "idle_iteration": "Idle iteration: one non-blocking iteration, one quiet descriptor + N far timers",
+    "memory": "Memory: watcher sizes and resident bytes per active timer",
+}
+
+
+def split_counter(name):
+    for suffix, unit in UNITS.items():
+        if name.endswith("_" + suffix):
+            return name[: -len(suffix) - 1], unit
+    return name, "count"
+
+
+def parse_name(name):
+    parts = [p for p in name.split("/") if not p.startswith("iterations:") and p != "manual_time"]
+    params = {}
+    for p in parts[1:]:
+        key, _, value = p.partition(":")
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    return parts[0], params
+
+
+def load(files):
+    """{(workload, params-json, metric, unit): {library: [values per round]}}, errors."""
+    figures, errors = {}, []
+    for path in files:
+        with open(path) as f:
+            data = json.load(f)
+        library = data["context"].get("library", os.path.basename(path).split(".")[0])
+        for b in data.get("benchmarks", []):
+            workload, params = parse_name(b["name"])
+            if b.get("error_occurred"):
+                errors.append((library, b["name"], b.get("error_message", "")))
+                continue
+            for key, value in b.items():
+                if not isinstance(value, (int, float)) or key in (
+                        "family_index", "per_family_instance_index", "repetitions", "repetition_index",
+                        "threads", "iterations", "real_time", "cpu_time"):
+                    continue
+                metric, unit = split_counter(key)
+                k = (workload, json.dumps(params, sort_keys=True), metric, unit)
+                figures.setdefault(k, {}).setdefault(library, []).append(float(value))
+    return figures, errors
+
+
+def fmt(value):
+    if value is None:
+        return "-"
+    a = abs(value)
+    if a >= 1e9:
+        return "%.3gG" % (value / 1e9)
+    if a >= 1e6:
+        return "%.4gM" % (value / 1e6)
+    if a >= 1e4:
+        return "%.4gk" % (value / 1e3)
+    if a >= 100 or value == int(value):
+        return "%.0f" % value
+    return "%.3g" % value
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def param_text(params):
+    return " ".join("%s=%s" % kv for kv in json.loads(params).items()) or "-"
+
+
+def table(workload, rows, libraries):
+    heads = ["params", "metric"] + libraries + ["evflow/libev", "evflow/best peer", ""]
+    lines = []
+    for (params, metric, unit), values in rows:
+        cells = [param_text(params), "%s [%s]" % (metric, unit)] + [fmt(values.get(l)) for l in libraries]
+        ranked = metric not in NOT_RANKED and "evflow" in values
+        ev = values.get("evflow")
+        peers = [values[p] for p in PEERS if p in values]
+        note = ""
+        if ranked and peers:
+            higher = metric in HIGHER_IS_BETTER
+            best = max(peers) if higher else min(peers)
+            r_libev, r_best = ratio(ev, values.get("libev")), ratio(ev, best)
+            cells += ["%.2fx" % r_libev if r_libev is not None else "-",
+                      "%.2fx" % r_best if r_best is not None else "-"]
+            if (ev < best) if higher else (ev > best):
+                note = "<- evflow behind"
+        else:
+            cells += ["", ""]
+        cells.append(note)
+        lines.append(cells)
+    widths = [max(len(str(r[i])) for r in [heads] + lines) for i in range(len(heads))]
+    out = ["## %s — %s" % (workload, TITLES.get(workload, ""))]
+    out.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
+    out.append("  ".join("-" * w for w in widths))
+    for r in lines:
+        out.append("  ".join(str(c).rjust(w) if 1 < i < len(heads) - 1 else str(c).ljust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return "\n".join(out)
+
+
+def chart(out_dir, workload, rows, libraries):
+    """A clustered bar chart per workload: one cluster per (params, metric), one bar per library."""
+    libraries = [l for l in libraries if l != "kernel"] or libraries
+    rows = [r for r in rows if r[0][1] not in NOT_RANKED and any(l in r[1] for l in libraries)]
+    if not rows:
+        return None
+    data = ["label " + " ".join(libraries)]
+    for (params, metric, unit), values in rows:
+        label = ("%s %s [%s]" % (param_text(params), metric, unit)).replace('"', "")
+        data.append('"%s" ' % label + " ".join(
+            "%g" % values[l] if values.get(l, 0) > 0 else "NaN" for l in libraries))
+    svg = os.path.join(out_dir, workload + ".svg")
+    height = 420 + 14 * len(rows)
+    script = "\n".join([
+        "set terminal svg size %d,%d dynamic font 'sans,11' background '#ffffff'" % (max(900, 90 * len(rows)), height),
+        "set output '%s'" % svg,
+        "set title \"%s\\n(lower is better except round_trips; log scale)\"" % TITLES.get(workload, workload),
+        "set style data histograms",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.85 border -1",
+        "set logscale y",
+        "set grid ytics",
+        "set key outside right top",
+        "set xtics rotate by -35 left font ',9'",
+        "set bmargin 14",
+        "$data << EOD",
+        *data,
+        "EOD",
+        "plot " + ", ".join("$data using %d:xtic(1) title columnheader(%d)" % (i + 2, i + 2)
+                            for i in range(len(libraries))),
+    ])
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    return svg
+
+
+def targets(fig):
+    """The comparison's targets, as ratios measured in this run."""
+    def get(workload, params, metric, lib):
+        for (w, p, m, _), values in fig.items():
+            if w == workload and m == metric and json.loads(p) == params and lib in values:
+                return values[lib]
+        return None
+
+    def point(workload, params, metric, limit, higher=False, label=None):
+        ev, le = get(workload, params, metric, "evflow"), get(workload, params, metric, "libev")
+        r = ratio(ev, le)
+        met = r is not None and (r >= limit if higher else r <= limit)
+        return (label or "%s %s %s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric),
+                "%s %.2fx" % (">=" if higher else "<=", limit), r, met)
+
+    result = []
+    benchc = sorted({json.dumps(json.loads(p), sort_keys=True) for (w, p, m, _) in fig if w == "benchc"})
+    points = [json.loads(p) for p in benchc]
+    if points:
+        largest = max(p["fds"] for p in points)
+        for active in (1, 100):
+            result.append(point("benchc", {"active": active, "fds": largest, "timeouts": 0}, "total", 0.8))
+        for p in points:
+            result.append(point("benchc", p, "loop", 1.0))
+        result.append(point("benchc", {"active": 1, "fds": 100, "timeouts": 0}, "overhead_per_event", 0.5))
+    for (w, p, m, _) in fig:
+        if w == "timer_churn" and m == "restart_fifo":
+            result.append(point(w, json.loads(p), m, 0.2))
+        if w == "timer_lateness" and m == "p99":
+            result.append(point(w, json.loads(p), m, 0.1))
+        if w == "wakeup_pingpong" and m == "round_trips":
+            result.append(point(w, json.loads(p), m, 1.0, higher=True))
+    return [r for r in result if r[2] is not None]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args()
+    raw, errors = load(args.files)
+    fig = {k: {lib: statistics.median(v) for lib, v in libs.items()} for k, libs in raw.items()}
+    rounds = max((len(v) for libs in raw.values() for v in libs.values()), default=0)
+    os.makedirs(args.out, exist_ok=True)
+
+    records = []
+    for (workload, params, metric, unit), values in fig.items():
+        for lib, value in values.items():
+            records.append({"workload": workload, "library": lib, "params": json.loads(params),
+                            "metric": metric, "value": value, "unit": unit})
+    records.sort(key=lambda r: (WORKLOAD_ORDER.index(r["workload"]) if r["workload"] in WORKLOAD_ORDER else 99,
+                                json.dumps(r["params"], sort_keys=True), r["metric"],
+                                LIBRARIES.index(r["library"]) if r["library"] in LIBRARIES else 99))
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(records, f, indent=1)
+        f.write("\n")
+
+    present = [l for l in LIBRARIES if any(l in v for v in fig.values())]
+    workloads = sorted({k[0] for k in fig}, key=lambda w: WORKLOAD_ORDER.index(w) if w in WORKLOAD_ORDER else 99)
+    print("evflow side by side: medians of %d round(s) per figure, each program pinned to one CPU" % rounds)
+    charts = []
+    for w in workloads:
+        rows = sorted(((p, m, u), v) for (ww, p, m, u), v in fig.items() if ww == w)
+        libs = [l for l in present if any(l in v for _, v in rows)]
+        print()
+        print(table(w, rows, libs))
+        svg = chart(args.out, w, rows, libs)
+        if svg:
+            charts.append(svg)
+    print()
+    print("## targets (ratio evflow/libev, this run)")
+    failed = 0
+    for label, limit, r, met in targets(fig):
+        failed += not met
+        print("  %-70s %-9s %6.2fx  %s" % (label, limit, r, "met" if met else "NOT MET"))
+    print()
+    for lib, name, message in errors:
+        print("error: %s %s: %s" % (lib, name, message))
+    print("wrote %s (%d records) and %d charts" % (os.path.join(args.out, "latest.json"), len(records), len(charts)))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
