@@ -6,12 +6,13 @@
 
 namespace evflow {
 
+std::atomic<uint64_t> detail::fork_generation_counter{0};
+
 namespace {
 
-std::atomic<uint64_t> g_generation{0};
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-void on_fork_child() { g_generation.fetch_add(1, std::memory_order_relaxed); }
+void on_fork_child() { detail::fork_generation_counter.fetch_add(1, std::memory_order_relaxed); }
 
 // pthread_atfork goes through libc on purpose: only libc knows when fork() happens
 // (DESIGN.md, "What the syscall layer owns").
@@ -20,7 +21,5 @@ void install() { (void)pthread_atfork(nullptr, nullptr, on_fork_child); }
 }  // namespace
 
 void watch_forks() noexcept { (void)pthread_once(&g_once, install); }
-
-uint64_t fork_generation() noexcept { return g_generation.load(std::memory_order_relaxed); }
 
 }  // namespace evflow

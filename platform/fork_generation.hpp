@@ -3,14 +3,20 @@
 // its kernel objects before touching them (DESIGN.md, "Fork").
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace evflow {
+
+namespace detail {
+extern std::atomic<uint64_t> fork_generation_counter;  // bumped in every forked child
+}  // namespace detail
 
 // Installs the atfork handler (once per process; later calls are free).
 void watch_forks() noexcept;
 
 // Increases by one in every forked child, never in the parent. Async-signal-safe read.
-uint64_t fork_generation() noexcept;
+// Read once per loop iteration: inline, one relaxed load.
+inline uint64_t fork_generation() noexcept { return detail::fork_generation_counter.load(std::memory_order_relaxed); }
 
 }  // namespace evflow

@@ -399,7 +399,7 @@ Error Loop::run(RunMode mode) noexcept {
       if ((result = rebuild_backend())) break;
     }
     if (!prepares_.empty()) run_hooks<detail::HookKind::Prepare>();
-    apply_changes();
+    if (!changed_fds_.empty()) apply_changes();
     const bool poll = mode == RunMode::NoWait || active_watchers() == 0 || stop_requested_ || has_due_work();
     int64_t timeout = poll ? 0 : -1;
     int64_t deadline = poll ? now_ns_ : kNoDeadline;

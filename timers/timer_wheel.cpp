@@ -82,6 +82,14 @@ std::size_t TimerWheel::batch_index(const TimerNode& node) const noexcept {
 }
 
 void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
+  if (node.location_ < TimerNode::kInBatch && deadline >= node.deadline_) {
+    // Moved later (the idle-timeout pattern: re-armed on every event): it stays in its
+    // slot, which comes due no later than the new deadline; collect() then re-files it.
+    // Touches the node only, where relinking would touch both its neighbours.
+    node.deadline_ = deadline;
+    node.sequence_ = next_sequence_++;
+    return;
+  }
   remove(node);
   node.deadline_ = deadline;
   node.sequence_ = next_sequence_++;
@@ -110,11 +118,14 @@ int64_t TimerWheel::next_deadline() const noexcept {
   const uint64_t start = slot_start(key(elapsed_), level, digit);
   if (level == 0) return unkey(start) < elapsed_ ? elapsed_ : unkey(start);
   // A short slot is scanned for its exact minimum, sparing the caller an early wake-up.
+  // A node moved later than the slot's range (see insert) makes the minimum of this slot
+  // no bound for the others: the slot's start is returned then.
   constexpr int kScanLimit = 16;
+  const uint64_t width = uint64_t{1} << (level * kBitsPerLevel);
   int scanned = 0;
   int64_t earliest = kNoDeadline;
   for (const TimerNode* n = slots_[level][digit].head; n != nullptr; n = n->next_) {
-    if (++scanned > kScanLimit) return unkey(start);
+    if (++scanned > kScanLimit || key(n->deadline_) - start >= width) return unkey(start);
     earliest = std::min(earliest, n->deadline_);
   }
   return earliest;
@@ -143,13 +154,12 @@ void TimerWheel::collect(int64_t now) noexcept {
       const unsigned digit = static_cast<unsigned>(__builtin_ctzll(due_slots));
       due_slots &= due_slots - 1;
       Slot& slot = slots_[level][digit];
-      // A slot whose whole range is at or before now is due entirely.
-      const bool whole = !same_block || digit < high;
+      // Each node is checked: one moved later in place (see insert) may not be due yet.
       TimerNode* node = slot.head;
       slot.head = slot.tail = nullptr;
       while (node != nullptr) {
         TimerNode* next = node->next_;
-        if (whole || node->deadline_ <= now) {
+        if (node->deadline_ <= now) {
           node->location_ = TimerNode::kInBatch | static_cast<uint32_t>(batch_.size());
           batch_.push_back(Due{node->deadline_, node->sequence_, node, static_cast<uint32_t>(batch_.size())});
         } else {

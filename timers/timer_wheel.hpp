@@ -87,7 +87,9 @@ class TimerWheel {
   TimerWheel& operator=(const TimerWheel&) = delete;
 
   // Inserts `node` to fire at `deadline`, with the next start sequence. If it was
-  // already linked it is moved (a restart). O(1).
+  // already linked it is moved (a restart). O(1). A move to a later deadline leaves the
+  // node in its slot, which then comes due early: the cost is one re-filing there, and
+  // possibly one early wake-up (next_deadline() is a lower bound).
   // Post: node.linked(), node.deadline() == deadline.
   void insert(TimerNode& node, int64_t deadline) noexcept;
 

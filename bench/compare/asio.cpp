@@ -92,7 +92,7 @@ struct Asio {
       });
     }
     void restart(size_t i, int64_t after_ns) { start(i, after_ns); }
-    void again(size_t i) { start(i, 12'000'000'000); }
+    void again(size_t i, int64_t after_ns) { start(i, after_ns); }
     void stop(size_t i) { timers_[i].cancel(); }
     void settle() { run_nowait(); }
     void run_nowait() {

@@ -67,7 +67,7 @@ struct Evflow {
       (void)timers_[i].start(nanoseconds(after_ns), [this, i] { fire_(context_, i); });
     }
     void restart(size_t i, int64_t after_ns) { (void)timers_[i].start(nanoseconds(after_ns)); }
-    void again(size_t i) { (void)timers_[i].start(std::chrono::seconds(12)); }
+    void again(size_t i, int64_t after_ns) { (void)timers_[i].start(nanoseconds(after_ns)); }
     void stop(size_t i) { timers_[i].stop(); }
     void settle() {}
     void run_nowait() { (void)loop_.run(evflow::RunMode::NoWait); }

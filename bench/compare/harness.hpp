@@ -8,7 +8,7 @@
 //   static size_t io_watcher_bytes(), timer_watcher_bytes(); the watcher a user embeds
 //   class Ring     (Pairs&, bool timeouts)  bench.c: reregister(), run_nowait()
 //   class Timers   (size_t n, Fire, void*)  update_time(), start(i, ns), restart(i, ns),
-//                                           again(i), stop(i), settle(), run_nowait(), run()
+//                                           again(i, ns), stop(i), settle(), run_nowait(), run()
 //   class Mailbox  (Wake, void*)            run() until stop(); notify() from any thread
 //   class Quiet    (int fd, size_t timers)  run_nowait(): one non-blocking iteration
 //
@@ -278,11 +278,13 @@ BenchcTimes benchc_iteration(Ring& ring, Pairs& pairs, int active, int writes) {
 // interleaved, overhead_per_event_ns is the median of (library loop - floor loop) / events
 // over iteration pairs measured back to back.
 // total and loop: medians over the first `iterations` (the first one reported as cold).
-// overhead_per_event_ns: median over every interleaved pair of (library loop - floor loop)
-// per event, the floor iteration measured right before the library's.
+// Over every interleaved pair (the floor iteration measured right before the library's):
+// overhead_per_event_ns, the median of (library loop - floor loop) / events, and
+// loop_vs_floor_x / total_vs_floor_x, the medians of library / floor. These paired figures
+// cancel the drift of a shared machine, which moves both sides of a pair alike.
 inline void report_benchc(benchmark::State& state, const std::vector<BenchcTimes>& runs,
                           const std::vector<BenchcTimes>& floor, int iterations) {
-  std::vector<double> total, loop, overhead, floor_loop;
+  std::vector<double> total, loop, overhead, floor_loop, loop_vs_floor, total_vs_floor;
   for (size_t k = 1; k < runs.size(); ++k) {
     if (k < static_cast<size_t>(iterations)) {
       total.push_back(runs[k].total_ns);
@@ -291,6 +293,8 @@ inline void report_benchc(benchmark::State& state, const std::vector<BenchcTimes
     if (k < floor.size()) {
       floor_loop.push_back(floor[k].loop_ns);
       overhead.push_back((runs[k].loop_ns - floor[k].loop_ns) / static_cast<double>(runs[k].events));
+      loop_vs_floor.push_back(runs[k].loop_ns / floor[k].loop_ns);
+      total_vs_floor.push_back(runs[k].total_ns / floor[k].total_ns);
     }
   }
   const double events = static_cast<double>(runs.back().events);
@@ -305,6 +309,8 @@ inline void report_benchc(benchmark::State& state, const std::vector<BenchcTimes
     state.counters["floor_per_event_ns"] = median(floor_loop) / events;
     state.counters["overhead_per_event_ns"] = median(overhead);
     state.counters["overhead_samples_count"] = static_cast<double>(overhead.size());
+    state.counters["loop_vs_floor_x"] = median(loop_vs_floor);
+    state.counters["total_vs_floor_x"] = median(total_vs_floor);
   }
   state.SetIterationTime(median(total) / 1e9);
 }
@@ -380,8 +386,10 @@ void timer_churn(benchmark::State& state, size_t n) {
     state.counters["restart_random_ns"] = per_op(t0, t1);
 
     t0 = now_ns();
+    // 12 s + i ns: each restart strictly later than every deadline before it, as when an
+    // idle timeout is re-armed on a running clock (the loop's cached now stands still here).
     for (size_t i = 0; i < n; ++i)
-      timers.again(i);
+      timers.again(i, 12'000'000'000 + static_cast<int64_t>(i));
     timers.settle();
     t1 = now_ns();
     state.counters["restart_fifo_ns"] = per_op(t0, t1);

@@ -98,8 +98,8 @@ struct Libev {
       timer_[i].repeat = seconds(after_ns);
       ev_timer_again(loop_, &timer_[i]);
     }
-    void again(size_t i) {
-      timer_[i].repeat = 12.;
+    void again(size_t i, int64_t after_ns) {
+      timer_[i].repeat = seconds(after_ns);
       ev_timer_again(loop_, &timer_[i]);
     }
     void stop(size_t i) { ev_timer_stop(loop_, &timer_[i]); }

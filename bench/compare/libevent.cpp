@@ -111,7 +111,8 @@ struct Libevent {
       event_add(&events_[i], &tv);
     }
     void restart(size_t i, int64_t after_ns) { start(i, after_ns); }
-    void again(size_t i) { event_add(&events_[i], idle_timeout_); }
+    // A common timeout queue is FIFO for one duration: each add lands after all others.
+    void again(size_t i, int64_t) { event_add(&events_[i], idle_timeout_); }
     void stop(size_t i) { event_del(&events_[i]); }
     void settle() {}
     void run_nowait() { event_base_loop(base_, EVLOOP_NONBLOCK); }

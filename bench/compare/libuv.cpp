@@ -93,7 +93,8 @@ struct Libuv {
     void update_time() { uv_update_time(&loop_); }
     void start(size_t i, int64_t after_ns) { uv_timer_start(&timer_[i], on_timer, millis(after_ns), 0); }
     void restart(size_t i, int64_t after_ns) { uv_timer_start(&timer_[i], on_timer, millis(after_ns), 0); }
-    void again(size_t i) { uv_timer_start(&timer_[i], on_timer, 12'000, 0); }
+    // Equal millisecond timeouts are ordered by start: each restart lands after all others.
+    void again(size_t i, int64_t after_ns) { uv_timer_start(&timer_[i], on_timer, millis(after_ns), 0); }
     void stop(size_t i) { uv_timer_stop(&timer_[i]); }
     void settle() {}
     void run_nowait() { uv_run(&loop_, UV_RUN_NOWAIT); }

@@ -19,10 +19,14 @@ import sys
 
 LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio"]
 PEERS = ["libev", "libuv", "libevent", "asio"]
-UNITS = {"ns": "ns", "us": "us", "bytes": "bytes", "per_s": "1/s", "count": "count"}
+UNITS = {"ns": "ns", "us": "us", "bytes": "bytes", "per_s": "1/s", "count": "count", "x": "x"}
 HIGHER_IS_BETTER = {"round_trips_per_s"}
 # Figures that describe the run rather than rank the libraries: no ratio.
-NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_per_event"}
+NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_per_event", "floor_loop",
+              "overhead_samples", "cold_loop", "cold_total"}
+# bench.c figures whose ratios between libraries are taken from each library's paired
+# ratio to the floor measured in its own process (see bench/README.md).
+NORMALISED_BY = {"loop": "loop_vs_floor", "per_event": "loop_vs_floor", "total": "total_vs_floor"}
 WORKLOAD_ORDER = ["syscall_floor", "benchc", "timer_churn", "timer_lateness", "wakeup_pingpong",
                   "wakeup_burst", "idle_iteration", "memory"]
 TITLES = {
@@ -101,21 +105,32 @@ def param_text(params):
     return " ".join("%s=%s" % kv for kv in json.loads(params).items()) or "-"
 
 
-def table(workload, rows, libraries):
+def ratio_values(fig, workload, params, metric, values):
+    """What the ratio columns compare: the figure itself, or for bench.c its floor-paired form."""
+    if workload == "benchc" and metric in NORMALISED_BY:
+        for (w, p, m, _), v in fig.items():
+            if w == workload and p == params and m == NORMALISED_BY[metric]:
+                return v, True
+    return values, False
+
+
+def table(workload, rows, libraries, fig):
     heads = ["params", "metric"] + libraries + ["evflow/libev", "evflow/best peer", ""]
     lines = []
     for (params, metric, unit), values in rows:
         cells = [param_text(params), "%s [%s]" % (metric, unit)] + [fmt(values.get(l)) for l in libraries]
         ranked = metric not in NOT_RANKED and "evflow" in values
-        ev = values.get("evflow")
-        peers = [values[p] for p in PEERS if p in values]
+        compared, normalised = ratio_values(fig, workload, params, metric, values)
+        ev = compared.get("evflow")
+        peers = [compared[p] for p in PEERS if p in compared]
         note = ""
-        if ranked and peers:
+        if ranked and peers and ev is not None:
             higher = metric in HIGHER_IS_BETTER
             best = max(peers) if higher else min(peers)
-            r_libev, r_best = ratio(ev, values.get("libev")), ratio(ev, best)
-            cells += ["%.2fx" % r_libev if r_libev is not None else "-",
-                      "%.2fx" % r_best if r_best is not None else "-"]
+            r_libev, r_best = ratio(ev, compared.get("libev")), ratio(ev, best)
+            mark = "*" if normalised else ""
+            cells += ["%.2fx%s" % (r_libev, mark) if r_libev is not None else "-",
+                      "%.2fx%s" % (r_best, mark) if r_best is not None else "-"]
             if (ev < best) if higher else (ev > best):
                 note = "<- evflow behind"
         else:
@@ -124,6 +139,9 @@ def table(workload, rows, libraries):
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [heads] + lines) for i in range(len(heads))]
     out = ["## %s — %s" % (workload, TITLES.get(workload, ""))]
+    if workload == "benchc":
+        out.append("   * ratio of each library's median loop/floor (total/floor) over iteration pairs run back to "
+                   "back in one process on the same sockets; the raw medians beside it drift between processes")
     out.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
     out.append("  ".join("-" * w for w in widths))
     for r in lines:
@@ -176,7 +194,8 @@ def targets(fig):
         return None
 
     def point(workload, params, metric, limit, higher=False, label=None):
-        ev, le = get(workload, params, metric, "evflow"), get(workload, params, metric, "libev")
+        source = NORMALISED_BY.get(metric, metric) if workload == "benchc" else metric
+        ev, le = get(workload, params, source, "evflow"), get(workload, params, source, "libev")
         r = ratio(ev, le)
         met = r is not None and (r >= limit if higher else r <= limit)
         return (label or "%s %s %s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric),
@@ -232,7 +251,7 @@ def main():
         rows = sorted(((p, m, u), v) for (ww, p, m, u), v in fig.items() if ww == w)
         libs = [l for l in present if any(l in v for _, v in rows)]
         print()
-        print(table(w, rows, libs))
+        print(table(w, rows, libs, fig))
         svg = chart(args.out, w, rows, libs)
         if svg:
             charts.append(svg)

@@ -45,7 +45,7 @@ Error EpollBackend::open() noexcept {
 Error EpollBackend::create_instance() noexcept {
   Result<int> epfd = linux_abi::epoll_create();
   if (!epfd) return epfd.error();
-  linux_abi::EpollEvent ev{linux_abi::kEpollIn, kWakeData};
+  linux_abi::EpollEvent ev{linux_abi::kEpollIn | linux_abi::kEpollEt, kWakeData};  // note g
   if (Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wake_fd_, &ev)) {
     (void)linux_abi::close(epfd.value());
     return err;
@@ -194,6 +194,8 @@ void EpollBackend::wake() noexcept {
 }
 
 void EpollBackend::acknowledge_wake() noexcept {
+  if (++unread_wakes_ < kWakesBetweenReads) return;  // edge-triggered: no read needed (note g)
+  unread_wakes_ = 0;
   uint64_t value;
   (void)linux_abi::read(wake_fd_, &value, sizeof value);
 }

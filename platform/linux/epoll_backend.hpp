@@ -30,8 +30,13 @@
 // f) A forked child shares the parent's epoll instance; EPOLL_CTL_DEL from the child
 //    would edit the parent's set. reopen() only closes the child's descriptor and
 //    creates a new instance.
-// g) The wake-up channel is an eventfd: write(2) of 1 is async-signal-safe, and reads
-//    drain every pending wake-up at once. A full counter (EAGAIN) already means "wake".
+// g) The wake-up channel is an eventfd: write(2) of 1 is async-signal-safe. It is in the
+//    set edge-triggered: every write(2) queues a new report even while the counter is
+//    non-zero (eventfd(2) wakes its waiters on each write; epoll(7) re-queues an
+//    edge-triggered item on each wake-up), so a woken loop need not read it, which
+//    saves a system call per cross-thread wake-up. It is read once every 65536
+//    acknowledgements so the counter stays far from its limit (2^64 - 2), where writes
+//    would fail with EAGAIN.
 #pragma once
 
 #include <cstdint>
@@ -102,6 +107,8 @@ class EpollBackend {
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
   SleepPath kernel_floor_ = SleepPath::Nanoseconds;  // the best path this kernel accepted
   uint64_t interest_syscalls_ = 0;
+  static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
+  uint32_t unread_wakes_ = 0;
 };
 
 }  // namespace evflow

@@ -35,6 +35,7 @@ inline constexpr uint32_t kEpollOut = 0x004;
 inline constexpr uint32_t kEpollErr = 0x008;
 inline constexpr uint32_t kEpollHup = 0x010;
 inline constexpr uint32_t kEpollRdHup = 0x2000;
+inline constexpr uint32_t kEpollEt = 1u << 31;
 inline constexpr int kEpollCtlAdd = 1;
 inline constexpr int kEpollCtlDel = 2;
 inline constexpr int kEpollCtlMod = 3;

@@ -55,6 +55,23 @@ TEST_F(AsyncTest, SendFromAnotherThreadWakesABlockedLoop) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST_F(AsyncTest, EverySendEndsABlockingWaitAcrossTheWakeCounterDrain) {
+  // The wake-up eventfd is edge-triggered and read only once every 65536 wake-ups
+  // (epoll_backend.hpp, note g): each send must still end a blocking wait, before and
+  // after that read. A lost wake-up would end the wait only at the 10 s guard timer.
+  int calls = 0;
+  Timer guard(loop);
+  ASSERT_FALSE(guard.start(std::chrono::seconds(10), [] {}));
+  Async async(loop);
+  ASSERT_FALSE(async.start([&] { ++calls; }));
+  for (int i = 1; i <= 70'000; ++i) {
+    async.send();
+    ASSERT_FALSE(loop.run(RunMode::Once));
+    ASSERT_EQ(calls, i) << "send " << i << " did not wake the loop";
+    ASSERT_TRUE(guard.active());
+  }
+}
+
 TEST_F(AsyncTest, NoWakeUpIsLostInABurstFromAnotherThread) {
   // The sender publishes a sequence number before every send; the loop must eventually
   // see the last one, however the sends coalesce.

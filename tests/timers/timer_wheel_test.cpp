@@ -294,6 +294,60 @@ TEST(TimerWheel, RebaseKeepsDeadlinesAndOrder) {
 
 // Differential test: random operations against an ordered multimap keyed by
 // (deadline, start sequence); the firing sequences must match exactly.
+TEST(TimerWheel, ATimerMovedLaterFiresAtItsNewDeadlineOnly) {
+  // A move to a later deadline leaves the node in its old slot (insert()); when that
+  // slot comes due it must be re-filed, not fired.
+  TimerWheel wheel(0);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 1000);  // level 1, slot 15
+  wheel.insert(b, 2000);  // level 1, slot 31
+  wheel.insert(a, 1'000'000);
+  EXPECT_EQ(a.deadline(), 1'000'000);
+  EXPECT_EQ(wheel.size(), 2u);
+  EXPECT_TRUE(expire_ids(wheel, 1500).empty()) << "the old slot is due, the timer is not";
+  EXPECT_EQ(expire_ids(wheel, 2000), std::vector<int>{2});
+  EXPECT_TRUE(expire_ids(wheel, 999'999).empty());
+  EXPECT_EQ(expire_ids(wheel, 1'000'000), std::vector<int>{1});
+  EXPECT_TRUE(wheel.empty());
+}
+
+TEST(TimerWheel, NextDeadlineStaysALowerBoundWhenTheFirstSlotHoldsATimerMovedLater) {
+  // The first occupied slot holds only a timer moved far later; the next slot holds an
+  // earlier one. next_deadline() must not answer the moved timer's deadline.
+  TimerWheel wheel(0);
+  Probe a, b;
+  wheel.insert(a, 1000);
+  wheel.insert(b, 2000);
+  wheel.insert(a, 1'000'000);
+  EXPECT_LE(wheel.next_deadline(), 2000);
+}
+
+TEST(TimerWheel, MovedLaterTimersKeepRestartOrderOnEqualDeadlines) {
+  TimerWheel wheel(0);
+  Probe a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  wheel.insert(a, 5000);
+  wheel.insert(b, 3000);
+  wheel.insert(c, 9000);
+  wheel.insert(b, 9000);  // moved later, in place: restarted after c
+  wheel.insert(a, 9000);  // moved later, in place: restarted after b
+  EXPECT_EQ(expire_ids(wheel, 9000), (std::vector<int>{3, 2, 1}));
+}
+
+TEST(TimerWheel, ATimerMovedEarlierIsRelinkedAndFiresEarlier) {
+  TimerWheel wheel(0);
+  Probe a;
+  a.id = 1;
+  wheel.insert(a, 1'000'000);
+  wheel.insert(a, 100);
+  EXPECT_EQ(wheel.next_deadline(), 100) << "relinked: the short slot is scanned exactly";
+  EXPECT_EQ(expire_ids(wheel, 100), std::vector<int>{1});
+}
+
 TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
