@@ -316,8 +316,7 @@ void Loop::dispatch_failed() noexcept {
   io_cursor_ = nullptr;
 }
 
-void Loop::dispatch_descriptor(int fd, Events ready) noexcept {
-  Io* head = fds_[static_cast<size_t>(fd)].head;
+void Loop::dispatch_descriptor(Io* head, Events ready) noexcept {
   if (head == nullptr) return;
   if (head->next_ == nullptr) {  // the common case: one watcher
     const Events wanted = ready & head->interest_;
@@ -367,7 +366,7 @@ void Loop::dispatch_events(int count) noexcept {
       if (!tag_is_recent(e.tag)) rebuild_needed_ = true;
       continue;
     }
-    dispatch_descriptor(event.fd, event.events);
+    dispatch_descriptor(e.head, event.events);
   }
   if (woken) {
     backend_.acknowledge_wake();

@@ -241,7 +241,7 @@ class Loop {
   void stop_sigchld_child() noexcept;
   void check_children() noexcept;
   void dispatch_events(int count) noexcept;
-  void dispatch_descriptor(int fd, Events ready) noexcept;
+  void dispatch_descriptor(Io* head, Events ready) noexcept;
   void dispatch_failed() noexcept;
   void start_async(Async& watcher) noexcept;
   void stop_async(Async& watcher) noexcept;

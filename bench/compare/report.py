@@ -150,39 +150,69 @@ def table(workload, rows, libraries, fig):
     return "\n".join(out)
 
 
-def chart(out_dir, workload, rows, libraries):
-    """A clustered bar chart per workload: one cluster per (params, metric), one bar per library."""
+# What each chart shows (every ranked metric when a workload is not listed).
+CHART_METRICS = {"benchc": ["total", "loop", "overhead_per_event"], "wakeup_pingpong": ["round_trip"]}
+
+
+def chart(out_dir, workload, rows, libraries, fmt="svg"):
+    """A clustered bar chart per workload, one bar per library (log scale). With several
+    parameter sets and metrics there is one panel per metric over the parameter sets;
+    otherwise one panel over the metrics."""
     libraries = [l for l in libraries if l != "kernel"] or libraries
-    rows = [r for r in rows if r[0][1] not in NOT_RANKED and any(l in r[1] for l in libraries)]
+    wanted = CHART_METRICS.get(workload)
+    rows = [r for r in rows if r[0][1] not in NOT_RANKED and (wanted is None or r[0][1] in wanted)
+            and any(l in r[1] for l in libraries)]
     if not rows:
         return None
-    data = ["label " + " ".join(libraries)]
-    for (params, metric, unit), values in rows:
-        label = ("%s %s [%s]" % (param_text(params), metric, unit)).replace('"', "")
-        data.append('"%s" ' % label + " ".join(
-            "%g" % values[l] if values.get(l, 0) > 0 else "NaN" for l in libraries))
-    svg = os.path.join(out_dir, workload + ".svg")
-    height = 420 + 14 * len(rows)
-    script = "\n".join([
-        "set terminal svg size %d,%d dynamic font 'sans,11' background '#ffffff'" % (max(900, 90 * len(rows)), height),
-        "set output '%s'" % svg,
-        "set title \"%s\\n(lower is better except round_trips; log scale)\"" % TITLES.get(workload, workload),
-        "set style data histograms",
-        "set style histogram clustered gap 1",
-        "set style fill solid 0.85 border -1",
-        "set logscale y",
-        "set grid ytics",
-        "set key outside right top",
-        "set xtics rotate by -35 left font ',9'",
-        "set bmargin 14",
-        "$data << EOD",
-        *data,
-        "EOD",
-        "plot " + ", ".join("$data using %d:xtic(1) title columnheader(%d)" % (i + 2, i + 2)
-                            for i in range(len(libraries))),
-    ])
-    subprocess.run(["gnuplot"], input=script.encode(), check=True)
-    return svg
+    metrics = []
+    for (params, metric, unit), _ in rows:
+        if (metric, unit) not in metrics:
+            metrics.append((metric, unit))
+    if wanted:
+        metrics.sort(key=lambda mu: wanted.index(mu[0]))
+    param_sets = sorted({r[0][0] for r in rows}, key=lambda p: [v for _, v in sorted(json.loads(p).items())])
+
+    def block(name, entries):  # entries: [(label, values)]
+        lines = ["$%s << EOD" % name, "label " + " ".join(libraries)]
+        for label, values in entries:
+            lines.append('"%s" ' % label.replace('"', "") + " ".join(
+                "%g" % values[l] if values.get(l, 0) > 0 else "NaN" for l in libraries))
+        return lines + ["EOD"]
+
+    def plot(name):
+        return "plot " + ", ".join("$%s using %d:xtic(1) title columnheader(%d)" % (name, i + 2, i + 2)
+                                   for i in range(len(libraries)))
+
+    panels = []
+    if len(param_sets) > 1 and len(metrics) > 1:
+        for k, (metric, unit) in enumerate(metrics):
+            entries = [(param_text(p), v) for (p, m, u), v in rows if (m, u) == (metric, unit)]
+            entries.sort(key=lambda e: param_sets.index(next(p for p in param_sets if param_text(p) == e[0])))
+            panels.append(("%s [%s]" % (metric, unit), "d%d" % k, entries))
+    else:
+        entries = [("%s [%s]" % (m, u) if len(param_sets) == 1 else param_text(p), v) for (p, m, u), v in rows]
+        title = param_text(param_sets[0]) if len(param_sets) == 1 else "%s [%s]" % metrics[0]
+        panels.append((title, "d0", entries))
+    width = max(900, 75 * max(len(e) for _, _, e in panels) + 200)
+    height = 330 * len(panels) + 60
+    path = os.path.join(out_dir, "%s.%s" % (workload, fmt))
+    terminal = ("svg size %d,%d font 'sans,11' background '#ffffff'" if fmt == "svg" else
+                "pngcairo size %d,%d font 'sans,10'") % (width, height)
+    script = ["set terminal " + terminal, "set output '%s'" % path, "set termoption noenhanced",
+              "set style data histograms", "set style histogram clustered gap 1",
+              "set style fill solid 0.85 border -1", "set logscale y", "set grid ytics",
+              "set key outside right top", "set xtics rotate by -25 left font ',9'", "set bmargin 7",
+              "set rmargin 20"]
+    for title, name, entries in panels:
+        script += block(name, entries)
+    script.append("set multiplot layout %d,1 title \"%s\\n(%s; log scale)\"" % (
+        len(panels), TITLES.get(workload, workload),
+        "higher is better" if metrics[0][0] in HIGHER_IS_BETTER else "lower is better"))
+    for title, name, _ in panels:
+        script += ["set title \"%s\"" % title, plot(name)]
+    script.append("unset multiplot")
+    subprocess.run(["gnuplot"], input="\n".join(script).encode(), check=True)
+    return path
 
 
 def targets(fig):
@@ -224,6 +254,7 @@ def targets(fig):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--format", choices=["svg", "png"], default="svg", help="chart format")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     raw, errors = load(args.files)
@@ -252,7 +283,7 @@ def main():
         libs = [l for l in present if any(l in v for _, v in rows)]
         print()
         print(table(w, rows, libs, fig))
-        svg = chart(args.out, w, rows, libs)
+        svg = chart(args.out, w, rows, libs, args.format)
         if svg:
             charts.append(svg)
     print()

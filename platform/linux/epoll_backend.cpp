@@ -116,7 +116,9 @@ void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
 
 Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
   Result<int> count = 0;
-  if (timeout_ns <= 0 || sleep_path_ == SleepPath::Milliseconds) {
+  if (timeout_ns == 0) {
+    count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, 0);  // a poll: the busy path
+  } else if (timeout_ns < 0 || sleep_path_ == SleepPath::Milliseconds) {
     count = wait_milliseconds(timeout_ns);  // a poll or a forever: exact on every path
   } else if (sleep_path_ == SleepPath::Nanoseconds) {
     linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
