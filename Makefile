@@ -72,7 +72,7 @@ COMPARE_BINS := $(COMPARE_LIBRARIES:%=$(BUILD)/bench/compare/%)
 
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
-.PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-build examples install uninstall format format-check \
+.PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers cross header-check install-check
 
 all: lib
@@ -208,6 +208,16 @@ bench-compare:
 
 bench-deps: deps-check
 
+# A few seconds of the comparison, so that `make check` proves every program runs and the
+# report (JSON, tables, gnuplot charts) is produced; the figures go to a scratch directory.
+bench-smoke:
+	@rm -rf build/bench-smoke && mkdir -p build/bench-smoke
+	@for lib in $(COMPARE_LIBRARIES); do \
+	  build/release/bench/compare/$$lib --grid=quick --benchmark_filter='syscall_floor|idle_iteration/timers:0$$' \
+	    --benchmark_out=build/bench-smoke/$$lib.json --benchmark_out_format=json >/dev/null || exit 1; \
+	done
+	python3 bench/compare/report.py --out build/bench-smoke build/bench-smoke/*.json | tail -3
+
 # --- install --------------------------------------------------------------------
 
 install: lib
@@ -235,6 +245,7 @@ install-check:
 check: deps-check format-check
 	$(MAKE) --no-print-directory CONFIG=debug test-run
 	$(MAKE) --no-print-directory CONFIG=release lib header-check examples bench-build
+	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory sanitizers
 	$(MAKE) --no-print-directory cross

@@ -24,11 +24,9 @@ Loop::~Loop() {
   backend_.close();
 }
 
-void Loop::assert_owner_thread() const noexcept {
-  if constexpr (detail::kThreadChecks) {
-    if (owner_ != nullptr && owner_ != detail::this_thread_identity())
-      detail::fatal("a loop-thread-only member of evflow::Loop was called from a thread that does not own the loop");
-  }
+void Loop::check_owner_thread() const noexcept {
+  if (owner_ != nullptr && owner_ != detail::this_thread_identity())
+    detail::fatal("a loop-thread-only member of evflow::Loop was called from a thread that does not own the loop");
 }
 
 Error Loop::open() noexcept {

@@ -212,7 +212,11 @@ class Loop {
     bool queued = false;      // in changed_fds_
   };
 
-  void assert_owner_thread() const noexcept;
+  // Inline so that a release build (no thread checks) pays nothing, not even a call.
+  void assert_owner_thread() const noexcept {
+    if constexpr (detail::kThreadChecks) check_owner_thread();
+  }
+  void check_owner_thread() const noexcept;
   FdEntry& entry(int fd) noexcept;
   void queue_change(int fd) noexcept;
   Error start_io(Io& watcher) noexcept;

@@ -38,11 +38,17 @@ int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
   return (63 - __builtin_clzll(differing)) / kBitsPerLevel;
 }
 
-void TimerWheel::link(TimerNode& node) noexcept {
+uint32_t TimerWheel::slot_for(int64_t deadline) const noexcept {
   // A deadline already passed is placed where `elapsed` is: the next expire() sees it.
-  const int64_t placed = node.deadline_ < elapsed_ ? elapsed_ : node.deadline_;
+  const int64_t placed = deadline < elapsed_ ? elapsed_ : deadline;
   const int level = level_for(elapsed_, placed);
-  const unsigned digit = digit_of(key(placed), level);
+  return slot_number(level, digit_of(key(placed), level));
+}
+
+void TimerWheel::link(TimerNode& node) noexcept {
+  const uint32_t where = slot_for(node.deadline_);
+  const int level = static_cast<int>(where / kSlotsPerLevel);
+  const unsigned digit = where % kSlotsPerLevel;
   Slot& slot = slots_[level][digit];
   node.prev_ = slot.tail;
   node.next_ = nullptr;
@@ -54,7 +60,7 @@ void TimerWheel::link(TimerNode& node) noexcept {
     occupied_levels_ |= 1u << level;
   }
   slot.tail = &node;
-  node.location_ = slot_number(level, digit);
+  node.location_ = where;
 }
 
 void TimerWheel::unlink_from_slot(TimerNode& node) noexcept {
@@ -82,9 +88,11 @@ std::size_t TimerWheel::batch_index(const TimerNode& node) const noexcept {
 }
 
 void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
-  if (node.location_ < TimerNode::kInBatch && deadline >= node.deadline_) {
-    // Moved later (the idle-timeout pattern: re-armed on every event): it stays in its
-    // slot, which comes due no later than the new deadline; collect() then re-files it.
+  if (node.location_ < TimerNode::kInBatch && (deadline >= node.deadline_ || slot_for(deadline) == node.location_)) {
+    // A restart that keeps the node where it is: moved later (the idle-timeout pattern,
+    // re-armed on every event), its slot comes due no later than the new deadline and
+    // collect() re-files it then; moved within its slot's range, the slot is right as it
+    // is (order inside a slot does not matter: due timers are sorted when collected).
     // Touches the node only, where relinking would touch both its neighbours.
     node.deadline_ = deadline;
     node.sequence_ = next_sequence_++;

@@ -147,7 +147,8 @@ class TimerWheel {
   };
 
   static int level_for(int64_t elapsed, int64_t deadline) noexcept;
-  void link(TimerNode& node) noexcept;  // by node.deadline_, relative to elapsed_
+  uint32_t slot_for(int64_t deadline) const noexcept;  // where link() would put it now
+  void link(TimerNode& node) noexcept;                 // by node.deadline_, relative to elapsed_
   void unlink_from_slot(TimerNode& node) noexcept;
   void collect(int64_t now) noexcept;  // moves due timers to batch_, cascades the rest
   void sort_batch() noexcept;

@@ -348,6 +348,23 @@ TEST(TimerWheel, ATimerMovedEarlierIsRelinkedAndFiresEarlier) {
   EXPECT_EQ(expire_ids(wheel, 100), std::vector<int>{1});
 }
 
+TEST(TimerWheel, ATimerMovedEarlierWithinItsSlotFiresAtItsNewDeadline) {
+  // 1'000'000 and 1'000'100 share a level-3 slot: the node stays put, and must fire at
+  // the earlier deadline, after a timer due before it and before one due after it.
+  TimerWheel wheel(0);
+  Probe a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  wheel.insert(a, 1'000'100);
+  wheel.insert(b, 999'999);
+  wheel.insert(c, 1'000'050);
+  wheel.insert(a, 1'000'000);
+  EXPECT_EQ(expire_ids(wheel, 999'999), std::vector<int>{2});
+  EXPECT_EQ(expire_ids(wheel, 1'000'000), std::vector<int>{1});
+  EXPECT_EQ(expire_ids(wheel, 1'000'100), std::vector<int>{3});
+}
+
 TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
