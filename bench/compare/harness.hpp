@@ -106,7 +106,7 @@ struct Grid {
   std::vector<int> benchc_timeouts;
   int benchc_writes = 1000;
   int benchc_iterations = 25;
-  int benchc_overhead_samples = 200;  // interleaved floor/library pairs, rings of <= 1000
+  int benchc_overhead_samples = 200;  // interleaved floor/library iteration pairs
   size_t churn_timers = 1'000'000;
   int lateness_rounds = 10;
   int lateness_timers = 1000;
@@ -330,9 +330,10 @@ void bench_c(benchmark::State& state, int fds, int active, bool timeouts, const 
     std::unique_ptr<FloorRing> floor_ring;
     if (!std::is_same_v<typename Lib::Ring, FloorRing>) floor_ring = std::make_unique<FloorRing>(pairs, false);
     std::vector<BenchcTimes> runs, floor;
-    // Overhead is a small difference of two noisy figures: sample it longer on small rings.
-    const int samples = floor_ring && fds <= 1000 ? std::max(grid.benchc_iterations, grid.benchc_overhead_samples)
-                                                  : grid.benchc_iterations;
+    // Overhead is a small difference of two noisy figures: sample it longer (half as long
+    // on the largest rings, whose iterations take longest).
+    const int wanted = fds > 1000 ? grid.benchc_overhead_samples / 2 : grid.benchc_overhead_samples;
+    const int samples = floor_ring ? std::max(grid.benchc_iterations, wanted) : grid.benchc_iterations;
     for (int k = 0; k < samples; ++k) {
       if (floor_ring) {
         floor.push_back(benchc_iteration(*floor_ring, pairs, active, grid.benchc_writes));

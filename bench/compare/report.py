@@ -291,7 +291,7 @@ def main():
     failed = 0
     for label, limit, r, met in targets(fig):
         failed += not met
-        print("  %-70s %-9s %6.2fx  %s" % (label, limit, r, "met" if met else "NOT MET"))
+        print("  %-70s %-9s %7.3fx  %s" % (label, limit, r, "met" if met else "NOT MET"))
     print()
     for lib, name, message in errors:
         print("error: %s %s: %s" % (lib, name, message))
