@@ -50,7 +50,10 @@ Error Loop::open() noexcept {
 }
 
 void Loop::reserve_descriptors(int count) noexcept {
-  if (count > 0 && static_cast<size_t>(count) > fds_.size()) fds_.resize(static_cast<size_t>(count));
+  if (count > 0 && static_cast<size_t>(count) > fds_.size()) {
+    fds_.resize(static_cast<size_t>(count));
+    stop_stamps_.resize(static_cast<size_t>(count));
+  }
   if (count > 0) {
     changed_fds_.reserve(static_cast<size_t>(count));
     change_batch_.reserve(static_cast<size_t>(count));
@@ -59,7 +62,10 @@ void Loop::reserve_descriptors(int count) noexcept {
 
 Loop::FdEntry& Loop::entry(int fd) noexcept {
   const auto index = static_cast<size_t>(fd);
-  if (index >= fds_.size()) fds_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)));  // amortised growth
+  if (index >= fds_.size()) {  // amortised growth
+    fds_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)));
+    stop_stamps_.resize(fds_.size());
+  }
   return fds_[index];
 }
 
@@ -98,7 +104,8 @@ Error Loop::start_io(Io& watcher) noexcept {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
   } else if (FdEntry& e = fds_[static_cast<size_t>(fd)];
-             e.head == nullptr && (e.stop_stamp == 0 || e.stop_stamp != watcher.stop_stamp_)) {
+             e.head == nullptr && (stop_stamps_[static_cast<size_t>(fd)] == 0 ||
+                                   stop_stamps_[static_cast<size_t>(fd)] != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
     // this is another watcher: its descriptor may be a new file that reuses the number.
     // Re-register it (MOD, or ADD if the kernel dropped the old one).
@@ -148,7 +155,7 @@ void Loop::stop_io(Io& watcher) noexcept {
     FdEntry& e = fds_[static_cast<size_t>(watcher.fd_)];
     if (e.head == nullptr) {
       if (next_stop_stamp_ == 0) next_stop_stamp_ = 1;  // 0 means "none"
-      e.stop_stamp = watcher.stop_stamp_ = next_stop_stamp_++;
+      stop_stamps_[static_cast<size_t>(watcher.fd_)] = watcher.stop_stamp_ = next_stop_stamp_++;
     }
     queue_change(watcher.fd_);
   }
@@ -164,7 +171,7 @@ void Loop::apply_changes() noexcept {
   for (int fd : changed_fds_) {
     FdEntry& e = fds_[static_cast<size_t>(fd)];
     e.queued = false;
-    e.stop_stamp = 0;
+    stop_stamps_[static_cast<size_t>(fd)] = 0;
     const Events wanted = wanted_interest(fd);
     if (wanted == e.registered) continue;  // stopped and restarted unchanged: no system call
     change_batch_.push_back(InterestChange{fd, e.registered, wanted, next_tag()});
@@ -224,7 +231,7 @@ void Loop::reregister_all() noexcept {
   for (size_t fd = 0; fd < fds_.size(); ++fd) {
     FdEntry& e = fds_[fd];
     e.registered = Events();
-    e.stop_stamp = 0;
+    stop_stamps_[fd] = 0;
     if (e.head != nullptr) {
       change_batch_.push_back(
           InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
