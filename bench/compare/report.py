@@ -276,7 +276,7 @@ def main():
 
     present = [l for l in LIBRARIES if any(l in v for v in fig.values())]
     workloads = sorted({k[0] for k in fig}, key=lambda w: WORKLOAD_ORDER.index(w) if w in WORKLOAD_ORDER else 99)
-    print("evflow side by side: medians of %d round(s) per figure, each program pinned to one CPU" % rounds)
+    print("evflow side by side: medians of %d round(s) per figure" % rounds)
     charts = []
     for w in workloads:
         rows = sorted(((p, m, u), v) for (ww, p, m, u), v in fig.items() if ww == w)
