@@ -14,7 +14,9 @@
 //                                      after fork) and create a fresh, empty one. The
 //                                      caller re-applies every registration afterwards.
 //                                      The wake-up channel survives: wake() may run
-//                                      concurrently with reopen().
+//                                      concurrently with reopen(), and no wake-up is
+//                                      lost; the first wait after it may report one
+//                                      already acknowledged (a spurious wake-up).
 //   Error after_fork()                 reopen() in a forked child, with a new wake-up
 //                                      channel under the same descriptor number (the
 //                                      inherited one is shared with the parent).

@@ -96,9 +96,11 @@ class TimerWheel {
   // Unlinks `node` if linked; it will not fire. O(1). Safe during expire(), for any node.
   void remove(TimerNode& node) noexcept;
 
-  // The earliest time at which expire() may have something to fire: exact when the
-  // earliest timer is in level 0, otherwise a lower bound (the start of its slot's
-  // range; expiring at that time moves it closer). kNoDeadline when empty. O(levels).
+  // The earliest time at which expire() may have something to fire: always a lower
+  // bound, never later than the earliest deadline. Exact when the first occupied slot
+  // is short and holds no timer moved later in place (insert()); otherwise the start of
+  // that slot's range (expiring then re-files or moves timers closer). kNoDeadline when
+  // empty. O(levels), plus a scan of at most 16 timers.
   int64_t next_deadline() const noexcept;
 
   // Fires every timer with deadline <= now, calling on_expired(TimerNode&) for each in

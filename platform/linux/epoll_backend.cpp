@@ -88,6 +88,7 @@ Error EpollBackend::after_fork() noexcept {
     return err;
   }
   (void)linux_abi::close(fresh.value());
+  unread_wakes_ = 0;  // a fresh counter
   return create_instance();
 }
 

@@ -36,7 +36,10 @@
 //    edge-triggered item on each wake-up), so a woken loop need not read it, which
 //    saves a system call per cross-thread wake-up. It is read once every 65536
 //    acknowledgements so the counter stays far from its limit (2^64 - 2), where writes
-//    would fail with EAGAIN.
+//    would fail with EAGAIN. reopen() keeps the eventfd (another thread may be writing
+//    to it) and so its count: adding it to the new set reports it once, possibly for a
+//    wake-up already acknowledged. Spurious, never lost; the loop re-scans after a
+//    rebuild anyway.
 #pragma once
 
 #include <cstdint>
