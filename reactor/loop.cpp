@@ -50,22 +50,21 @@ Error Loop::open() noexcept {
 }
 
 void Loop::reserve_descriptors(int count) noexcept {
-  if (count > 0 && static_cast<size_t>(count) > fds_.size()) {
-    fds_.resize(static_cast<size_t>(count));
-    stop_stamps_.resize(static_cast<size_t>(count));
-  }
+  if (count > 0 && static_cast<size_t>(count) > fds_.size()) resize_descriptors(static_cast<size_t>(count));
   if (count > 0) {
     changed_fds_.reserve(static_cast<size_t>(count));
     change_batch_.reserve(static_cast<size_t>(count));
   }
 }
 
+void Loop::resize_descriptors(size_t count) noexcept {
+  fds_.resize(count);
+  stop_stamps_.resize(count);
+}
+
 Loop::FdEntry& Loop::entry(int fd) noexcept {
   const auto index = static_cast<size_t>(fd);
-  if (index >= fds_.size()) {  // amortised growth
-    fds_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)));
-    stop_stamps_.resize(fds_.size());
-  }
+  if (index >= fds_.size()) resize_descriptors(std::max<size_t>(64, std::bit_ceil(index + 1)));  // amortised
   return fds_[index];
 }
 
@@ -103,13 +102,13 @@ Error Loop::start_io(Io& watcher) noexcept {
   if (static_cast<size_t>(fd) >= fds_.size() || fds_[static_cast<size_t>(fd)].registered.empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
-  } else if (FdEntry& e = fds_[static_cast<size_t>(fd)];
-             e.head == nullptr && (stop_stamps_[static_cast<size_t>(fd)] == 0 ||
-                                   stop_stamps_[static_cast<size_t>(fd)] != watcher.stop_stamp_)) {
+  } else if (const uint32_t stamp = stop_stamps_[static_cast<size_t>(fd)];
+             fds_[static_cast<size_t>(fd)].head == nullptr && (stamp == 0 || stamp != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
     // this is another watcher: its descriptor may be a new file that reuses the number.
     // Re-register it (MOD, or ADD if the kernel dropped the old one).
-    if (Error err = register_now(fd, e.registered, e.registered | watcher.interest_)) return err;
+    const Events registered = fds_[static_cast<size_t>(fd)].registered;
+    if (Error err = register_now(fd, registered, registered | watcher.interest_)) return err;
   }
   // Append: watchers of one descriptor are served in start order.
   Io** link = &fds_[static_cast<size_t>(fd)].head;

@@ -221,6 +221,7 @@ class Loop {
   }
   void check_owner_thread() const noexcept;
   FdEntry& entry(int fd) noexcept;
+  void resize_descriptors(size_t count) noexcept;  // fds_ and stop_stamps_ together
   void queue_change(int fd) noexcept;
   Error start_io(Io& watcher) noexcept;
   void stop_io(Io& watcher) noexcept;
