@@ -6,6 +6,7 @@
 #   asan     debug + AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     debug + ThreadSanitizer
 #   aarch64  debug, cross-built with aarch64-linux-gnu-g++, static, run under qemu-aarch64
+#   fuzz     clang, libFuzzer coverage + AddressSanitizer + UndefinedBehaviorSanitizer (fuzz/)
 # The core (platform/ timers/ signals/ reactor/) always builds with -fno-exceptions -fno-rtti.
 
 CONFIG ?= release
@@ -18,6 +19,7 @@ GTEST_SRC ?= /usr/src/googletest/googletest
 
 CXX_NATIVE ?= g++
 CXX_AARCH64 ?= aarch64-linux-gnu-g++
+CXX_CLANG ?= clang++-14
 QEMU_AARCH64 ?= qemu-aarch64
 
 CXXSTD := -std=c++20
@@ -41,8 +43,11 @@ else ifeq ($(CONFIG),aarch64)
   CXX := $(CXX_AARCH64)
   MODE := -O1 -g
   LDSTATIC := -static
+else ifeq ($(CONFIG),fuzz)
+  CXX := $(CXX_CLANG)
+  MODE := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else
-  $(error unknown CONFIG '$(CONFIG)': release, debug, asan, tsan or aarch64)
+  $(error unknown CONFIG '$(CONFIG)': release, debug, asan, tsan, aarch64 or fuzz)
 endif
 
 CXXFLAGS_BASE := $(CXXSTD) $(MODE) -pthread
@@ -70,8 +75,13 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 COMPARE_LIBRARIES := kernel evflow libev libuv libevent asio
 COMPARE_BINS := $(COMPARE_LIBRARIES:%=$(BUILD)/bench/compare/%)
 
+FUZZ_SRCS := $(wildcard fuzz/*_fuzz.cpp)
+FUZZ_NAMES := $(FUZZ_SRCS:fuzz/%.cpp=%)
+FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
+.PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
 .PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers cross header-check install-check
 
@@ -101,6 +111,7 @@ $(LIB): $(CORE_OBJS)
 $(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/tests/%.o: CXXFLAGS = $(TEST_CXXFLAGS)
 $(BUILD)/examples/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
+$(BUILD)/fuzz/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/bench/%.o: CXXFLAGS = $(CXXFLAGS_BASE) $(WARNINGS)
 
 $(BUILD)/%.o: %.cpp
@@ -217,6 +228,51 @@ bench-smoke:
 	    --benchmark_out=build/bench-smoke/$$lib.json --benchmark_out_format=json >/dev/null || exit 1; \
 	done
 	python3 bench/compare/report.py --out build/bench-smoke build/bench-smoke/*.json
+
+# --- fuzzing --------------------------------------------------------------------
+#
+# Each fuzz/*_fuzz.cpp is a libFuzzer target built with clang (CONFIG=fuzz: coverage,
+# ASan, UBSan). A run starts from the committed seeds in fuzz/corpus/<target>/ and keeps
+# what it finds in build/fuzz/work/corpus/<target>/; a crashing input is written to
+# build/fuzz/work/artifacts/ (reproduce: build/fuzz/fuzz/<target> <file>).
+#   make fuzz                every target for FUZZ_SECONDS (default 60), FUZZ_JOBS at a time
+#   make fuzz-smoke          every target over its seeds, then FUZZ_SMOKE_SECONDS of fuzzing
+#   make fuzz-merge          minimises the work corpus into fuzz/corpus/ (to commit new seeds)
+FUZZ_JOBS ?= 2
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_WORK := build/fuzz/work
+FUZZ_OPTIONS := -max_len=4096 -timeout=20 -print_final_stats=1 $(FUZZ_ARGS)
+
+fuzz-build:
+	@command -v $(CXX_CLANG) >/dev/null || { echo "missing $(CXX_CLANG): run 'make deps'"; exit 1; }
+	$(MAKE) --no-print-directory CONFIG=fuzz fuzz-targets
+fuzz-targets: $(FUZZ_BINS)
+.PRECIOUS: $(BUILD)/fuzz/%.o
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(LIB)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
+
+fuzz: deps-check fuzz-build
+	@rm -rf $(FUZZ_WORK)/logs && mkdir -p $(FUZZ_WORK)/logs
+	$(MAKE) --no-print-directory -j$(FUZZ_JOBS) $(FUZZ_NAMES:%=fuzz-run-%) FUZZ_TIME=$(FUZZ_SECONDS)
+	@python3 fuzz/summary.py $(FUZZ_WORK)/logs/*.log
+
+fuzz-smoke: fuzz-build
+	@rm -rf $(FUZZ_WORK)/corpus $(FUZZ_WORK)/logs && mkdir -p $(FUZZ_WORK)/logs
+	$(MAKE) --no-print-directory $(FUZZ_NAMES:%=fuzz-run-%) FUZZ_TIME=$(FUZZ_SMOKE_SECONDS)
+	@python3 fuzz/summary.py $(FUZZ_WORK)/logs/*.log
+
+# One target for FUZZ_TIME seconds; its log is printed if it fails.
+fuzz-run-%:
+	@mkdir -p $(FUZZ_WORK)/corpus/$* $(FUZZ_WORK)/artifacts $(FUZZ_WORK)/logs
+	@echo "fuzz: $* for $(FUZZ_TIME) s (log: $(FUZZ_WORK)/logs/$*.log)"
+	@build/fuzz/fuzz/$* $(FUZZ_WORK)/corpus/$* fuzz/corpus/$* -max_total_time=$(FUZZ_TIME) $(FUZZ_OPTIONS) \
+	  -artifact_prefix=$(FUZZ_WORK)/artifacts/$*- >$(FUZZ_WORK)/logs/$*.log 2>&1 \
+	  || { tail -n 60 $(FUZZ_WORK)/logs/$*.log; echo "fuzz: $* FAILED"; exit 1; }
+
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_NAMES); do mkdir -p fuzz/corpus/$$t.new; \
+	  build/fuzz/fuzz/$$t -merge=1 -max_len=4096 fuzz/corpus/$$t.new fuzz/corpus/$$t $(FUZZ_WORK)/corpus/$$t 2>&1 | tail -n 1; \
+	  rm -rf fuzz/corpus/$$t && mv fuzz/corpus/$$t.new fuzz/corpus/$$t; done
 
 # --- install --------------------------------------------------------------------
 

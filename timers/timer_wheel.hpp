@@ -97,7 +97,8 @@ class TimerWheel {
   void remove(TimerNode& node) noexcept;
 
   // The earliest time at which expire() may have something to fire: always a lower
-  // bound, never later than the earliest deadline. Exact when the first occupied slot
+  // bound, never later than the earliest deadline (or than elapsed(), for a timer
+  // started with a deadline already passed: it is due at once). Exact when the first occupied slot
   // is short and holds no timer moved later in place (insert()); otherwise the start of
   // that slot's range (expiring then re-files or moves timers closer). kNoDeadline when
   // empty. O(levels), plus a scan of at most 16 timers.
@@ -204,9 +205,9 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
   std::size_t fired = 0;
   const std::size_t count = batch_.size();
   for (std::size_t i = 0; i < count; ++i) {
-    if (i + 8 < count) {
-      // Timers fire in deadline order, not memory order: fetch ahead the two cache lines
-      // a watcher built on the node typically spans (node and callback).
+    // Timers fire in deadline order, not memory order: fetch ahead the two cache lines a
+    // watcher built on the node typically spans (node and callback). A removed one is null.
+    if (i + 8 < count && batch_[i + 8].node != nullptr) {
       const char* ahead = reinterpret_cast<const char*>(batch_[i + 8].node);
       __builtin_prefetch(ahead);
       __builtin_prefetch(ahead + 64);

@@ -224,6 +224,25 @@ TEST(TimerWheel, CallbackMayRemoveALaterTimerOfTheSameBatch) {
   EXPECT_TRUE(wheel.empty());
 }
 
+// Found by fuzz/timer_wheel_fuzz: expire() fetched ahead the node eight places further
+// in the batch without checking that it was still there, and a removed one is null
+// (UBSan: "applying non-zero offset 64 to null pointer").
+TEST(TimerWheel, RemovingATimerEightPlacesAheadInTheBatchIsSafe) {
+  TimerWheel wheel(0);
+  Probe probes[12];
+  for (int i = 0; i < 12; ++i) {
+    probes[i].id = i;
+    wheel.insert(probes[i], 10 + i);
+  }
+  std::vector<int> fired;
+  wheel.expire(100, [&](TimerNode& node) {
+    fired.push_back(static_cast<Probe&>(node).id);
+    if (&node == &probes[0]) wheel.remove(probes[9]);  // fetched ahead while 1 fires
+  });
+  EXPECT_EQ(fired, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11}));
+  EXPECT_TRUE(wheel.empty());
+}
+
 TEST(TimerWheel, CallbackMayDestroyALaterTimerOfTheSameBatch) {
   // The batch is unsorted when collected (deadlines 30 then 10), exercising the
   // sorted-position map used to find a destroyed node's entry.
