@@ -82,9 +82,10 @@ class Io {
   Loop* loop_;
   Io* next_ = nullptr;  // next watcher of the same descriptor
   int fd_ = -1;
-  // Stamp of this watcher's last stop; equal to its descriptor's entry while the kernel
-  // keeps that registration for a restart. A watcher destroyed and re-created at the
-  // same address starts at 0, so it can never be mistaken for the one that stopped.
+  // Stamp of this watcher's last stop as the last watcher of its descriptor; equal to the
+  // descriptor's entry while the kernel keeps that registration for a restart. Cleared by
+  // every start. A watcher destroyed and re-created at the same address starts at 0, so
+  // it can never be mistaken for the one that stopped.
   uint32_t stop_stamp_ = 0;
   Events interest_;
   bool active_ = false;

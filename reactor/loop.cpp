@@ -110,6 +110,9 @@ Error Loop::start_io(Io& watcher) noexcept {
     const Events registered = fds_[static_cast<size_t>(fd)].registered;
     if (Error err = register_now(fd, registered, registered | watcher.interest_)) return err;
   }
+  // The stamp vouches only for a restart straight after the stop that set it: once started,
+  // the watcher may leave this descriptor for another one it shares, where it sets none.
+  watcher.stop_stamp_ = 0;
   // Append: watchers of one descriptor are served in start order.
   Io** link = &fds_[static_cast<size_t>(fd)].head;
   while (*link != nullptr)

@@ -515,6 +515,31 @@ TEST(IoRegression, AWatcherRecreatedAtTheSameAddressOnAReusedNumberIsRegistered)
   new_watcher->~Io();
 }
 
+// Found by fuzz/reactor_io_fuzz: a watcher kept the stop stamp of an earlier stop after
+// it had been started elsewhere, so stop on N, start on M, stop, then start on a new file
+// that reused N looked like "restarted unchanged" and the new file was never registered.
+TEST(IoRegression, AWatcherStartedElsewhereInBetweenIsRegisteredOnAReusedNumber) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto first = testing::make_socketpair();
+  auto elsewhere = testing::make_socketpair();
+  int calls = 0;
+  Io io(loop), neighbour(loop);
+  ASSERT_FALSE(neighbour.start(elsewhere.a.get(), Readable, [] {}));
+  ASSERT_FALSE(io.start(first.a.get(), Readable, [&] { ++calls; }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_FALSE(io.start(elsewhere.a.get(), Readable));  // leaves N: the kernel keeps N until the next apply
+  io.stop();                                            // not the last watcher of M: the stamp of the stop on N stays
+  const int number = first.a.get();
+  first.a.reset();
+  auto second = testing::make_socketpair();
+  ASSERT_EQ(second.a.get(), number);
+  ASSERT_FALSE(io.start(second.a.get(), Readable));
+  ASSERT_TRUE(testing::write_byte(second.b.get()));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
 // Regression: a restarted watcher was re-appended to the chain being dispatched and
 // called again in the same pass; two of them on one descriptor never finished the pass.
 TEST(IoRegression, WatchersThatRestartThemselvesRunOncePerIteration) {
