@@ -14,6 +14,10 @@ wanted=(
   "clang-format:/usr/bin/clang-format"
   "g++-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-g++"
   "qemu-user:/usr/bin/qemu-aarch64"
+  # fuzzing (fuzz/: clang's libFuzzer runtime) and the valgrind run of the test suite
+  "clang-14:/usr/bin/clang++-14"
+  "libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
+  "valgrind:/usr/bin/valgrind"
   # the comparison benchmarks (bench/compare/): peers, report, charts, CPU pinning
   "libev-dev:/usr/include/ev.h"
   "libuv1-dev:/usr/include/uv.h"
