@@ -64,9 +64,11 @@ struct Watcher {
   bool active = false;
   int fd = -1;
   Events interest;
-  bool lenient = false;  // started on a number closed under an active watcher
-  bool touched = false;  // changed during the current iteration
-  bool called = false;   // called during the current iteration
+  bool lenient = false;    // started on a number closed under an active watcher
+  bool touched = false;    // started, stopped or re-aimed during the current iteration
+  bool restarted = false;  // started during the current iteration
+  uint64_t start_seq = 0;  // watchers of one descriptor are served in this order
+  bool called = false;     // called during the current iteration
   Events called_with;
   // The same watcher restarted on a reused number before the loop ran needs forget()
   // (io.hpp): the number it stopped on, and whether that number was closed since.
@@ -84,6 +86,9 @@ struct Harness {
   std::set<int> poisoned_during_run;
   Watcher watchers[kWatchers];
   bool running = false;
+  uint64_t next_start_seq = 1;
+  int last_fd = -1;  // descriptor of the previous callback in this iteration
+  uint64_t last_seq = 0;
   int depth = 0;  // nested operations from callbacks
 
   explicit Harness(FuzzInput& input) : in(input) {}
@@ -274,8 +279,19 @@ struct Harness {
     w.interest = interest;
     w.lenient = poisoned.count(fd) != 0;
     if (w.lenient && running) poisoned_during_run.insert(fd);
-    w.touched = true;
+    w.touched = w.restarted = true;
+    w.start_seq = next_start_seq++;
     w.stopped_fd = -1;
+  }
+
+  // A descriptor number nobody has open: EBADF, and the watcher ends up stopped.
+  void start_on_closed(int i) {
+    ensure_watcher(i);
+    stop(i);
+    const int fd = 1000 + in.byte();
+    const evflow::Error err = watchers[i].io->start(fd, Readable);
+    FUZZ_TRACE("start %d on closed %d: %d\n", i, fd, err.code());
+    FUZZ_CHECK(err.code() == EBADF && !watchers[i].io->active(), "a closed descriptor is EBADF");
   }
 
   void stop(int i) {
@@ -310,6 +326,9 @@ struct Harness {
     FUZZ_CHECK(!w.io->set_interest(interest), "set_interest with a valid mask succeeds");
     w.interest = interest;
     w.touched = true;
+    const Events refused[] = {Events(), evflow::Invalid, Events(8), Readable | evflow::Invalid};
+    FUZZ_CHECK(w.io->set_interest(refused[in.below(4)]).code() == EINVAL && w.io->interest() == interest,
+               "an empty or unknown interest is EINVAL and changes nothing");
   }
 
   void on_io(int i, Events ready) {
@@ -319,7 +338,14 @@ struct Harness {
     FUZZ_CHECK(w.active, "no callback for a stopped watcher");
     // Once per iteration, unless restarted meanwhile (io.hpp: a watcher started during the
     // iteration may be called in it).
-    FUZZ_CHECK(!w.called || w.touched, "one callback per watcher per iteration");
+    FUZZ_CHECK(!w.called || w.restarted, "one callback per watcher per iteration");
+    if (!ready.invalid()) {
+      // Watchers of one descriptor are served in start order (io.hpp): consecutive
+      // callbacks for one number come from one dispatch of its watcher chain.
+      if (w.fd == last_fd) FUZZ_CHECK(w.start_seq > last_seq, "watchers of one descriptor run in start order");
+      last_fd = w.fd;
+      last_seq = w.start_seq;
+    }
     w.called = true;
     w.called_with |= ready;
     if (ready.invalid()) {
@@ -350,7 +376,7 @@ struct Harness {
     bool expect_read[kWatchers] = {}, expect_write[kWatchers] = {};
     for (int i = 0; i < kWatchers; ++i) {
       Watcher& w = watchers[i];
-      w.touched = w.called = false;
+      w.touched = w.restarted = w.called = false;
       w.called_with = Events();
       if (!w.active || w.lenient) continue;
       const End* end = end_of(w.fd);
@@ -368,6 +394,7 @@ struct Harness {
     for (Watcher& w : watchers)
       w.stopped_fd = -1;
     FUZZ_TRACE("run\n");
+    last_fd = -1;
     running = true;
     const evflow::Error err = loop.run(RunMode::NoWait);
     running = false;
@@ -377,7 +404,7 @@ struct Harness {
       if (w.touched || w.lenient) continue;
       if (w.io) FUZZ_CHECK(w.io->active() == w.active, "active() agrees with the model");
       const End* end = end_of(w.fd);
-      if (end != nullptr && end->read_this_iteration) continue;
+      if (end != nullptr && end->read_this_iteration) expect_read[i] = false;  // drained: spurious allowed
       if (expect_read[i] || expect_write[i])
         FUZZ_TRACE("  expected %d: read %d write %d, called %d with %d\n", i, expect_read[i], expect_write[i], w.called,
                    w.called_with.bits());
@@ -410,7 +437,11 @@ struct Harness {
         set_interest(i);
         break;
       case 4:
-        if (watchers[i].io && !watchers[i].active) watchers[i].io->forget();
+        if (in.below(4) == 0) {
+          start_on_closed(i);
+        } else if (watchers[i].io && !watchers[i].active) {
+          watchers[i].io->forget();
+        }
         break;
       case 5:
         destroy(i);

@@ -16,7 +16,8 @@
 // - timers fire never early, in (deadline, start order) order, each due timer exactly once
 //   unless stopped or restarted first; a repeating timer keeps its phase (the next deadline
 //   is the first deadline + k * interval after now);
-// - Idle runs only in iterations in which no Async or Timer callback ran.
+// - Idle runs only in iterations in which no Async or Timer callback ran;
+// - run() from inside a callback is EBUSY.
 #include <algorithm>
 #include <optional>
 #include <vector>
@@ -510,6 +511,9 @@ struct Harness {
       case 11:
       case 12:
         async_send(a);
+        break;
+      case 13:
+        if (running) FUZZ_CHECK(loop.run(RunMode::NoWait).code() == EBUSY, "a nested run() is EBUSY");
         break;
       default:
         break;  // mostly nothing, from callbacks

@@ -80,17 +80,19 @@ struct Harness {
   }
 
   void check_dispositions() {
-    for (int s = 0; s < kHandlerSignals; ++s) {
+    for (int s = 0; s < kSignals; ++s) {
       int loops_watching = 0;
       for (int l = 0; l < kLoops; ++l)
         loops_watching += loops[l] && watching(l, s) > 0;
       FUZZ_CHECK(evflow::signals::watchers_of(signal_numbers[s]) == loops_watching, "watchers_of() counts loops");
+      if (s >= kHandlerSignals) continue;  // signalfd signals: evflow installs nothing
       struct sigaction current {};
       FUZZ_CHECK(::sigaction(signal_numbers[s], nullptr, &current) == 0, "sigaction query");
       if (loops_watching == 0) {
         FUZZ_CHECK(current.sa_handler == own_handler, "the previous disposition is back when nobody watches");
       } else {
-        FUZZ_CHECK(current.sa_handler != own_handler, "evflow's handler is installed while watched");
+        FUZZ_CHECK(current.sa_handler != own_handler && current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN,
+                   "evflow's handler is installed while watched");
       }
     }
   }
@@ -102,12 +104,17 @@ struct Harness {
     if (!loops[l]) return;
     if (!watchers[w]) watchers[w].emplace(*loops[l]);
     Model& m = model[w];
-    if (!m.active && in.below(8) == 0) {
-      const int refused[] = {0, 65, SIGKILL, SIGSTOP, SIGSEGV, -3};
-      const int signo = refused[in.below(6)];
+    if (in.below(8) == 0) {
+      // Refused: out of range, uncatchable, synchronous faults, and glibc's own (32, 33:
+      // sigaction says EINVAL). An active watcher keeps watching its old signal.
+      const int refused[] = {0, 65, -3, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, 32, 33};
+      const int signo = refused[in.below(11)];
       const evflow::Error err = watchers[w]->start(signo, [this, w] { on_signal(w); });
       FUZZ_TRACE("watcher %d start refused %d: %d\n", w, signo, err.code());
-      FUZZ_CHECK(err.code() == EINVAL && !watchers[w]->active(), "a number that cannot be watched is EINVAL");
+      FUZZ_CHECK(err.code() == EINVAL, "a number that cannot be watched is EINVAL");
+      FUZZ_CHECK(watchers[w]->active() == m.active, "a refused start changes nothing");
+      if (m.active)
+        FUZZ_CHECK(watchers[w]->signal_number() == signal_numbers[m.signal], "a refused restart keeps the signal");
       return;
     }
     const int s = static_cast<int>(in.below(kSignals));
@@ -142,17 +149,27 @@ struct Harness {
     if (watching(l, m.signal) == 0) pending[l][m.signal] = false;
   }
 
-  // Closing a loop detaches its watchers (loop.hpp) and lets its signals go.
+  // Destroying a loop with active watchers detaches them (loop.hpp): each becomes
+  // inactive, a later start() is EINVAL, destroying it is safe, and the loop's signals
+  // are let go (dispositions restored when no other loop watches them).
   void reopen_loop(int l) {
-    FUZZ_TRACE("loop %d reopen\n", l);
-    for (int w = l * kPerLoop; w < (l + 1) * kPerLoop; ++w)
-      watchers[w].reset();  // they must not outlive their loop's storage
+    FUZZ_TRACE("loop %d destroyed and reopened\n", l);
+    const std::vector<int> detached = order[l];
+    loops[l].reset();
     for (int w : order[l])
       ++model[w].epoch, model[w].active = false;
     order[l].clear();
     for (bool& p : pending[l])
       p = false;
-    loops[l].reset();
+    check_dispositions();
+    for (int w : detached) {
+      FUZZ_CHECK(!watchers[w]->active(), "a watcher of a destroyed loop is inactive");
+      FUZZ_CHECK(watchers[w]->start(SIGHUP).code() == EINVAL, "starting a detached watcher is EINVAL");
+    }
+    // Watchers that were not active still refer to the destroyed loop: only destroying
+    // them is allowed (loop.hpp).
+    for (int w = l * kPerLoop; w < (l + 1) * kPerLoop; ++w)
+      watchers[w].reset();
     loops[l].emplace();
     FUZZ_CHECK(!loops[l]->open(), "a loop opens");
   }

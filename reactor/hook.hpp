@@ -5,8 +5,9 @@
 // - Check runs in every iteration right after the events were dispatched: the place to
 //   act on what they produced (libev's prepare/check pairing, e.g. to embed another
 //   library's event processing).
-// - Idle runs only in iterations in which no Io or Async callback ran, and while any
-//   Idle watcher is active the loop never blocks: background work that yields to I/O.
+// - Idle runs only in iterations in which no other callback ran (Io, Async, Signal,
+//   Timer or Periodic; loop.hpp, step 5), and while any Idle watcher is active the loop
+//   never blocks: background work that yields to I/O and to due timers.
 //
 // All three keep run(RunMode::Default) going while active. Within a phase, watchers run
 // in start order; one started during its own phase first runs in the next iteration.

@@ -30,6 +30,8 @@
 // - run(RunMode::Default) returns at once when no watcher is active.
 // - Destroying a Loop with active watchers detaches them: each becomes inactive and
 //   forgets the loop; starting it again reports EINVAL. Their own destruction is safe.
+//   A watcher that was already inactive is not known to the loop and still refers to
+//   it: it may be destroyed, never started again.
 // - run() from inside a callback (a nested run) returns EBUSY.
 #pragma once
 
