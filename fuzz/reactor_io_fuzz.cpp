@@ -1,7 +1,7 @@
-// Reactor I/O fuzzer: Io watchers on socketpairs whose descriptors are written, read,
-// shut down, duplicated, closed and reused, checked against a model of every socket.
+// Reactor I/O fuzzer: Io watchers on socketpairs and pipes whose descriptors are written,
+// read, shut down, duplicated, closed and reused, checked against a model of every end.
 //
-// The input drives up to 8 Io watchers over up to 12 socketpairs (plus duplicates):
+// The input drives up to 8 Io watchers over up to 12 socketpairs and pipes (plus duplicates):
 // start/stop/set_interest/forget/destroy watchers, write/read/shutdown/close/dup/dup3
 // descriptors (a closed number is soon reused by the next socketpair or dup), rebuild the
 // kernel set, and run the loop one non-blocking iteration at a time. Callbacks do the same
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <map>
 #include <optional>
 #include <set>
@@ -57,6 +58,11 @@ struct End {
   bool shut = false;         // this end shut down writing
   bool read_this_iteration = false;
   int descriptors = 0;  // open descriptors referring to this end
+  // A pipe's ends go one way: the read end is never writable, the write end never
+  // readable (each reports the other's closing as a hang-up or an error).
+  bool pipe_read = false, pipe_write = false;
+  bool can_read() const { return !pipe_write; }
+  bool can_write() const { return !pipe_read; }
 };
 
 struct Watcher {
@@ -127,16 +133,22 @@ struct Harness {
 
   // --- descriptors ------------------------------------------------------------------
 
-  void open_channel() {
+  // A socketpair, or a pipe (end 0 reads, end 1 writes).
+  void open_channel(bool pipe) {
     if (channels == kMaxChannels || fds.size() + 2 > kMaxDescriptors) return;
     int pair[2];
-    FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0, "socketpair");
+    if (pipe) {
+      FUZZ_CHECK(::pipe2(pair, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2");
+    } else {
+      FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0, "socketpair");
+    }
     const int end = 2 * channels++;
     for (int i = 0; i < 2; ++i) {
       fds[pair[i]] = end + i;
       ends[end + i].descriptors = 1;
     }
-    FUZZ_TRACE("socketpair %d %d\n", pair[0], pair[1]);
+    ends[end].pipe_read = ends[end + 1].pipe_write = pipe;
+    FUZZ_TRACE("%s %d %d\n", pipe ? "pipe" : "socketpair", pair[0], pair[1]);
   }
 
   // The model's side of closing `fd` (by close or by dup3 over it).
@@ -192,8 +204,15 @@ struct Harness {
     End& peer = ends[peer_of(end)];
     const int size = 64 + static_cast<int>(in.below(192));
     char buffer[256] = {};
-    const ssize_t n = ::send(fd, buffer, static_cast<size_t>(size), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Sockets: send() without SIGPIPE. Pipes: write(), SIGPIPE is ignored (LLVMFuzzerInitialize).
+    const ssize_t n = ends[end].pipe_read || ends[end].pipe_write
+                          ? ::write(fd, buffer, static_cast<size_t>(size))
+                          : ::send(fd, buffer, static_cast<size_t>(size), MSG_NOSIGNAL | MSG_DONTWAIT);
     FUZZ_TRACE("write %d bytes to %d: %zd\n", size, fd, n);
+    if (!ends[end].can_write()) {
+      FUZZ_CHECK(n < 0 && errno == EBADF, "writing to a pipe's read end is EBADF");
+      return;
+    }
     if (ends[end].shut || peer.descriptors == 0) {
       FUZZ_CHECK(n < 0 && errno == EPIPE, "writing to a shut or closed socket fails with EPIPE");
       return;
@@ -214,7 +233,7 @@ struct Harness {
     for (auto& [fd, e] : fds) {
       if (e != end) continue;
       char buffer[kMaxUnread + 256];
-      const ssize_t n = ::recv(fd, buffer, static_cast<size_t>(count), MSG_DONTWAIT);
+      const ssize_t n = ::read(fd, buffer, static_cast<size_t>(count));
       FUZZ_CHECK(n == count, "draining returns the bytes written");
       ends[end].unread -= count;
       return;
@@ -225,8 +244,12 @@ struct Harness {
     End& end = *end_of(fd);
     const int want = 1 + static_cast<int>(in.below(kMaxUnread));
     char buffer[kMaxUnread];
-    const ssize_t n = ::recv(fd, buffer, static_cast<size_t>(want), MSG_DONTWAIT);
+    const ssize_t n = ::read(fd, buffer, static_cast<size_t>(want));
     FUZZ_TRACE("read %d from %d: %zd (model %d)\n", want, fd, n, end.unread);
+    if (!end.can_read()) {
+      FUZZ_CHECK(n < 0 && errno == EBADF, "reading a pipe's write end is EBADF");
+      return;
+    }
     if (running) end.read_this_iteration = true;
     if (end.unread > 0) {
       FUZZ_CHECK(n == std::min(want, end.unread) || (n < 0 && errno == ECONNRESET && end.peer_closed),
@@ -245,6 +268,7 @@ struct Harness {
 
   void shutdown_fd(int fd) {
     const int end = fds.at(fd);
+    if (ends[end].pipe_read || ends[end].pipe_write) return;  // sockets only
     FUZZ_TRACE("shutdown %d\n", fd);
     FUZZ_CHECK(::shutdown(fd, SHUT_WR) == 0, "shutdown");
     ends[end].shut = true;
@@ -382,7 +406,8 @@ struct Harness {
       const End* end = end_of(w.fd);
       FUZZ_CHECK(end != nullptr, "a watcher that is not lenient has an open descriptor");
       expect_read[i] = w.interest.readable() && (end->unread > 0 || end->peer_shut || end->peer_closed);
-      expect_write[i] = w.interest.writable();
+      // Writable, or a hang-up on a pipe's read end, reported as what the watcher asked for.
+      expect_write[i] = w.interest.writable() && (end->can_write() || end->peer_closed);
     }
     std::set<int> watched;
     for (const Watcher& w : watchers)
@@ -463,7 +488,7 @@ struct Harness {
         if (int fd = pick_fd(); fd >= 0) close_fd(fd, in.below(4) != 0);
         break;
       case 11:
-        open_channel();
+        open_channel(in.below(3) == 0);
         break;
       case 12:
         if (int fd = pick_fd(); fd >= 0) dup_fd(fd);
@@ -485,7 +510,7 @@ struct Harness {
   void run() {
     FUZZ_CHECK(!loop.open(), "the loop opens");
     for (int i = 0; i < 3; ++i)
-      open_channel();
+      open_channel(i == 2);
     while (!in.done())
       step(false, -1);
     // Settle: with no more input, a few iterations must still report every waiting byte.
@@ -495,6 +520,11 @@ struct Harness {
 };
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  std::signal(SIGPIPE, SIG_IGN);  // a write to a pipe whose reader is gone is EPIPE, not death
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzInput in(data, size);
