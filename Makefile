@@ -263,7 +263,8 @@ bench-smoke:
 # build/fuzz/work/artifacts/ (reproduce: build/fuzz/fuzz/<target> <file>).
 #   make fuzz                every target for FUZZ_SECONDS (default 60), FUZZ_JOBS at a time
 #   make fuzz-smoke          every target over its seeds, then FUZZ_SMOKE_SECONDS of fuzzing
-#   make fuzz-merge          minimises the work corpus into fuzz/corpus/ (to commit new seeds)
+#   make fuzz-merge          minimises the work corpus into fuzz/corpus/ (to commit new seeds);
+#                            inputs named regression-* (each once found a bug) are kept as they are
 FUZZ_JOBS ?= 2
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_WORK := build/fuzz/work
@@ -298,6 +299,7 @@ fuzz-run-%:
 fuzz-merge: fuzz-build
 	@for t in $(FUZZ_NAMES); do mkdir -p fuzz/corpus/$$t.new; \
 	  build/fuzz/fuzz/$$t -merge=1 -max_len=4096 fuzz/corpus/$$t.new fuzz/corpus/$$t $(FUZZ_WORK)/corpus/$$t 2>&1 | tail -n 1; \
+	  cp fuzz/corpus/$$t/regression-* fuzz/corpus/$$t.new/ 2>/dev/null; \
 	  rm -rf fuzz/corpus/$$t && mv fuzz/corpus/$$t.new fuzz/corpus/$$t; done
 
 # --- install --------------------------------------------------------------------
