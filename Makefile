@@ -83,11 +83,12 @@ FUZZ_SRCS := $(wildcard fuzz/*_fuzz.cpp)
 FUZZ_NAMES := $(FUZZ_SRCS:fuzz/%.cpp=%)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
-HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
+BSD_HDRS := $(wildcard platform/bsd/*.hpp)
+HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
 .PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
-        clean deps help test-run sanitizers valgrind cross header-check install-check
+        clean deps help test-run sanitizers valgrind cross bsd-check header-check install-check
 
 all: lib
 
@@ -156,6 +157,28 @@ sanitizers:
 	$(MAKE) --no-print-directory CONFIG=asan test-run
 	$(MAKE) --no-print-directory CONFIG=asan-clang test-run
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(MAKE) --no-print-directory CONFIG=tsan test-run
+
+# --- FreeBSD and macOS: cross-compilation -------------------------------------------
+#
+# No BSD or Apple headers exist here: platform/bsd declares the kqueue ABI itself, and
+# clang compiles for each target against the host's libstdc++ and C headers of the
+# matching architecture (-nostdinc plus explicit -isystem). Objects are only compiled,
+# never linked or run; the kqueue backend's behaviour is tested on Linux.
+BSD_TARGETS := x86_64-unknown-freebsd14 aarch64-unknown-freebsd14 x86_64-apple-macos13 arm64-apple-macos13
+CLANG_RESOURCE = $(shell $(CXX_CLANG) -print-resource-dir)
+BSD_INCLUDES_x86_64 = -isystem /usr/include/c++/12 -isystem /usr/include/x86_64-linux-gnu/c++/12 \
+  -isystem $(CLANG_RESOURCE)/include -isystem /usr/include/x86_64-linux-gnu -isystem /usr/include
+BSD_INCLUDES_aarch64 = -isystem /usr/aarch64-linux-gnu/include/c++/12 \
+  -isystem /usr/aarch64-linux-gnu/include/c++/12/aarch64-linux-gnu -isystem $(CLANG_RESOURCE)/include \
+  -isystem /usr/aarch64-linux-gnu/include
+bsd-check:
+	@command -v $(CXX_CLANG) >/dev/null || { echo "missing $(CXX_CLANG): run 'make deps'"; exit 1; }
+	@for t in $(BSD_TARGETS); do for h in $(BSD_HDRS); do \
+	  echo "clang --target=$$t $$h"; \
+	  echo "#include \"$$h\"" | $(CXX_CLANG) --target=$$t $(CXXSTD) -nostdinc -nostdinc++ \
+	    $$(case $$t in x86_64-*) echo '$(BSD_INCLUDES_x86_64)';; *) echo '$(BSD_INCLUDES_aarch64)';; esac) \
+	    -I. $(WARNINGS) $(CORE_ONLY) -x c++ -fsyntax-only - || exit 1; \
+	done; done
 
 # The suite under valgrind's memcheck: no invalid access, no uninitialised value reaching
 # a branch or a system call, no leak. tests/valgrind.supp lists the reports tests provoke on
@@ -335,6 +358,7 @@ check: deps-check format-check
 	$(MAKE) --no-print-directory valgrind
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory cross
+	$(MAKE) --no-print-directory bsd-check
 	@echo "make check: all passed"
 
 # --- housekeeping ---------------------------------------------------------------
