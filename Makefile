@@ -84,6 +84,7 @@ FUZZ_NAMES := $(FUZZ_SRCS:fuzz/%.cpp=%)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 BSD_HDRS := $(wildcard platform/bsd/*.hpp)
+BSD_SRCS := $(wildcard platform/bsd/*.cpp)
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
@@ -162,7 +163,10 @@ sanitizers:
 #
 # No BSD or Apple headers exist here: platform/bsd declares the kqueue ABI itself, and
 # clang compiles for each target against the host's libstdc++ and C headers of the
-# matching architecture (-nostdinc plus explicit -isystem). Objects are only compiled,
+# matching architecture (-nostdinc plus explicit -isystem; -D_GNU_SOURCE, which g++ sets
+# for Linux targets and libstdc++ needs from glibc's headers; -U__nonnull -U__nullable,
+# which clang predefines for Apple targets and glibc uses as macros of its own). Objects
+# are only compiled,
 # never linked or run; the kqueue backend's behaviour is tested on Linux.
 BSD_TARGETS := x86_64-unknown-freebsd14 aarch64-unknown-freebsd14 x86_64-apple-macos13 arm64-apple-macos13
 CLANG_RESOURCE = $(shell $(CXX_CLANG) -print-resource-dir)
@@ -173,11 +177,11 @@ BSD_INCLUDES_aarch64 = -isystem /usr/aarch64-linux-gnu/include/c++/12 \
   -isystem /usr/aarch64-linux-gnu/include
 bsd-check:
 	@command -v $(CXX_CLANG) >/dev/null || { echo "missing $(CXX_CLANG): run 'make deps'"; exit 1; }
-	@for t in $(BSD_TARGETS); do for h in $(BSD_HDRS); do \
-	  echo "clang --target=$$t $$h"; \
-	  echo "#include \"$$h\"" | $(CXX_CLANG) --target=$$t $(CXXSTD) -nostdinc -nostdinc++ \
-	    $$(case $$t in x86_64-*) echo '$(BSD_INCLUDES_x86_64)';; *) echo '$(BSD_INCLUDES_aarch64)';; esac) \
-	    -I. $(WARNINGS) $(CORE_ONLY) -x c++ -fsyntax-only - || exit 1; \
+	@for t in $(BSD_TARGETS); do for f in $(BSD_HDRS) $(BSD_SRCS); do \
+	  echo "clang --target=$$t $$f"; \
+	  echo "#include \"$$f\"" | $(CXX_CLANG) --target=$$t $(CXXSTD) -nostdinc -nostdinc++ -D_GNU_SOURCE \
+	    -U__nonnull -U__nullable $$(case $$t in x86_64-*) echo '$(BSD_INCLUDES_x86_64)';; *) echo '$(BSD_INCLUDES_aarch64)';; esac) \
+	    -I. $(WARNINGS) $(CORE_ONLY) -x c++ -c -o /dev/null - || exit 1; \
 	done; done
 
 # The suite under valgrind's memcheck: no invalid access, no uninitialised value reaching

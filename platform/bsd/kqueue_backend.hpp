@@ -1,0 +1,111 @@
+// evflow — the kqueue readiness backend (FreeBSD, macOS). The contract is in
+// platform/backend.hpp; the ABI in platform/bsd/kqueue_abi.hpp.
+//
+// The backend is a template over its kernel: `NativeKqueue` (kqueue_sys.hpp) calls the
+// real kqueue(2)/kevent(2) on FreeBSD and macOS; tests instantiate it over an emulation of
+// either flavour on Linux. Nothing else in it depends on the operating system.
+//
+// Notes on kqueue, the kernel behaviours this backend handles:
+//
+// a) A kevent is identified by (ident, filter): readability and writability of one
+//    descriptor are two kevents, EVFILT_READ and EVFILT_WRITE, reported separately
+//    (kqueue(2), DESCRIPTION). wait() merges the reports of one descriptor into one
+//    event, so a watcher asking for both is called once per iteration.
+// b) Changes are submitted in the changelist of one kevent() call, each flagged
+//    EV_RECEIPT so that every change gets its own result (EV_ERROR with `data` = 0 or an
+//    errno), and the eventlist is exactly as long as the changelist, so that no pending
+//    event is drained by it (kqueue(2), EV_RECEIPT).
+// c) close(2) removes every kevent of the descriptor from every kqueue (kqueue(2),
+//    DESCRIPTION): unlike epoll, no registration outlives its descriptor. A removal that
+//    answers ENOENT or EBADF therefore means "already gone" (the loop treats it so).
+// d) EV_EOF on EVFILT_READ means the peer shut down writing or the descriptor hung up;
+//    on EVFILT_WRITE, that the reader is gone. Both are passed on as the filter's own
+//    readiness, so the watcher's next read or write sees the end of file or the error
+//    (kqueue(2), EVFILT_READ / EVFILT_WRITE).
+// e) The wake-up is an EVFILT_USER event with EV_CLEAR, fired by NOTE_TRIGGER: EV_CLEAR
+//    resets it as it is reported, so nothing needs reading (kqueue(2), EVFILT_USER).
+//    EVFILT_USER is -11 on FreeBSD and -10 on macOS (kqueue_abi.hpp).
+// f) A kqueue is not inherited by a child created with fork(2) (kqueue(2), DESCRIPTION;
+//    macOS's manual says the same): in the child its number names nothing, or by now
+//    something else. after_fork() therefore never closes it; it creates a new kqueue and
+//    the loop re-registers every watcher.
+// g) kevent()'s timeout is a timespec: the sleep is asked for in nanoseconds (kevent(2)).
+// h) kqueue() takes no close-on-exec flag on macOS: FD_CLOEXEC is set with fcntl(2) on both
+//    systems, so that exec behaves alike.
+// i) Receipts and events carry the registration's udata: the tag of its InterestChange in
+//    the upper 32 bits and the descriptor in the lower, like the epoll backend's data.
+//    kevent() answers changes in changelist order, so receipts are matched by position.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "platform/bsd/kqueue_abi.hpp"
+#include "platform/readiness.hpp"
+
+namespace evflow {
+
+template <class Kernel>
+class BasicKqueueBackend {
+ public:
+  using Kevent = typename Kernel::Kevent;
+
+  BasicKqueueBackend() noexcept = default;
+  ~BasicKqueueBackend() { close(); }
+  BasicKqueueBackend(const BasicKqueueBackend&) = delete;
+  BasicKqueueBackend& operator=(const BasicKqueueBackend&) = delete;
+
+  Error open() noexcept;
+  void close() noexcept;
+  Error reopen() noexcept;
+  Error after_fork() noexcept;
+  void apply(std::span<InterestChange> changes) noexcept;
+  Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  ReadyEvent event(int i) const noexcept { return ready_[i]; }
+  void wake() noexcept;
+  void acknowledge_wake() noexcept {}  // EV_CLEAR already reset it (note e)
+  int native_handle() const noexcept { return kqueue_fd_.load(std::memory_order_relaxed); }
+  // There is no descriptor to write to: the wake-up lives inside the kqueue (note e).
+  int wake_handle() const noexcept { return -1; }
+  SleepPath sleep_path() const noexcept { return sleep_path_; }
+  // kevent() always takes nanoseconds; Milliseconds may be asked for (tests force it) and
+  // rounds timeouts up; TimerFd does not exist here and means Nanoseconds.
+  void set_sleep_path(SleepPath preferred) noexcept {
+    sleep_path_ = preferred == SleepPath::Milliseconds ? SleepPath::Milliseconds : SleepPath::Nanoseconds;
+  }
+  uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
+
+  // The registration's user data: tag in the upper half, descriptor in the lower.
+  static void* pack(int fd, uint32_t tag) noexcept {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(tag) << 32 | static_cast<uint32_t>(fd));
+  }
+
+ private:
+  static constexpr uintptr_t kWakeIdent = 0;  // EVFILT_USER ident of the wake-up
+  Error create_instance() noexcept;           // a new kqueue with the wake-up event in it
+  void grow(int capacity) noexcept;
+
+  std::atomic<int> kqueue_fd_{-1};  // read by wake() from any thread
+  int capacity_ = 0;
+  std::unique_ptr<Kevent[]> events_;     // raw results of the last wait
+  std::unique_ptr<ReadyEvent[]> ready_;  // the same, merged per descriptor (note a)
+  std::unique_ptr<Kevent[]> changes_;    // changelist and receipts of apply()
+  int change_capacity_ = 0;
+  bool grow_before_next_wait_ = false;
+  // Per descriptor: the wait that last reported it, and where (merging, note a).
+  struct Seen {
+    uint32_t stamp = 0;
+    int index = 0;
+  };
+  std::vector<Seen> seen_;
+  uint32_t wait_stamp_ = 0;
+  SleepPath sleep_path_ = SleepPath::Nanoseconds;
+  uint64_t interest_syscalls_ = 0;
+};
+
+}  // namespace evflow
+
+#include "platform/bsd/kqueue_backend_impl.hpp"

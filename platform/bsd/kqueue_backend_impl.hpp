@@ -1,0 +1,192 @@
+// evflow — the kqueue backend's member definitions (a template: included by
+// kqueue_backend.hpp). The notes a) to i) referred to are in that header.
+#pragma once
+
+#include <cerrno>
+#include <new>
+
+#include "platform/bsd/kqueue_backend.hpp"
+
+namespace evflow {
+
+template <class Kernel>
+Error BasicKqueueBackend<Kernel>::create_instance() noexcept {
+  const int kq = Kernel::kqueue();
+  if (kq < 0) return Error(Kernel::last_error());
+  (void)Kernel::set_cloexec(kq);  // note h
+  Kevent wake_event{};
+  wake_event.ident = kWakeIdent;
+  wake_event.filter = Kernel::kEvfiltUser;
+  wake_event.flags = kqueue_abi::kEvAdd | kqueue_abi::kEvClear;  // note e
+  if (Kernel::kevent(kq, &wake_event, 1, nullptr, 0, nullptr) < 0) {
+    const int err = Kernel::last_error();
+    (void)Kernel::close(kq);
+    return Error(err);
+  }
+  kqueue_fd_.store(kq, std::memory_order_release);
+  return Error();
+}
+
+template <class Kernel>
+Error BasicKqueueBackend<Kernel>::open() noexcept {
+  if (native_handle() >= 0) return Error(EBUSY);
+  if (!events_) grow(64);
+  if (!events_) return Error(ENOMEM);
+  return create_instance();
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::close() noexcept {
+  const int kq = kqueue_fd_.exchange(-1);
+  if (kq >= 0) (void)Kernel::close(kq);
+}
+
+template <class Kernel>
+Error BasicKqueueBackend<Kernel>::reopen() noexcept {
+  const int old = native_handle();
+  if (Error err = create_instance()) return err;
+  if (old >= 0) (void)Kernel::close(old);
+  // A wake() that reached the old kqueue is not lost: report one on the new one (a
+  // spurious wake-up at worst, as the contract allows).
+  wake();
+  return Error();
+}
+
+template <class Kernel>
+Error BasicKqueueBackend<Kernel>::after_fork() noexcept {
+  kqueue_fd_.store(-1, std::memory_order_relaxed);  // not ours in the child (note f): never closed
+  return create_instance();
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::wake() noexcept {
+  Kevent trigger{};
+  trigger.ident = kWakeIdent;
+  trigger.filter = Kernel::kEvfiltUser;
+  trigger.fflags = kqueue_abi::kNoteTrigger;
+  (void)Kernel::kevent(kqueue_fd_.load(std::memory_order_acquire), &trigger, 1, nullptr, 0, nullptr);
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::grow(int capacity) noexcept {
+  Kevent* events = new (std::nothrow) Kevent[static_cast<size_t>(capacity)];
+  ReadyEvent* ready = new (std::nothrow) ReadyEvent[static_cast<size_t>(capacity)];
+  if (events == nullptr || ready == nullptr) {
+    delete[] events;
+    delete[] ready;
+    return;  // keep the current buffers
+  }
+  events_.reset(events);
+  ready_.reset(ready);
+  capacity_ = capacity;
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexcept {
+  // Up to two kevents per change (note a), and as many receipts (note b).
+  const int needed = static_cast<int>(changes.size()) * 2;
+  if (needed > change_capacity_) {
+    Kevent* buffer = new (std::nothrow) Kevent[static_cast<size_t>(needed) * 2];
+    if (buffer == nullptr) {
+      for (InterestChange& change : changes)
+        change.error = Error(ENOMEM);
+      return;
+    }
+    changes_.reset(buffer);
+    change_capacity_ = needed;
+  }
+  Kevent* list = changes_.get();
+  Kevent* receipts = list + change_capacity_;
+  int count = 0;
+  auto queue = [&](const InterestChange& change, int16_t filter, bool wanted, bool had) {
+    if (!wanted && !had) return;
+    Kevent& k = list[count++];
+    k = Kevent{};
+    k.ident = static_cast<uintptr_t>(change.fd);
+    k.filter = filter;
+    // Re-adding an existing kevent modifies it: the new tag replaces the old (note i).
+    k.flags = static_cast<uint16_t>((wanted ? kqueue_abi::kEvAdd : kqueue_abi::kEvDelete) | kqueue_abi::kEvReceipt);
+    k.udata = pack(change.fd, change.tag);
+  };
+  for (InterestChange& change : changes) {
+    change.error = Error();
+    queue(change, kqueue_abi::kEvfiltRead, change.to.readable(), change.from.readable());
+    queue(change, kqueue_abi::kEvfiltWrite, change.to.writable(), change.from.writable());
+  }
+  if (count == 0) return;
+  ++interest_syscalls_;
+  const kqueue_abi::Timespec zero{0, 0};
+  const int answered = Kernel::kevent(native_handle(), list, count, receipts, count, &zero);
+  if (answered < 0) {
+    const Error err(Kernel::last_error());
+    for (InterestChange& change : changes)
+      change.error = err;
+    return;
+  }
+  // Receipts come in changelist order (note i); match them to their changes.
+  int next = 0;
+  for (InterestChange& change : changes) {
+    const int kevents =
+        (change.to.readable() || change.from.readable()) + (change.to.writable() || change.from.writable());
+    for (int k = 0; k < kevents; ++k, ++next) {
+      if (next >= answered) break;
+      const Kevent& receipt = receipts[next];
+      const int err = (receipt.flags & kqueue_abi::kEvError) ? static_cast<int>(receipt.data) : 0;
+      const bool removal = (list[next].flags & kqueue_abi::kEvDelete) != 0;
+      if (err == 0 || (removal && (err == ENOENT || err == EBADF))) continue;  // note c
+      if (!change.error) change.error = Error(err);
+    }
+  }
+}
+
+template <class Kernel>
+Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexcept {
+  if (grow_before_next_wait_) {  // not earlier: event(i) reads the buffers until now
+    grow(capacity_ * 2);
+    grow_before_next_wait_ = false;
+  }
+  kqueue_abi::Timespec timeout{};
+  const kqueue_abi::Timespec* limit = nullptr;
+  if (timeout_ns >= 0) {
+    if (sleep_path_ == SleepPath::Milliseconds) timeout_ns = (timeout_ns + 999'999) / 1'000'000 * 1'000'000;
+    timeout.tv_sec = timeout_ns / 1'000'000'000;
+    timeout.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+    limit = &timeout;
+  }
+  const int count = Kernel::kevent(native_handle(), nullptr, 0, events_.get(), capacity_, limit);
+  if (count < 0) {
+    const int err = Kernel::last_error();
+    if (err == EINTR) return 0;  // a signal: the loop looks at what it brought, then waits again
+    return Error(err);
+  }
+  // One event per descriptor and tag (note a): the reports of one descriptor are merged
+  // into the first, found through a per-descriptor stamp of this wait (no search).
+  ++wait_stamp_;
+  int merged = 0;
+  for (int i = 0; i < count; ++i) {
+    const Kevent& raw = events_[i];
+    if (raw.filter == Kernel::kEvfiltUser) {
+      ready_[merged++] = ReadyEvent{kWakeDescriptor, 0, Events()};
+      continue;
+    }
+    const auto data = reinterpret_cast<uintptr_t>(raw.udata);
+    const int fd = static_cast<int>(static_cast<uint32_t>(data));
+    const auto tag = static_cast<uint32_t>(data >> 32);
+    Events ready = raw.filter == kqueue_abi::kEvfiltRead ? Readable : Writable;  // EV_EOF too (note d)
+    if (raw.flags & kqueue_abi::kEvError) ready = Readable | Writable;           // the next read or write reports it
+    const auto slot = static_cast<size_t>(fd);
+    if (slot >= seen_.size()) seen_.resize(slot + 1 > 2 * seen_.size() ? slot + 1 : 2 * seen_.size());
+    Seen& seen = seen_[slot];
+    if (seen.stamp == wait_stamp_ && seen.index < merged && ready_[seen.index].fd == fd &&
+        ready_[seen.index].tag == tag) {
+      ready_[seen.index].events |= ready;
+    } else {
+      seen = Seen{wait_stamp_, merged};
+      ready_[merged++] = ReadyEvent{fd, tag, ready};
+    }
+  }
+  grow_before_next_wait_ = count == capacity_ && capacity_ < 4096;  // busy: take more next time
+  return merged;
+}
+
+}  // namespace evflow
