@@ -97,19 +97,30 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
   }
   Kevent* list = changes_.get();
   Kevent* receipts = list + change_capacity_;
+  // A filter gets a kevent when wanted (EV_ADD: adds, or modifies the tag, note i), when
+  // registered and no longer wanted (EV_DELETE), and when the caller believes nothing is
+  // registered (EV_DELETE, ENOENT ignored): a registration it lost track of is dropped,
+  // as the epoll backend turns EEXIST into a modify.
+  auto sent = [](bool wanted, bool had, bool fresh) { return wanted || had || fresh; };
   int count = 0;
   auto queue = [&](const InterestChange& change, int16_t filter, bool wanted, bool had) {
-    if (!wanted && !had) return;
+    if (!sent(wanted, had, change.from.empty())) return;
     Kevent& k = list[count++];
     k = Kevent{};
     k.ident = static_cast<uintptr_t>(change.fd);
     k.filter = filter;
-    // Re-adding an existing kevent modifies it: the new tag replaces the old (note i).
     k.flags = static_cast<uint16_t>((wanted ? kqueue_abi::kEvAdd : kqueue_abi::kEvDelete) | kqueue_abi::kEvReceipt);
     k.udata = pack(change.fd, change.tag);
   };
   for (InterestChange& change : changes) {
     change.error = Error();
+    // Regular files and directories are always ready: refused as epoll refuses them (note j).
+    if (change.from.empty() && !change.to.empty()) {
+      if (const int refused = Kernel::refusal(change.fd)) {
+        change.error = Error(refused);
+        continue;
+      }
+    }
     queue(change, kqueue_abi::kEvfiltRead, change.to.readable(), change.from.readable());
     queue(change, kqueue_abi::kEvfiltWrite, change.to.writable(), change.from.writable());
   }
@@ -120,14 +131,16 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
   if (answered < 0) {
     const Error err(Kernel::last_error());
     for (InterestChange& change : changes)
-      change.error = err;
+      if (!change.error) change.error = err;
     return;
   }
   // Receipts come in changelist order (note i); match them to their changes.
   int next = 0;
   for (InterestChange& change : changes) {
-    const int kevents =
-        (change.to.readable() || change.from.readable()) + (change.to.writable() || change.from.writable());
+    if (change.error) continue;  // refused before submission: no kevent
+    const bool fresh = change.from.empty();
+    const int kevents = sent(change.to.readable(), change.from.readable(), fresh) +
+                        sent(change.to.writable(), change.from.writable(), fresh);
     for (int k = 0; k < kevents; ++k, ++next) {
       if (next >= answered) break;
       const Kevent& receipt = receipts[next];

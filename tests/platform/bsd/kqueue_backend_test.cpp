@@ -68,6 +68,8 @@ struct ScriptedKqueue {
     return 0;
   }
   static int set_cloexec(int) noexcept { return 0; }
+  static inline int refuse_with = 0;
+  static int refusal(int) noexcept { return refuse_with; }
   static int last_error() noexcept { return errno; }
 };
 
@@ -155,10 +157,23 @@ TYPED_TEST(KqueueBackendTest, ReceiptsReportAddErrorsAndTreatAMissingRemovalAsDo
   failed_add.data = EBADF;
   Event missing = this->report(6, kEvfiltRead, 2, kEvDelete | kEvReceipt | kEvError);
   missing.data = ENOENT;  // closed already: close(2) removed it
-  Scripted::answer = {failed_add, missing};
+  // The first change also removes a write filter the caller believes absent (ENOENT).
+  Event stray = this->report(5, kEvfiltWrite, 1, kEvDelete | kEvReceipt | kEvError);
+  stray.data = ENOENT;
+  Scripted::answer = {failed_add, stray, missing};
   this->backend.apply(changes);
   EXPECT_EQ(changes[0].error.code(), EBADF);
   EXPECT_FALSE(changes[1].error);
+}
+
+TYPED_TEST(KqueueBackendTest, ANewRegistrationTheKernelPolicyRefusesIsNeverSubmitted) {
+  using Scripted = typename TestFixture::Kernel;
+  Scripted::refuse_with = EPERM;
+  InterestChange change{5, Events(), Readable, 1};
+  this->backend.apply(std::span<InterestChange>(&change, 1));
+  Scripted::refuse_with = 0;
+  EXPECT_EQ(change.error.code(), EPERM);
+  EXPECT_TRUE(Scripted::calls.empty());
 }
 
 TYPED_TEST(KqueueBackendTest, WaitMergesTheFiltersOfOneDescriptorAndReportsTheWakeUp) {
