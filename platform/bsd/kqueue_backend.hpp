@@ -28,7 +28,9 @@
 // f) A kqueue is not inherited by a child created with fork(2) (kqueue(2), DESCRIPTION;
 //    macOS's manual says the same): in the child its number names nothing, or by now
 //    something else. after_fork() therefore never closes it; it creates a new kqueue and
-//    the loop re-registers every watcher.
+//    the loop re-registers every watcher. close() and reopen() in a child that has not
+//    called after_fork() yet leave the number alone too (the fork generation tells).
+//    wake() saves and restores errno: it may run in a signal handler.
 // g) kevent()'s timeout is a timespec: the sleep is asked for in nanoseconds (kevent(2)).
 // h) kqueue() takes no close-on-exec flag on macOS: FD_CLOEXEC is set with fcntl(2) on both
 //    systems, so that exec behaves alike.
@@ -89,9 +91,11 @@ class BasicKqueueBackend {
  private:
   static constexpr uintptr_t kWakeIdent = 0;  // EVFILT_USER ident of the wake-up
   Error create_instance() noexcept;           // a new kqueue with the wake-up event in it
+  void release(int kq) noexcept;              // closes kq unless it predates a fork
   void grow(int capacity) noexcept;
 
   std::atomic<int> kqueue_fd_{-1};  // read by wake() from any thread
+  uint64_t generation_ = 0;         // fork_generation() when kqueue_fd_ was created
   int capacity_ = 0;
   std::unique_ptr<Kevent[]> events_;     // raw results of the last wait
   std::unique_ptr<ReadyEvent[]> ready_;  // the same, merged per descriptor (note a)

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "platform/bsd/kqueue_backend.hpp"
+#include "platform/fork_generation.hpp"
 
 namespace evflow {
 
@@ -24,7 +25,14 @@ Error BasicKqueueBackend<Kernel>::create_instance() noexcept {
     return Error(err);
   }
   kqueue_fd_.store(kq, std::memory_order_release);
+  generation_ = fork_generation();
   return Error();
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::release(int kq) noexcept {
+  // Only a kqueue this process created: after fork its number is free or someone else's (note f).
+  if (kq >= 0 && generation_ == fork_generation()) (void)Kernel::close(kq);
 }
 
 template <class Kernel>
@@ -37,15 +45,15 @@ Error BasicKqueueBackend<Kernel>::open() noexcept {
 
 template <class Kernel>
 void BasicKqueueBackend<Kernel>::close() noexcept {
-  const int kq = kqueue_fd_.exchange(-1);
-  if (kq >= 0) (void)Kernel::close(kq);
+  release(kqueue_fd_.exchange(-1));
 }
 
 template <class Kernel>
 Error BasicKqueueBackend<Kernel>::reopen() noexcept {
   const int old = native_handle();
+  const uint64_t old_generation = generation_;
   if (Error err = create_instance()) return err;
-  if (old >= 0) (void)Kernel::close(old);
+  if (old >= 0 && old_generation == fork_generation()) (void)Kernel::close(old);
   // A wake() that reached the old kqueue is not lost: report one on the new one (a
   // spurious wake-up at worst, as the contract allows).
   wake();
@@ -60,11 +68,13 @@ Error BasicKqueueBackend<Kernel>::after_fork() noexcept {
 
 template <class Kernel>
 void BasicKqueueBackend<Kernel>::wake() noexcept {
+  const int saved_errno = errno;  // may run in a signal handler: leave errno as it was
   Kevent trigger{};
   trigger.ident = kWakeIdent;
   trigger.filter = Kernel::kEvfiltUser;
   trigger.fflags = kqueue_abi::kNoteTrigger;
   (void)Kernel::kevent(kqueue_fd_.load(std::memory_order_acquire), &trigger, 1, nullptr, 0, nullptr);
+  errno = saved_errno;
 }
 
 template <class Kernel>
@@ -161,7 +171,8 @@ Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexce
   kqueue_abi::Timespec timeout{};
   const kqueue_abi::Timespec* limit = nullptr;
   if (timeout_ns >= 0) {
-    if (sleep_path_ == SleepPath::Milliseconds) timeout_ns = (timeout_ns + 999'999) / 1'000'000 * 1'000'000;
+    if (sleep_path_ == SleepPath::Milliseconds && timeout_ns <= INT64_MAX - 999'999)
+      timeout_ns = (timeout_ns + 999'999) / 1'000'000 * 1'000'000;
     timeout.tv_sec = timeout_ns / 1'000'000'000;
     timeout.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
     limit = &timeout;

@@ -106,6 +106,13 @@ int apply_change(Kqueue& q, const Record& change, int16_t user_filter) {
   auto it = q.knotes.find(key);
   const bool user = change.filter == user_filter;
   if (!user && !is_descriptor_filter(change.filter)) return EINVAL;
+  struct stat st {};
+  if (!user && ::fstat(static_cast<int>(change.ident), &st) != 0) {
+    // Closed: FreeBSD looks the descriptor up first (EBADF), and close(2) removed its knotes.
+    q.knotes.erase({change.ident, kEvfiltRead});
+    q.knotes.erase({change.ident, kEvfiltWrite});
+    return EBADF;
+  }
   if (change.flags & kEvDelete) {
     if (it == q.knotes.end()) return ENOENT;
     q.knotes.erase(it);
@@ -113,8 +120,6 @@ int apply_change(Kqueue& q, const Record& change, int16_t user_filter) {
     return 0;
   }
   if (change.flags & kEvAdd) {
-    struct stat st {};
-    if (!user && ::fstat(static_cast<int>(change.ident), &st) != 0) return EBADF;
     Knote& note = q.knotes[key];  // re-adding modifies the existing knote
     const bool fresh = it == q.knotes.end();
     note.record = change;
@@ -282,7 +287,7 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     const int error = apply_change(*q, change, user_filter);
     if (error == 0 && !(change.flags & kEvReceipt)) continue;
     if (answered < nevents) {
-      change.flags = static_cast<uint16_t>(change.flags | kEvError);
+      change.flags = kEvError;  // FreeBSD replaces the flags of an answered change
       change.data = error;
       write_record(events, answered++, macos, change);
     } else if (error != 0) {

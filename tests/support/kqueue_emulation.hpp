@@ -17,8 +17,8 @@
 //   EV_DISPATCH (disabled once reported), EV_RECEIPT (every change answered with
 //   EV_ERROR and data 0 or an errno, in changelist order, while room lasts; without room
 //   an error fails the whole call with that errno).
-// - Timeouts: nullptr waits forever, otherwise a nanosecond timespec (epoll_pwait2, or
-//   milliseconds rounded up where that is missing).
+// - Timeouts: nullptr waits forever, otherwise the timespec, slept in epoll_wait's
+//   milliseconds rounded up (never early; precision is not what these tests check).
 // Not emulated (yet): EVFILT_SIGNAL, EVFILT_PROC, EVFILT_TIMER.
 #pragma once
 

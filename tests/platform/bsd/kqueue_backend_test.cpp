@@ -1,5 +1,7 @@
 #include "platform/bsd/kqueue_backend.hpp"
 
+#include "platform/fork_generation.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -52,7 +54,7 @@ struct ScriptedKqueue {
     if (nchanges > 0 && answer.empty()) {  // receipts: every change succeeded
       for (int i = 0; i < nchanges; ++i) {
         events[i] = changes[i];
-        events[i].flags |= kEvError;
+        events[i].flags = kEvError;  // as FreeBSD answers: the change's flags replaced
         events[i].data = 0;
       }
       return nchanges;
@@ -242,6 +244,18 @@ TYPED_TEST(KqueueBackendTest, AfterForkNeverClosesTheParentsKqueueNumber) {
   ASSERT_FALSE(this->backend.after_fork());
   EXPECT_NE(this->backend.native_handle(), old);
   EXPECT_TRUE(Scripted::closed.empty()) << "a kqueue is not inherited: the number is not ours";
+}
+
+TYPED_TEST(KqueueBackendTest, InAForkedChildCloseAndReopenLeaveTheUninheritedNumberAlone) {
+  using Scripted = typename TestFixture::Kernel;
+  const int inherited = this->backend.native_handle();
+  detail::fork_generation_counter.fetch_add(1);  // what the atfork child handler does
+  ASSERT_FALSE(this->backend.reopen());
+  EXPECT_TRUE(Scripted::closed.empty()) << "the number may name the child's own file by now";
+  EXPECT_NE(this->backend.native_handle(), inherited);
+  this->backend.close();
+  EXPECT_EQ(Scripted::closed, std::vector<int>{inherited + 1}) << "the child's own kqueue is closed";
+  detail::fork_generation_counter.fetch_sub(1);
 }
 
 }  // namespace

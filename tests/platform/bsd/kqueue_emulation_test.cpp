@@ -137,7 +137,7 @@ TYPED_TEST(KqueueEmulationTest, AClosedDescriptorLosesItsKnotes) {
   typename TestFixture::Kevent out[2];
   EXPECT_EQ(this->poll(out, 2), 0);
   EXPECT_EQ(this->submit(this->change(number, kEvfiltWrite, kEvDelete)), -1);
-  EXPECT_EQ(errno, ENOENT);
+  EXPECT_TRUE(errno == ENOENT || errno == EBADF) << "ENOENT if the number was reused, else EBADF";
 }
 
 TYPED_TEST(KqueueEmulationTest, AUserEventFiresOnTriggerFromAnotherThreadAndClearResetsIt) {
