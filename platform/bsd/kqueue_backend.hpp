@@ -34,12 +34,17 @@
 // g) kevent()'s timeout is a timespec: the sleep is asked for in nanoseconds (kevent(2)).
 // h) kqueue() takes no close-on-exec flag on macOS: FD_CLOEXEC is set with fcntl(2) on both
 //    systems, so that exec behaves alike.
-// j) kqueue accepts regular files and directories (always readable); epoll refuses them
-//    with EPERM, and evflow's contract follows epoll, so that a watcher behaves alike
-//    everywhere: a new registration asks the kernel policy (fstat(2)) first.
 // i) Receipts and events carry the registration's udata: the tag of its InterestChange in
 //    the upper 32 bits and the descriptor in the lower, like the epoll backend's data.
 //    kevent() answers changes in changelist order, so receipts are matched by position.
+// j) kqueue accepts regular files and directories (always readable); epoll refuses them
+//    with EPERM, and evflow's contract follows epoll, so that a watcher behaves alike
+//    everywhere: a new registration asks the kernel policy (fstat(2)) first.
+// k) The two filters of one change can fail apart: FreeBSD's pipe_kqfilter
+//    (sys/kern/sys_pipe.c) answers EPIPE for EVFILT_WRITE on a pipe whose reader is gone,
+//    while EVFILT_READ succeeds (read from the source, not checked on a FreeBSD system
+//    here). The half that succeeded is deleted again, so the kernel holds all of a change
+//    or none of it, as with epoll, and the loop's record of it stays true.
 #pragma once
 
 #include <atomic>

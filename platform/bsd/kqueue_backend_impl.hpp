@@ -96,7 +96,7 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
   // Up to two kevents per change (note a), and as many receipts (note b).
   const int needed = static_cast<int>(changes.size()) * 2;
   if (needed > change_capacity_) {
-    Kevent* buffer = new (std::nothrow) Kevent[static_cast<size_t>(needed) * 2];
+    Kevent* buffer = new (std::nothrow) Kevent[static_cast<size_t>(needed) * 3];  // changes, receipts, undo
     if (buffer == nullptr) {
       for (InterestChange& change : changes)
         change.error = Error(ENOMEM);
@@ -144,21 +144,37 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
       if (!change.error) change.error = err;
     return;
   }
-  // Receipts come in changelist order (note i); match them to their changes.
+  // Receipts come in changelist order (note i); match them to their changes. A change is
+  // all or nothing, as with epoll: when one filter failed, the other's add is undone (note k).
+  Kevent* undo = receipts + change_capacity_;
+  int undone = 0;
   int next = 0;
   for (InterestChange& change : changes) {
     if (change.error) continue;  // refused before submission: no kevent
     const bool fresh = change.from.empty();
     const int kevents = sent(change.to.readable(), change.from.readable(), fresh) +
                         sent(change.to.writable(), change.from.writable(), fresh);
+    const int first = next;
     for (int k = 0; k < kevents; ++k, ++next) {
-      if (next >= answered) break;
-      const Kevent& receipt = receipts[next];
-      const int err = (receipt.flags & kqueue_abi::kEvError) ? static_cast<int>(receipt.data) : 0;
+      const int err = next >= answered                                ? EIO
+                      : (receipts[next].flags & kqueue_abi::kEvError) ? static_cast<int>(receipts[next].data)
+                                                                      : 0;
       const bool removal = (list[next].flags & kqueue_abi::kEvDelete) != 0;
       if (err == 0 || (removal && (err == ENOENT || err == EBADF))) continue;  // note c
       if (!change.error) change.error = Error(err);
     }
+    if (!change.error) continue;
+    for (int k = first; k < next && k < answered; ++k) {
+      const bool added = (list[k].flags & kqueue_abi::kEvAdd) != 0;
+      if (added && (!(receipts[k].flags & kqueue_abi::kEvError) || receipts[k].data == 0)) {
+        undo[undone] = list[k];
+        undo[undone++].flags = kqueue_abi::kEvDelete | kqueue_abi::kEvReceipt;
+      }
+    }
+  }
+  if (undone > 0) {
+    ++interest_syscalls_;
+    (void)Kernel::kevent(native_handle(), undo, undone, receipts, undone, &zero);
   }
 }
 

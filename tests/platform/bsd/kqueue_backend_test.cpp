@@ -168,6 +168,23 @@ TYPED_TEST(KqueueBackendTest, ReceiptsReportAddErrorsAndTreatAMissingRemovalAsDo
   EXPECT_FALSE(changes[1].error);
 }
 
+TYPED_TEST(KqueueBackendTest, WhenOneFilterOfAChangeFailsTheOtherIsRemovedAgain) {
+  using Scripted = typename TestFixture::Kernel;
+  using Event = typename TestFixture::Kevent;
+  InterestChange change{5, Events(), Readable | Writable, 1};
+  Event read_ok = this->report(5, kEvfiltRead, 1, kEvError);
+  Event write_refused = this->report(5, kEvfiltWrite, 1, kEvError);
+  write_refused.data = EPIPE;
+  Scripted::answer = {read_ok, write_refused};
+  this->backend.apply(std::span<InterestChange>(&change, 1));
+  EXPECT_EQ(change.error.code(), EPIPE);
+  ASSERT_EQ(Scripted::calls.size(), 2u);
+  ASSERT_EQ(Scripted::calls[1].changes.size(), 1u);
+  EXPECT_EQ(Scripted::calls[1].changes[0].filter, kEvfiltRead);
+  EXPECT_EQ(Scripted::calls[1].changes[0].flags, kEvDelete | kEvReceipt);
+  EXPECT_EQ(Scripted::calls[1].nevents, 1) << "the undo drains no event either";
+}
+
 TYPED_TEST(KqueueBackendTest, ANewRegistrationTheKernelPolicyRefusesIsNeverSubmitted) {
   using Scripted = typename TestFixture::Kernel;
   Scripted::refuse_with = EPERM;
