@@ -47,7 +47,8 @@ class FuzzInput {
   size_t position_ = 0;
 };
 
-// a + b, clamped to the int64 range.
+// a + b, clamped to the int64 range. The same rule as timers' saturating_add, written
+// again on purpose: the models compute expected deadlines without the code under test.
 inline int64_t clamped_add(int64_t a, int64_t b) noexcept {
   int64_t sum;
   if (__builtin_add_overflow(a, b, &sum)) return b > 0 ? INT64_MAX : INT64_MIN;

@@ -22,6 +22,7 @@
 // Not emulated (yet): EVFILT_SIGNAL, EVFILT_PROC, EVFILT_TIMER.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 
 #include "platform/bsd/kqueue_abi.hpp"
@@ -52,7 +53,7 @@ struct EmulatedKqueue {
   static int close(int fd) noexcept { return kqueue_emulation::close(fd); }
   static int set_cloexec(int) noexcept { return 0; }  // created close-on-exec
   static int refusal(int fd) noexcept { return kqueue_emulation::refusal(fd); }
-  static int last_error() noexcept;
+  static int last_error() noexcept { return errno; }
 };
 
 struct FreeBsdAbi {
@@ -65,9 +66,3 @@ struct MacosAbi {
 };
 
 }  // namespace evflow::testing
-
-#include <cerrno>
-template <class Flavour>
-int evflow::testing::EmulatedKqueue<Flavour>::last_error() noexcept {
-  return errno;
-}
