@@ -37,11 +37,15 @@
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
 //   int native_handle() const         the kernel object, to embed this loop in another.
-//   int wake_handle() const            the wake-up descriptor (the signal layer writes it).
 //   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
 //   void set_sleep_path(SleepPath)     use this path, or the best the kernel accepted
-//                                      if that is worse.
+//                                      if that is worse; a path the backend does not
+//                                      have (kqueue: TimerFd) means Nanoseconds.
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total.
+//   static constexpr bool kReportsProcesses
+//                                      true when apply() also takes Source::Signal and
+//                                      Source::Process registrations (readiness.hpp);
+//                                      otherwise every change names a descriptor.
 //
 // Stale events: every registration carries the 32-bit `tag` of its InterestChange and
 // event(i) returns it, so the loop can tell a report for a descriptor it re-registered
@@ -51,10 +55,19 @@
 
 #include "platform/readiness.hpp"
 
-#if defined(__linux__)
+#if defined(EVFLOW_BACKEND_HEADER)
+// A test build may put another backend under the loop (the kqueue backend over the
+// kqueue emulation in tests/support, on Linux): that header declares `Backend`.
+#include EVFLOW_BACKEND_HEADER
+#elif defined(__linux__)
 #include "platform/linux/epoll_backend.hpp"
 namespace evflow {
 using Backend = EpollBackend;
+}
+#elif defined(__FreeBSD__) || defined(__APPLE__)
+#include "platform/bsd/kqueue_sys.hpp"
+namespace evflow {
+using Backend = KqueueBackend;
 }
 #else
 #error "evflow: no backend for this platform yet"

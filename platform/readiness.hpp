@@ -9,21 +9,33 @@
 
 namespace evflow {
 
-// One descriptor's transition from the interest the kernel has to the one wanted.
+// What a registration watches. Descriptors on every backend; signals and processes only
+// on a backend whose kernel reports them itself (Backend::kReportsProcesses: kqueue's
+// EVFILT_SIGNAL and EVFILT_PROC). Elsewhere the loop watches them through descriptors
+// (signalfd, pidfd) or the signal layer.
+enum class Source : uint8_t {
+  Descriptor,  // `fd` is a file descriptor
+  Signal,      // `fd` is a signal number; reported each time it is raised
+  Process,     // `fd` is a child's pid; reported once when it exits (to is Readable)
+};
+
+// One registration's transition from the interest the kernel has to the one wanted.
 // `from` empty means "not registered"; `to` empty means "remove".
 struct InterestChange {
-  int fd;
+  int fd;  // the descriptor, signal number or pid (see `source`)
   Events from;
   Events to;
   uint32_t tag;   // returned with every event of this registration
   Error error{};  // written by apply()
+  Source source = Source::Descriptor;
 };
 
 // One readiness report. fd == kWakeDescriptor reports a wake() instead.
 struct ReadyEvent {
-  int fd;
+  int fd;  // the descriptor, signal number or pid (see `source`)
   uint32_t tag;
   Events events;
+  Source source = Source::Descriptor;
 };
 inline constexpr int kWakeDescriptor = -1;
 

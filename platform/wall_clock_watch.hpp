@@ -4,6 +4,8 @@
 
 #if defined(__linux__)
 #include "platform/linux/wall_clock_watch.hpp"
+#elif defined(__FreeBSD__) || defined(__APPLE__)
+#include "platform/bsd/wall_clock_watch.hpp"
 #else
 #error "evflow: no wall-clock watch for this platform yet"
 #endif

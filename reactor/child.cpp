@@ -4,7 +4,10 @@
 
 #include <cerrno>
 
+#include "platform/descriptor.hpp"
+#if defined(__linux__)
 #include "platform/linux/sys.hpp"
+#endif
 
 namespace evflow {
 
@@ -26,24 +29,14 @@ Error Child::start(pid_t pid) noexcept {
   if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return Error(errno);
   pid_ = pid;
   status_ = ExitStatus();
-  via_sigchld_ = loop_->child_path_ == ChildPath::SigChld;
-  if (!via_sigchld_) {
-    Result<int> fd = linux_abi::pidfd_open(pid);
-    if (!fd && (fd.error().code() == ENOSYS || fd.error().code() == EPERM)) {
-      loop_->child_path_ = ChildPath::SigChld;  // this kernel has no pidfd: SIGCHLD from now on
-      via_sigchld_ = true;
-    } else if (!fd) {
-      return fd.error().code() == ESRCH ? Error(ECHILD) : fd.error();
-    } else {
-      pidfd_ = fd.value();
-      if (Error err = pidfd_watch_.start(pidfd_, Readable, [this] { (void)try_reap(); })) {
-        (void)linux_abi::close(pidfd_);
-        pidfd_ = -1;
-        return err;
-      }
-    }
+  path_ = loop_->child_path_;
+  process_registered_ = false;
+  if (path_ == ChildPath::Pidfd) {
+    if (Error err = start_pidfd()) return err;
+  } else if (path_ == ChildPath::ProcessEvent) {
+    if (Error err = loop_->watch_process(*this)) return err;
   }
-  if (via_sigchld_) {
+  if (path_ == ChildPath::SigChld) {
     if (Error err = loop_->start_sigchld_child()) return err;
   }
   loop_->children_.push_back(*this);
@@ -51,21 +44,46 @@ Error Child::start(pid_t pid) noexcept {
   return Error();
 }
 
+Error Child::start_pidfd() noexcept {
+#if defined(__linux__)
+  Result<int> fd = linux_abi::pidfd_open(pid_);
+  if (!fd && (fd.error().code() == ENOSYS || fd.error().code() == EPERM)) {
+    loop_->child_path_ = path_ = ChildPath::SigChld;  // this kernel has no pidfd: SIGCHLD from now on
+    return Error();
+  }
+  if (!fd) return fd.error().code() == ESRCH ? Error(ECHILD) : fd.error();
+  pidfd_ = fd.value();
+  if (Error err = pidfd_watch_.start(pidfd_, Readable, [this] { (void)try_reap(); })) {
+    (void)close_descriptor(pidfd_);
+    pidfd_ = -1;
+    return err;
+  }
+  return Error();
+#else
+  path_ = ChildPath::SigChld;  // request_child_path() keeps Pidfd off Linux; be safe anyway
+  return Error();
+#endif
+}
+
 void Child::stop() noexcept {
   if (!active_) return;
   loop_->assert_owner_thread();
   loop_->children_.remove(*this);
   active_ = false;
-  if (via_sigchld_) {
+  if (path_ == ChildPath::SigChld) {
     loop_->stop_sigchld_child();
+  } else if (path_ == ChildPath::ProcessEvent) {
+    loop_->unwatch_process(*this);
+    process_registered_ = false;
   } else {
     pidfd_watch_.stop();
     loop_->deregister_now(pidfd_);  // forked children may hold copies of the pidfd
-    (void)linux_abi::close(pidfd_);
+    (void)close_descriptor(pidfd_);
     pidfd_ = -1;
   }
 }
 
+#if defined(__linux__)
 namespace {
 
 // The wait status waitpid() would have given, from waitid()'s siginfo.
@@ -83,11 +101,13 @@ int wait_status_from(const siginfo_t& info) noexcept {
 constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >= 5.4
 
 }  // namespace
+#endif
 
 bool Child::try_reap() noexcept {
   int status = 0;
   pid_t reaped = 0;
   bool done = false;
+#if defined(__linux__)
   if (pidfd_ >= 0) {
     // By pidfd: exact even if the pid was reaped elsewhere and reused meanwhile.
     siginfo_t info{};
@@ -104,6 +124,7 @@ bool Child::try_reap() noexcept {
       done = true;  // ECHILD: someone else reaped it
     }
   }
+#endif
   if (!done) {  // SIGCHLD path, or a kernel without P_PIDFD
     do {
       reaped = ::waitpid(pid_, &status, WNOHANG);  // this pid only: never another's child

@@ -4,7 +4,9 @@
 // child exits; the status is then collected with waitpid(pid, WNOHANG) for that pid
 // only. Where pidfd_open is unavailable (ENOSYS, or EPERM under a seccomp filter), or
 // when the loop is asked to (Loop::request_child_path), SIGCHLD through the signal layer
-// plus waitpid(pid, WNOHANG) for each watched pid. Either way evflow never reaps a child
+// plus waitpid(pid, WNOHANG) for each watched pid. FreeBSD and macOS: the loop's kqueue
+// reports the exit (EVFILT_PROC, NOTE_EXIT), then waitpid(pid, WNOHANG) for that pid; a
+// child the kqueue no longer knows (it exited in between) is looked at through SIGCHLD. Either way evflow never reaps a child
 // nobody watches, so it does not steal children from other code (semantic 8); for the
 // same reason there is no "any child" watcher: pid must name one child.
 //
@@ -15,7 +17,7 @@
 //   whose reaped_elsewhere() is true.
 // - In a forked child, Child watchers inherited from the parent are stopped without a
 //   callback: those processes are not the forked child's children.
-// - Child callbacks run in the Io phase (pidfd) or the Signal phase (SIGCHLD).
+// - Child callbacks run in the Io phase (pidfd, process event) or the Signal phase (SIGCHLD).
 //
 // Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
 // loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
@@ -91,12 +93,16 @@ class Child : public detail::ListNode<Child> {
   // Reaps the child if it has exited; then stops and calls back. True if it did.
   bool try_reap() noexcept;
 
+  Error start_pidfd() noexcept;
+
   Loop* loop_;
   Io pidfd_watch_;  // pidfd path: readable when the child exits
   pid_t pid_ = 0;
   int pidfd_ = -1;
+  uint32_t tag_ = 0;  // process-event path: the registration's tag
   bool active_ = false;
-  bool via_sigchld_ = false;
+  bool process_registered_ = false;  // process-event path: the backend still holds it
+  ChildPath path_ = ChildPath::Pidfd;
   ExitStatus status_;
   Callback callback_;
 };

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <bit>
 
+#include "platform/descriptor.hpp"
 #include "platform/fatal.hpp"
 #include "platform/fork_generation.hpp"
-#include "platform/linux/sys.hpp"
 #include "reactor/async.hpp"
 #include "reactor/child.hpp"
 #include "reactor/hook.hpp"
@@ -242,6 +242,42 @@ void Loop::reregister_all() noexcept {
   backend_.apply(change_batch_);
   for (const InterestChange& change : change_batch_)
     record_outcome(change);
+  if constexpr (Backend::kReportsProcesses) reregister_processes();
+}
+
+void Loop::reregister_processes() noexcept {
+  // Signals and children registered in the backend itself (kqueue) live in the old
+  // kernel object too. They are few: one batch, outside the descriptor table.
+  change_batch_.clear();
+  for (int signo = 1; signo <= 64; ++signo) {
+    if (filtered_signals_ & signals::bit_of(signo))
+      change_batch_.push_back(InterestChange{signo, Events(), Readable, next_tag(), {}, Source::Signal});
+  }
+  children_.for_each([this](Child& child) {
+    if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
+      change_batch_.push_back(InterestChange{child.pid_, Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
+  });
+  if (change_batch_.empty()) return;
+  backend_.apply(change_batch_);
+  for (const InterestChange& change : change_batch_) {
+    if (!change.error) continue;
+    if (change.source == Source::Signal) {
+      // Nothing lost silently: a signal the new kernel object refused is a broken assumption.
+      detail::fatal("the rebuilt kqueue refused a signal registration that the old one accepted");
+    }
+    children_.for_each([&](Child& child) {  // exited meanwhile (ESRCH): reaped next iteration
+      if (child.path_ == ChildPath::ProcessEvent && child.pid_ == change.fd) child.process_registered_ = false;
+    });
+    children_check_due_ = true;
+  }
+}
+
+void Loop::request_child_path(ChildPath path) noexcept {
+#if !defined(__linux__)
+  if (path == ChildPath::Pidfd) path = kDefaultChildPath;
+#endif
+  if (path == ChildPath::ProcessEvent && !Backend::kReportsProcesses) path = kDefaultChildPath;
+  child_path_ = path;
 }
 
 Error Loop::after_fork() noexcept {
@@ -254,14 +290,8 @@ Error Loop::after_fork() noexcept {
   if (wall_clock_io_) {
     if (Error err = wall_clock_watch_.after_fork()) return err;
   }
-  if (signalfd_ >= 0) {  // the inherited signalfd shares its mask with the parent's
-    Result<int> fresh = linux_abi::signalfd(-1, signalfd_mask_);
-    if (!fresh) return fresh.error();
-    Error err = linux_abi::dup3(fresh.value(), signalfd_);
-    (void)linux_abi::close(fresh.value());
-    if (err) return err;
-  }
-  if (signal_slot_ >= 0) signals::after_fork(signal_slot_, backend_.wake_handle());
+  if (Error err = renew_signalfd()) return err;
+  filtered_signals_pending_ = 0;  // caught before the fork: the parent's to dispatch
   while (Child* child = children_.front())
     child->stop();
   reregister_all();
@@ -360,6 +390,12 @@ void Loop::dispatch_events(int count) noexcept {
       woken = true;
       continue;
     }
+    if constexpr (Backend::kReportsProcesses) {
+      if (event.source != Source::Descriptor) {
+        dispatch_process_event(event);
+        continue;
+      }
+    }
     const auto index = static_cast<size_t>(event.fd);
     if (index >= fds_.size()) {
       rebuild_needed_ = true;  // a registration the loop never made: a stale one (note a)
@@ -447,18 +483,18 @@ void Loop::detach_all() noexcept {
   // epoll instance is still the parent's. Child watchers are let go without Child::stop.
   while (Child* child = children_.front()) {
     children_.remove(*child);
-    if (child->via_sigchld_) {
-      --active_;
-    } else {
-      (void)linux_abi::close(child->pidfd_);  // its Io is detached with the others below
+    if (child->pidfd_ >= 0) {
+      (void)close_descriptor(child->pidfd_);  // its Io is detached with the others below
       child->pidfd_ = -1;
     }
+    child->process_registered_ = false;  // dropped with the kqueue
     child->active_ = false;
     child->loop_ = nullptr;
   }
   sigchld_.reset();
   sigchld_children_ = 0;
   (void)update_signalfd(0);
+  filtered_signals_ = filtered_signals_pending_ = 0;  // dropped with the kqueue
   while (Signal* signal = signals_.front()) {
     signals_.remove(*signal);
     signal->active_ = false;

@@ -79,8 +79,9 @@ enum class RunMode : uint8_t {
 
 // How Child watchers learn that a child exited (see reactor/child.hpp).
 enum class ChildPath : uint8_t {
-  Pidfd,    // one pidfd per child, readable on exit (Linux >= 5.3)
-  SigChld,  // SIGCHLD through the signal layer, then waitpid on each watched pid
+  Pidfd,         // one pidfd per child, readable on exit (Linux >= 5.3)
+  SigChld,       // SIGCHLD through the signal layer, then waitpid on each watched pid
+  ProcessEvent,  // the backend reports the exit itself (kqueue: EVFILT_PROC, NOTE_EXIT)
 };
 
 // Where a Loop reads time. The default reads the kernel's clocks; tests and simulations
@@ -106,7 +107,7 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Creates the kernel objects (epoll instance, wake-up eventfd). Errors: EMFILE/ENFILE
+  // Creates the kernel objects (epoll instance and wake-up eventfd, or kqueue). Errors: EMFILE/ENFILE
   // when no descriptor is left, ENOMEM, EBUSY when already open. The calling thread
   // becomes the owner.
   Error open() noexcept;
@@ -167,7 +168,8 @@ class Loop {
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
   int active_watchers() const noexcept;
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
-  // The epoll descriptor (Linux): readable when this loop has work, to embed it in another loop.
+  // The epoll descriptor or the kqueue: readable when this loop has work, to embed it in
+  // another loop.
   int native_handle() const noexcept { return backend_.native_handle(); }
 
   // Pre-sizes the descriptor table for descriptors below `count`, so that starting
@@ -190,9 +192,10 @@ class Loop {
   // Errors: EINVAL if not open; EMFILE/ENFILE/ENOMEM.
   Error after_fork() noexcept;
 
-  // How Child watchers started from now on learn of exits; see ChildPath. The loop
+  // How Child watchers started from now on learn of exits; see ChildPath. A path this
+  // build lacks (Pidfd off Linux, ProcessEvent on epoll) means the default. The loop
   // falls back to SigChld by itself where pidfd_open is unavailable.
-  void request_child_path(ChildPath path) noexcept { child_path_ = path; }
+  void request_child_path(ChildPath path) noexcept;
   ChildPath child_path() const noexcept { return child_path_; }
 
  private:
@@ -204,6 +207,8 @@ class Loop {
   friend class Child;
   template <detail::HookKind>
   friend class Hook;
+
+  static constexpr ChildPath kDefaultChildPath = Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd;
 
   // What the loop knows of one descriptor number.
   struct FdEntry {
@@ -239,13 +244,19 @@ class Loop {
 
   Error rebuild_backend() noexcept;
   void reregister_all() noexcept;
+  void reregister_processes() noexcept;
   Error start_signal(Signal& watcher) noexcept;
   Error restart_signal(Signal& watcher, int signo) noexcept;
   Error watch_signal(int signo) noexcept;
   void unwatch_signal(int signo) noexcept;
   void stop_signal(Signal& watcher) noexcept;
   Error update_signalfd(uint64_t mask) noexcept;
+  Error renew_signalfd() noexcept;
   void read_signalfd() noexcept;
+  Error change_signal_filter(int signo, bool watch) noexcept;
+  Error watch_process(Child& child) noexcept;
+  void unwatch_process(Child& child) noexcept;
+  void dispatch_process_event(const ReadyEvent& event) noexcept;
   void dispatch_signals() noexcept;
   Error start_sigchld_child() noexcept;
   void stop_sigchld_child() noexcept;
@@ -315,12 +326,14 @@ class Loop {
   uint16_t signal_watchers_[65] = {};  // active Signal watchers per signal number
   detail::IntrusiveList<Signal> signals_;
   uint64_t signalfd_mask_ = 0;  // signals this loop reads from its signalfd
+  uint64_t filtered_signals_ = 0;         // signals registered in the backend (CatchMode::KernelFilter)
+  uint64_t filtered_signals_pending_ = 0;  // reported by the backend, not yet dispatched
   int signalfd_ = -1;
   std::unique_ptr<Io> signalfd_io_;  // internal: not counted as active
   detail::IntrusiveList<Child> children_;
   std::unique_ptr<Signal> sigchld_;  // internal: SIGCHLD for ChildPath::SigChld
   int sigchld_children_ = 0;
-  ChildPath child_path_ = ChildPath::Pidfd;
+  ChildPath child_path_ = kDefaultChildPath;
   SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
   bool sleep_path_requested_ = false;
   Io* io_cursor_ = nullptr;       // next watcher of the failed list being dispatched

@@ -1,8 +1,12 @@
 // Loop: the parts that deal with processes — Signal watchers (through the process-wide
-// signal layer, with a signalfd for blocked signals) and Child watchers on the SIGCHLD path.
+// signal layer, with a signalfd for blocked signals on Linux, or the backend's own signal
+// events on kqueue) and Child watchers on the SIGCHLD and process-event paths.
 #include <signal.h>
 
+#include "platform/descriptor.hpp"
+#if defined(__linux__)
 #include "platform/linux/sys.hpp"
+#endif
 #include "reactor/child.hpp"
 #include "reactor/io.hpp"
 #include "reactor/loop.hpp"
@@ -21,18 +25,23 @@ Error Loop::start_signal(Signal& watcher) noexcept {
 
 Error Loop::watch_signal(int signo) noexcept {
   if (signal_slot_ < 0) {
-    Result<int> slot = signals::acquire_slot(backend_.wake_handle());
+    const signals::Waker waker{[](void* loop) noexcept { static_cast<Loop*>(loop)->wake(); }, this};
+    Result<int> slot = signals::acquire_slot(waker);
     if (!slot) return slot.error();
     signal_slot_ = slot.value();
   }
   if (signal_watchers_[signo] == 0) {
-    Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo);
+    Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo, Backend::kReportsProcesses);
     if (!mode) return mode.error();
+    Error err;
     if (mode.value() == signals::CatchMode::SignalFd) {
-      if (Error err = update_signalfd(signalfd_mask_ | signals::bit_of(signo))) {
-        signals::unwatch(signal_slot_, signo);
-        return err;
-      }
+      err = update_signalfd(signalfd_mask_ | signals::bit_of(signo));
+    } else if (mode.value() == signals::CatchMode::KernelFilter) {
+      err = change_signal_filter(signo, true);
+    }
+    if (err) {
+      signals::unwatch(signal_slot_, signo);
+      return err;
     }
   }
   ++signal_watchers_[signo];
@@ -42,7 +51,21 @@ Error Loop::watch_signal(int signo) noexcept {
 void Loop::unwatch_signal(int signo) noexcept {
   if (--signal_watchers_[signo] != 0) return;
   signals::unwatch(signal_slot_, signo);
-  if (signalfd_mask_ & signals::bit_of(signo)) (void)update_signalfd(signalfd_mask_ & ~signals::bit_of(signo));
+  const uint64_t bit = signals::bit_of(signo);
+  if (signalfd_mask_ & bit) (void)update_signalfd(signalfd_mask_ & ~bit);
+  if (filtered_signals_ & bit) (void)change_signal_filter(signo, false);
+}
+
+Error Loop::change_signal_filter(int signo, bool watch) noexcept {
+  check_fork();  // a forked child registers in its own kqueue
+  const uint64_t bit = signals::bit_of(signo);
+  const Events interest = watch ? Readable : Events();
+  InterestChange change{signo, watch ? Events() : Readable, interest, next_tag(), {}, Source::Signal};
+  backend_.apply(std::span<InterestChange>(&change, 1));
+  if (watch && change.error) return change.error;
+  filtered_signals_ = watch ? filtered_signals_ | bit : filtered_signals_ & ~bit;
+  filtered_signals_pending_ &= filtered_signals_;
+  return Error();
 }
 
 Error Loop::restart_signal(Signal& watcher, int signo) noexcept {
@@ -64,11 +87,12 @@ void Loop::stop_signal(Signal& watcher) noexcept {
 Error Loop::update_signalfd(uint64_t mask) noexcept {
   if (mask == 0) {
     signalfd_io_.reset();
-    if (signalfd_ >= 0) (void)linux_abi::close(signalfd_);
+    if (signalfd_ >= 0) (void)close_descriptor(signalfd_);
     signalfd_ = -1;
     signalfd_mask_ = 0;
     return Error();
   }
+#if defined(__linux__)
   check_fork();  // the inherited signalfd's mask is the parent's too
   Result<int> fd = linux_abi::signalfd(signalfd_, mask);
   if (!fd) return fd.error();
@@ -85,9 +109,27 @@ Error Loop::update_signalfd(uint64_t mask) noexcept {
   }
   signalfd_mask_ = mask;
   return Error();
+#else
+  return Error(ENOTSUP);  // the signal layer chooses CatchMode::SignalFd on Linux only
+#endif
+}
+
+Error Loop::renew_signalfd() noexcept {
+#if defined(__linux__)
+  // The inherited signalfd shares its mask with the parent's: same number, new file.
+  if (signalfd_ < 0) return Error();
+  Result<int> fresh = linux_abi::signalfd(-1, signalfd_mask_);
+  if (!fresh) return fresh.error();
+  Error err = linux_abi::dup3(fresh.value(), signalfd_);
+  (void)linux_abi::close(fresh.value());
+  return err;
+#else
+  return Error();
+#endif
 }
 
 void Loop::read_signalfd() noexcept {
+#if defined(__linux__)
   linux_abi::SignalfdSiginfo records[8];
   for (;;) {
     Result<long> got = linux_abi::read(signalfd_, records, sizeof records);
@@ -98,10 +140,12 @@ void Loop::read_signalfd() noexcept {
       signals::deliver(static_cast<int>(records[i].signo));
     if (got.value() < static_cast<long>(sizeof records)) return;
   }
+#endif
 }
 
 void Loop::dispatch_signals() noexcept {
-  const uint64_t pending = signals::take_pending(signal_slot_);
+  const uint64_t pending = signals::take_pending(signal_slot_) | filtered_signals_pending_;
+  filtered_signals_pending_ = 0;
   if (pending == 0) return;
   signals_.for_each([this, pending](Signal& watcher) {
     if ((pending & signals::bit_of(watcher.signo_)) == 0) return;
@@ -134,9 +178,56 @@ void Loop::stop_sigchld_child() noexcept {
 
 void Loop::check_children() noexcept {
   children_check_due_ = false;
-  children_.for_each([](Child& child) {
-    if (child.via_sigchld_) (void)child.try_reap();
+  children_.for_each([this](Child& child) {
+    // A process event's child is looked at once its registration is gone (it exited).
+    const bool exited = child.path_ == ChildPath::ProcessEvent && !child.process_registered_;
+    if (child.path_ == ChildPath::SigChld) {
+      (void)child.try_reap();
+    } else if (exited && !child.try_reap()) {
+      children_check_due_ = true;  // not a zombie yet: a moment more
+    }
   });
+}
+
+Error Loop::watch_process(Child& child) noexcept {
+  check_fork();
+  InterestChange change{child.pid_, Events(), Readable, next_tag(), {}, Source::Process};
+  backend_.apply(std::span<InterestChange>(&change, 1));
+  // ESRCH: the kernel no longer lists the process, so it has exited (kqueue refuses a
+  // zombie on some systems); waitpid() collects it at the next iteration.
+  if (change.error && change.error.code() != ESRCH) return change.error;
+  child.tag_ = change.tag;
+  child.process_registered_ = !change.error;
+  if (change.error) children_check_due_ = true;
+  ++active_;
+  return Error();
+}
+
+void Loop::unwatch_process(Child& child) noexcept {
+  --active_;
+  if (!child.process_registered_) return;  // reported: the kernel dropped it (kqueue_backend.hpp, note l)
+  check_fork();
+  InterestChange change{child.pid_, Readable, Events(), next_tag(), {}, Source::Process};
+  backend_.apply(std::span<InterestChange>(&change, 1));
+}
+
+void Loop::dispatch_process_event(const ReadyEvent& event) noexcept {
+  if (event.source == Source::Signal) {
+    if (event.fd >= 1 && event.fd <= 64) filtered_signals_pending_ |= signals::bit_of(event.fd) & filtered_signals_;
+    return;
+  }
+  // A process exited. Children are few: a walk finds its watcher.
+  Child* exited = nullptr;
+  children_.for_each([&](Child& child) {
+    if (child.path_ == ChildPath::ProcessEvent && child.process_registered_ && child.pid_ == event.fd &&
+        child.tag_ == event.tag)
+      exited = &child;
+  });
+  if (exited == nullptr) return;      // stopped since, or restarted: a stale report
+  exited->process_registered_ = false;  // the kernel removed it (note l): stop() need not
+  // Reported before waitpid() can collect it? No manual promises that NOTE_EXIT comes
+  // after the process became a zombie: then look again next iteration, until it is one.
+  if (!exited->try_reap()) children_check_due_ = true;
 }
 
 }  // namespace evflow

@@ -55,7 +55,7 @@ void Loop::expire_periodics() noexcept {
 }
 
 Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
-  if (!wall_clock_io_) {
+  if (WallClockWatch::kAvailable && !wall_clock_io_) {
     // The first Periodic: watch for the wall clock being set. The internal watcher is
     // not counted as active, so it never keeps run() going on its own.
     if (Error err = wall_clock_watch_.open()) return err;

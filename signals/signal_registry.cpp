@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cerrno>
 
-#include "platform/linux/sys.hpp"
 
 namespace evflow::signals {
 
@@ -19,7 +18,8 @@ constexpr int kMaxSignal = 64;
 // time. All fields are atomics for that reason.
 struct Slot {
   std::atomic<bool> in_use{false};
-  std::atomic<int> wake_fd{-1};
+  std::atomic<void (*)(void*) noexcept> wake{nullptr};  // with wake_context: Waker
+  std::atomic<void*> wake_context{nullptr};
   std::atomic<uint64_t> watched{0};
   std::atomic<uint64_t> pending{0};
   std::atomic<int> handlers_inside{0};  // deliver() calls between their check and their write
@@ -48,6 +48,11 @@ void on_signal(int signo) {
   deliver(signo);
   errno = saved_errno;
 }
+
+// SIGCHLD's disposition while a kqueue filter watches it: a handler that does nothing.
+// SIG_IGN would make the kernel reap children by itself, and EVFILT_SIGNAL does not
+// record an ignored SIGCHLD (kqueue(2), EVFILT_SIGNAL).
+void on_filtered_sigchld(int) {}
 
 void install_fork_handlers() {
   // Hold the mutex across fork() so that the child never inherits it locked by a thread
@@ -78,7 +83,7 @@ bool watched_anywhere(int signo) noexcept {
 void restore_if_unwatched(int signo) noexcept {
   SignalState& state = g_signals[signo];
   if (state.mode == CatchMode::None || watched_anywhere(signo)) return;
-  if (state.mode == CatchMode::Handler) (void)::sigaction(signo, &state.previous, nullptr);
+  if (state.mode != CatchMode::SignalFd) (void)::sigaction(signo, &state.previous, nullptr);
   state.mode = CatchMode::None;
 }
 
@@ -99,13 +104,14 @@ bool watchable(int signo) noexcept {
   }
 }
 
-Result<int> acquire_slot(int wake_fd) noexcept {
+Result<int> acquire_slot(Waker waker) noexcept {
   (void)pthread_once(&g_fork_handlers_once, install_fork_handlers);
   lock();
   for (int i = 0; i < kMaxLoops; ++i) {
     Slot& slot = g_slots[i];
     if (slot.in_use.load() || slot.draining.load()) continue;
-    slot.wake_fd.store(wake_fd);
+    slot.wake.store(waker.wake);
+    slot.wake_context.store(waker.context);
     slot.pending.store(0);
     slot.in_use.store(true);
     if (g_slots_used.load() <= i) g_slots_used.store(i + 1);
@@ -126,8 +132,8 @@ void release_slot(int slot_index) noexcept {
     if (watched & bit_of(signo)) restore_if_unwatched(signo);
   }
   unlock();
-  // A handler that saw in_use == true may still be about to write to wake_fd; the loop
-  // closes that descriptor after this returns. Handlers are short: wait them out, and
+  // A handler that saw in_use == true may still be about to wake the loop, which may be
+  // destroyed after this returns. Handlers are short: wait them out, and
   // only then clear the mailbox and let another loop take it.
   while (slot.handlers_inside.load() != 0)
     sched_yield();
@@ -135,29 +141,35 @@ void release_slot(int slot_index) noexcept {
   slot.draining.store(false);
 }
 
-Result<CatchMode> watch(int slot_index, int signo) noexcept {
+Result<CatchMode> watch(int slot_index, int signo, bool kernel_filter) noexcept {
   if (!watchable(signo)) return Error(EINVAL);
   Slot& slot = g_slots[slot_index];
   lock();
   SignalState& state = g_signals[signo];
   if (state.mode == CatchMode::None) {
+    CatchMode mode = kernel_filter ? CatchMode::KernelFilter : CatchMode::Handler;
+#if defined(__linux__)
     sigset_t blocked;
     (void)pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
-    if (sigismember(&blocked, signo) == 1) {
-      state.mode = CatchMode::SignalFd;
-    } else {
+    if (sigismember(&blocked, signo) == 1) mode = CatchMode::SignalFd;
+#endif
+    if (mode != CatchMode::SignalFd) {
       // sigaction through libc: the kernel needs libc's restorer trampoline.
       struct sigaction action {};
-      action.sa_handler = on_signal;
       sigemptyset(&action.sa_mask);
       action.sa_flags = SA_RESTART;
+      if (mode == CatchMode::Handler) {
+        action.sa_handler = on_signal;
+      } else {
+        action.sa_handler = signo == SIGCHLD ? on_filtered_sigchld : SIG_IGN;  // the kqueue counts it
+      }
       if (::sigaction(signo, &action, &state.previous) != 0) {
         const int err = errno;
         unlock();
         return Error(err);
       }
-      state.mode = CatchMode::Handler;
     }
+    state.mode = mode;
   }
   slot.watched.fetch_or(bit_of(signo));
   const CatchMode mode = state.mode;
@@ -185,15 +197,10 @@ void deliver(int signo) noexcept {
     if ((slot.watched.load() & bit) == 0) continue;
     slot.handlers_inside.fetch_add(1);
     // Checked after announcing ourselves: release_slot() either sees us or we see it.
-    if (slot.in_use.load() && (slot.pending.fetch_or(bit) & bit) == 0) {
-      const uint64_t one = 1;
-      (void)linux_abi::write(slot.wake_fd.load(), &one, sizeof one);
-    }
+    if (slot.in_use.load() && (slot.pending.fetch_or(bit) & bit) == 0) slot.wake.load()(slot.wake_context.load());
     slot.handlers_inside.fetch_sub(1);
   }
 }
-
-void after_fork(int slot_index, int wake_fd) noexcept { g_slots[slot_index].wake_fd.store(wake_fd); }
 
 int watchers_of(int signo) noexcept {
   if (signo < 1 || signo > kMaxSignal) return 0;

@@ -2,19 +2,20 @@
 // any signals, fed by one handler per signal.
 //
 // Each loop that watches signals owns a mailbox (a slot): a 64-bit mask of the signals
-// it watches, a 64-bit mask of those caught but not yet dispatched, and the descriptor
-// that wakes it (its eventfd). Slots live in a static array and are never freed, so
-// the signal handler only ever touches static memory, and no pointer travels through
-// a pipe.
+// it watches, a 64-bit mask of those caught but not yet dispatched, and how to wake it
+// (its Loop::wake(), async-signal-safe). Slots live in a static array and are never
+// freed, so the signal handler only ever touches static memory, and no pointer travels
+// through a pipe.
 //
 // Delivery, for a signal S caught by the handler (or read from a signalfd, below):
 // for every slot watching S, set S in its pending mask; if it was not set already,
-// write to its wake descriptor. The handler saves and restores errno and does nothing
+// wake its loop. The handler saves and restores errno and does nothing
 // else: callbacks run in the loops. Several deliveries of S before a loop looks are
 // seen as one (coalescing), and a delivery after the loop took its pending mask wakes
-// it again, so none is lost.
+// it again, so none is lost. At fork(2) an atfork handler empties every pending mask in
+// the child: the parent dispatches what was caught before.
 //
-// Two ways to catch a signal, chosen when the first loop in the process starts
+// Three ways to catch a signal, chosen when the first loop in the process starts
 // watching it:
 // - Handler: if S is not blocked in the calling thread, evflow installs its handler
 //   with sigaction (SA_RESTART) and restores the previous disposition when the last
@@ -25,7 +26,13 @@
 //   is blocked everywhere) and installs nothing; each loop watching S reads it from its
 //   own signalfd and hands it to deliver(), which fans it out to every loop. A signal
 //   blocked only in some threads may then stay pending in a thread that never reads it:
-//   block it in every thread, or in none.
+//   block it in every thread, or in none. (Linux only.)
+// - Kernel filter: where the loops' backend reports signals itself (kqueue's
+//   EVFILT_SIGNAL, which every watching kqueue records even while the signal is
+//   ignored), evflow sets the disposition to SIG_IGN (SIGCHLD: a handler that does
+//   nothing, since an ignored SIGCHLD is neither recorded nor left for waitpid) and
+//   restores the previous one when the last watcher stops. Each loop registers the
+//   signal in its own kqueue; no handler of evflow's runs, and deliver() is not involved.
 //
 // Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught
 // (EINVAL); SIGSEGV, SIGBUS, SIGFPE and SIGILL, which report a fault in the thread that
@@ -40,7 +47,7 @@
 namespace evflow::signals {
 
 // How a signal is caught in this process while it is watched.
-enum class CatchMode : uint8_t { None, Handler, SignalFd };
+enum class CatchMode : uint8_t { None, Handler, SignalFd, KernelFilter };
 
 inline constexpr int kMaxLoops = 256;  // loops watching signals at once, process-wide
 
@@ -49,16 +56,23 @@ constexpr uint64_t bit_of(int signo) noexcept { return uint64_t{1} << (signo - 1
 // True for a number a Signal watcher may watch (see the header comment).
 bool watchable(int signo) noexcept;
 
-// Takes a free mailbox for a loop that wakes through `wake_fd`. Errors: EAGAIN when
-// kMaxLoops loops already have one.
-Result<int> acquire_slot(int wake_fd) noexcept;
+// How deliver() wakes a loop: `wake(context)` must be async-signal-safe and thread-safe.
+struct Waker {
+  void (*wake)(void* context) noexcept;
+  void* context;
+};
+
+// Takes a free mailbox for a loop woken by `waker`. Errors: EAGAIN when kMaxLoops loops
+// already have one.
+Result<int> acquire_slot(Waker waker) noexcept;
 // Returns the mailbox; waits for handlers still writing to its descriptor. The loop's
 // watches must have been dropped first.
 void release_slot(int slot) noexcept;
 
-// The loop of `slot` starts watching `signo` (0 -> 1 of its watchers). Installs the
-// handler if this is the first watch in the process. Returns how it is caught.
-Result<CatchMode> watch(int slot, int signo) noexcept;
+// The loop of `slot` starts watching `signo` (0 -> 1 of its watchers). Sets the
+// disposition if this is the first watch in the process. `kernel_filter`: the loops'
+// backend reports signals itself (Backend::kReportsProcesses). Returns how it is caught.
+Result<CatchMode> watch(int slot, int signo, bool kernel_filter) noexcept;
 // The loop of `slot` stops watching `signo` (1 -> 0). Restores the previous disposition
 // after the last watch in the process.
 void unwatch(int slot, int signo) noexcept;
@@ -68,11 +82,6 @@ uint64_t take_pending(int slot) noexcept;
 
 // Marks `signo` caught for every loop watching it and wakes them. Async-signal-safe.
 void deliver(int signo) noexcept;
-
-// In a forked child, once the loop of `slot` has its own wake descriptor. (Signals
-// caught before the fork but not dispatched were dropped at the fork itself, by an
-// atfork handler: the parent dispatches them.)
-void after_fork(int slot, int wake_fd) noexcept;
 
 // For tests: how many slots are watching `signo` process-wide.
 int watchers_of(int signo) noexcept;

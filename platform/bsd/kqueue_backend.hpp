@@ -45,6 +45,14 @@
 //    while EVFILT_READ succeeds (read from the source, not checked on a FreeBSD system
 //    here). The half that succeeded is deleted again, so the kernel holds all of a change
 //    or none of it, as with epoll, and the loop's record of it stays true.
+// l) Signals and child processes are kevents too (kReportsProcesses): EVFILT_SIGNAL
+//    (ident: the signal number) records every attempt to deliver the signal, even while
+//    its disposition is SIG_IGN, except SIGCHLD when ignored; it reports a count and
+//    clears itself. Every kqueue watching a signal is told, so each loop sees it without
+//    a handler fanning it out. EVFILT_PROC with NOTE_EXIT (ident: the pid) reports the
+//    exit once, with EV_EOF | EV_ONESHOT, and is then removed by the kernel; a later
+//    EV_DELETE may answer ENOENT (or ESRCH), meaning already gone. The process is not
+//    reaped: the loop calls waitpid for that pid. (kqueue(2), EVFILT_SIGNAL, EVFILT_PROC.)
 #pragma once
 
 #include <atomic>
@@ -63,6 +71,9 @@ class BasicKqueueBackend {
  public:
   using Kevent = typename Kernel::Kevent;
 
+  // Signals and processes are registered here as well (note l).
+  static constexpr bool kReportsProcesses = true;
+
   BasicKqueueBackend() noexcept = default;
   ~BasicKqueueBackend() { close(); }
   BasicKqueueBackend(const BasicKqueueBackend&) = delete;
@@ -78,8 +89,6 @@ class BasicKqueueBackend {
   void wake() noexcept;
   void acknowledge_wake() noexcept {}  // EV_CLEAR already reset it (note e)
   int native_handle() const noexcept { return kqueue_fd_.load(std::memory_order_relaxed); }
-  // There is no descriptor to write to: the wake-up lives inside the kqueue (note e).
-  int wake_handle() const noexcept { return -1; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
   // kevent() always takes nanoseconds; Milliseconds may be asked for (tests force it) and
   // rounds timeouts up; TimerFd does not exist here and means Nanoseconds.

@@ -1,5 +1,5 @@
 // evflow — the kqueue backend's member definitions (a template: included by
-// kqueue_backend.hpp). The notes a) to i) referred to are in that header.
+// kqueue_backend.hpp). The lettered notes are in that header.
 #pragma once
 
 #include <cerrno>
@@ -120,10 +120,20 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
     k.ident = static_cast<uintptr_t>(change.fd);
     k.filter = filter;
     k.flags = static_cast<uint16_t>((wanted ? kqueue_abi::kEvAdd : kqueue_abi::kEvDelete) | kqueue_abi::kEvReceipt);
+    if (filter == kqueue_abi::kEvfiltProc) k.fflags = kqueue_abi::kNoteExit;  // note l
     k.udata = pack(change.fd, change.tag);
   };
   for (InterestChange& change : changes) {
     change.error = Error();
+    if (change.source != Source::Descriptor) {  // one kevent: the signal's or the process's (note l)
+      if (change.fd <= 0) {
+        change.error = Error(EINVAL);
+        continue;
+      }
+      const int16_t filter = change.source == Source::Signal ? kqueue_abi::kEvfiltSignal : kqueue_abi::kEvfiltProc;
+      queue(change, filter, !change.to.empty(), !change.from.empty());
+      continue;
+    }
     // Regular files and directories are always ready: refused as epoll refuses them (note j).
     if (change.from.empty() && !change.to.empty()) {
       if (const int refused = Kernel::refusal(change.fd)) {
@@ -152,15 +162,18 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
   for (InterestChange& change : changes) {
     if (change.error) continue;  // refused before submission: no kevent
     const bool fresh = change.from.empty();
-    const int kevents = sent(change.to.readable(), change.from.readable(), fresh) +
-                        sent(change.to.writable(), change.from.writable(), fresh);
+    const int kevents = change.source != Source::Descriptor
+                            ? 1
+                            : sent(change.to.readable(), change.from.readable(), fresh) +
+                                  sent(change.to.writable(), change.from.writable(), fresh);
     const int first = next;
     for (int k = 0; k < kevents; ++k, ++next) {
       const int err = next >= answered                                ? EIO
                       : (receipts[next].flags & kqueue_abi::kEvError) ? static_cast<int>(receipts[next].data)
                                                                       : 0;
       const bool removal = (list[next].flags & kqueue_abi::kEvDelete) != 0;
-      if (err == 0 || (removal && (err == ENOENT || err == EBADF))) continue;  // note c
+      // Already gone: a closed descriptor (note c), an exited process (note l).
+      if (err == 0 || (removal && (err == ENOENT || err == EBADF || err == ESRCH))) continue;
       if (!change.error) change.error = Error(err);
     }
     if (!change.error) continue;
@@ -212,6 +225,11 @@ Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexce
     const auto data = reinterpret_cast<uintptr_t>(raw.udata);
     const int fd = static_cast<int>(static_cast<uint32_t>(data));
     const auto tag = static_cast<uint32_t>(data >> 32);
+    if (raw.filter == kqueue_abi::kEvfiltSignal || raw.filter == kqueue_abi::kEvfiltProc) {  // note l
+      const Source source = raw.filter == kqueue_abi::kEvfiltSignal ? Source::Signal : Source::Process;
+      ready_[merged++] = ReadyEvent{fd, tag, Readable, source};
+      continue;
+    }
     Events ready = raw.filter == kqueue_abi::kEvfiltRead ? Readable : Writable;  // EV_EOF too (note d)
     if (raw.flags & kqueue_abi::kEvError) ready = Readable | Writable;           // the next read or write reports it
     const auto slot = static_cast<size_t>(fd);

@@ -100,6 +100,10 @@ Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexc
 
 void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
   for (InterestChange& change : changes) {
+    if (change.source != Source::Descriptor) {  // not kReportsProcesses: a caller's mistake
+      change.error = Error(EINVAL);
+      continue;
+    }
     if (change.to.empty()) {
       change.error = control(linux_abi::kEpollCtlDel, change.fd, change.to, change.tag);
       continue;

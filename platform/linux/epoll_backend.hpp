@@ -58,6 +58,9 @@ class EpollBackend {
   EpollBackend(const EpollBackend&) = delete;
   EpollBackend& operator=(const EpollBackend&) = delete;
 
+  // Only descriptors: signals and children reach the loop through signalfd and pidfd.
+  static constexpr bool kReportsProcesses = false;
+
   Error open() noexcept;
   void close() noexcept;
   Error reopen() noexcept;
@@ -77,7 +80,6 @@ class EpollBackend {
   void acknowledge_wake() noexcept;
 
   int native_handle() const noexcept { return epoll_fd_; }
-  int wake_handle() const noexcept { return wake_fd_; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
   void set_sleep_path(SleepPath preferred) noexcept {
     sleep_path_ = preferred > kernel_floor_ ? preferred : kernel_floor_;

@@ -13,6 +13,8 @@ namespace evflow {
 
 class WallClockWatch {
  public:
+  static constexpr bool kAvailable = true;
+
   WallClockWatch() noexcept = default;
   ~WallClockWatch() { close(); }
   WallClockWatch(const WallClockWatch&) = delete;

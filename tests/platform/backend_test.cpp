@@ -10,6 +10,7 @@
 
 #include "platform/bsd/kqueue_backend.hpp"
 #include "platform/clock.hpp"
+#include "platform/linux/epoll_backend.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/kqueue_emulation.hpp"
 

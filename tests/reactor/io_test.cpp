@@ -9,6 +9,7 @@
 
 #include <climits>
 #include "reactor/evflow.hpp"
+#include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace evflow {
@@ -433,7 +434,9 @@ TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSucc
   for (int i = 0; i < 4; ++i)
     EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(successor_calls, 0) << "the old file's readiness must not be delivered to the new one";
-  EXPECT_GE(loop.stats().backend_rebuilds, 1u) << "the orphaned registration is removed by a rebuild";
+  if (testing::kLoopUsesEpoll) {  // kqueue: close(2) already removed the registration
+    EXPECT_GE(loop.stats().backend_rebuilds, 1u) << "the orphaned registration is removed by a rebuild";
+  }
   // And the successor still works after the rebuild.
   ASSERT_TRUE(write_byte(successor.write_end.get()));
   EXPECT_FALSE(loop.run(RunMode::NoWait));

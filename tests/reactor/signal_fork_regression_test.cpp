@@ -18,6 +18,7 @@
 
 #include "reactor/evflow.hpp"
 #include "signals/signal_registry.hpp"
+#include "tests/support/pipe_waker.hpp"
 
 namespace evflow {
 namespace {
@@ -241,9 +242,9 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
   while (::write(old_pipe[1], fill, sizeof fill) > 0) {
   }
   ASSERT_EQ(::fcntl(old_pipe[1], F_SETFL, 0), 0);  // full and blocking
-  Result<int> first = acquire_slot(old_pipe[1]);
+  Result<int> first = acquire_slot(pipe_waker(&old_pipe[1]));
   ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(watch(first.value(), SIGUSR1).ok());  // handler installed; nothing raises it
+  ASSERT_TRUE(watch(first.value(), SIGUSR1, false).ok());  // handler installed; nothing raises it
   std::thread in_flight([] { deliver(SIGUSR1); });  // blocks in its write: handlers_inside == 1
   // Give it a head start. This only widens the window the test looks into: whatever the
   // scheduling, a correct release never wipes the new owner's signal, so the test
@@ -254,9 +255,9 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
   std::thread releaser([&] { release_slot(first.value()); });  // waits for in_flight
   while (watchers_of(SIGUSR1) != 0)
     std::this_thread::yield();                     // released, now draining
-  Result<int> second = acquire_slot(new_pipe[1]);  // not the draining one
+  Result<int> second = acquire_slot(pipe_waker(&new_pipe[1]));  // not the draining one
   ASSERT_TRUE(second.ok());
-  ASSERT_TRUE(watch(second.value(), SIGUSR2).ok());
+  ASSERT_TRUE(watch(second.value(), SIGUSR2, false).ok());
   deliver(SIGUSR2);  // the new owner's signal: pending + one wake-up
   char buffer[65536];
   while (::read(old_pipe[0], buffer, sizeof buffer) == sizeof buffer) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include "tests/support/pipe_waker.hpp"
 
 namespace evflow::signals {
 namespace {
@@ -24,10 +27,10 @@ TEST(SignalRegistry, DeliverMarksOnlyTheSlotsWatchingTheSignalAndTakeClearsIt) {
   int a_fds[2], b_fds[2];
   ASSERT_EQ(::pipe(a_fds), 0);
   ASSERT_EQ(::pipe(b_fds), 0);
-  Result<int> a = acquire_slot(a_fds[1]);
-  Result<int> b = acquire_slot(b_fds[1]);
+  Result<int> a = acquire_slot(pipe_waker(&a_fds[1]));
+  Result<int> b = acquire_slot(pipe_waker(&b_fds[1]));
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(watch(a.value(), SIGUSR1).ok());
+  ASSERT_TRUE(watch(a.value(), SIGUSR1, false).ok());
   EXPECT_EQ(watchers_of(SIGUSR1), 1);
   deliver(SIGUSR1);
   deliver(SIGUSR1);  // coalesced: one mark, one wake-up

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -18,20 +19,15 @@
 #include <mutex>
 #include <utility>
 
+#include "tests/support/kqueue_emulation_internal.hpp"
+
 namespace evflow::testing::kqueue_emulation {
 namespace {
 
 using namespace kqueue_abi;
-
-// A kevent in neither layout: what both flavours carry.
-struct Record {
-  uintptr_t ident = 0;
-  int16_t filter = 0;
-  uint16_t flags = 0;
-  uint32_t fflags = 0;
-  int64_t data = 0;
-  void* udata = nullptr;
-};
+using detail::Knote;
+using detail::Kqueue;
+using detail::Record;
 
 Record read_record(const void* base, int i, bool macos) {
   Record r;
@@ -55,30 +51,26 @@ void write_record(void* base, int i, bool macos, const Record& r) {
   }
 }
 
-struct Knote {
-  Record record;  // ident, filter, udata, fflags as last added
-  bool enabled = true;
-  bool triggered = false;  // EVFILT_USER
-  bool cleared = false;    // EV_CLEAR on a descriptor: reported, not seen false since
-  int64_t cleared_data = 0;
-  dev_t device = 0;  // the file the descriptor named when added
-  ino_t inode = 0;
-};
-
-struct Kqueue {
-  int epoll_fd = -1;
-  int wake_fd = -1;  // an eventfd in the epoll set: a trigger from another thread ends a wait
+// Lock order: the registry's mutex, then a kqueue's, then the signal tap's.
+struct Registry {
   std::mutex mutex;
-  std::map<std::pair<uintptr_t, int16_t>, Knote> knotes;  // (ident, filter): one knote each
+  std::map<int, std::shared_ptr<Kqueue>> kqueues;  // by epoll descriptor
+  Registry* abandoned = nullptr;  // a forked child's parent registry, kept reachable (no leak reports)
 };
 
-std::mutex g_registry_mutex;
-std::map<int, std::shared_ptr<Kqueue>> g_registry;
+// Never destroyed: a kqueue may be used during exit, and a forked child replaces it
+// without destroying the one it inherited (after_fork_in_child).
+Registry*& current_registry() {
+  static Registry* instance = new Registry;
+  return instance;
+}
+Registry& registry() { return *current_registry(); }
 
 std::shared_ptr<Kqueue> find(int kq) {
-  std::lock_guard<std::mutex> lock(g_registry_mutex);
-  auto it = g_registry.find(kq);
-  return it == g_registry.end() ? nullptr : it->second;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.kqueues.find(kq);
+  return it == r.kqueues.end() ? nullptr : it->second;
 }
 
 bool is_descriptor_filter(int16_t filter) { return filter == kEvfiltRead || filter == kEvfiltWrite; }
@@ -101,13 +93,15 @@ void sync_epoll(Kqueue& q, int fd) {
 }
 
 // One change of the changelist; returns 0 or an errno.
-int apply_change(Kqueue& q, const Record& change, int16_t user_filter) {
+int apply_change(Kqueue& q, const Record& change, int16_t user_filter, bool macos) {
   const auto key = std::make_pair(change.ident, change.filter);
   auto it = q.knotes.find(key);
   const bool user = change.filter == user_filter;
-  if (!user && !is_descriptor_filter(change.filter)) return EINVAL;
+  const bool descriptor = is_descriptor_filter(change.filter);
+  const bool source = detail::is_source_filter(change.filter);
+  if (!user && !descriptor && !source) return EINVAL;
   struct stat st {};
-  if (!user && ::fstat(static_cast<int>(change.ident), &st) != 0) {
+  if (descriptor && ::fstat(static_cast<int>(change.ident), &st) != 0) {
     // Closed: FreeBSD looks the descriptor up first (EBADF), and close(2) removed its knotes.
     q.knotes.erase({change.ident, kEvfiltRead});
     q.knotes.erase({change.ident, kEvfiltWrite});
@@ -115,20 +109,26 @@ int apply_change(Kqueue& q, const Record& change, int16_t user_filter) {
   }
   if (change.flags & kEvDelete) {
     if (it == q.knotes.end()) return ENOENT;
+    detail::release(it->second);
     q.knotes.erase(it);
-    if (!user) sync_epoll(q, static_cast<int>(change.ident));
+    if (descriptor) sync_epoll(q, static_cast<int>(change.ident));
     return 0;
   }
   if (change.flags & kEvAdd) {
-    Knote& note = q.knotes[key];  // re-adding modifies the existing knote
-    const bool fresh = it == q.knotes.end();
+    const bool fresh = it == q.knotes.end();  // else re-adding modifies the existing knote
+    if (fresh) it = q.knotes.emplace(key, Knote{}).first;
+    Knote& note = it->second;
+    if (const int error = source ? detail::attach(q, note, change, fresh, macos) : 0) {
+      if (fresh) q.knotes.erase(it);
+      return error;
+    }
     note.record = change;
-    note.record.flags = static_cast<uint16_t>(change.flags & (kEvOneshot | kEvClear | kEvDispatch));
+    note.record.flags = static_cast<uint16_t>((change.flags & (kEvOneshot | kEvClear | kEvDispatch)) |
+                                              (source ? detail::implied_flags(change, macos) : 0));
     note.enabled = !(change.flags & kEvDisable);
-    if (fresh || !user) note.cleared = false;
+    if (fresh || descriptor) note.cleared = false;
     note.device = st.st_dev;
     note.inode = st.st_ino;
-    it = q.knotes.find(key);
   } else if (it == q.knotes.end()) {
     return ENOENT;  // EV_ENABLE, EV_DISABLE or a trigger on nothing
   }
@@ -139,17 +139,17 @@ int apply_change(Kqueue& q, const Record& change, int16_t user_filter) {
     const uint64_t one = 1;
     (void)!::write(q.wake_fd, &one, sizeof one);
   }
-  if (!user) sync_epoll(q, static_cast<int>(change.ident));
+  if (descriptor) sync_epoll(q, static_cast<int>(change.ident));
   return 0;
 }
 
 // Whether a knote's condition holds now, and what it reports.
-bool evaluate(Knote& note, int16_t user_filter, Record& out, bool& gone) {
+bool evaluate(Knote& note, int16_t user_filter, bool macos, Record& out, bool& gone) {
   gone = false;
   out = note.record;
-  out.flags = note.record.flags;
   out.data = 0;
   if (note.record.filter == user_filter) return note.triggered;
+  if (detail::is_source_filter(note.record.filter)) return detail::evaluate_source(note, macos, out, gone);
   const int fd = static_cast<int>(note.record.ident);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || st.st_dev != note.device || st.st_ino != note.inode) {
@@ -191,11 +191,13 @@ int collect(Kqueue& q, void* events, int first, int nevents, bool macos, int16_t
     Knote& note = it->second;
     Record out;
     bool gone = false;
-    const bool ready = note.enabled && evaluate(note, user_filter, out, gone);
+    const bool ready = note.enabled && evaluate(note, user_filter, macos, out, gone);
+    const bool descriptor = is_descriptor_filter(note.record.filter);
+    const int fd = static_cast<int>(it->first.first);
     if (gone) {
-      const int fd = static_cast<int>(it->first.first);
+      detail::release(note);
       it = q.knotes.erase(it);
-      (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      if (descriptor) (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
       continue;
     }
     if (!ready) {
@@ -204,14 +206,13 @@ int collect(Kqueue& q, void* events, int first, int nevents, bool macos, int16_t
     }
     write_record(events, count++, macos, out);
     if (note.record.filter == user_filter && (note.record.flags & kEvClear)) note.triggered = false;
-    if (note.record.flags & kEvClear) {
+    if (descriptor && (note.record.flags & kEvClear)) {
       note.cleared = true;
       note.cleared_data = out.data;
     }
     if (note.record.flags & kEvDispatch) note.enabled = false;
-    if (note.record.flags & kEvOneshot) {
-      const bool descriptor = is_descriptor_filter(note.record.filter);
-      const int fd = static_cast<int>(it->first.first);
+    if (out.flags & kEvOneshot) {  // asked for, or an exited process's
+      detail::release(note);
       it = q.knotes.erase(it);
       if (descriptor) sync_epoll(q, fd);
       continue;
@@ -227,27 +228,80 @@ int64_t now_ns() {
   return t.tv_sec * 1'000'000'000LL + t.tv_nsec;
 }
 
+// Reads the edges of the kqueue's own descriptors, so the nested set stops waking waits
+// until a source changes again; collect() then reads the sources themselves.
+void take_edges(int sources_fd) {
+  epoll_event ready[16];
+  while (::epoll_wait(sources_fd, ready, 16, 0) == 16) {
+  }
+}
+
+// kqueue(2), DESCRIPTION: a kqueue is not inherited by a child created with fork(2), and
+// its number is unused there. The handlers hold every lock across fork, so the child finds
+// the tables whole and nobody else's lock taken.
+void before_fork() {
+  Registry& r = registry();
+  r.mutex.lock();
+  for (auto& entry : r.kqueues) entry.second->mutex.lock();
+  detail::signals_before_fork();
+}
+
+void after_fork_in_parent() {
+  Registry& r = registry();
+  detail::signals_after_fork_in_parent();
+  for (auto& entry : r.kqueues) entry.second->mutex.unlock();
+  r.mutex.unlock();
+}
+
+void after_fork_in_child() {
+  Registry& r = registry();
+  for (auto& entry : r.kqueues) {
+    Kqueue& q = *entry.second;
+    for (auto& knote : q.knotes)
+      if (knote.second.source_fd >= 0) ::close(knote.second.source_fd);
+    ::close(q.sources_fd);
+    ::close(q.wake_fd);
+    ::close(q.epoll_fd);
+  }
+  detail::signals_after_fork_in_child();
+  // Forget the kqueues without destroying them (their mutexes are held, and may stay so):
+  // an empty registry takes over. glibc's malloc is usable in the child of fork(2).
+  Registry* fresh = new Registry;
+  fresh->abandoned = &r;
+  current_registry() = fresh;
+}
+
+void install_fork_handlers() { (void)::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }
+
 }  // namespace
 
 int create() noexcept {
+  static std::once_flag fork_handlers;
+  std::call_once(fork_handlers, install_fork_handlers);
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return -1;
   const int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd < 0) {
+  const int sources_fd = wake_fd < 0 ? -1 : ::epoll_create1(EPOLL_CLOEXEC);
+  if (sources_fd < 0) {
     const int err = errno;
+    if (wake_fd >= 0) ::close(wake_fd);
     ::close(epoll_fd);
     errno = err;
     return -1;
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd;
-  (void)::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+  for (int fd : {wake_fd, sources_fd}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    (void)::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+  }
   auto q = std::make_shared<Kqueue>();
   q->epoll_fd = epoll_fd;
   q->wake_fd = wake_fd;
-  std::lock_guard<std::mutex> lock(g_registry_mutex);
-  g_registry[epoll_fd] = std::move(q);
+  q->sources_fd = sources_fd;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.kqueues[epoll_fd] = std::move(q);
   return epoll_fd;
 }
 
@@ -260,14 +314,22 @@ int refusal(int fd) noexcept {
 int close(int kq) noexcept {
   std::shared_ptr<Kqueue> q;
   {
-    std::lock_guard<std::mutex> lock(g_registry_mutex);
-    auto it = g_registry.find(kq);
-    if (it != g_registry.end()) {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto it = r.kqueues.find(kq);
+    if (it != r.kqueues.end()) {
       q = it->second;
-      g_registry.erase(it);
+      r.kqueues.erase(it);
     }
   }
-  if (q) ::close(q->wake_fd);
+  if (q) {
+    std::lock_guard<std::mutex> lock(q->mutex);
+    q->closed = true;
+    for (auto& knote : q->knotes) detail::release(knote.second);
+    q->knotes.clear();
+    ::close(q->sources_fd);
+    ::close(q->wake_fd);
+  }
   return ::close(kq);
 }
 
@@ -279,12 +341,16 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     return -1;
   }
   std::unique_lock<std::mutex> lock(q->mutex);
+  if (q->closed) {  // closed by another thread since find()
+    errno = EBADF;
+    return -1;
+  }
   // Changes, in order; an error (or any change under EV_RECEIPT) is answered in the
   // eventlist while room lasts, else fails the call (kqueue(2), RETURN VALUES).
   int answered = 0;
   for (int i = 0; i < nchanges; ++i) {
     Record change = read_record(changes, i, macos);
-    const int error = apply_change(*q, change, user_filter);
+    const int error = apply_change(*q, change, user_filter, macos);
     if (error == 0 && !(change.flags & kEvReceipt)) continue;
     if (answered < nevents) {
       change.flags = kEvError;  // FreeBSD replaces the flags of an answered change
@@ -305,6 +371,7 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
       left = deadline - now_ns();
       if (left <= 0) return 0;
     }
+    const uint32_t absorbed = detail::absorbed_signals();
     lock.unlock();
     epoll_event ready[8];
     const int wait_ms = left < 0 ? -1 : static_cast<int>((left + 999'999) / 1'000'000);
@@ -312,10 +379,21 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     const int err = errno;
     uint64_t drained;
     (void)!::read(q->wake_fd, &drained, sizeof drained);
+    take_edges(q->sources_fd);
     lock.lock();
-    if (n < 0 && err == EINTR) {
-      errno = EINTR;
+    if (q->closed) {
+      errno = EBADF;
       return -1;
+    }
+    if (n < 0 && err == EINTR) {
+      // kqueue(2), ERRORS: EINTR only when no event is ready. And a signal FreeBSD would
+      // not have delivered to a handler (ignored, or default) does not end the wait there.
+      const int caught = collect(*q, events, 0, nevents, macos, user_filter);
+      if (caught > 0) return caught;
+      if (detail::absorbed_signals() == absorbed) {
+        errno = EINTR;
+        return -1;
+      }
     }
   }
 }

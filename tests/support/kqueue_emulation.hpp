@@ -11,6 +11,31 @@
 //   close(2) removes them on FreeBSD.
 // - EVFILT_USER: fired by NOTE_TRIGGER, from any thread; with EV_CLEAR it resets when
 //   reported.
+// The knotes of the next three filters each own a descriptor (an eventfd, a pidfd, a
+// timerfd) in a second, edge-triggered epoll set nested in the first.
+// - EVFILT_SIGNAL (ident 1..64, else EINVAL): every attempt to deliver the signal is
+//   counted, even while ignored, except SIGCHLD while ignored; `data` is the count since
+//   the last report; EV_CLEAR implied; every kqueue watching the signal hears of it. Linux
+//   drops an ignored signal unseen, so while a knote watches it a process-wide tap is the
+//   real handler: it counts (atomics and an eventfd per knote, no lock), then acts out the
+//   disposition it found (SIG_IGN: nothing; a handler: calls it, so handlers still run).
+//   The last knote gone puts that disposition back, unless someone has set another since.
+//   Default actions are not acted out: under the tap a SIG_DFL signal terminates nothing.
+//   A wait ends with EINTR only for a signal that reached a handler and with nothing ready.
+// - EVFILT_PROC with NOTE_EXIT (ident: pid; ESRCH if none, a zombie is found): a pidfd;
+//   the exit is reported once with EV_EOF | EV_ONESHOT, and the knote is deleted. `data`
+//   is the wait(2) status, read with WNOWAIT (never reaped): on FreeBSD always, on macOS
+//   with NOTE_EXITSTATUS (also returned in fflags); 0 when it cannot be read (not a child,
+//   or reaped already). Without NOTE_EXIT the knote goes unreported at the exit. Where
+//   pidfd_open is refused (ENOSYS under valgrind 3.19, EPERM under seccomp) the exit is
+//   polled instead, every 10 ms, with waitid(P_PID, WNOWAIT) and kill(pid, 0).
+// - EVFILT_TIMER: a timerfd; `data` is the period in the unit fflags choose in that
+//   flavour (the same bits mean different units: 0x2 is NOTE_MSECONDS on FreeBSD and
+//   NOTE_USECONDS on macOS; milliseconds when none, EINVAL for two or for a negative
+//   period). Periodic unless EV_ONESHOT; `data` reports the expirations since the last
+//   report; EV_CLEAR implied; re-adding restarts it. NOTE_ABSTIME / NOTE_ABSOLUTE: a
+//   one-time wall-clock deadline (CLOCK_REALTIME); FreeBSD implies no EV_CLEAR for it,
+//   macOS makes it EV_ONESHOT.
 // - Flags: EV_ADD (re-adding modifies udata and flags), EV_DELETE (ENOENT when absent),
 //   EV_ENABLE, EV_DISABLE, EV_ONESHOT (deleted once reported), EV_CLEAR (for READ/WRITE:
 //   reported again only after the condition was seen false, or more data arrived),
@@ -19,7 +44,13 @@
 //   an error fails the whole call with that errno).
 // - Timeouts: nullptr waits forever, otherwise the timespec, slept in epoll_wait's
 //   milliseconds rounded up (never early; precision is not what these tests check).
-// Not emulated (yet): EVFILT_SIGNAL, EVFILT_PROC, EVFILT_TIMER.
+// - fork(2): the child has no kqueue of its parent's (kevent() on the number is EBADF);
+//   their descriptors are closed there and their signal knotes forgotten, dispositions
+//   left as they are (pthread_atfork).
+// Not emulated: other filters (EVFILT_VNODE, EVFILT_AIO, ...), NOTE_* process events
+// other than NOTE_EXIT (accepted, never reported), NOTE_TRACK, timer leeway flags,
+// EVFILT_USER's fflags operations, the default actions of signals under the tap, and
+// SIGKILL, SIGSTOP and glibc's two internal signals (their knotes are accepted, never fire).
 #pragma once
 
 #include <cerrno>

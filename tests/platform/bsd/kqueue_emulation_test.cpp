@@ -1,6 +1,13 @@
 #include "tests/support/kqueue_emulation.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,13 +40,83 @@ class KqueueEmulationTest : public ::testing::Test {
     k.udata = reinterpret_cast<void*>(udata);
     return k;
   }
-  int submit(Kevent k) { return Kernel::kevent(kq, &k, 1, nullptr, 0, nullptr); }
-  int poll(Kevent* out, int n) {
+  static Kevent with_data(Kevent k, int64_t data) {
+    k.data = static_cast<decltype(k.data)>(data);
+    return k;
+  }
+  int submit(Kevent k) { return submit_to(kq, k); }
+  static int submit_to(int queue, Kevent k) { return Kernel::kevent(queue, &k, 1, nullptr, 0, nullptr); }
+  // The errno of a change that fails, or 0.
+  int refusal_of(Kevent k) { return submit(k) == 0 ? 0 : errno; }
+  int poll(Kevent* out, int n) { return poll_on(kq, out, n); }
+  static int poll_on(int queue, Kevent* out, int n) {
     const Timespec zero{0, 0};
-    return Kernel::kevent(kq, nullptr, 0, out, n, &zero);
+    return Kernel::kevent(queue, nullptr, 0, out, n, &zero);
+  }
+  // Waits for events, but not forever: nothing here should take seconds.
+  int wait(Kevent* out, int n) { return wait_on(kq, out, n); }
+  static int wait_on(int queue, Kevent* out, int n) {
+    const Timespec bound{5, 0};
+    return Kernel::kevent(queue, nullptr, 0, out, n, &bound);
   }
   int kq = -1;
 };
+
+// A signal's disposition, put back when the test ends, whatever the test did to it.
+class SavedDisposition {
+ public:
+  explicit SavedDisposition(int signo) : signo_(signo) { ::sigaction(signo, nullptr, &saved_); }
+  ~SavedDisposition() { ::sigaction(signo_, &saved_, nullptr); }
+  SavedDisposition(const SavedDisposition&) = delete;
+  SavedDisposition& operator=(const SavedDisposition&) = delete;
+
+ private:
+  int signo_;
+  struct sigaction saved_ {};
+};
+
+int set_handler(int signo, void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  return ::sigaction(signo, &action, nullptr);
+}
+
+using Handler = void (*)(int);
+Handler current_handler(int signo) {
+  struct sigaction action {};
+  ::sigaction(signo, nullptr, &action);
+  return action.sa_handler;
+}
+
+std::atomic<int> g_handled{0};
+void count_handled(int) { g_handled.fetch_add(1); }
+void count_handled_with_info(int signo, siginfo_t* info, void*) {
+  if (info != nullptr && info->si_signo == signo) g_handled.fetch_add(1);
+}
+
+int open_descriptors() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (::readdir(dir) != nullptr) ++count;
+  ::closedir(dir);
+  return count;
+}
+
+// A child that exits with `code` once `release` (the write end of a pipe) is closed.
+pid_t spawn_held_child(Pipe& pipe, int code) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipe.write_end.get());
+    pollfd p{pipe.read_end.get(), POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0) {
+    }
+    ::_exit(code);
+  }
+  pipe.read_end.reset();
+  return pid;
+}
 
 using Flavours = ::testing::Types<FreeBsdAbi, MacosAbi>;
 TYPED_TEST_SUITE(KqueueEmulationTest, Flavours);
@@ -164,6 +241,380 @@ TYPED_TEST(KqueueEmulationTest, ATimeoutEndsAnEmptyWait) {
   typename TestFixture::Kevent out[2];
   const Timespec short_wait{0, 2'000'000};
   EXPECT_EQ(TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &short_wait), 0);
+}
+
+// EVFILT_SIGNAL (kqueue(2), EVFILT_SIGNAL).
+
+TYPED_TEST(KqueueEmulationTest, SignalIsRecordedEvenWhenIgnored) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd, 0, 5)), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  typename TestFixture::Kevent out[4];
+  ASSERT_EQ(this->wait(out, 4), 1) << "two deliveries, one event";
+  EXPECT_EQ(out[0].ident, static_cast<uintptr_t>(SIGUSR1));
+  EXPECT_EQ(out[0].filter, kEvfiltSignal);
+  EXPECT_EQ(out[0].data, 2);
+  EXPECT_TRUE(out[0].flags & kEvClear) << "implied by the filter";
+  EXPECT_EQ(out[0].udata, reinterpret_cast<void*>(uintptr_t{5}));
+}
+
+TYPED_TEST(KqueueEmulationTest, SignalIsCountedOnceReportedThenClears) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].data, 1);
+  EXPECT_EQ(this->poll(out, 2), 0) << "reported: cleared";
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].data, 1) << "counted from the last report";
+}
+
+TYPED_TEST(KqueueEmulationTest, IgnoredSigchldIsNotRecorded) {
+  SavedDisposition saved_child(SIGCHLD), saved_marker(SIGWINCH);
+  ASSERT_EQ(set_handler(SIGCHLD, SIG_IGN), 0);
+  ASSERT_EQ(set_handler(SIGWINCH, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGCHLD, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(this->submit(this->change(SIGWINCH, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(::raise(SIGCHLD), 0);
+  ASSERT_EQ(::raise(SIGWINCH), 0);  // a higher number: delivered after SIGCHLD
+  typename TestFixture::Kevent out[4];
+  ASSERT_EQ(this->wait(out, 4), 1) << "only the marker";
+  EXPECT_EQ(out[0].ident, static_cast<uintptr_t>(SIGWINCH));
+  EXPECT_EQ(this->poll(out, 4), 0);
+}
+
+TYPED_TEST(KqueueEmulationTest, SignalHandlerStillRunsBesideTheFilter) {
+  SavedDisposition saved(SIGUSR2);
+  struct sigaction action {};
+  action.sa_sigaction = count_handled_with_info;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(::sigaction(SIGUSR2, &action, nullptr), 0);
+  g_handled.store(0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR2, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(::raise(SIGUSR2), 0);
+  EXPECT_EQ(g_handled.load(), 1) << "the handler runs, with its siginfo";
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1) << "and the knote records the delivery too";
+  EXPECT_EQ(out[0].data, 1);
+}
+
+TYPED_TEST(KqueueEmulationTest, DispositionIsRestoredInTheLibrarysOrder) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, count_handled), 0);  // the application's own
+  // Start: the library ignores the signal, then watches it.
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  // Stop: it puts the application's disposition back, then deletes the knote.
+  ASSERT_EQ(set_handler(SIGUSR1, count_handled), 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvDelete)), 0);
+  EXPECT_EQ(current_handler(SIGUSR1), count_handled) << "the delete leaves a disposition set since alone";
+  g_handled.store(0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  EXPECT_EQ(g_handled.load(), 1);
+}
+
+TYPED_TEST(KqueueEmulationTest, KnoteDeleteRestoresTheDispositionItFound) {
+  SavedDisposition saved(SIGUSR1);
+  for (Handler found : {Handler{count_handled}, Handler{SIG_IGN}}) {
+    ASSERT_EQ(set_handler(SIGUSR1, found), 0);
+    ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+    ASSERT_NE(current_handler(SIGUSR1), found) << "the tap stands in for it while watched";
+    ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvDelete)), 0);
+    EXPECT_EQ(current_handler(SIGUSR1), found);
+  }
+}
+
+TYPED_TEST(KqueueEmulationTest, ClosingTheKqueueRestoresTheDispositionItFound) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(TestFixture::submit_to(other, this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+  EXPECT_EQ(current_handler(SIGUSR1), SIG_IGN);
+}
+
+TYPED_TEST(KqueueEmulationTest, SignalsReachEveryKqueueWatchingThem) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(TestFixture::submit_to(other, this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].data, 1);
+  ASSERT_EQ(TestFixture::wait_on(other, out, 2), 1);
+  EXPECT_EQ(out[0].data, 1);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvDelete)), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_EQ(TestFixture::wait_on(other, out, 2), 1) << "still watched by the other";
+  EXPECT_EQ(out[0].data, 1);
+  EXPECT_EQ(this->poll(out, 2), 0);
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+  EXPECT_EQ(current_handler(SIGUSR1), SIG_IGN) << "the last knote gone";
+}
+
+TYPED_TEST(KqueueEmulationTest, ASignalNumberOutsideOneToSixtyFourIsEinval) {
+  EXPECT_EQ(this->refusal_of(this->change(0, kEvfiltSignal, kEvAdd)), EINVAL);
+  EXPECT_EQ(this->refusal_of(this->change(65, kEvfiltSignal, kEvAdd)), EINVAL);
+}
+
+TYPED_TEST(KqueueEmulationTest, ABlockedWaitReturnsAnIgnoredSignalItWatchesInsteadOfEintr) {
+  SavedDisposition saved(SIGWINCH);  // ignored by default too: a late delivery harms nothing
+  ASSERT_EQ(set_handler(SIGWINCH, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGWINCH, kEvfiltSignal, kEvAdd)), 0);
+  const pthread_t waiter = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread sender([&] {  // until the wait has ended: no guess at when it blocks
+    while (!returned.load()) {
+      (void)::pthread_kill(waiter, SIGWINCH);
+      std::this_thread::yield();
+    }
+  });
+  typename TestFixture::Kevent out[2];
+  const int n = TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, nullptr);
+  returned.store(true);
+  sender.join();
+  ASSERT_EQ(n, 1) << "FreeBSD does not interrupt a wait for an ignored signal";
+  EXPECT_EQ(out[0].filter, kEvfiltSignal);
+  EXPECT_GE(out[0].data, 1);
+}
+
+// EVFILT_PROC with NOTE_EXIT (kqueue(2), EVFILT_PROC).
+
+TYPED_TEST(KqueueEmulationTest, ProcExitIsReportedOnceWithTheStatus) {
+  constexpr bool kMacos = TestFixture::Kernel::kMacos;
+  const uint32_t exit_status = kMacos ? macos::kNoteExitStatus : freebsd::kNoteExitStatus;
+  auto pipe = make_pipe();
+  const pid_t pid = spawn_held_child(pipe, 7);
+  ASSERT_GT(pid, 0);
+  const int other = TestFixture::Kernel::kqueue();  // NOTE_EXIT alone
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(this->submit(this->change(pid, kEvfiltProc, kEvAdd, kNoteExit | exit_status, 3)), 0);
+  ASSERT_EQ(TestFixture::submit_to(other, this->change(pid, kEvfiltProc, kEvAdd, kNoteExit)), 0);
+  typename TestFixture::Kevent out[2];
+  EXPECT_EQ(this->poll(out, 2), 0) << "the child waits for us";
+  pipe.write_end.reset();
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].ident, static_cast<uintptr_t>(pid));
+  EXPECT_EQ(out[0].filter, kEvfiltProc);
+  EXPECT_TRUE(out[0].fflags & kNoteExit);
+  if (kMacos) {
+    EXPECT_TRUE(out[0].fflags & macos::kNoteExitStatus);
+  }
+  EXPECT_TRUE(out[0].flags & kEvEof);
+  const int status = static_cast<int>(out[0].data);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << status;
+  EXPECT_EQ(this->poll(out, 2), 0) << "reported once";
+  EXPECT_EQ(this->refusal_of(this->change(pid, kEvfiltProc, kEvDelete)), ENOENT) << "gone with the process";
+  ASSERT_EQ(TestFixture::wait_on(other, out, 2), 1);
+  EXPECT_EQ(out[0].data, kMacos ? 0 : status) << "macOS gives the status only with NOTE_EXITSTATUS";
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+  int reaped = 0;
+  ASSERT_EQ(::waitpid(pid, &reaped, 0), pid) << "never reaped by the emulation";
+  EXPECT_TRUE(WIFEXITED(reaped) && WEXITSTATUS(reaped) == 7);
+}
+
+TYPED_TEST(KqueueEmulationTest, ProcOnAZombieIsReportedAtOnce) {
+  const uint32_t exit_status = TestFixture::Kernel::kMacos ? macos::kNoteExitStatus : 0;
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(3);
+  ASSERT_GT(pid, 0);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);  // a zombie now
+  ASSERT_EQ(this->submit(this->change(pid, kEvfiltProc, kEvAdd, kNoteExit | exit_status)), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->poll(out, 2), 1);
+  const int status = static_cast<int>(out[0].data);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+  EXPECT_EQ(::waitpid(pid, nullptr, 0), pid);
+}
+
+TYPED_TEST(KqueueEmulationTest, ProcForNoSuchProcessIsEsrch) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);  // reaped: the pid names nothing
+  EXPECT_EQ(this->refusal_of(this->change(pid, kEvfiltProc, kEvAdd, kNoteExit)), ESRCH);
+}
+
+// EVFILT_TIMER (kqueue(2), EVFILT_TIMER). Timers never fire early; how late they fire is
+// not checked.
+
+TYPED_TEST(KqueueEmulationTest, TimerFiresPeriodicallyAndCountsExpirations) {
+  // A 1 ms timer, disabled while a 20 ms one runs out: its expirations pile up meanwhile.
+  typename TestFixture::Kevent changes[] = {
+      this->with_data(this->change(1, kEvfiltTimer, kEvAdd | kEvDisable), 1),
+      this->with_data(this->change(2, kEvfiltTimer, kEvAdd | kEvOneshot), 20),
+  };
+  ASSERT_EQ(TestFixture::Kernel::kevent(this->kq, changes, 2, nullptr, 0, nullptr), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  ASSERT_EQ(out[0].ident, 2u);
+  ASSERT_EQ(this->submit(this->change(1, kEvfiltTimer, kEvEnable)), 0);
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].ident, 1u);
+  EXPECT_GE(out[0].data, 20) << "every expiration since it was armed, 20 ms or more ago";
+  EXPECT_TRUE(out[0].flags & kEvClear) << "implied by the filter";
+  ASSERT_EQ(this->wait(out, 2), 1) << "periodic";
+  EXPECT_EQ(out[0].ident, 1u);
+  EXPECT_GE(out[0].data, 1);
+}
+
+TYPED_TEST(KqueueEmulationTest, OneshotTimerFiresOnce) {
+  ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd | kEvOneshot), 1)), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].data, 1);
+  EXPECT_EQ(this->refusal_of(this->change(1, kEvfiltTimer, kEvDelete)), ENOENT) << "deleted once reported";
+}
+
+TYPED_TEST(KqueueEmulationTest, TimerUnitsFollowTheFlavour) {
+  // The same bits name different units: 0x2 is NOTE_MSECONDS on FreeBSD, NOTE_USECONDS on
+  // macOS (kqueue_abi.hpp). Probes of 30 ms in their unit must have fired by the time a
+  // 300 ms reference has; probes of 30 s or more must not.
+  constexpr bool kMacos = TestFixture::Kernel::kMacos;
+  const uint32_t seconds = kMacos ? macos::kNoteSeconds : freebsd::kNoteSeconds;
+  const uint32_t microseconds = kMacos ? macos::kNoteMicroseconds : freebsd::kNoteMicroseconds;
+  const uint32_t nanoseconds = kMacos ? macos::kNoteNanoseconds : freebsd::kNoteNanoseconds;
+  const uint32_t raw_two = 0x2;
+  const uint32_t milliseconds = kMacos ? 0 : freebsd::kNoteMilliseconds;  // macOS has no such flag
+  typename TestFixture::Kevent changes[] = {
+      this->with_data(this->change(1, kEvfiltTimer, kEvAdd | kEvOneshot, nanoseconds), 30'000'000),
+      this->with_data(this->change(2, kEvfiltTimer, kEvAdd | kEvOneshot, microseconds), 30'000),
+      this->with_data(this->change(3, kEvfiltTimer, kEvAdd | kEvOneshot, milliseconds), 30),
+      this->with_data(this->change(4, kEvfiltTimer, kEvAdd | kEvOneshot, seconds), 60),
+      this->with_data(this->change(5, kEvfiltTimer, kEvAdd | kEvOneshot, raw_two), 30'000),
+      this->with_data(this->change(9, kEvfiltTimer, kEvAdd | kEvOneshot), 300),  // armed last
+  };
+  ASSERT_EQ(TestFixture::Kernel::kevent(this->kq, changes, 6, nullptr, 0, nullptr), 0);
+  bool fired[10] = {};
+  typename TestFixture::Kevent out[8];
+  for (int round = 0; round < 20 && !fired[9]; ++round) {
+    const int n = this->wait(out, 8);
+    ASSERT_GT(n, 0);
+    for (int i = 0; i < n; ++i) fired[out[i].ident] = true;
+  }
+  ASSERT_TRUE(fired[9]);
+  const int n = this->poll(out, 8);  // read after the reference: the short probes are due
+  for (int i = 0; i < n; ++i) fired[out[i].ident] = true;
+  EXPECT_TRUE(fired[1]) << "nanoseconds";
+  EXPECT_TRUE(fired[2]) << "microseconds";
+  EXPECT_TRUE(fired[3]) << "milliseconds";
+  EXPECT_FALSE(fired[4]) << "seconds";
+  EXPECT_EQ(fired[5], kMacos) << "0x2 with 30000: 30 ms on macOS, 30 s on FreeBSD";
+}
+
+TYPED_TEST(KqueueEmulationTest, ReAddingATimerRestartsItWithTheNewPeriod) {
+  ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd), 60'000)), 0);
+  ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd | kEvOneshot), 1)), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1) << "1 ms now, not 60 s";
+  EXPECT_EQ(out[0].data, 1);
+  EXPECT_EQ(this->poll(out, 2), 0) << "one knote, reported and deleted";
+}
+
+TYPED_TEST(KqueueEmulationTest, NegativeTimerPeriodIsEinval) {
+  EXPECT_EQ(this->refusal_of(this->with_data(this->change(1, kEvfiltTimer, kEvAdd), -1)), EINVAL);
+  const uint32_t two_units = TestFixture::Kernel::kMacos ? macos::kNoteSeconds | macos::kNoteNanoseconds
+                                                         : freebsd::kNoteSeconds | freebsd::kNoteNanoseconds;
+  EXPECT_EQ(this->refusal_of(this->with_data(this->change(1, kEvfiltTimer, kEvAdd, two_units), 1)), EINVAL);
+}
+
+TYPED_TEST(KqueueEmulationTest, AnAbsoluteTimerFiresAtAWallClockDeadline) {
+  constexpr bool kMacos = TestFixture::Kernel::kMacos;
+  const uint32_t absolute = kMacos ? macos::kNoteAbsolute | macos::kNoteNanoseconds
+                                   : freebsd::kNoteAbsolute | freebsd::kNoteNanoseconds;
+  timespec now{};
+  ASSERT_EQ(::clock_gettime(CLOCK_REALTIME, &now), 0);
+  const int64_t soon = now.tv_sec * 1'000'000'000LL + now.tv_nsec + 10'000'000;
+  ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd, absolute), soon)), 0);
+  // In 1970; a oneshot, since a FreeBSD absolute timer stays reported once it has fired.
+  ASSERT_EQ(this->submit(this->with_data(this->change(2, kEvfiltTimer, kEvAdd | kEvOneshot, absolute), 1)), 0);
+  bool fired[3] = {};
+  typename TestFixture::Kevent out[4];
+  for (int round = 0; round < 20 && !(fired[1] && fired[2]); ++round) {
+    const int n = this->wait(out, 4);
+    ASSERT_GT(n, 0);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(out[i].data, 1);
+      fired[out[i].ident] = true;
+    }
+  }
+  EXPECT_TRUE(fired[1] && fired[2]) << "a deadline passed already fires at once";
+  // macOS makes an absolute timer a oneshot; FreeBSD keeps the knote.
+  EXPECT_EQ(this->refusal_of(this->change(1, kEvfiltTimer, kEvDelete)), kMacos ? ENOENT : 0);
+}
+
+// Knotes and fork(2).
+
+TYPED_TEST(KqueueEmulationTest, AKnotesDescriptorIsReleasedOnDeleteOneshotAndClose) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  const int before = open_descriptors();
+  auto add_three = [this](int queue) {
+    ASSERT_EQ(TestFixture::submit_to(queue, this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+    ASSERT_EQ(TestFixture::submit_to(queue, this->change(::getpid(), kEvfiltProc, kEvAdd, kNoteExit)), 0);
+    ASSERT_EQ(TestFixture::submit_to(queue, this->with_data(this->change(1, kEvfiltTimer, kEvAdd), 60'000)), 0);
+  };
+  add_three(this->kq);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvDelete)), 0);
+  ASSERT_EQ(this->submit(this->change(::getpid(), kEvfiltProc, kEvDelete)), 0);
+  ASSERT_EQ(this->submit(this->change(1, kEvfiltTimer, kEvDelete)), 0);
+  EXPECT_EQ(open_descriptors(), before) << "EV_DELETE";
+  ASSERT_EQ(this->submit(this->with_data(this->change(2, kEvfiltTimer, kEvAdd | kEvOneshot), 1)), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(open_descriptors(), before) << "EV_ONESHOT";
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  add_three(other);
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+  EXPECT_EQ(open_descriptors(), before) << "close()";
+}
+
+TYPED_TEST(KqueueEmulationTest, KqueueIsNotInheritedAcrossFork) {
+  SavedDisposition saved(SIGUSR1);
+  ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
+  ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd), 60'000)), 0);
+  const int parents = this->kq;
+  const int16_t user = TypeParam::kEvfiltUser;
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // no assertions here: exit codes tell the parent what failed
+    typename TestFixture::Kevent out[2];
+    if (TestFixture::poll_on(parents, out, 2) != -1 || errno != EBADF) ::_exit(1);
+    if (::fcntl(parents, F_GETFD) != -1 || errno != EBADF) ::_exit(2);  // the number is unused
+    if (::raise(SIGUSR1) != 0) ::_exit(3);  // the tap, without knotes to count for, only ignores it
+    const int fresh = TestFixture::Kernel::kqueue();
+    if (fresh < 0) ::_exit(4);
+    if (TestFixture::submit_to(fresh, this->change(0, user, kEvAdd)) != 0) ::_exit(5);
+    if (TestFixture::submit_to(fresh, this->change(0, user, 0, kNoteTrigger)) != 0) ::_exit(6);
+    if (TestFixture::poll_on(fresh, out, 2) != 1) ::_exit(7);
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the step of the child that failed";
+  // The child's closing of its copies left the parent's kqueue and knotes alone.
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(this->wait(out, 2), 1);
+  EXPECT_EQ(out[0].filter, kEvfiltSignal);
+  EXPECT_EQ(out[0].data, 1);
 }
 
 // The kqueue backend on the emulation, with real descriptors.
