@@ -197,6 +197,7 @@ class Loop {
   // falls back to SigChld by itself where pidfd_open is unavailable.
   void request_child_path(ChildPath path) noexcept;
   ChildPath child_path() const noexcept { return child_path_; }
+  static constexpr ChildPath kDefaultChildPath = Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd;
 
  private:
   friend class Io;
@@ -207,8 +208,6 @@ class Loop {
   friend class Child;
   template <detail::HookKind>
   friend class Hook;
-
-  static constexpr ChildPath kDefaultChildPath = Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd;
 
   // What the loop knows of one descriptor number.
   struct FdEntry {

@@ -148,7 +148,24 @@ TEST_P(ChildTest, BadPidsAreRefused) {
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothPaths, ChildTest, ::testing::Values(ChildPath::Pidfd, ChildPath::SigChld));
+// Every path this build has: pidfd and SIGCHLD on Linux, and the backend's own process
+// events where it reports them (kqueue's EVFILT_PROC).
+std::vector<ChildPath> available_child_paths() {
+  std::vector<ChildPath> paths{ChildPath::Pidfd, ChildPath::SigChld};
+  if (Backend::kReportsProcesses) paths.push_back(ChildPath::ProcessEvent);
+  return paths;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, ChildTest, ::testing::ValuesIn(available_child_paths()));
+
+TEST(ChildPathChoice, APathTheBackendLacksMeansTheDefault) {
+  Loop loop;
+  loop.request_child_path(ChildPath::SigChld);
+  EXPECT_EQ(loop.child_path(), ChildPath::SigChld);
+  loop.request_child_path(ChildPath::ProcessEvent);
+  EXPECT_EQ(loop.child_path(), Backend::kReportsProcesses ? ChildPath::ProcessEvent : Loop::kDefaultChildPath);
+  EXPECT_EQ(Loop::kDefaultChildPath, Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd);
+}
 
 }  // namespace
 }  // namespace evflow

@@ -75,6 +75,10 @@ TEST(SignalForkRegression, ASigChldChildWatcherStartedInAForkedChildBeforeItsFir
 TEST(SignalForkRegression, APidfdChildWatcherStartedInAForkedChildIsReported) {
   EXPECT_EQ(in_subprocess([] { return sigchld_child_started_in_forked_child(ChildPath::Pidfd); }), 0);
 }
+TEST(SignalForkRegression, AProcessEventChildWatcherStartedInAForkedChildIsReported) {
+  if (!Backend::kReportsProcesses) GTEST_SKIP() << "this backend reports no process events";
+  EXPECT_EQ(in_subprocess([] { return sigchld_child_started_in_forked_child(ChildPath::ProcessEvent); }), 0);
+}
 
 // D2: after_fork() stops inherited SigChld Child watchers *before* it replaces the
 // inherited signalfd; dropping SIGCHLD rewrites the mask of the signalfd shared with the
