@@ -11,6 +11,7 @@
 #   kqueue-freebsd, kqueue-macos
 #            asan, with the loop's Backend the kqueue backend over the test-only kqueue
 #            emulation (tests/support) in that ABI flavour: the suite on kqueue's logic
+#   kqueue-tsan  kqueue-freebsd's backend under ThreadSanitizer
 # The core (platform/ timers/ signals/ reactor/) always builds with -fno-exceptions -fno-rtti.
 
 CONFIG ?= release
@@ -61,8 +62,12 @@ else ifeq ($(CONFIG),kqueue-macos)
   CXX := $(CXX_NATIVE)
   MODE := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   BACKEND_FLAGS := '-DEVFLOW_BACKEND_HEADER="tests/support/kqueue_emulated_backend.hpp"' -DEVFLOW_EMULATED_MACOS=1
+else ifeq ($(CONFIG),kqueue-tsan)
+  CXX := $(CXX_NATIVE)
+  MODE := -O1 -g -fsanitize=thread
+  BACKEND_FLAGS := '-DEVFLOW_BACKEND_HEADER="tests/support/kqueue_emulated_backend.hpp"'
 else
-  $(error unknown CONFIG '$(CONFIG)': release, debug, asan, asan-clang, tsan, aarch64, fuzz, kqueue-freebsd or kqueue-macos)
+  $(error unknown CONFIG '$(CONFIG)': release, debug, asan, asan-clang, tsan, aarch64, fuzz, kqueue-freebsd, kqueue-macos or kqueue-tsan)
 endif
 
 CXXFLAGS_BASE := $(CXXSTD) $(MODE) -pthread
@@ -103,7 +108,7 @@ HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
 .PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
-        clean deps help test-run sanitizers valgrind cross bsd-check header-check install-check
+        clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check
 
 all: lib
 
@@ -111,13 +116,17 @@ help:
 	@echo "make            build build/release/libevflow.a"
 	@echo "make test       build and run the test suite (debug build)"
 	@echo "make check      everything CI runs: tests, sanitizers (gcc and clang ASan+UBSan, TSan), valgrind,"
-	@echo "                fuzz smoke, aarch64 under qemu, -fno-exceptions,"
+	@echo "                fuzz smoke, aarch64 under qemu, FreeBSD/macOS compiles, the suite on the kqueue"
+	@echo "                backend over the kqueue emulation, -fno-exceptions,"
 	@echo "                header checks, install + pkg-config, benchmark build, format check"
 	@echo "make bench      run the benchmarks and the comparison with libev, libuv, libevent, Asio"
 	@echo "                (pinned to one CPU; tables, bench/results/latest.json, charts)"
 	@echo "make bench-quick the comparison on a reduced grid (about a minute)"
 	@echo "make fuzz       every fuzz/ target for FUZZ_SECONDS (default 60), FUZZ_JOBS (2) at a time"
 	@echo "make valgrind   the test suite under valgrind's memcheck"
+	@echo "make bsd-check  compile the library for FreeBSD 14 and macOS 13 (x86_64, arm64) with clang"
+	@echo "make kqueue-emulation  the suite on the kqueue backend over tests/support's emulation:"
+	@echo "                FreeBSD and macOS ABIs under ASan+UBSan, FreeBSD's under TSan"
 	@echo "make examples   build examples/"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libevflow.a, evflow.pc"
 	@echo "make format     clang-format every source file"
@@ -185,6 +194,11 @@ sanitizers:
 # code is free of Linux-only calls and compiles for each target's ABI, not that the
 # objects would run. The kqueue backend's behaviour is tested on Linux, over the
 # emulation (CONFIG=kqueue-freebsd, kqueue-macos).
+kqueue-emulation:
+	$(MAKE) --no-print-directory CONFIG=kqueue-freebsd test-run
+	$(MAKE) --no-print-directory CONFIG=kqueue-macos test-run
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(MAKE) --no-print-directory CONFIG=kqueue-tsan test-run
+
 BSD_TARGETS := x86_64-unknown-freebsd14 aarch64-unknown-freebsd14 x86_64-apple-macos13 arm64-apple-macos13
 CLANG_RESOURCE = $(shell $(CXX_CLANG) -print-resource-dir)
 BSD_INCLUDES_x86_64 = -isystem /usr/include/c++/12 -isystem /usr/include/x86_64-linux-gnu/c++/12 \
@@ -380,6 +394,7 @@ check: deps-check format-check
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory cross
 	$(MAKE) --no-print-directory bsd-check
+	$(MAKE) --no-print-directory kqueue-emulation
 	@echo "make check: all passed"
 
 # --- housekeeping ---------------------------------------------------------------
