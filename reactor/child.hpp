@@ -6,9 +6,10 @@
 // when the loop is asked to (Loop::request_child_path), SIGCHLD through the signal layer
 // plus waitpid(pid, WNOHANG) for each watched pid. FreeBSD and macOS: the loop's kqueue
 // reports the exit (EVFILT_PROC, NOTE_EXIT), then waitpid(pid, WNOHANG) for that pid; a
-// child the kqueue no longer knows (it exited in between) is looked at through SIGCHLD. Either way evflow never reaps a child
-// nobody watches, so it does not steal children from other code (semantic 8); for the
-// same reason there is no "any child" watcher: pid must name one child.
+// child the kqueue refuses to watch (ESRCH: it is already gone) is looked at on the next
+// iteration's child check. Either way evflow never reaps a child nobody watches, so it
+// does not steal children from other code (semantic 8); for the same reason there is no
+// "any child" watcher: pid must name one child.
 //
 // Decisions (README, "Semantics"):
 // - Once the exit is reported the watcher is stopped: the process is gone (semantic 15).

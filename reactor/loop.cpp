@@ -255,7 +255,8 @@ void Loop::reregister_processes() noexcept {
   }
   children_.for_each([this](Child& child) {
     if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
-      change_batch_.push_back(InterestChange{child.pid_, Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
+      change_batch_.push_back(
+          InterestChange{child.pid_, Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
   });
   if (change_batch_.empty()) return;
   backend_.apply(change_batch_);

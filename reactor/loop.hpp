@@ -197,7 +197,8 @@ class Loop {
   // falls back to SigChld by itself where pidfd_open is unavailable.
   void request_child_path(ChildPath path) noexcept;
   ChildPath child_path() const noexcept { return child_path_; }
-  static constexpr ChildPath kDefaultChildPath = Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd;
+  static constexpr ChildPath kDefaultChildPath =
+      Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd;
 
  private:
   friend class Io;
@@ -324,8 +325,8 @@ class Loop {
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
   uint16_t signal_watchers_[65] = {};  // active Signal watchers per signal number
   detail::IntrusiveList<Signal> signals_;
-  uint64_t signalfd_mask_ = 0;  // signals this loop reads from its signalfd
-  uint64_t filtered_signals_ = 0;         // signals registered in the backend (CatchMode::KernelFilter)
+  uint64_t signalfd_mask_ = 0;             // signals this loop reads from its signalfd
+  uint64_t filtered_signals_ = 0;          // signals registered in the backend (CatchMode::KernelFilter)
   uint64_t filtered_signals_pending_ = 0;  // reported by the backend, not yet dispatched
   int signalfd_ = -1;
   std::unique_ptr<Io> signalfd_io_;  // internal: not counted as active

@@ -223,7 +223,7 @@ void Loop::dispatch_process_event(const ReadyEvent& event) noexcept {
         child.tag_ == event.tag)
       exited = &child;
   });
-  if (exited == nullptr) return;      // stopped since, or restarted: a stale report
+  if (exited == nullptr) return;        // stopped since, or restarted: a stale report
   exited->process_registered_ = false;  // the kernel removed it (note l): stop() need not
   // Reported before waitpid() can collect it? No manual promises that NOTE_EXIT comes
   // after the process became a zombie: then look again next iteration, until it is one.

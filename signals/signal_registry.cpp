@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cerrno>
 
-
 namespace evflow::signals {
 
 namespace {

@@ -249,7 +249,7 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
   Result<int> first = acquire_slot(pipe_waker(&old_pipe[1]));
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE(watch(first.value(), SIGUSR1, false).ok());  // handler installed; nothing raises it
-  std::thread in_flight([] { deliver(SIGUSR1); });  // blocks in its write: handlers_inside == 1
+  std::thread in_flight([] { deliver(SIGUSR1); });         // blocks in its write: handlers_inside == 1
   // Give it a head start. This only widens the window the test looks into: whatever the
   // scheduling, a correct release never wipes the new owner's signal, so the test
   // cannot fail falsely; a slow start only makes it check less.
@@ -258,7 +258,7 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
   }
   std::thread releaser([&] { release_slot(first.value()); });  // waits for in_flight
   while (watchers_of(SIGUSR1) != 0)
-    std::this_thread::yield();                     // released, now draining
+    std::this_thread::yield();                                  // released, now draining
   Result<int> second = acquire_slot(pipe_waker(&new_pipe[1]));  // not the draining one
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(watch(second.value(), SIGUSR2, false).ok());

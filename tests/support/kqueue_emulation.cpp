@@ -55,7 +55,7 @@ void write_record(void* base, int i, bool macos, const Record& r) {
 struct Registry {
   std::mutex mutex;
   std::map<int, std::shared_ptr<Kqueue>> kqueues;  // by epoll descriptor
-  Registry* abandoned = nullptr;  // a forked child's parent registry, kept reachable (no leak reports)
+  Registry* abandoned = nullptr;                   // a forked child's parent registry, kept reachable (no leak reports)
 };
 
 // Never destroyed: a kqueue may be used during exit, and a forked child replaces it
@@ -242,14 +242,16 @@ void take_edges(int sources_fd) {
 void before_fork() {
   Registry& r = registry();
   r.mutex.lock();
-  for (auto& entry : r.kqueues) entry.second->mutex.lock();
+  for (auto& entry : r.kqueues)
+    entry.second->mutex.lock();
   detail::signals_before_fork();
 }
 
 void after_fork_in_parent() {
   Registry& r = registry();
   detail::signals_after_fork_in_parent();
-  for (auto& entry : r.kqueues) entry.second->mutex.unlock();
+  for (auto& entry : r.kqueues)
+    entry.second->mutex.unlock();
   r.mutex.unlock();
 }
 
@@ -325,7 +327,8 @@ int close(int kq) noexcept {
   if (q) {
     std::lock_guard<std::mutex> lock(q->mutex);
     q->closed = true;
-    for (auto& knote : q->knotes) detail::release(knote.second);
+    for (auto& knote : q->knotes)
+      detail::release(knote.second);
     q->knotes.clear();
     ::close(q->sources_fd);
     ::close(q->wake_fd);

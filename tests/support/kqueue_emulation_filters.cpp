@@ -56,8 +56,8 @@ struct Disposition {
 
 SignalSlot g_slots[kSlots];
 Disposition g_dispositions[kMaxSignal + 1];
-std::mutex g_signal_mutex;               // taking and freeing slots, installing and removing the tap
-sigset_t g_masks[kMaxSignal + 1];        // under g_signal_mutex: the sa_mask to put back
+std::mutex g_signal_mutex;                // taking and freeing slots, installing and removing the tap
+sigset_t g_masks[kMaxSignal + 1];         // under g_signal_mutex: the sa_mask to put back
 int g_knotes_per_signal[kMaxSignal + 1];  // under g_signal_mutex
 thread_local std::atomic<uint32_t> t_absorbed{0};
 
@@ -67,7 +67,7 @@ const uintptr_t kIgnore = reinterpret_cast<uintptr_t>(SIG_IGN);
 void record(int signo) {
   for (SignalSlot& slot : g_slots) {
     if (slot.signo.load(std::memory_order_acquire) != signo) continue;
-    slot.inside.fetch_add(1);         // sequentially consistent with free_slot's store, so that
+    slot.inside.fetch_add(1);          // sequentially consistent with free_slot's store, so that
     if (slot.signo.load() == signo) {  // either it sees this handler inside or this sees it freed
       slot.count.fetch_add(1);
       const uint64_t one = 1;
@@ -113,7 +113,8 @@ void install_tap(int signo) {
   struct sigaction replacement {};
   replacement.sa_sigaction = tap;
   replacement.sa_mask = current.sa_mask;  // a handler the tap calls runs with the mask it asked for
-  replacement.sa_flags = SA_SIGINFO | SA_RESTART | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
+  replacement.sa_flags =
+      SA_SIGINFO | SA_RESTART | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
   // An ignored SIGCHLD leaves no zombies (POSIX, sigaction(2)); a handler must ask for it.
   if (signo == SIGCHLD && handler == kIgnore) replacement.sa_flags |= SA_NOCLDWAIT;
   // Refused for SIGKILL, SIGSTOP and the two glibc keeps for itself: those knotes never fire.
@@ -149,7 +150,8 @@ int take_slot(int signo, int fd) {
 void free_slot(int i) {
   SignalSlot& slot = g_slots[i];
   slot.signo.store(0);
-  while (slot.inside.load() != 0) ::sched_yield();
+  while (slot.inside.load() != 0)
+    ::sched_yield();
   slot.eventfd.store(-1, std::memory_order_relaxed);
 }
 
@@ -228,10 +230,14 @@ int attach_process(Kqueue& q, Knote& note, const Record& change, bool fresh) {
 // signal with 0x80 for a core dump).
 int64_t wait_status(const siginfo_t& info) {
   switch (info.si_code) {
-    case CLD_EXITED: return (info.si_status & 0xff) << 8;
-    case CLD_KILLED: return info.si_status & 0x7f;
-    case CLD_DUMPED: return (info.si_status & 0x7f) | 0x80;
-    default: return 0;
+    case CLD_EXITED:
+      return (info.si_status & 0xff) << 8;
+    case CLD_KILLED:
+      return info.si_status & 0x7f;
+    case CLD_DUMPED:
+      return (info.si_status & 0x7f) | 0x80;
+    default:
+      return 0;
   }
 }
 
@@ -245,9 +251,9 @@ bool evaluate_process(Knote& note, bool macos, Record& out, bool& gone) {
     (void)!::read(note.source_fd, &expired, sizeof expired);  // the timerfd only wakes
   }
   // WNOWAIT: the status is read, the child stays for its parent's waitpid.
-  const int waited = note.exit_polled
-                         ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-                         : ::waitid(kPidfdIdType, static_cast<id_t>(note.source_fd), &info, WEXITED | WNOHANG | WNOWAIT);
+  const int waited =
+      note.exit_polled ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                       : ::waitid(kPidfdIdType, static_cast<id_t>(note.source_fd), &info, WEXITED | WNOHANG | WNOWAIT);
   if (waited == 0) {
     exited = info.si_pid != 0;
     status = exited ? wait_status(info) : 0;
@@ -347,9 +353,12 @@ bool is_source_filter(int16_t filter) {
 
 int attach(Kqueue& q, Knote& note, const Record& change, bool fresh, bool macos) {
   switch (change.filter) {
-    case kEvfiltSignal: return attach_signal(q, note, change, fresh);
-    case kEvfiltProc: return attach_process(q, note, change, fresh);
-    default: return attach_timer(q, note, change, macos);
+    case kEvfiltSignal:
+      return attach_signal(q, note, change, fresh);
+    case kEvfiltProc:
+      return attach_process(q, note, change, fresh);
+    default:
+      return attach_timer(q, note, change, macos);
   }
 }
 
@@ -362,9 +371,12 @@ uint16_t implied_flags(const Record& change, bool macos) {
 
 bool evaluate_source(Knote& note, bool macos, Record& out, bool& gone) {
   switch (note.record.filter) {
-    case kEvfiltSignal: return evaluate_signal(note, out);
-    case kEvfiltProc: return evaluate_process(note, macos, out, gone);
-    default: return evaluate_timer(note, out);
+    case kEvfiltSignal:
+      return evaluate_signal(note, out);
+    case kEvfiltProc:
+      return evaluate_process(note, macos, out, gone);
+    default:
+      return evaluate_timer(note, out);
   }
 }
 
@@ -394,7 +406,8 @@ void signals_after_fork_in_child() {
     slot.count.store(0);
     slot.inside.store(0);
   }
-  for (int& knotes : g_knotes_per_signal) knotes = 0;
+  for (int& knotes : g_knotes_per_signal)
+    knotes = 0;
   g_signal_mutex.unlock();
 }
 

@@ -31,8 +31,8 @@ struct Knote {
   int64_t cleared_data = 0;
   dev_t device = 0;  // the file the descriptor named when added
   ino_t inode = 0;
-  int source_fd = -1;      // the knote's own eventfd, pidfd or timerfd; -1 for READ/WRITE/USER
-  int signal_slot = -1;    // EVFILT_SIGNAL: its slot in the tap's table
+  int source_fd = -1;        // the knote's own eventfd, pidfd or timerfd; -1 for READ/WRITE/USER
+  int signal_slot = -1;      // EVFILT_SIGNAL: its slot in the tap's table
   bool exit_polled = false;  // EVFILT_PROC without a pidfd: source_fd is a timerfd to look again
   uint64_t expirations = 0;  // EVFILT_TIMER: read from the timerfd, not yet reported
 };

@@ -99,7 +99,8 @@ int open_descriptors() {
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return -1;
   int count = 0;
-  while (::readdir(dir) != nullptr) ++count;
+  while (::readdir(dir) != nullptr)
+    ++count;
   ::closedir(dir);
   return count;
 }
@@ -504,11 +505,13 @@ TYPED_TEST(KqueueEmulationTest, TimerUnitsFollowTheFlavour) {
   for (int round = 0; round < 20 && !fired[9]; ++round) {
     const int n = this->wait(out, 8);
     ASSERT_GT(n, 0);
-    for (int i = 0; i < n; ++i) fired[out[i].ident] = true;
+    for (int i = 0; i < n; ++i)
+      fired[out[i].ident] = true;
   }
   ASSERT_TRUE(fired[9]);
   const int n = this->poll(out, 8);  // read after the reference: the short probes are due
-  for (int i = 0; i < n; ++i) fired[out[i].ident] = true;
+  for (int i = 0; i < n; ++i)
+    fired[out[i].ident] = true;
   EXPECT_TRUE(fired[1]) << "nanoseconds";
   EXPECT_TRUE(fired[2]) << "microseconds";
   EXPECT_TRUE(fired[3]) << "milliseconds";
@@ -534,8 +537,8 @@ TYPED_TEST(KqueueEmulationTest, NegativeTimerPeriodIsEinval) {
 
 TYPED_TEST(KqueueEmulationTest, AnAbsoluteTimerFiresAtAWallClockDeadline) {
   constexpr bool kMacos = TestFixture::Kernel::kMacos;
-  const uint32_t absolute = kMacos ? macos::kNoteAbsolute | macos::kNoteNanoseconds
-                                   : freebsd::kNoteAbsolute | freebsd::kNoteNanoseconds;
+  const uint32_t absolute =
+      kMacos ? macos::kNoteAbsolute | macos::kNoteNanoseconds : freebsd::kNoteAbsolute | freebsd::kNoteNanoseconds;
   timespec now{};
   ASSERT_EQ(::clock_gettime(CLOCK_REALTIME, &now), 0);
   const int64_t soon = now.tv_sec * 1'000'000'000LL + now.tv_nsec + 10'000'000;
