@@ -217,12 +217,25 @@ Error Loop::rebuild() noexcept {
 }
 
 Error Loop::rebuild_backend() noexcept {
+  if constexpr (Backend::kReportsProcesses) collect_process_events();
   if (Error err = backend_.reopen()) return err;
-  reregister_all();
-  return Error();
+  return reregister_all();
 }
 
-void Loop::reregister_all() noexcept {
+void Loop::collect_process_events() noexcept {
+  // Signals the old kqueue counted and exits it saw would close with it: take them
+  // first. Descriptor reports can go; every descriptor is registered again. (Not in a
+  // forked child, where the number is no kqueue of ours.)
+  if (fork_generation() != fork_generation_) return;
+  Result<int> count = backend_.wait(0, now_ns_);
+  if (!count) return;
+  for (int i = 0; i < count.value(); ++i) {
+    const ReadyEvent event = backend_.event(i);
+    if (event.source != Source::Descriptor) dispatch_process_event(event);
+  }
+}
+
+Error Loop::reregister_all() noexcept {
   ++rebuilds_;
   rebuild_needed_ = false;
   // The kernel object is new and empty: look at every Async once more, in case a
@@ -242,10 +255,11 @@ void Loop::reregister_all() noexcept {
   backend_.apply(change_batch_);
   for (const InterestChange& change : change_batch_)
     record_outcome(change);
-  if constexpr (Backend::kReportsProcesses) reregister_processes();
+  if constexpr (Backend::kReportsProcesses) return reregister_processes();
+  return Error();
 }
 
-void Loop::reregister_processes() noexcept {
+Error Loop::reregister_processes() noexcept {
   // Signals and children registered in the backend itself (kqueue) live in the old
   // kernel object too. They are few: one batch, outside the descriptor table.
   change_batch_.clear();
@@ -258,19 +272,24 @@ void Loop::reregister_processes() noexcept {
       change_batch_.push_back(
           InterestChange{child.pid_, Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
   });
-  if (change_batch_.empty()) return;
+  if (change_batch_.empty()) return Error();
   backend_.apply(change_batch_);
+  Error first_error;
   for (const InterestChange& change : change_batch_) {
     if (!change.error) continue;
-    if (change.source == Source::Signal) {
-      // Nothing lost silently: a signal the new kernel object refused is a broken assumption.
-      detail::fatal("the rebuilt kqueue refused a signal registration that the old one accepted");
+    if (change.source == Source::Process && change.error.code() == ESRCH) {
+      children_.for_each([&](Child& child) {  // exited meanwhile: reaped at the child check
+        if (child.path_ == ChildPath::ProcessEvent && child.pid_ == change.fd) child.process_registered_ = false;
+      });
+      children_check_due_ = true;
+      continue;
     }
-    children_.for_each([&](Child& child) {  // exited meanwhile (ESRCH): reaped next iteration
-      if (child.path_ == ChildPath::ProcessEvent && child.pid_ == change.fd) child.process_registered_ = false;
-    });
-    children_check_due_ = true;
+    // Refused for want of resources (ENOMEM): nothing is dropped silently; the caller
+    // hears of it, and the next iteration builds the whole set again.
+    if (!first_error) first_error = change.error;
+    rebuild_needed_ = true;
   }
+  return first_error;
 }
 
 void Loop::request_child_path(ChildPath path) noexcept {
@@ -293,10 +312,16 @@ Error Loop::after_fork() noexcept {
   }
   if (Error err = renew_signalfd()) return err;
   filtered_signals_pending_ = 0;  // caught before the fork: the parent's to dispatch
-  while (Child* child = children_.front())
+  while (Child* child = children_.front()) {
+    child->process_registered_ = false;  // it went with the parent's kqueue
     child->stop();
-  reregister_all();
-  return Error();
+  }
+  Error err = reregister_all();
+  // Caught in this process before its kqueue existed (signals::filtered_since_fork):
+  // read after registering, so that a signal is reported twice rather than never.
+  if constexpr (Backend::kReportsProcesses)
+    filtered_signals_pending_ |= signals::filtered_since_fork() & filtered_signals_;
+  return err;
 }
 
 // --- Async and wake-ups ----------------------------------------------------------
@@ -391,6 +416,7 @@ void Loop::dispatch_events(int count) noexcept {
       woken = true;
       continue;
     }
+    if (fork_generation() != fork_generation_) break;  // a callback forked: this batch is the parent's
     if constexpr (Backend::kReportsProcesses) {
       if (event.source != Source::Descriptor) {
         dispatch_process_event(event);
@@ -461,8 +487,10 @@ Error Loop::run(RunMode mode) noexcept {
     dispatched_ = 0;
     if (failed_ != nullptr) dispatch_failed();
     dispatch_events(count.value());
-    if (signal_slot_ >= 0) dispatch_signals();
-    if (children_check_due_) check_children();
+    if (fork_generation() == fork_generation_) {  // else a callback forked: the parent's to dispatch
+      if (signal_slot_ >= 0) dispatch_signals();
+      if (children_check_due_) check_children();
+    }
     if (!timers_.empty()) expire_timers();
     if (!periodic_list_.empty()) expire_periodics();  // the list: on a hot line
     if (dispatched_ == 0 && !idles_.empty()) run_hooks<detail::HookKind::Idle>();

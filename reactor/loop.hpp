@@ -243,8 +243,9 @@ class Loop {
   uint32_t next_tag() noexcept { return next_tag_++; }
 
   Error rebuild_backend() noexcept;
-  void reregister_all() noexcept;
-  void reregister_processes() noexcept;
+  Error reregister_all() noexcept;
+  Error reregister_processes() noexcept;
+  void collect_process_events() noexcept;
   Error start_signal(Signal& watcher) noexcept;
   Error restart_signal(Signal& watcher, int signo) noexcept;
   Error watch_signal(int signo) noexcept;

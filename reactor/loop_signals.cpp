@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "platform/descriptor.hpp"
+#include "platform/fork_generation.hpp"
 #if defined(__linux__)
 #include "platform/linux/sys.hpp"
 #endif
@@ -31,6 +32,9 @@ Error Loop::watch_signal(int signo) noexcept {
     signal_slot_ = slot.value();
   }
   if (signal_watchers_[signo] == 0) {
+    // On kqueue, a signal that arrives after the disposition is set and before the
+    // registration reaches no kqueue yet: that window is the start's, as it is for
+    // sigaction followed by kevent in any program.
     Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo, Backend::kReportsProcesses);
     if (!mode) return mode.error();
     Error err;
@@ -57,8 +61,13 @@ void Loop::unwatch_signal(int signo) noexcept {
 }
 
 Error Loop::change_signal_filter(int signo, bool watch) noexcept {
-  check_fork();  // a forked child registers in its own kqueue
   const uint64_t bit = signals::bit_of(signo);
+  if (!watch && fork_generation() != fork_generation_) {
+    filtered_signals_ &= ~bit;  // a forked child: the registration went with the parent's kqueue
+    filtered_signals_pending_ &= filtered_signals_;
+    return Error();
+  }
+  check_fork();  // a forked child registers in its own kqueue
   const Events interest = watch ? Readable : Events();
   InterestChange change{signo, watch ? Events() : Readable, interest, next_tag(), {}, Source::Signal};
   backend_.apply(std::span<InterestChange>(&change, 1));
@@ -198,14 +207,30 @@ Error Loop::watch_process(Child& child) noexcept {
   if (change.error && change.error.code() != ESRCH) return change.error;
   child.tag_ = change.tag;
   child.process_registered_ = !change.error;
-  if (change.error) children_check_due_ = true;
+  if (change.error) {
+    children_check_due_ = true;
+  } else {
+    // The kqueue holds one registration per pid: other watchers of this pid now share it.
+    children_.for_each([&](Child& other) {
+      if (other.path_ == ChildPath::ProcessEvent && other.process_registered_ && other.pid_ == child.pid_)
+        other.tag_ = change.tag;
+    });
+  }
   ++active_;
   return Error();
 }
 
 void Loop::unwatch_process(Child& child) noexcept {
   --active_;
-  if (!child.process_registered_) return;  // reported: the kernel dropped it (kqueue_backend.hpp, note l)
+  if (!child.process_registered_) return;             // reported: the kernel dropped it (kqueue_backend.hpp, note l)
+  if (fork_generation() != fork_generation_) return;  // it went with the parent's kqueue
+  bool shared = false;                                // another watcher of the pid still needs the registration
+  children_.for_each([&](Child& other) {
+    if (&other != &child && other.path_ == ChildPath::ProcessEvent && other.process_registered_ &&
+        other.pid_ == child.pid_)
+      shared = true;
+  });
+  if (shared) return;
   check_fork();
   InterestChange change{child.pid_, Readable, Events(), next_tag(), {}, Source::Process};
   backend_.apply(std::span<InterestChange>(&change, 1));
@@ -216,18 +241,18 @@ void Loop::dispatch_process_event(const ReadyEvent& event) noexcept {
     if (event.fd >= 1 && event.fd <= 64) filtered_signals_pending_ |= signals::bit_of(event.fd) & filtered_signals_;
     return;
   }
-  // A process exited. Children are few: a walk finds its watcher.
-  Child* exited = nullptr;
+  // A process exited. Children are few: a walk finds its watchers (several may share
+  // the registration of one pid). The kernel removed it (note l), so stop() need not;
+  // the child check collects the status with waitpid(), the first watcher gets it and
+  // any other hears that it was reaped elsewhere. No manual promises that NOTE_EXIT
+  // comes after the process became a zombie: the check looks again until it is one.
   children_.for_each([&](Child& child) {
     if (child.path_ == ChildPath::ProcessEvent && child.process_registered_ && child.pid_ == event.fd &&
-        child.tag_ == event.tag)
-      exited = &child;
+        child.tag_ == event.tag) {
+      child.process_registered_ = false;
+      children_check_due_ = true;
+    }
   });
-  if (exited == nullptr) return;        // stopped since, or restarted: a stale report
-  exited->process_registered_ = false;  // the kernel removed it (note l): stop() need not
-  // Reported before waitpid() can collect it? No manual promises that NOTE_EXIT comes
-  // after the process became a zombie: then look again next iteration, until it is one.
-  if (!exited->try_reap()) children_check_due_ = true;
 }
 
 }  // namespace evflow

@@ -33,6 +33,7 @@ struct SignalState {
 
 Slot g_slots[kMaxLoops];
 std::atomic<int> g_slots_used{0};  // slots [0, g_slots_used) have ever been taken
+std::atomic<uint64_t> g_filtered_since_fork{0};
 SignalState g_signals[kMaxSignal + 1];
 // Serialises watch/unwatch/acquire/release. A pthread mutex, not std::mutex: no
 // exceptions, and it is re-initialised in a forked child (see install_fork_handlers).
@@ -48,10 +49,9 @@ void on_signal(int signo) {
   errno = saved_errno;
 }
 
-// SIGCHLD's disposition while a kqueue filter watches it: a handler that does nothing.
-// SIG_IGN would make the kernel reap children by itself, and EVFILT_SIGNAL does not
-// record an ignored SIGCHLD (kqueue(2), EVFILT_SIGNAL).
-void on_filtered_sigchld(int) {}
+// The disposition of a signal a kqueue filter watches: the kqueue reports it; the
+// handler only keeps it from the default action and notes it for a forked child.
+void on_filtered_signal(int signo) { g_filtered_since_fork.fetch_or(bit_of(signo)); }
 
 void install_fork_handlers() {
   // Hold the mutex across fork() so that the child never inherits it locked by a thread
@@ -62,6 +62,7 @@ void install_fork_handlers() {
   // run again; a signal in the child may wake their parent-shared descriptor once).
   (void)pthread_atfork([] { lock(); }, [] { unlock(); },
                        [] {
+                         g_filtered_since_fork.store(0);
                          for (Slot& slot : g_slots) {
                            slot.pending.store(0);
                            slot.handlers_inside.store(0);
@@ -160,7 +161,7 @@ Result<CatchMode> watch(int slot_index, int signo, bool kernel_filter) noexcept 
       if (mode == CatchMode::Handler) {
         action.sa_handler = on_signal;
       } else {
-        action.sa_handler = signo == SIGCHLD ? on_filtered_sigchld : SIG_IGN;  // the kqueue counts it
+        action.sa_handler = on_filtered_signal;  // the kqueue reports it
       }
       if (::sigaction(signo, &action, &state.previous) != 0) {
         const int err = errno;
@@ -185,6 +186,8 @@ void unwatch(int slot_index, int signo) noexcept {
   restore_if_unwatched(signo);
   unlock();
 }
+
+uint64_t filtered_since_fork() noexcept { return g_filtered_since_fork.load(); }
 
 uint64_t take_pending(int slot_index) noexcept { return g_slots[slot_index].pending.exchange(0); }
 

@@ -28,11 +28,13 @@
 //   blocked only in some threads may then stay pending in a thread that never reads it:
 //   block it in every thread, or in none. (Linux only.)
 // - Kernel filter: where the loops' backend reports signals itself (kqueue's
-//   EVFILT_SIGNAL, which every watching kqueue records even while the signal is
-//   ignored), evflow sets the disposition to SIG_IGN (SIGCHLD: a handler that does
-//   nothing, since an ignored SIGCHLD is neither recorded nor left for waitpid) and
-//   restores the previous one when the last watcher stops. Each loop registers the
-//   signal in its own kqueue; no handler of evflow's runs, and deliver() is not involved.
+//   EVFILT_SIGNAL, which every watching kqueue records), evflow installs a handler that
+//   only notes the signal for forked children (filtered_since_fork()), so that the
+//   default action cannot end the process, and restores the previous disposition when
+//   the last watcher stops. Not SIG_IGN: an ignored signal stays ignored across exec,
+//   the terminal driver never sends an ignored SIGTTIN or SIGTTOU, and an ignored
+//   SIGCHLD makes the kernel reap children itself. Each loop registers the signal in
+//   its own kqueue; deliver() is not involved.
 //
 // Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught
 // (EINVAL); SIGSEGV, SIGBUS, SIGFPE and SIGILL, which report a fault in the thread that
@@ -65,7 +67,7 @@ struct Waker {
 // Takes a free mailbox for a loop woken by `waker`. Errors: EAGAIN when kMaxLoops loops
 // already have one.
 Result<int> acquire_slot(Waker waker) noexcept;
-// Returns the mailbox; waits for handlers still writing to its descriptor. The loop's
+// Returns the mailbox; waits for handlers still waking its loop. The loop's
 // watches must have been dropped first.
 void release_slot(int slot) noexcept;
 
@@ -76,6 +78,11 @@ Result<CatchMode> watch(int slot, int signo, bool kernel_filter) noexcept;
 // The loop of `slot` stops watching `signo` (1 -> 0). Restores the previous disposition
 // after the last watch in the process.
 void unwatch(int slot, int signo) noexcept;
+
+// Kernel-filter signals caught in this process since it was forked (since it started,
+// if it was not): what a forked child's loops, which have no kqueue until they rebuild,
+// may have missed. Async-signal-safe.
+uint64_t filtered_since_fork() noexcept;
 
 // The signals caught for `slot` since the last call. Async-signal-safe, thread-safe.
 uint64_t take_pending(int slot) noexcept;

@@ -148,6 +148,48 @@ TEST_P(ChildTest, BadPidsAreRefused) {
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
+TEST_P(ChildTest, TwoWatchersOfOneChildAreBothCalledOnceAndOnlyOneGetsTheStatus) {
+  const pid_t pid = spawn_exiting_with(9);
+  ASSERT_GT(pid, 0);
+  int calls_a = 0, calls_b = 0;
+  ExitStatus a_status, b_status;
+  Child a(loop), b(loop);
+  ASSERT_FALSE(a.start(pid, [&](Child&, ExitStatus s) {
+    ++calls_a;
+    a_status = s;
+  }));
+  ASSERT_FALSE(b.start(pid, [&](Child&, ExitStatus s) {
+    ++calls_b;
+    b_status = s;
+  }));
+  if (GetParam() == ChildPath::SigChld) ::raise(SIGCHLD);
+  ASSERT_FALSE(loop.run());  // returns: both stopped themselves
+  EXPECT_EQ(calls_a, 1);
+  EXPECT_EQ(calls_b, 1);
+  EXPECT_FALSE(a.active());
+  EXPECT_FALSE(b.active());
+  const bool a_has_it = a_status.exited() && a_status.code() == 9;
+  const bool b_has_it = b_status.exited() && b_status.code() == 9;
+  EXPECT_NE(a_has_it, b_has_it) << "one reap, one status";
+  EXPECT_TRUE(a_has_it ? b_status.reaped_elsewhere() : a_status.reaped_elsewhere());
+}
+
+TEST_P(ChildTest, StoppingOneOfTwoWatchersOfAChildKeepsTheOtherWatching) {
+  const pid_t pid = spawn_exiting_with(4);
+  ASSERT_GT(pid, 0);
+  int calls_b = 0;
+  Child a(loop), b(loop);
+  ASSERT_FALSE(a.start(pid, [](Child&, ExitStatus) { ADD_FAILURE() << "stopped"; }));
+  ASSERT_FALSE(b.start(pid, [&](Child&, ExitStatus s) {
+    ++calls_b;
+    EXPECT_EQ(s.code(), 4);
+  }));
+  a.stop();
+  if (GetParam() == ChildPath::SigChld) ::raise(SIGCHLD);
+  ASSERT_FALSE(loop.run());
+  EXPECT_EQ(calls_b, 1);
+}
+
 // Every path this build has: pidfd and SIGCHLD on Linux, and the backend's own process
 // events where it reports them (kqueue's EVFILT_PROC).
 std::vector<ChildPath> available_child_paths() {

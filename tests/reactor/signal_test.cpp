@@ -152,6 +152,36 @@ TEST_F(SignalTest, DestroyingTheLoopRestoresTheDisposition) {
   EXPECT_EQ(seen.sa_handler, SIG_DFL);
 }
 
+TEST_F(SignalTest, ASignalCaughtBeforeARebuildIsNotLost) {
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_FALSE(loop.rebuild());  // on kqueue: the old kqueue counted it
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(SignalTest, ASignalRaisedInAForkedChildBeforeItsLoopRebuildsIsReported) {
+  Signal signal(loop);
+  int calls = 0;
+  ASSERT_FALSE(signal.start(SIGUSR2, [&] { ++calls; }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::raise(SIGUSR2);  // the loop has not rebuilt yet (on kqueue: it has no kqueue)
+    for (int i = 0; i < 100 && calls == 0; ++i)
+      if (loop.run(RunMode::NoWait)) _exit(2);
+    _exit(calls == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(calls, 0) << "the child's signal is not the parent's";
+}
+
 TEST_F(SignalTest, BadSignalNumbersAreRefused) {
   Signal signal(loop);
   for (int signo : {0, -3, 65, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support/pipe_waker.hpp"
@@ -16,6 +17,43 @@ TEST(SignalRegistry, RefusesSignalsThatCannotBeWatched) {
   for (int signo : {SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH, SIGRTMIN, SIGRTMAX}) {
     EXPECT_TRUE(watchable(signo)) << signo;
   }
+}
+
+// Kernel-filter mode (kqueue) keeps the default action away with a handler, never with
+// SIG_IGN, which would survive exec and silence SIGTTIN/SIGTTOU and SIGCHLD; the handler
+// notes the signal for forked children; the previous disposition comes back at the end.
+TEST(SignalRegistry, AKernelFilterSignalGetsAHandlerThatNotesItAndTheDispositionComesBack) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  struct sigaction before {
+  }, seen{};
+  ASSERT_EQ(::sigaction(SIGWINCH, nullptr, &before), 0);
+  Result<int> slot = acquire_slot(pipe_waker(&fds[1]));
+  ASSERT_TRUE(slot.ok());
+  Result<CatchMode> mode = watch(slot.value(), SIGWINCH, true);
+  ASSERT_TRUE(mode.ok());
+  ASSERT_EQ(mode.value(), CatchMode::KernelFilter);
+  ASSERT_EQ(::sigaction(SIGWINCH, nullptr, &seen), 0);
+  EXPECT_NE(seen.sa_handler, SIG_IGN);
+  EXPECT_NE(seen.sa_handler, SIG_DFL);
+  EXPECT_NE(seen.sa_handler, before.sa_handler);
+  const pid_t pid = ::fork();  // a forked child starts with nothing noted
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (filtered_since_fork() != 0) _exit(1);
+    if (::raise(SIGWINCH) != 0) _exit(2);
+    _exit(filtered_since_fork() == bit_of(SIGWINCH) ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(take_pending(slot.value()), 0u) << "the kqueue reports it, not the mailbox";
+  unwatch(slot.value(), SIGWINCH);
+  ASSERT_EQ(::sigaction(SIGWINCH, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, before.sa_handler);
+  release_slot(slot.value());
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 TEST(SignalRegistry, BitsAreOnePerSignal) {
