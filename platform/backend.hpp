@@ -1,6 +1,7 @@
 // evflow — the backend contract, written once, and the backend chosen for this build.
 //
-// A backend reports readiness of file descriptors; it never reads, writes or accepts.
+// A backend reports readiness of file descriptors (and, where kReportsProcesses is set,
+// signals and process exits too); it never reads, writes or accepts.
 // There is one backend class per OS family, picked at compile time by the alias at the
 // bottom of this file, so the loop calls it without any virtual dispatch.
 //

@@ -18,11 +18,13 @@
 //   whose reaped_elsewhere() is true.
 // - In a forked child, Child watchers inherited from the parent are stopped without a
 //   callback: those processes are not the forked child's children.
-// - Child callbacks run in the Io phase (pidfd, process event) or the Signal phase (SIGCHLD).
+// - Child callbacks run in the Io phase (pidfd) or in the child check that follows the
+//   Signal phase (SIGCHLD, process event).
 //
 // Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
 // loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
-// process; EMFILE when no descriptor is left for the pidfd.
+// process; EMFILE when no descriptor is left for the pidfd (Linux); on kqueue, what
+// kevent() answers for the EVFILT_PROC registration other than ESRCH (e.g. ENOMEM).
 #pragma once
 
 #include <sys/types.h>

@@ -16,7 +16,8 @@
 //   4. now() is refreshed; the iteration counter advances.
 //   5. Io callbacks, in the order the kernel reported the descriptors (watchers of one
 //      descriptor in the order they were started); then Async callbacks, in start
-//      order; then Signal callbacks, in start order; then Timer callbacks, then
+//      order; then Signal callbacks, in start order; then Child callbacks of the SIGCHLD
+//      and process-event paths (pidfd ones run with the Io callbacks); then Timer callbacks, then
 //      Periodic callbacks, each in deadline order (ties in start order).
 //   6. Idle callbacks, only if no callback ran in step 5.
 //   7. Check callbacks.
@@ -176,10 +177,12 @@ class Loop {
   // watchers on them never allocates.
   void reserve_descriptors(int count) noexcept;
 
-  // Recreates the kernel object and re-registers every active Io watcher, e.g. after
-  // stale registrations were detected (done automatically). From inside a callback it
-  // takes effect before the loop next waits. Errors: EINVAL if not open, EMFILE/ENFILE/
-  // ENOMEM when the new kernel object cannot be created.
+  // Recreates the kernel object and re-registers every active Io watcher (on kqueue
+  // also every watched signal and child, after taking what the old kqueue had counted),
+  // e.g. after stale registrations were detected (done automatically). From inside a
+  // callback it takes effect before the loop next waits. Errors: EINVAL if not open,
+  // EMFILE/ENFILE/ENOMEM when the new kernel object cannot be created or refuses a
+  // registration (the next iteration tries again).
   Error rebuild() noexcept;
 
   // Makes this loop usable in a forked child. Done automatically at the next iteration

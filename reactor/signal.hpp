@@ -2,8 +2,9 @@
 //
 // Built on the process-wide signal layer (signals/signal_registry.hpp): any number of
 // loops, in any threads, may watch the same signal, and each of their watchers is
-// called; the handler itself only records the signal and wakes the loops. How it is
-// caught (handler or signalfd) and which signals are refused is explained there.
+// called, always in the loop, never in a signal handler. How it is caught (a handler
+// that records it and wakes the loops, a signalfd, or on kqueue the kernel's own
+// EVFILT_SIGNAL) and which signals are refused is explained there.
 //
 // Decisions (README, "Semantics"):
 // - A signal raised k times before the loop looks gives at least one callback and at
@@ -11,19 +12,21 @@
 //   also merged by the kernel). A signal raised after the callback started gives
 //   another callback later: none is lost.
 // - The previous disposition of the signal is restored when the last watcher in the
-//   process stops (handler mode).
+//   process stops (handler and kernel-filter modes; signalfd mode changes none).
 // - Signal callbacks run after Io and Async callbacks and before Timer callbacks;
 //   several watchers of one signal in one loop run in start order.
 // - start() on an active watcher restarts it with the new signal and callback, in place:
 //   the new signal is watched before the old one is let go, so no signal meets its
 //   default disposition in between and one caught but not dispatched stays pending.
 // - In a forked child, signals caught before the fork but not yet dispatched are
-//   dropped (the parent dispatches them); watchers stay active.
+//   dropped (the parent dispatches them); signals caught in the child before its loop
+//   rebuilt are dispatched; watchers stay active.
 //
 // Errors from start(): EINVAL for a number that cannot be watched (0, > 64, SIGKILL,
 // SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or one the C library reserves), for a
 // watcher without a callback, when the loop is not open or was destroyed; EAGAIN when
-// 256 loops already watch signals; EMFILE when the signalfd cannot be created.
+// 256 loops already watch signals; EMFILE when the signalfd cannot be created (Linux);
+// on kqueue, what kevent() answers for the EVFILT_SIGNAL registration (e.g. ENOMEM).
 #pragma once
 
 #include "platform/result.hpp"
