@@ -52,7 +52,11 @@
 //    a handler fanning it out. EVFILT_PROC with NOTE_EXIT (ident: the pid) reports the
 //    exit once, with EV_EOF | EV_ONESHOT, and is then removed by the kernel; a later
 //    EV_DELETE may answer ENOENT (or ESRCH), meaning already gone. The process is not
-//    reaped: the loop calls waitpid for that pid. (kqueue(2), EVFILT_SIGNAL, EVFILT_PROC.)
+//    reaped: the loop calls waitpid for that pid. A process that already exited is
+//    reported at once by FreeBSD and refused with ESRCH by macOS (xnu's filt_procattach
+//    finds no zombie); the loop treats ESRCH as "exited". The signal layer still sets a
+//    handler while a signal is watched (signals/signal_registry.hpp), so that the
+//    default action does not end the process. (kqueue(2), EVFILT_SIGNAL, EVFILT_PROC.)
 #pragma once
 
 #include <atomic>
