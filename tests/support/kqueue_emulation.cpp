@@ -86,9 +86,9 @@ void sync_epoll(Kqueue& q, int fd) {
   ev.events = events;
   ev.data.fd = fd;
   if (events == 0) {
-    (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-  } else if (::epoll_ctl(q.epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-    (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_ADD, fd, &ev);  // EPERM for regular files: poll() still sees them
+    (void)::epoll_ctl(q.set_fd, EPOLL_CTL_DEL, fd, nullptr);
+  } else if (::epoll_ctl(q.set_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+    (void)::epoll_ctl(q.set_fd, EPOLL_CTL_ADD, fd, &ev);  // EPERM for regular files: poll() still sees them
   }
 }
 
@@ -197,7 +197,7 @@ int collect(Kqueue& q, void* events, int first, int nevents, bool macos, int16_t
     if (gone) {
       detail::release(note);
       it = q.knotes.erase(it);
-      if (descriptor) (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      if (descriptor) (void)::epoll_ctl(q.set_fd, EPOLL_CTL_DEL, fd, nullptr);
       continue;
     }
     if (!ready) {
@@ -261,9 +261,10 @@ void after_fork_in_child() {
     Kqueue& q = *entry.second;
     for (auto& knote : q.knotes)
       if (knote.second.source_fd >= 0) ::close(knote.second.source_fd);
-    ::close(q.sources_fd);
-    ::close(q.wake_fd);
-    ::close(q.epoll_fd);
+    for (int* fd : {&q.sources_fd, &q.wake_fd, &q.set_fd, &q.epoll_fd}) {
+      ::close(*fd);
+      *fd = -1;
+    }
   }
   detail::signals_after_fork_in_child();
   // Forget the kqueues without destroying them (their mutexes are held, and may stay so):
@@ -282,25 +283,23 @@ int create() noexcept {
   std::call_once(fork_handlers, install_fork_handlers);
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return -1;
-  const int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  const int sources_fd = wake_fd < 0 ? -1 : ::epoll_create1(EPOLL_CLOEXEC);
-  if (sources_fd < 0) {
+  auto q = std::make_shared<Kqueue>();  // closes what it holds if the rest fails
+  q->set_fd = ::fcntl(epoll_fd, F_DUPFD_CLOEXEC, 0);
+  q->wake_fd = q->set_fd < 0 ? -1 : ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  q->sources_fd = q->wake_fd < 0 ? -1 : ::epoll_create1(EPOLL_CLOEXEC);
+  if (q->sources_fd < 0) {
     const int err = errno;
-    if (wake_fd >= 0) ::close(wake_fd);
     ::close(epoll_fd);
     errno = err;
     return -1;
   }
-  for (int fd : {wake_fd, sources_fd}) {
+  for (int fd : {q->wake_fd, q->sources_fd}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
-    (void)::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    (void)::epoll_ctl(q->set_fd, EPOLL_CTL_ADD, fd, &ev);
   }
-  auto q = std::make_shared<Kqueue>();
   q->epoll_fd = epoll_fd;
-  q->wake_fd = wake_fd;
-  q->sources_fd = sources_fd;
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.kqueues[epoll_fd] = std::move(q);
@@ -330,9 +329,11 @@ int close(int kq) noexcept {
     for (auto& knote : q->knotes)
       detail::release(knote.second);
     q->knotes.clear();
-    ::close(q->sources_fd);
-    ::close(q->wake_fd);
+    const uint64_t one = 1;
+    (void)!::write(q->wake_fd, &one, sizeof one);  // a wait in progress ends, with EBADF
   }
+  // The number goes now; the object, with the descriptors a wait uses, when its last
+  // holder lets go.
   return ::close(kq);
 }
 
@@ -378,7 +379,7 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     lock.unlock();
     epoll_event ready[8];
     const int wait_ms = left < 0 ? -1 : static_cast<int>((left + 999'999) / 1'000'000);
-    const int n = ::epoll_wait(q->epoll_fd, ready, 8, wait_ms);
+    const int n = ::epoll_wait(q->set_fd, ready, 8, wait_ms);
     const int err = errno;
     uint64_t drained;
     (void)!::read(q->wake_fd, &drained, sizeof drained);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
@@ -37,9 +38,21 @@ struct Knote {
   uint64_t expirations = 0;  // EVFILT_TIMER: read from the timerfd, not yet reported
 };
 
+// Its descriptors other than epoll_fd belong to the object and are closed with it: a
+// kevent() in flight holds the object, so what it waits on and reads stays open, and its
+// numbers are never reused under it, while close() gives epoll_fd's number back at once.
 struct Kqueue {
-  int epoll_fd = -1;
-  int wake_fd = -1;  // an eventfd in the epoll set: a trigger from another thread ends a wait
+  Kqueue() = default;
+  Kqueue(const Kqueue&) = delete;
+  Kqueue& operator=(const Kqueue&) = delete;
+  ~Kqueue() {
+    for (int fd : {set_fd, wake_fd, sources_fd})
+      if (fd >= 0) ::close(fd);
+  }
+
+  int epoll_fd = -1;  // the kqueue's number, as the caller holds it; closed by close()
+  int set_fd = -1;    // a duplicate of epoll_fd, the same epoll set: what kevent() uses
+  int wake_fd = -1;   // an eventfd in the epoll set: a trigger from another thread ends a wait
   // An epoll set of the knotes' own descriptors, edge-triggered, nested in epoll_fd. Kept
   // apart so that a caller's stale descriptor number, reused by one of ours, never makes a
   // removal from epoll_fd take ours out; edge-triggered so that a disabled knote whose

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -242,6 +243,24 @@ TYPED_TEST(KqueueEmulationTest, ATimeoutEndsAnEmptyWait) {
   typename TestFixture::Kevent out[2];
   const Timespec short_wait{0, 2'000'000};
   EXPECT_EQ(TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &short_wait), 0);
+}
+
+TYPED_TEST(KqueueEmulationTest, ClosingAKqueueEndsAWaitOnItWithEbadf) {
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    (void)TestFixture::Kernel::close(other);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  typename TestFixture::Kevent out[2];
+  const int n = TestFixture::wait_on(other, out, 2);
+  const int error = errno;
+  const auto waited = std::chrono::steady_clock::now() - start;
+  closer.join();
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(error, EBADF);
+  EXPECT_LT(waited, std::chrono::seconds(2)) << "ended by the close, not by the 5 s timeout";
 }
 
 // EVFILT_SIGNAL (kqueue(2), EVFILT_SIGNAL).
