@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -228,6 +230,24 @@ int64_t now_ns() {
   return t.tv_sec * 1'000'000'000LL + t.tv_nsec;
 }
 
+// The monotonic time `timeout` from now, in nanoseconds; INT64_MAX when that is beyond
+// what an int64_t holds (a wait that long ends with the process, as a bounded one would).
+int64_t deadline_after(const Timespec& timeout) {
+  constexpr int64_t kPerSecond = 1'000'000'000;
+  const int64_t now = now_ns();
+  const int64_t seconds = timeout.tv_sec < 0 ? 0 : timeout.tv_sec;
+  const int64_t nanoseconds = timeout.tv_nsec < 0 ? 0 : timeout.tv_nsec;
+  if (seconds > (INT64_MAX - now - nanoseconds) / kPerSecond) return INT64_MAX;
+  return now + seconds * kPerSecond + nanoseconds;
+}
+
+// Milliseconds for epoll_wait: `left` nanoseconds rounded up, at most INT_MAX (a longer
+// wait is taken in several).
+int wait_ms(int64_t left) {
+  const int64_t ms = left / 1'000'000 + (left % 1'000'000 != 0);
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
 // Reads the edges of the kqueue's own descriptors, so the nested set stops waking waits
 // until a source changes again; collect() then reads the sources themselves.
 void take_edges(int sources_fd) {
@@ -366,20 +386,20 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     }
   }
   if (answered > 0 || nevents == 0) return answered;  // answers end the call
-  const int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1'000'000'000LL + timeout->tv_nsec : -1;
+  const int64_t deadline = timeout ? deadline_after(*timeout) : 0;
   for (;;) {
     const int found = collect(*q, events, 0, nevents, macos, user_filter);
     if (found > 0) return found;
-    int64_t left = -1;
-    if (deadline >= 0) {
-      left = deadline - now_ns();
+    int milliseconds = -1;
+    if (timeout) {
+      const int64_t left = deadline - now_ns();
       if (left <= 0) return 0;
+      milliseconds = wait_ms(left);
     }
     const uint32_t absorbed = detail::absorbed_signals();
     lock.unlock();
     epoll_event ready[8];
-    const int wait_ms = left < 0 ? -1 : static_cast<int>((left + 999'999) / 1'000'000);
-    const int n = ::epoll_wait(q->set_fd, ready, 8, wait_ms);
+    const int n = ::epoll_wait(q->set_fd, ready, 8, milliseconds);
     const int err = errno;
     uint64_t drained;
     (void)!::read(q->wake_fd, &drained, sizeof drained);

@@ -43,7 +43,8 @@
 //   EV_ERROR and data 0 or an errno, in changelist order, while room lasts; without room
 //   an error fails the whole call with that errno).
 // - Timeouts: nullptr waits forever, otherwise the timespec, slept in epoll_wait's
-//   milliseconds rounded up (never early; precision is not what these tests check).
+//   milliseconds rounded up (never early; precision is not what these tests check), in
+//   several sleeps past INT_MAX ms; a deadline beyond 2^63 ns is taken as that.
 // - fork(2): the child has no kqueue of its parent's (kevent() on the number is EBADF);
 //   their descriptors are closed there and their signal knotes forgotten, dispositions
 //   left as they are (pthread_atfork).

@@ -263,6 +263,16 @@ TYPED_TEST(KqueueEmulationTest, ClosingAKqueueEndsAWaitOnItWithEbadf) {
   EXPECT_LT(waited, std::chrono::seconds(2)) << "ended by the close, not by the 5 s timeout";
 }
 
+TYPED_TEST(KqueueEmulationTest, TheLongestTimeoutStillReturnsAReadyEventAtOnce) {
+  const int16_t user = TypeParam::kEvfiltUser;
+  ASSERT_EQ(this->submit(this->change(0, user, kEvAdd)), 0);
+  ASSERT_EQ(this->submit(this->change(0, user, 0, kNoteTrigger)), 0);
+  const Timespec longest{INT64_MAX / 1'000'000'000, 999'999'999};
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &longest), 1);
+  EXPECT_EQ(out[0].filter, user);
+}
+
 // EVFILT_SIGNAL (kqueue(2), EVFILT_SIGNAL).
 
 TYPED_TEST(KqueueEmulationTest, SignalIsRecordedEvenWhenIgnored) {
