@@ -113,8 +113,12 @@ void install_tap(int signo) {
   struct sigaction replacement {};
   replacement.sa_sigaction = tap;
   replacement.sa_mask = current.sa_mask;  // a handler the tap calls runs with the mask it asked for
+  // A handler's system calls restart as it asked. Under SIG_IGN or SIG_DFL none would have
+  // been interrupted at all: SA_RESTART comes closest.
+  const bool handled = handler != kIgnore && handler != kDefault;
+  const int restart = handled ? current.sa_flags & SA_RESTART : SA_RESTART;
   replacement.sa_flags =
-      SA_SIGINFO | SA_RESTART | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
+      SA_SIGINFO | restart | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
   // An ignored SIGCHLD leaves no zombies (POSIX, sigaction(2)); a handler must ask for it.
   if (signo == SIGCHLD && handler == kIgnore) replacement.sa_flags |= SA_NOCLDWAIT;
   // Refused for SIGKILL, SIGSTOP and the two glibc keeps for itself: those knotes never fire.

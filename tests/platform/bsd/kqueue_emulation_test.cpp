@@ -334,6 +334,31 @@ TYPED_TEST(KqueueEmulationTest, SignalHandlerStillRunsBesideTheFilter) {
   EXPECT_EQ(out[0].data, 1);
 }
 
+TYPED_TEST(KqueueEmulationTest, AHandlerWithoutSaRestartStillInterruptsABlockingRead) {
+  SavedDisposition saved(SIGUSR2);
+  ASSERT_EQ(set_handler(SIGUSR2, count_handled), 0);  // no SA_RESTART
+  ASSERT_EQ(this->submit(this->change(SIGUSR2, kEvfiltSignal, kEvAdd)), 0);
+  auto pipe = make_pipe();
+  ASSERT_EQ(::fcntl(pipe.read_end.get(), F_SETFL, 0), 0);  // a read that blocks
+  const pthread_t reader = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread sender([&] {  // signals until the read returns; data after 2 s ends it otherwise
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!returned.load() && std::chrono::steady_clock::now() < give_up) {
+      (void)::pthread_kill(reader, SIGUSR2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!returned.load()) (void)!::write(pipe.write_end.get(), "x", 1);
+  });
+  char byte = 0;
+  const ssize_t n = ::read(pipe.read_end.get(), &byte, 1);
+  const int error = errno;
+  returned.store(true);
+  sender.join();
+  EXPECT_EQ(n, -1) << "a restarted read waits for the data";
+  EXPECT_EQ(error, EINTR);
+}
+
 TYPED_TEST(KqueueEmulationTest, DispositionIsRestoredInTheLibrarysOrder) {
   SavedDisposition saved(SIGUSR1);
   ASSERT_EQ(set_handler(SIGUSR1, count_handled), 0);  // the application's own
