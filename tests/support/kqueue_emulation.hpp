@@ -46,8 +46,8 @@
 //   milliseconds rounded up (never early; precision is not what these tests check), in
 //   several sleeps past INT_MAX ms; a deadline beyond 2^63 ns is taken as that.
 // - fork(2): the child has no kqueue of its parent's (kevent() on the number is EBADF);
-//   their descriptors are closed there and their signal knotes forgotten, dispositions
-//   left as they are (pthread_atfork).
+//   their descriptors are closed there and their signal knotes forgotten, the tap giving
+//   back the dispositions it stood in for (pthread_atfork).
 // Not emulated: other filters (EVFILT_VNODE, EVFILT_AIO, ...), NOTE_* process events
 // other than NOTE_EXIT (accepted, never reported), NOTE_TRACK, timer leeway flags,
 // EVFILT_USER's fflags operations, the default actions of signals under the tap, and

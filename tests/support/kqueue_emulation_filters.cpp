@@ -103,8 +103,8 @@ bool is_tap(const struct sigaction& action) { return (action.sa_flags & SA_SIGIN
 // The first knote of `signo`: remember its disposition and put the tap in its place.
 void install_tap(int signo) {
   struct sigaction current {};
-  // Already the tap after a fork(2) (the child forgot its knotes, not the disposition):
-  // what it stands in for is still recorded, and must not become the tap itself.
+  // Already the tap with no knote: a disposition saved while the tap stood in, set again
+  // since. What it stands in for is still recorded, and must not become the tap itself.
   if (::sigaction(signo, nullptr, &current) != 0 || is_tap(current)) return;
   const uintptr_t handler = reinterpret_cast<uintptr_t>(current.sa_handler);  // a union with sa_sigaction
   g_masks[signo] = current.sa_mask;
@@ -402,16 +402,19 @@ void signals_before_fork() { g_signal_mutex.lock(); }
 void signals_after_fork_in_parent() { g_signal_mutex.unlock(); }
 
 void signals_after_fork_in_child() {
-  // The knotes are gone with their kqueues (their eventfds are closed by the caller). The
-  // tap stays where it is: dispositions are the process's, and the library restores its own.
+  // The knotes are gone with their kqueues (their eventfds are closed by the caller), and
+  // with them the tap: each signal it watched gets back the disposition it stood in for.
+  // sigaction(2) is async-signal-safe, as the child of a threaded process needs.
+  for (int signo = 1; signo <= kMaxSignal; ++signo) {
+    if (g_knotes_per_signal[signo] > 0) remove_tap(signo);
+    g_knotes_per_signal[signo] = 0;
+  }
   for (SignalSlot& slot : g_slots) {
     slot.signo.store(0);
     slot.eventfd.store(-1);
     slot.count.store(0);
     slot.inside.store(0);
   }
-  for (int& knotes : g_knotes_per_signal)
-    knotes = 0;
   g_signal_mutex.unlock();
 }
 

@@ -83,7 +83,8 @@ bool evaluate_source(Knote& note, bool macos, Record& out, bool& gone);
 void release(Knote& note);
 
 // Takes its locks before fork(2) and drops them after, in the parent and in the child; the
-// child also forgets every signal slot (their eventfds are closed with the knotes).
+// child also forgets every signal slot (their eventfds are closed with the knotes) and
+// puts back the dispositions the tap stood in for.
 void signals_before_fork();
 void signals_after_fork_in_parent();
 void signals_after_fork_in_child();

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -104,6 +105,30 @@ int open_descriptors() {
     ++count;
   ::closedir(dir);
   return count;
+}
+
+// How many of the process's descriptors are epoll sets, eventfds and timerfds.
+struct AnonDescriptors {
+  int eventpoll = 0;
+  int eventfd = 0;
+  int timerfd = 0;
+  bool operator==(const AnonDescriptors&) const = default;
+};
+
+AnonDescriptors anon_descriptors() {
+  AnonDescriptors found;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return AnonDescriptors{-1, -1, -1};
+  while (dirent* entry = ::readdir(dir)) {
+    char target[64] = {};
+    if (::readlinkat(::dirfd(dir), entry->d_name, target, sizeof target - 1) < 0) continue;
+    const std::string name(target);
+    if (name == "anon_inode:[eventpoll]") ++found.eventpoll;
+    if (name == "anon_inode:[eventfd]") ++found.eventfd;
+    if (name == "anon_inode:[timerfd]") ++found.timerfd;
+  }
+  ::closedir(dir);
+  return found;
 }
 
 // A child that exits with `code` once `release` (the write end of a pipe) is closed.
@@ -644,8 +669,15 @@ TYPED_TEST(KqueueEmulationTest, AKnotesDescriptorIsReleasedOnDeleteOneshotAndClo
 TYPED_TEST(KqueueEmulationTest, KqueueIsNotInheritedAcrossFork) {
   SavedDisposition saved(SIGUSR1);
   ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(TestFixture::Kernel::close(this->kq), 0);
+  const AnonDescriptors without = anon_descriptors();  // the process's own, no kqueue open
+  ASSERT_GE(this->kq = TestFixture::Kernel::kqueue(), 0);
   ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
   ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd), 60'000)), 0);
+  const AnonDescriptors with = anon_descriptors();
+  ASSERT_GT(with.eventpoll, without.eventpoll);
+  ASSERT_GT(with.eventfd, without.eventfd);
+  ASSERT_GT(with.timerfd, without.timerfd);
   const int parents = this->kq;
   const int16_t user = TypeParam::kEvfiltUser;
   const pid_t pid = ::fork();
@@ -653,12 +685,20 @@ TYPED_TEST(KqueueEmulationTest, KqueueIsNotInheritedAcrossFork) {
     typename TestFixture::Kevent out[2];
     if (TestFixture::poll_on(parents, out, 2) != -1 || errno != EBADF) ::_exit(1);
     if (::fcntl(parents, F_GETFD) != -1 || errno != EBADF) ::_exit(2);  // the number is unused
-    if (::raise(SIGUSR1) != 0) ::_exit(3);  // the tap, without knotes to count for, only ignores it
+    if (!(anon_descriptors() == without)) ::_exit(3);                   // nor any descriptor the kqueue held
+    if (current_handler(SIGUSR1) != SIG_IGN) ::_exit(4);                // the tap gave way to the disposition
+    if (::raise(SIGUSR1) != 0) ::_exit(5);
     const int fresh = TestFixture::Kernel::kqueue();
-    if (fresh < 0) ::_exit(4);
-    if (TestFixture::submit_to(fresh, this->change(0, user, kEvAdd)) != 0) ::_exit(5);
-    if (TestFixture::submit_to(fresh, this->change(0, user, 0, kNoteTrigger)) != 0) ::_exit(6);
-    if (TestFixture::poll_on(fresh, out, 2) != 1) ::_exit(7);
+    if (fresh < 0) ::_exit(6);
+    if (TestFixture::submit_to(fresh, this->change(0, user, kEvAdd | kEvClear)) != 0) ::_exit(7);
+    if (TestFixture::submit_to(fresh, this->change(0, user, 0, kNoteTrigger)) != 0) ::_exit(8);
+    if (TestFixture::poll_on(fresh, out, 2) != 1) ::_exit(9);
+    // Signal knotes work afresh in the child, and their end puts the disposition back.
+    if (TestFixture::submit_to(fresh, this->change(SIGUSR1, kEvfiltSignal, kEvAdd)) != 0) ::_exit(10);
+    if (::raise(SIGUSR1) != 0) ::_exit(11);
+    if (TestFixture::poll_on(fresh, out, 2) != 1 || out[0].filter != kEvfiltSignal || out[0].data != 1) ::_exit(12);
+    if (TestFixture::submit_to(fresh, this->change(SIGUSR1, kEvfiltSignal, kEvDelete)) != 0) ::_exit(13);
+    if (current_handler(SIGUSR1) != SIG_IGN) ::_exit(14);
     ::_exit(0);
   }
   ASSERT_GT(pid, 0);
