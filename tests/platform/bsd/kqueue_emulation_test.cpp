@@ -471,6 +471,32 @@ TYPED_TEST(KqueueEmulationTest, ABlockedWaitReturnsAnIgnoredSignalItWatchesInste
   EXPECT_GE(out[0].data, 1);
 }
 
+TYPED_TEST(KqueueEmulationTest, AnIgnoredSignalWatchedByAnotherKqueueDoesNotEndAWait) {
+  SavedDisposition saved(SIGWINCH);
+  ASSERT_EQ(set_handler(SIGWINCH, SIG_IGN), 0);
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(TestFixture::submit_to(other, this->change(SIGWINCH, kEvfiltSignal, kEvAdd)), 0);
+  const pthread_t waiter = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread sender([&] {  // until the wait has ended: some arrive while it blocks
+    while (!returned.load()) {
+      (void)::pthread_kill(waiter, SIGWINCH);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  typename TestFixture::Kevent out[2];
+  const Timespec bound{0, 100'000'000};
+  const int n = TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &bound);
+  const int error = errno;
+  returned.store(true);
+  sender.join();
+  EXPECT_EQ(n, 0) << "neither EINTR nor the other kqueue's event; errno " << error;
+  ASSERT_EQ(TestFixture::poll_on(other, out, 2), 1) << "the other kqueue counted them";
+  EXPECT_GE(out[0].data, 1);
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+}
+
 // EVFILT_PROC with NOTE_EXIT (kqueue(2), EVFILT_PROC).
 
 TYPED_TEST(KqueueEmulationTest, ProcExitIsReportedOnceWithTheStatus) {
