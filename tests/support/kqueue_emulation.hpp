@@ -22,7 +22,8 @@
 //   The last knote gone puts that disposition back, unless someone has set another since.
 //   Default actions are not acted out: under the tap a SIG_DFL signal terminates nothing.
 //   A wait ends with EINTR only for a signal that reached a handler and with nothing ready.
-// - EVFILT_PROC with NOTE_EXIT (ident: pid; ESRCH if none, a zombie is found): a pidfd;
+// - EVFILT_PROC with NOTE_EXIT (ident: pid; ESRCH if none; a zombie is found on FreeBSD,
+//   its exit reported at once, and ESRCH on macOS, as xnu finds no exited process): a pidfd;
 //   the exit is reported once with EV_EOF | EV_ONESHOT, and the knote is deleted. `data`
 //   is the wait(2) status, read with WNOWAIT (never reaped): on FreeBSD always, on macOS
 //   with NOTE_EXITSTATUS (also returned in fflags); 0 when it cannot be read (not a child,

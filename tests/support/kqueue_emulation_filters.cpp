@@ -31,6 +31,28 @@ int watch(Kqueue& q, int fd) {
   return ::epoll_ctl(q.sources_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
 }
 
+// watch(), closing the descriptor when it fails.
+int watch_or_close(Kqueue& q, int fd) {
+  const int error = watch(q, fd);
+  if (error != 0) ::close(fd);
+  return error;
+}
+
+// A timerfd on `clock`, armed with `spec` (timerfd_settime's `flags`) and watched: 0 with
+// the descriptor in `fd`, or an errno with nothing left open.
+int open_timer(Kqueue& q, clockid_t clock, int flags, const itimerspec& spec, int& fd) {
+  const int timer = ::timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer < 0) return errno;
+  if (::timerfd_settime(timer, flags, &spec, nullptr) != 0) {
+    const int error = errno;
+    ::close(timer);
+    return error;
+  }
+  if (const int error = watch_or_close(q, timer)) return error;
+  fd = timer;
+  return 0;
+}
+
 // ---- EVFILT_SIGNAL: a process-wide tap -------------------------------------------------
 //
 // Linux discards an ignored signal before anyone sees it, so the tap is installed as the
@@ -165,10 +187,7 @@ int attach_signal(Kqueue& q, Knote& note, const Record& change, bool fresh) {
   const int signo = static_cast<int>(change.ident);
   const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) return errno;
-  if (const int error = watch(q, fd)) {
-    ::close(fd);
-    return error;
-  }
+  if (const int error = watch_or_close(q, fd)) return error;
   std::lock_guard<std::mutex> lock(g_signal_mutex);
   const int slot = take_slot(signo, fd);
   if (slot < 0) {
@@ -196,40 +215,6 @@ constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD, Linux 5
 
 constexpr int64_t kExitPollNs = 10'000'000;
 
-// Without pidfds (valgrind 3.19 answers ENOSYS, a seccomp filter may answer EPERM) the exit
-// is looked for again every kExitPollNs, woken by a timerfd.
-int attach_polled_process(Kqueue& q, Knote& note, pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return ESRCH;
-  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return errno;
-  itimerspec spec{};
-  spec.it_value.tv_nsec = spec.it_interval.tv_nsec = kExitPollNs;
-  int error = ::timerfd_settime(fd, 0, &spec, nullptr) == 0 ? 0 : errno;
-  if (error == 0) error = watch(q, fd);
-  if (error != 0) {
-    ::close(fd);
-    return error;
-  }
-  note.source_fd = fd;
-  note.exit_polled = true;
-  return 0;
-}
-
-int attach_process(Kqueue& q, Knote& note, const Record& change, bool fresh) {
-  if (!fresh) return 0;  // re-adding keeps the pidfd; the new fflags are stored by the caller
-  if (change.ident > static_cast<uintptr_t>(INT_MAX)) return ESRCH;
-  const pid_t pid = static_cast<pid_t>(change.ident);
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0 && (errno == ENOSYS || errno == EPERM)) return attach_polled_process(q, note, pid);
-  if (fd < 0) return errno;  // ESRCH for no such process, as kevent(2) answers; a zombie is found
-  if (const int error = watch(q, fd)) {
-    ::close(fd);
-    return error;
-  }
-  note.source_fd = fd;
-  return 0;
-}
-
 // The wait(2) status that FreeBSD and macOS encode as Linux does (exit code << 8, or the
 // signal with 0x80 for a core dump).
 int64_t wait_status(const siginfo_t& info) {
@@ -245,30 +230,68 @@ int64_t wait_status(const siginfo_t& info) {
   }
 }
 
+// Whether the process has exited (a zombie, or reaped already), watched through `pidfd`,
+// or by its pid when that is -1; `status` is its wait(2) status when that can be read.
+bool has_exited(pid_t pid, int pidfd, int64_t& status) {
+  siginfo_t info{};
+  status = 0;
+  // WNOWAIT: the status is read, the child stays for its parent's waitpid.
+  const int waited = pidfd < 0 ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                               : ::waitid(kPidfdIdType, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG | WNOWAIT);
+  if (waited == 0) {
+    if (info.si_pid == 0) return false;
+    status = wait_status(info);
+    return true;
+  }
+  if (pidfd < 0) return ::kill(pid, 0) != 0 && errno == ESRCH;  // not our child, or reaped already
+  // Not our child (ECHILD), or reaped already: the pidfd still tells whether it exited.
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+// Without pidfds (valgrind 3.19 answers ENOSYS, a seccomp filter may answer EPERM) the exit
+// is looked for again every kExitPollNs, woken by a timerfd.
+int attach_polled_process(Kqueue& q, Knote& note, pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return ESRCH;
+  itimerspec spec{};
+  spec.it_value.tv_nsec = spec.it_interval.tv_nsec = kExitPollNs;
+  int fd = -1;
+  if (const int error = open_timer(q, CLOCK_MONOTONIC, 0, spec, fd)) return error;
+  note.source_fd = fd;
+  note.exit_polled = true;
+  return 0;
+}
+
+int attach_process(Kqueue& q, Knote& note, const Record& change, bool fresh, bool macos) {
+  if (!fresh) return 0;  // re-adding keeps the pidfd; the new fflags are stored by the caller
+  if (change.ident > static_cast<uintptr_t>(INT_MAX)) return ESRCH;
+  const pid_t pid = static_cast<pid_t>(change.ident);
+  int64_t status = 0;
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+    if (macos && has_exited(pid, -1, status)) return ESRCH;
+    return attach_polled_process(q, note, pid);
+  }
+  if (fd < 0) return errno;  // ESRCH for no such process, as kevent(2) answers; a zombie is found
+  // FreeBSD finds a zombie and reports its exit at once; xnu does not find it (proc_find
+  // skips a process that has exited) and answers ESRCH.
+  if (macos && has_exited(pid, fd, status)) {
+    ::close(fd);
+    return ESRCH;
+  }
+  if (const int error = watch_or_close(q, fd)) return error;
+  note.source_fd = fd;
+  return 0;
+}
+
 bool evaluate_process(Knote& note, bool macos, Record& out, bool& gone) {
   const pid_t pid = static_cast<pid_t>(note.record.ident);
-  siginfo_t info{};
-  int64_t status = 0;
-  bool exited = false;
   if (note.exit_polled) {
     uint64_t expired;
     (void)!::read(note.source_fd, &expired, sizeof expired);  // the timerfd only wakes
   }
-  // WNOWAIT: the status is read, the child stays for its parent's waitpid.
-  const int waited =
-      note.exit_polled ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-                       : ::waitid(kPidfdIdType, static_cast<id_t>(note.source_fd), &info, WEXITED | WNOHANG | WNOWAIT);
-  if (waited == 0) {
-    exited = info.si_pid != 0;
-    status = exited ? wait_status(info) : 0;
-  } else if (note.exit_polled) {
-    exited = ::kill(pid, 0) != 0 && errno == ESRCH;  // not our child, or reaped already
-  } else {
-    // Not our child (ECHILD), or reaped already: the pidfd still tells whether it exited.
-    pollfd p{note.source_fd, POLLIN, 0};
-    exited = ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-  }
-  if (!exited) return false;
+  int64_t status = 0;
+  if (!has_exited(pid, note.exit_polled ? -1 : note.source_fd, status)) return false;
   const uint32_t wanted = note.record.fflags;
   if (!(wanted & kNoteExit)) {
     gone = true;  // FreeBSD drops it unreported (kern_event.c, filt_proc: EV_DROP)
@@ -324,14 +347,10 @@ int attach_timer(Kqueue& q, Knote& note, const Record& change, bool macos) {
   if (periodic) spec.it_interval = spec.it_value;
   // Absolute deadlines are wall-clock times (FreeBSD: since the Epoch; macOS: in
   // gettimeofday(2)'s terms), periods are monotonic.
-  const int fd = ::timerfd_create(absolute ? CLOCK_REALTIME : CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return errno;
-  int error = ::timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &spec, nullptr) == 0 ? 0 : errno;
-  if (error == 0) error = watch(q, fd);
-  if (error != 0) {
-    ::close(fd);
+  int fd = -1;
+  if (const int error = absolute ? open_timer(q, CLOCK_REALTIME, TFD_TIMER_ABSTIME, spec, fd)
+                                 : open_timer(q, CLOCK_MONOTONIC, 0, spec, fd))
     return error;
-  }
   // kqueue(2): re-adding cancels the timer, with any unreported expirations, and restarts it.
   if (note.source_fd >= 0) ::close(note.source_fd);
   note.source_fd = fd;
@@ -360,7 +379,7 @@ int attach(Kqueue& q, Knote& note, const Record& change, bool fresh, bool macos)
     case kEvfiltSignal:
       return attach_signal(q, note, change, fresh);
     case kEvfiltProc:
-      return attach_process(q, note, change, fresh);
+      return attach_process(q, note, change, fresh, macos);
     default:
       return attach_timer(q, note, change, macos);
   }
