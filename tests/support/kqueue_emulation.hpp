@@ -53,6 +53,16 @@
 // other than NOTE_EXIT (accepted, never reported), NOTE_TRACK, timer leeway flags,
 // EVFILT_USER's fflags operations, the default actions of signals under the tap, and
 // SIGKILL, SIGSTOP and glibc's two internal signals (their knotes are accepted, never fire).
+// Where it differs from FreeBSD:
+// - Under the tap an ignored (or SIG_DFL) signal still interrupts, outside the emulation,
+//   the system calls that never restart (poll, nanosleep, epoll_wait: signal(7)), with
+//   EINTR; FreeBSD does not interrupt anything for it.
+// - SA_RESETHAND changes only the emulation's record: the tap stays installed, and later
+//   deliveries act out SIG_DFL, which is nothing.
+// - A blocked signal is counted when it is delivered, after it is unblocked; FreeBSD counts
+//   the attempt.
+// - kevent() takes a mutex: calling it from a signal handler (a NOTE_TRIGGER, say) is not
+//   async-signal-safe here, as it is with the kernel.
 #pragma once
 
 #include <cerrno>
