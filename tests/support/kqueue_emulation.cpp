@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -86,9 +88,9 @@ void sync_epoll(Kqueue& q, int fd) {
   ev.events = events;
   ev.data.fd = fd;
   if (events == 0) {
-    (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-  } else if (::epoll_ctl(q.epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-    (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_ADD, fd, &ev);  // EPERM for regular files: poll() still sees them
+    (void)::epoll_ctl(q.set_fd, EPOLL_CTL_DEL, fd, nullptr);
+  } else if (::epoll_ctl(q.set_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+    (void)::epoll_ctl(q.set_fd, EPOLL_CTL_ADD, fd, &ev);  // EPERM for regular files: poll() still sees them
   }
 }
 
@@ -197,7 +199,7 @@ int collect(Kqueue& q, void* events, int first, int nevents, bool macos, int16_t
     if (gone) {
       detail::release(note);
       it = q.knotes.erase(it);
-      if (descriptor) (void)::epoll_ctl(q.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      if (descriptor) (void)::epoll_ctl(q.set_fd, EPOLL_CTL_DEL, fd, nullptr);
       continue;
     }
     if (!ready) {
@@ -226,6 +228,24 @@ int64_t now_ns() {
   timespec t{};
   ::clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1'000'000'000LL + t.tv_nsec;
+}
+
+// The monotonic time `timeout` from now, in nanoseconds; INT64_MAX when that is beyond
+// what an int64_t holds (a wait that long ends with the process, as a bounded one would).
+int64_t deadline_after(const Timespec& timeout) {
+  constexpr int64_t kPerSecond = 1'000'000'000;
+  const int64_t now = now_ns();
+  const int64_t seconds = timeout.tv_sec < 0 ? 0 : timeout.tv_sec;
+  const int64_t nanoseconds = timeout.tv_nsec < 0 ? 0 : timeout.tv_nsec;
+  if (seconds > (INT64_MAX - now - nanoseconds) / kPerSecond) return INT64_MAX;
+  return now + seconds * kPerSecond + nanoseconds;
+}
+
+// Milliseconds for epoll_wait: `left` nanoseconds rounded up, at most INT_MAX (a longer
+// wait is taken in several).
+int wait_ms(int64_t left) {
+  const int64_t ms = left / 1'000'000 + (left % 1'000'000 != 0);
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
 }
 
 // Reads the edges of the kqueue's own descriptors, so the nested set stops waking waits
@@ -261,9 +281,10 @@ void after_fork_in_child() {
     Kqueue& q = *entry.second;
     for (auto& knote : q.knotes)
       if (knote.second.source_fd >= 0) ::close(knote.second.source_fd);
-    ::close(q.sources_fd);
-    ::close(q.wake_fd);
-    ::close(q.epoll_fd);
+    for (int* fd : {&q.sources_fd, &q.wake_fd, &q.set_fd, &q.epoll_fd}) {
+      ::close(*fd);
+      *fd = -1;
+    }
   }
   detail::signals_after_fork_in_child();
   // Forget the kqueues without destroying them (their mutexes are held, and may stay so):
@@ -282,25 +303,23 @@ int create() noexcept {
   std::call_once(fork_handlers, install_fork_handlers);
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return -1;
-  const int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  const int sources_fd = wake_fd < 0 ? -1 : ::epoll_create1(EPOLL_CLOEXEC);
-  if (sources_fd < 0) {
+  auto q = std::make_shared<Kqueue>();  // closes what it holds if the rest fails
+  q->set_fd = ::fcntl(epoll_fd, F_DUPFD_CLOEXEC, 0);
+  q->wake_fd = q->set_fd < 0 ? -1 : ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  q->sources_fd = q->wake_fd < 0 ? -1 : ::epoll_create1(EPOLL_CLOEXEC);
+  if (q->sources_fd < 0) {
     const int err = errno;
-    if (wake_fd >= 0) ::close(wake_fd);
     ::close(epoll_fd);
     errno = err;
     return -1;
   }
-  for (int fd : {wake_fd, sources_fd}) {
+  for (int fd : {q->wake_fd, q->sources_fd}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
-    (void)::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    (void)::epoll_ctl(q->set_fd, EPOLL_CTL_ADD, fd, &ev);
   }
-  auto q = std::make_shared<Kqueue>();
   q->epoll_fd = epoll_fd;
-  q->wake_fd = wake_fd;
-  q->sources_fd = sources_fd;
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.kqueues[epoll_fd] = std::move(q);
@@ -330,9 +349,11 @@ int close(int kq) noexcept {
     for (auto& knote : q->knotes)
       detail::release(knote.second);
     q->knotes.clear();
-    ::close(q->sources_fd);
-    ::close(q->wake_fd);
+    const uint64_t one = 1;
+    (void)!::write(q->wake_fd, &one, sizeof one);  // a wait in progress ends, with EBADF
   }
+  // The number goes now; the object, with the descriptors a wait uses, when its last
+  // holder lets go.
   return ::close(kq);
 }
 
@@ -365,20 +386,20 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     }
   }
   if (answered > 0 || nevents == 0) return answered;  // answers end the call
-  const int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1'000'000'000LL + timeout->tv_nsec : -1;
+  const int64_t deadline = timeout ? deadline_after(*timeout) : 0;
   for (;;) {
     const int found = collect(*q, events, 0, nevents, macos, user_filter);
     if (found > 0) return found;
-    int64_t left = -1;
-    if (deadline >= 0) {
-      left = deadline - now_ns();
+    int milliseconds = -1;
+    if (timeout) {
+      const int64_t left = deadline - now_ns();
       if (left <= 0) return 0;
+      milliseconds = wait_ms(left);
     }
     const uint32_t absorbed = detail::absorbed_signals();
     lock.unlock();
     epoll_event ready[8];
-    const int wait_ms = left < 0 ? -1 : static_cast<int>((left + 999'999) / 1'000'000);
-    const int n = ::epoll_wait(q->epoll_fd, ready, 8, wait_ms);
+    const int n = ::epoll_wait(q->set_fd, ready, 8, milliseconds);
     const int err = errno;
     uint64_t drained;
     (void)!::read(q->wake_fd, &drained, sizeof drained);

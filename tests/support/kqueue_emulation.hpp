@@ -22,7 +22,8 @@
 //   The last knote gone puts that disposition back, unless someone has set another since.
 //   Default actions are not acted out: under the tap a SIG_DFL signal terminates nothing.
 //   A wait ends with EINTR only for a signal that reached a handler and with nothing ready.
-// - EVFILT_PROC with NOTE_EXIT (ident: pid; ESRCH if none, a zombie is found): a pidfd;
+// - EVFILT_PROC with NOTE_EXIT (ident: pid; ESRCH if none; a zombie is found on FreeBSD,
+//   its exit reported at once, and ESRCH on macOS, as xnu finds no exited process): a pidfd;
 //   the exit is reported once with EV_EOF | EV_ONESHOT, and the knote is deleted. `data`
 //   is the wait(2) status, read with WNOWAIT (never reaped): on FreeBSD always, on macOS
 //   with NOTE_EXITSTATUS (also returned in fflags); 0 when it cannot be read (not a child,
@@ -43,14 +44,25 @@
 //   EV_ERROR and data 0 or an errno, in changelist order, while room lasts; without room
 //   an error fails the whole call with that errno).
 // - Timeouts: nullptr waits forever, otherwise the timespec, slept in epoll_wait's
-//   milliseconds rounded up (never early; precision is not what these tests check).
+//   milliseconds rounded up (never early; precision is not what these tests check), in
+//   several sleeps past INT_MAX ms; a deadline beyond 2^63 ns is taken as that.
 // - fork(2): the child has no kqueue of its parent's (kevent() on the number is EBADF);
-//   their descriptors are closed there and their signal knotes forgotten, dispositions
-//   left as they are (pthread_atfork).
+//   their descriptors are closed there and their signal knotes forgotten, the tap giving
+//   back the dispositions it stood in for (pthread_atfork).
 // Not emulated: other filters (EVFILT_VNODE, EVFILT_AIO, ...), NOTE_* process events
 // other than NOTE_EXIT (accepted, never reported), NOTE_TRACK, timer leeway flags,
 // EVFILT_USER's fflags operations, the default actions of signals under the tap, and
 // SIGKILL, SIGSTOP and glibc's two internal signals (their knotes are accepted, never fire).
+// Where it differs from FreeBSD:
+// - Under the tap an ignored (or SIG_DFL) signal still interrupts, outside the emulation,
+//   the system calls that never restart (poll, nanosleep, epoll_wait: signal(7)), with
+//   EINTR; FreeBSD does not interrupt anything for it.
+// - SA_RESETHAND changes only the emulation's record: the tap stays installed, and later
+//   deliveries act out SIG_DFL, which is nothing.
+// - A blocked signal is counted when it is delivered, after it is unblocked; FreeBSD counts
+//   the attempt.
+// - kevent() takes a mutex: calling it from a signal handler (a NOTE_TRIGGER, say) is not
+//   async-signal-safe here, as it is with the kernel.
 #pragma once
 
 #include <cerrno>

@@ -31,6 +31,28 @@ int watch(Kqueue& q, int fd) {
   return ::epoll_ctl(q.sources_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
 }
 
+// watch(), closing the descriptor when it fails.
+int watch_or_close(Kqueue& q, int fd) {
+  const int error = watch(q, fd);
+  if (error != 0) ::close(fd);
+  return error;
+}
+
+// A timerfd on `clock`, armed with `spec` (timerfd_settime's `flags`) and watched: 0 with
+// the descriptor in `fd`, or an errno with nothing left open.
+int open_timer(Kqueue& q, clockid_t clock, int flags, const itimerspec& spec, int& fd) {
+  const int timer = ::timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer < 0) return errno;
+  if (::timerfd_settime(timer, flags, &spec, nullptr) != 0) {
+    const int error = errno;
+    ::close(timer);
+    return error;
+  }
+  if (const int error = watch_or_close(q, timer)) return error;
+  fd = timer;
+  return 0;
+}
+
 // ---- EVFILT_SIGNAL: a process-wide tap -------------------------------------------------
 //
 // Linux discards an ignored signal before anyone sees it, so the tap is installed as the
@@ -103,8 +125,8 @@ bool is_tap(const struct sigaction& action) { return (action.sa_flags & SA_SIGIN
 // The first knote of `signo`: remember its disposition and put the tap in its place.
 void install_tap(int signo) {
   struct sigaction current {};
-  // Already the tap after a fork(2) (the child forgot its knotes, not the disposition):
-  // what it stands in for is still recorded, and must not become the tap itself.
+  // Already the tap with no knote: a disposition saved while the tap stood in, set again
+  // since. What it stands in for is still recorded, and must not become the tap itself.
   if (::sigaction(signo, nullptr, &current) != 0 || is_tap(current)) return;
   const uintptr_t handler = reinterpret_cast<uintptr_t>(current.sa_handler);  // a union with sa_sigaction
   g_masks[signo] = current.sa_mask;
@@ -113,8 +135,12 @@ void install_tap(int signo) {
   struct sigaction replacement {};
   replacement.sa_sigaction = tap;
   replacement.sa_mask = current.sa_mask;  // a handler the tap calls runs with the mask it asked for
+  // A handler's system calls restart as it asked. Under SIG_IGN or SIG_DFL none would have
+  // been interrupted at all: SA_RESTART comes closest.
+  const bool handled = handler != kIgnore && handler != kDefault;
+  const int restart = handled ? current.sa_flags & SA_RESTART : SA_RESTART;
   replacement.sa_flags =
-      SA_SIGINFO | SA_RESTART | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
+      SA_SIGINFO | restart | (current.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP | SA_NOCLDWAIT));
   // An ignored SIGCHLD leaves no zombies (POSIX, sigaction(2)); a handler must ask for it.
   if (signo == SIGCHLD && handler == kIgnore) replacement.sa_flags |= SA_NOCLDWAIT;
   // Refused for SIGKILL, SIGSTOP and the two glibc keeps for itself: those knotes never fire.
@@ -161,10 +187,7 @@ int attach_signal(Kqueue& q, Knote& note, const Record& change, bool fresh) {
   const int signo = static_cast<int>(change.ident);
   const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) return errno;
-  if (const int error = watch(q, fd)) {
-    ::close(fd);
-    return error;
-  }
+  if (const int error = watch_or_close(q, fd)) return error;
   std::lock_guard<std::mutex> lock(g_signal_mutex);
   const int slot = take_slot(signo, fd);
   if (slot < 0) {
@@ -192,40 +215,6 @@ constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD, Linux 5
 
 constexpr int64_t kExitPollNs = 10'000'000;
 
-// Without pidfds (valgrind 3.19 answers ENOSYS, a seccomp filter may answer EPERM) the exit
-// is looked for again every kExitPollNs, woken by a timerfd.
-int attach_polled_process(Kqueue& q, Knote& note, pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return ESRCH;
-  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return errno;
-  itimerspec spec{};
-  spec.it_value.tv_nsec = spec.it_interval.tv_nsec = kExitPollNs;
-  int error = ::timerfd_settime(fd, 0, &spec, nullptr) == 0 ? 0 : errno;
-  if (error == 0) error = watch(q, fd);
-  if (error != 0) {
-    ::close(fd);
-    return error;
-  }
-  note.source_fd = fd;
-  note.exit_polled = true;
-  return 0;
-}
-
-int attach_process(Kqueue& q, Knote& note, const Record& change, bool fresh) {
-  if (!fresh) return 0;  // re-adding keeps the pidfd; the new fflags are stored by the caller
-  if (change.ident > static_cast<uintptr_t>(INT_MAX)) return ESRCH;
-  const pid_t pid = static_cast<pid_t>(change.ident);
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0 && (errno == ENOSYS || errno == EPERM)) return attach_polled_process(q, note, pid);
-  if (fd < 0) return errno;  // ESRCH for no such process, as kevent(2) answers; a zombie is found
-  if (const int error = watch(q, fd)) {
-    ::close(fd);
-    return error;
-  }
-  note.source_fd = fd;
-  return 0;
-}
-
 // The wait(2) status that FreeBSD and macOS encode as Linux does (exit code << 8, or the
 // signal with 0x80 for a core dump).
 int64_t wait_status(const siginfo_t& info) {
@@ -241,30 +230,68 @@ int64_t wait_status(const siginfo_t& info) {
   }
 }
 
+// Whether the process has exited (a zombie, or reaped already), watched through `pidfd`,
+// or by its pid when that is -1; `status` is its wait(2) status when that can be read.
+bool has_exited(pid_t pid, int pidfd, int64_t& status) {
+  siginfo_t info{};
+  status = 0;
+  // WNOWAIT: the status is read, the child stays for its parent's waitpid.
+  const int waited = pidfd < 0 ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                               : ::waitid(kPidfdIdType, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG | WNOWAIT);
+  if (waited == 0) {
+    if (info.si_pid == 0) return false;
+    status = wait_status(info);
+    return true;
+  }
+  if (pidfd < 0) return ::kill(pid, 0) != 0 && errno == ESRCH;  // not our child, or reaped already
+  // Not our child (ECHILD), or reaped already: the pidfd still tells whether it exited.
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+// Without pidfds (valgrind 3.19 answers ENOSYS, a seccomp filter may answer EPERM) the exit
+// is looked for again every kExitPollNs, woken by a timerfd.
+int attach_polled_process(Kqueue& q, Knote& note, pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return ESRCH;
+  itimerspec spec{};
+  spec.it_value.tv_nsec = spec.it_interval.tv_nsec = kExitPollNs;
+  int fd = -1;
+  if (const int error = open_timer(q, CLOCK_MONOTONIC, 0, spec, fd)) return error;
+  note.source_fd = fd;
+  note.exit_polled = true;
+  return 0;
+}
+
+int attach_process(Kqueue& q, Knote& note, const Record& change, bool fresh, bool macos) {
+  if (!fresh) return 0;  // re-adding keeps the pidfd; the new fflags are stored by the caller
+  if (change.ident > static_cast<uintptr_t>(INT_MAX)) return ESRCH;
+  const pid_t pid = static_cast<pid_t>(change.ident);
+  int64_t status = 0;
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+    if (macos && has_exited(pid, -1, status)) return ESRCH;
+    return attach_polled_process(q, note, pid);
+  }
+  if (fd < 0) return errno;  // ESRCH for no such process, as kevent(2) answers; a zombie is found
+  // FreeBSD finds a zombie and reports its exit at once; xnu does not find it (proc_find
+  // skips a process that has exited) and answers ESRCH.
+  if (macos && has_exited(pid, fd, status)) {
+    ::close(fd);
+    return ESRCH;
+  }
+  if (const int error = watch_or_close(q, fd)) return error;
+  note.source_fd = fd;
+  return 0;
+}
+
 bool evaluate_process(Knote& note, bool macos, Record& out, bool& gone) {
   const pid_t pid = static_cast<pid_t>(note.record.ident);
-  siginfo_t info{};
-  int64_t status = 0;
-  bool exited = false;
   if (note.exit_polled) {
     uint64_t expired;
     (void)!::read(note.source_fd, &expired, sizeof expired);  // the timerfd only wakes
   }
-  // WNOWAIT: the status is read, the child stays for its parent's waitpid.
-  const int waited =
-      note.exit_polled ? ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-                       : ::waitid(kPidfdIdType, static_cast<id_t>(note.source_fd), &info, WEXITED | WNOHANG | WNOWAIT);
-  if (waited == 0) {
-    exited = info.si_pid != 0;
-    status = exited ? wait_status(info) : 0;
-  } else if (note.exit_polled) {
-    exited = ::kill(pid, 0) != 0 && errno == ESRCH;  // not our child, or reaped already
-  } else {
-    // Not our child (ECHILD), or reaped already: the pidfd still tells whether it exited.
-    pollfd p{note.source_fd, POLLIN, 0};
-    exited = ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-  }
-  if (!exited) return false;
+  int64_t status = 0;
+  if (!has_exited(pid, note.exit_polled ? -1 : note.source_fd, status)) return false;
   const uint32_t wanted = note.record.fflags;
   if (!(wanted & kNoteExit)) {
     gone = true;  // FreeBSD drops it unreported (kern_event.c, filt_proc: EV_DROP)
@@ -320,14 +347,10 @@ int attach_timer(Kqueue& q, Knote& note, const Record& change, bool macos) {
   if (periodic) spec.it_interval = spec.it_value;
   // Absolute deadlines are wall-clock times (FreeBSD: since the Epoch; macOS: in
   // gettimeofday(2)'s terms), periods are monotonic.
-  const int fd = ::timerfd_create(absolute ? CLOCK_REALTIME : CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return errno;
-  int error = ::timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &spec, nullptr) == 0 ? 0 : errno;
-  if (error == 0) error = watch(q, fd);
-  if (error != 0) {
-    ::close(fd);
+  int fd = -1;
+  if (const int error = absolute ? open_timer(q, CLOCK_REALTIME, TFD_TIMER_ABSTIME, spec, fd)
+                                 : open_timer(q, CLOCK_MONOTONIC, 0, spec, fd))
     return error;
-  }
   // kqueue(2): re-adding cancels the timer, with any unreported expirations, and restarts it.
   if (note.source_fd >= 0) ::close(note.source_fd);
   note.source_fd = fd;
@@ -356,7 +379,7 @@ int attach(Kqueue& q, Knote& note, const Record& change, bool fresh, bool macos)
     case kEvfiltSignal:
       return attach_signal(q, note, change, fresh);
     case kEvfiltProc:
-      return attach_process(q, note, change, fresh);
+      return attach_process(q, note, change, fresh, macos);
     default:
       return attach_timer(q, note, change, macos);
   }
@@ -398,16 +421,19 @@ void signals_before_fork() { g_signal_mutex.lock(); }
 void signals_after_fork_in_parent() { g_signal_mutex.unlock(); }
 
 void signals_after_fork_in_child() {
-  // The knotes are gone with their kqueues (their eventfds are closed by the caller). The
-  // tap stays where it is: dispositions are the process's, and the library restores its own.
+  // The knotes are gone with their kqueues (their eventfds are closed by the caller), and
+  // with them the tap: each signal it watched gets back the disposition it stood in for.
+  // sigaction(2) is async-signal-safe, as the child of a threaded process needs.
+  for (int signo = 1; signo <= kMaxSignal; ++signo) {
+    if (g_knotes_per_signal[signo] > 0) remove_tap(signo);
+    g_knotes_per_signal[signo] = 0;
+  }
   for (SignalSlot& slot : g_slots) {
     slot.signo.store(0);
     slot.eventfd.store(-1);
     slot.count.store(0);
     slot.inside.store(0);
   }
-  for (int& knotes : g_knotes_per_signal)
-    knotes = 0;
   g_signal_mutex.unlock();
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
@@ -37,9 +38,21 @@ struct Knote {
   uint64_t expirations = 0;  // EVFILT_TIMER: read from the timerfd, not yet reported
 };
 
+// Its descriptors other than epoll_fd belong to the object and are closed with it: a
+// kevent() in flight holds the object, so what it waits on and reads stays open, and its
+// numbers are never reused under it, while close() gives epoll_fd's number back at once.
 struct Kqueue {
-  int epoll_fd = -1;
-  int wake_fd = -1;  // an eventfd in the epoll set: a trigger from another thread ends a wait
+  Kqueue() = default;
+  Kqueue(const Kqueue&) = delete;
+  Kqueue& operator=(const Kqueue&) = delete;
+  ~Kqueue() {
+    for (int fd : {set_fd, wake_fd, sources_fd})
+      if (fd >= 0) ::close(fd);
+  }
+
+  int epoll_fd = -1;  // the kqueue's number, as the caller holds it; closed by close()
+  int set_fd = -1;    // a duplicate of epoll_fd, the same epoll set: what kevent() uses
+  int wake_fd = -1;   // an eventfd in the epoll set: a trigger from another thread ends a wait
   // An epoll set of the knotes' own descriptors, edge-triggered, nested in epoll_fd. Kept
   // apart so that a caller's stale descriptor number, reused by one of ours, never makes a
   // removal from epoll_fd take ours out; edge-triggered so that a disabled knote whose
@@ -70,7 +83,8 @@ bool evaluate_source(Knote& note, bool macos, Record& out, bool& gone);
 void release(Knote& note);
 
 // Takes its locks before fork(2) and drops them after, in the parent and in the child; the
-// child also forgets every signal slot (their eventfds are closed with the knotes).
+// child also forgets every signal slot (their eventfds are closed with the knotes) and
+// puts back the dispositions the tap stood in for.
 void signals_before_fork();
 void signals_after_fork_in_parent();
 void signals_after_fork_in_child();

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -103,6 +105,30 @@ int open_descriptors() {
     ++count;
   ::closedir(dir);
   return count;
+}
+
+// How many of the process's descriptors are epoll sets, eventfds and timerfds.
+struct AnonDescriptors {
+  int eventpoll = 0;
+  int eventfd = 0;
+  int timerfd = 0;
+  bool operator==(const AnonDescriptors&) const = default;
+};
+
+AnonDescriptors anon_descriptors() {
+  AnonDescriptors found;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return AnonDescriptors{-1, -1, -1};
+  while (dirent* entry = ::readdir(dir)) {
+    char target[64] = {};
+    if (::readlinkat(::dirfd(dir), entry->d_name, target, sizeof target - 1) < 0) continue;
+    const std::string name(target);
+    if (name == "anon_inode:[eventpoll]") ++found.eventpoll;
+    if (name == "anon_inode:[eventfd]") ++found.eventfd;
+    if (name == "anon_inode:[timerfd]") ++found.timerfd;
+  }
+  ::closedir(dir);
+  return found;
 }
 
 // A child that exits with `code` once `release` (the write end of a pipe) is closed.
@@ -244,6 +270,34 @@ TYPED_TEST(KqueueEmulationTest, ATimeoutEndsAnEmptyWait) {
   EXPECT_EQ(TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &short_wait), 0);
 }
 
+TYPED_TEST(KqueueEmulationTest, ClosingAKqueueEndsAWaitOnItWithEbadf) {
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    (void)TestFixture::Kernel::close(other);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  typename TestFixture::Kevent out[2];
+  const int n = TestFixture::wait_on(other, out, 2);
+  const int error = errno;
+  const auto waited = std::chrono::steady_clock::now() - start;
+  closer.join();
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(error, EBADF);
+  EXPECT_LT(waited, std::chrono::seconds(2)) << "ended by the close, not by the 5 s timeout";
+}
+
+TYPED_TEST(KqueueEmulationTest, TheLongestTimeoutStillReturnsAReadyEventAtOnce) {
+  const int16_t user = TypeParam::kEvfiltUser;
+  ASSERT_EQ(this->submit(this->change(0, user, kEvAdd)), 0);
+  ASSERT_EQ(this->submit(this->change(0, user, 0, kNoteTrigger)), 0);
+  const Timespec longest{INT64_MAX / 1'000'000'000, 999'999'999};
+  typename TestFixture::Kevent out[2];
+  ASSERT_EQ(TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &longest), 1);
+  EXPECT_EQ(out[0].filter, user);
+}
+
 // EVFILT_SIGNAL (kqueue(2), EVFILT_SIGNAL).
 
 TYPED_TEST(KqueueEmulationTest, SignalIsRecordedEvenWhenIgnored) {
@@ -303,6 +357,31 @@ TYPED_TEST(KqueueEmulationTest, SignalHandlerStillRunsBesideTheFilter) {
   typename TestFixture::Kevent out[2];
   ASSERT_EQ(this->wait(out, 2), 1) << "and the knote records the delivery too";
   EXPECT_EQ(out[0].data, 1);
+}
+
+TYPED_TEST(KqueueEmulationTest, AHandlerWithoutSaRestartStillInterruptsABlockingRead) {
+  SavedDisposition saved(SIGUSR2);
+  ASSERT_EQ(set_handler(SIGUSR2, count_handled), 0);  // no SA_RESTART
+  ASSERT_EQ(this->submit(this->change(SIGUSR2, kEvfiltSignal, kEvAdd)), 0);
+  auto pipe = make_pipe();
+  ASSERT_EQ(::fcntl(pipe.read_end.get(), F_SETFL, 0), 0);  // a read that blocks
+  const pthread_t reader = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread sender([&] {  // signals until the read returns; data after 2 s ends it otherwise
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!returned.load() && std::chrono::steady_clock::now() < give_up) {
+      (void)::pthread_kill(reader, SIGUSR2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!returned.load()) (void)!::write(pipe.write_end.get(), "x", 1);
+  });
+  char byte = 0;
+  const ssize_t n = ::read(pipe.read_end.get(), &byte, 1);
+  const int error = errno;
+  returned.store(true);
+  sender.join();
+  EXPECT_EQ(n, -1) << "a restarted read waits for the data";
+  EXPECT_EQ(error, EINTR);
 }
 
 TYPED_TEST(KqueueEmulationTest, DispositionIsRestoredInTheLibrarysOrder) {
@@ -392,6 +471,32 @@ TYPED_TEST(KqueueEmulationTest, ABlockedWaitReturnsAnIgnoredSignalItWatchesInste
   EXPECT_GE(out[0].data, 1);
 }
 
+TYPED_TEST(KqueueEmulationTest, AnIgnoredSignalWatchedByAnotherKqueueDoesNotEndAWait) {
+  SavedDisposition saved(SIGWINCH);
+  ASSERT_EQ(set_handler(SIGWINCH, SIG_IGN), 0);
+  const int other = TestFixture::Kernel::kqueue();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(TestFixture::submit_to(other, this->change(SIGWINCH, kEvfiltSignal, kEvAdd)), 0);
+  const pthread_t waiter = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread sender([&] {  // until the wait has ended: some arrive while it blocks
+    while (!returned.load()) {
+      (void)::pthread_kill(waiter, SIGWINCH);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  typename TestFixture::Kevent out[2];
+  const Timespec bound{0, 100'000'000};
+  const int n = TestFixture::Kernel::kevent(this->kq, nullptr, 0, out, 2, &bound);
+  const int error = errno;
+  returned.store(true);
+  sender.join();
+  EXPECT_EQ(n, 0) << "neither EINTR nor the other kqueue's event; errno " << error;
+  ASSERT_EQ(TestFixture::poll_on(other, out, 2), 1) << "the other kqueue counted them";
+  EXPECT_GE(out[0].data, 1);
+  ASSERT_EQ(TestFixture::Kernel::close(other), 0);
+}
+
 // EVFILT_PROC with NOTE_EXIT (kqueue(2), EVFILT_PROC).
 
 TYPED_TEST(KqueueEmulationTest, ProcExitIsReportedOnceWithTheStatus) {
@@ -427,18 +532,24 @@ TYPED_TEST(KqueueEmulationTest, ProcExitIsReportedOnceWithTheStatus) {
   EXPECT_TRUE(WIFEXITED(reaped) && WEXITSTATUS(reaped) == 7);
 }
 
-TYPED_TEST(KqueueEmulationTest, ProcOnAZombieIsReportedAtOnce) {
-  const uint32_t exit_status = TestFixture::Kernel::kMacos ? macos::kNoteExitStatus : 0;
+TYPED_TEST(KqueueEmulationTest, ProcOnAZombieIsReportedAtOnceOnFreeBsdAndEsrchOnMacos) {
+  constexpr bool kMacos = TestFixture::Kernel::kMacos;
+  const uint32_t exit_status = kMacos ? macos::kNoteExitStatus : 0;
   const pid_t pid = ::fork();
   if (pid == 0) ::_exit(3);
   ASSERT_GT(pid, 0);
   siginfo_t info{};
   ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);  // a zombie now
-  ASSERT_EQ(this->submit(this->change(pid, kEvfiltProc, kEvAdd, kNoteExit | exit_status)), 0);
-  typename TestFixture::Kevent out[2];
-  ASSERT_EQ(this->poll(out, 2), 1);
-  const int status = static_cast<int>(out[0].data);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+  const auto watch = this->change(pid, kEvfiltProc, kEvAdd, kNoteExit | exit_status);
+  if (kMacos) {
+    EXPECT_EQ(this->refusal_of(watch), ESRCH) << "xnu does not find a process that has exited";
+  } else {
+    ASSERT_EQ(this->submit(watch), 0);
+    typename TestFixture::Kevent out[2];
+    ASSERT_EQ(this->poll(out, 2), 1);
+    const int status = static_cast<int>(out[0].data);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+  }
   EXPECT_EQ(::waitpid(pid, nullptr, 0), pid);
 }
 
@@ -590,8 +701,15 @@ TYPED_TEST(KqueueEmulationTest, AKnotesDescriptorIsReleasedOnDeleteOneshotAndClo
 TYPED_TEST(KqueueEmulationTest, KqueueIsNotInheritedAcrossFork) {
   SavedDisposition saved(SIGUSR1);
   ASSERT_EQ(set_handler(SIGUSR1, SIG_IGN), 0);
+  ASSERT_EQ(TestFixture::Kernel::close(this->kq), 0);
+  const AnonDescriptors without = anon_descriptors();  // the process's own, no kqueue open
+  ASSERT_GE(this->kq = TestFixture::Kernel::kqueue(), 0);
   ASSERT_EQ(this->submit(this->change(SIGUSR1, kEvfiltSignal, kEvAdd)), 0);
   ASSERT_EQ(this->submit(this->with_data(this->change(1, kEvfiltTimer, kEvAdd), 60'000)), 0);
+  const AnonDescriptors with = anon_descriptors();
+  ASSERT_GT(with.eventpoll, without.eventpoll);
+  ASSERT_GT(with.eventfd, without.eventfd);
+  ASSERT_GT(with.timerfd, without.timerfd);
   const int parents = this->kq;
   const int16_t user = TypeParam::kEvfiltUser;
   const pid_t pid = ::fork();
@@ -599,12 +717,20 @@ TYPED_TEST(KqueueEmulationTest, KqueueIsNotInheritedAcrossFork) {
     typename TestFixture::Kevent out[2];
     if (TestFixture::poll_on(parents, out, 2) != -1 || errno != EBADF) ::_exit(1);
     if (::fcntl(parents, F_GETFD) != -1 || errno != EBADF) ::_exit(2);  // the number is unused
-    if (::raise(SIGUSR1) != 0) ::_exit(3);  // the tap, without knotes to count for, only ignores it
+    if (!(anon_descriptors() == without)) ::_exit(3);                   // nor any descriptor the kqueue held
+    if (current_handler(SIGUSR1) != SIG_IGN) ::_exit(4);                // the tap gave way to the disposition
+    if (::raise(SIGUSR1) != 0) ::_exit(5);
     const int fresh = TestFixture::Kernel::kqueue();
-    if (fresh < 0) ::_exit(4);
-    if (TestFixture::submit_to(fresh, this->change(0, user, kEvAdd)) != 0) ::_exit(5);
-    if (TestFixture::submit_to(fresh, this->change(0, user, 0, kNoteTrigger)) != 0) ::_exit(6);
-    if (TestFixture::poll_on(fresh, out, 2) != 1) ::_exit(7);
+    if (fresh < 0) ::_exit(6);
+    if (TestFixture::submit_to(fresh, this->change(0, user, kEvAdd | kEvClear)) != 0) ::_exit(7);
+    if (TestFixture::submit_to(fresh, this->change(0, user, 0, kNoteTrigger)) != 0) ::_exit(8);
+    if (TestFixture::poll_on(fresh, out, 2) != 1) ::_exit(9);
+    // Signal knotes work afresh in the child, and their end puts the disposition back.
+    if (TestFixture::submit_to(fresh, this->change(SIGUSR1, kEvfiltSignal, kEvAdd)) != 0) ::_exit(10);
+    if (::raise(SIGUSR1) != 0) ::_exit(11);
+    if (TestFixture::poll_on(fresh, out, 2) != 1 || out[0].filter != kEvfiltSignal || out[0].data != 1) ::_exit(12);
+    if (TestFixture::submit_to(fresh, this->change(SIGUSR1, kEvfiltSignal, kEvDelete)) != 0) ::_exit(13);
+    if (current_handler(SIGUSR1) != SIG_IGN) ::_exit(14);
     ::_exit(0);
   }
   ASSERT_GT(pid, 0);
