@@ -274,18 +274,15 @@ TYPED_TEST(KqueueEmulationTest, ClosingAKqueueEndsAWaitOnItWithEbadf) {
   const int other = TestFixture::Kernel::kqueue();
   ASSERT_GE(other, 0);
   std::thread closer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most often, the wait has begun
     (void)TestFixture::Kernel::close(other);
   });
-  const auto start = std::chrono::steady_clock::now();
   typename TestFixture::Kevent out[2];
   const int n = TestFixture::wait_on(other, out, 2);
   const int error = errno;
-  const auto waited = std::chrono::steady_clock::now() - start;
   closer.join();
-  EXPECT_EQ(n, -1);
+  EXPECT_EQ(n, -1) << "ended by the close: the 5 s timeout would return 0";
   EXPECT_EQ(error, EBADF);
-  EXPECT_LT(waited, std::chrono::seconds(2)) << "ended by the close, not by the 5 s timeout";
 }
 
 TYPED_TEST(KqueueEmulationTest, TheLongestTimeoutStillReturnsAReadyEventAtOnce) {
