@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -24,6 +26,25 @@ namespace evflow::testing {
 namespace {
 
 using namespace kqueue_abi;
+
+// Waits, yielding, until thread `tid` of this process sleeps in the kernel (state S in
+// /proc/self/task/<tid>/stat), or until `done`. Lets a test act while another thread
+// blocks in a call instead of guessing how long that takes to begin.
+bool wait_until_asleep(pid_t tid, const std::atomic<bool>& done) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  while (!done.load()) {
+    char stat[512] = {};
+    FILE* f = std::fopen(path, "r");
+    if (f == nullptr) return false;
+    const size_t got = std::fread(stat, 1, sizeof stat - 1, f);
+    std::fclose(f);
+    const char* end_of_name = std::strrchr(stat, ')');  // the name may hold spaces and ')'
+    if (got > 0 && end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S') return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
 
 template <class Flavour>
 class KqueueEmulationTest : public ::testing::Test {
@@ -273,8 +294,10 @@ TYPED_TEST(KqueueEmulationTest, ATimeoutEndsAnEmptyWait) {
 TYPED_TEST(KqueueEmulationTest, ClosingAKqueueEndsAWaitOnItWithEbadf) {
   const int other = TestFixture::Kernel::kqueue();
   ASSERT_GE(other, 0);
+  const pid_t waiter = ::gettid();
+  std::atomic<bool> never{false};
   std::thread closer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most often, the wait has begun
+    (void)wait_until_asleep(waiter, never);  // the wait has begun
     (void)TestFixture::Kernel::close(other);
   });
   typename TestFixture::Kevent out[2];
@@ -363,13 +386,13 @@ TYPED_TEST(KqueueEmulationTest, AHandlerWithoutSaRestartStillInterruptsABlocking
   auto pipe = make_pipe();
   ASSERT_EQ(::fcntl(pipe.read_end.get(), F_SETFL, 0), 0);  // a read that blocks
   const pthread_t reader = ::pthread_self();
+  const pid_t reader_tid = ::gettid();
   std::atomic<bool> returned{false};
-  std::thread sender([&] {  // signals until the read returns; data after 2 s ends it otherwise
+  std::thread sender([&] {  // one signal into the blocked read; data after 2 s ends it otherwise
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!returned.load() && std::chrono::steady_clock::now() < give_up) {
-      (void)::pthread_kill(reader, SIGUSR2);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    if (wait_until_asleep(reader_tid, returned)) (void)::pthread_kill(reader, SIGUSR2);
+    while (!returned.load() && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::yield();
     if (!returned.load()) (void)!::write(pipe.write_end.get(), "x", 1);
   });
   char byte = 0;
@@ -475,12 +498,11 @@ TYPED_TEST(KqueueEmulationTest, AnIgnoredSignalWatchedByAnotherKqueueDoesNotEndA
   ASSERT_GE(other, 0);
   ASSERT_EQ(TestFixture::submit_to(other, this->change(SIGWINCH, kEvfiltSignal, kEvAdd)), 0);
   const pthread_t waiter = ::pthread_self();
+  const pid_t waiter_tid = ::gettid();
   std::atomic<bool> returned{false};
-  std::thread sender([&] {  // until the wait has ended: some arrive while it blocks
-    while (!returned.load()) {
+  std::thread sender([&] {  // each one into the blocked wait, until the wait has ended
+    while (wait_until_asleep(waiter_tid, returned))
       (void)::pthread_kill(waiter, SIGWINCH);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
   });
   typename TestFixture::Kevent out[2];
   const Timespec bound{0, 100'000'000};
