@@ -59,7 +59,10 @@
 //    default action does not end the process. (kqueue(2), EVFILT_SIGNAL, EVFILT_PROC.)
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -69,6 +72,14 @@
 #include "platform/readiness.hpp"
 
 namespace evflow {
+
+// Note j: EPERM for a regular file or a directory, else 0 (when fstat(2) itself fails,
+// kevent() reports the descriptor's own error). A kernel's `refusal` answers with this.
+inline int refusal_by_file_type(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return 0;
+  return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ? EPERM : 0;
+}
 
 template <class Kernel>
 class BasicKqueueBackend {

@@ -10,7 +10,6 @@
 #if defined(__FreeBSD__) || defined(__APPLE__)
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,12 +38,7 @@ struct NativeKqueue {
   }
   static int close(int fd) noexcept { return ::close(fd); }
   static int set_cloexec(int fd) noexcept { return ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
-  // EPERM for a regular file or a directory (kqueue_backend.hpp, note j), else 0.
-  static int refusal(int fd) noexcept {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return 0;  // kevent() reports the descriptor's own error
-    return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ? EPERM : 0;
-  }
+  static int refusal(int fd) noexcept { return refusal_by_file_type(fd); }
   static int last_error() noexcept { return errno; }
 };
 

@@ -326,12 +326,6 @@ int create() noexcept {
   return epoll_fd;
 }
 
-int refusal(int fd) noexcept {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return 0;
-  return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ? EPERM : 0;
-}
-
 int close(int kq) noexcept {
   std::shared_ptr<Kqueue> q;
   {

@@ -69,6 +69,7 @@
 #include <cstdint>
 
 #include "platform/bsd/kqueue_abi.hpp"
+#include "platform/bsd/kqueue_backend.hpp"
 
 namespace evflow::testing {
 
@@ -77,8 +78,7 @@ int create() noexcept;  // a new emulated kqueue: an epoll descriptor, or -1 wit
 // kevent(2) for either layout (`macos_layout`: the 32-byte struct kevent).
 int kevent(int kq, const void* changes, int nchanges, void* events, int nevents, const kqueue_abi::Timespec* timeout,
            int16_t user_filter, bool macos_layout) noexcept;
-int close(int kq) noexcept;    // closes an emulated kqueue (or any other descriptor)
-int refusal(int fd) noexcept;  // EPERM for a regular file or directory, as NativeKqueue::refusal
+int close(int kq) noexcept;  // closes an emulated kqueue (or any other descriptor)
 }  // namespace kqueue_emulation
 
 // The kernel of BasicKqueueBackend for tests: the emulation, in one ABI flavour.
@@ -95,7 +95,7 @@ struct EmulatedKqueue {
   }
   static int close(int fd) noexcept { return kqueue_emulation::close(fd); }
   static int set_cloexec(int) noexcept { return 0; }  // created close-on-exec
-  static int refusal(int fd) noexcept { return kqueue_emulation::refusal(fd); }
+  static int refusal(int fd) noexcept { return refusal_by_file_type(fd); }
   static int last_error() noexcept { return errno; }
 };
 
