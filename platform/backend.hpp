@@ -70,6 +70,11 @@ using Backend = EpollBackend;
 namespace evflow {
 using Backend = KqueueBackend;
 }
+#elif defined(_WIN32)
+#include "platform/win/iocp_backend.hpp"
+namespace evflow {
+using Backend = IocpBackend;
+}
 #else
 #error "evflow: no backend for this platform yet"
 #endif

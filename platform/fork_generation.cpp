@@ -1,13 +1,18 @@
 #include "platform/fork_generation.hpp"
 
-#include <pthread.h>
-
 #include <atomic>
+
+#if !defined(_WIN32)
+#include <pthread.h>
+#endif
 
 namespace evflow {
 
 std::atomic<uint64_t> detail::fork_generation_counter{0};
 
+#if defined(_WIN32)
+void watch_forks() noexcept {}  // no fork() on Windows: the generation never changes
+#else
 namespace {
 
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -21,5 +26,6 @@ void install() { (void)pthread_atfork(nullptr, nullptr, on_fork_child); }
 }  // namespace
 
 void watch_forks() noexcept { (void)pthread_once(&g_once, install); }
+#endif
 
 }  // namespace evflow

@@ -1,21 +1,33 @@
 #include "reactor/child.hpp"
 
-#include <sys/wait.h>
-
 #include <cerrno>
 
 #include "platform/descriptor.hpp"
 #if defined(__linux__)
 #include "platform/linux/sys.hpp"
 #endif
+#if defined(_WIN32)
+#include "platform/win/process.hpp"
+#else
+#include <sys/wait.h>
+#endif
 
 namespace evflow {
 
+#if defined(_WIN32)
+// A Windows process always ends with an exit code (TerminateProcess sets one too).
+bool ExitStatus::exited() const noexcept { return known_; }
+int ExitStatus::code() const noexcept { return status_; }
+bool ExitStatus::signaled() const noexcept { return false; }
+int ExitStatus::signal_number() const noexcept { return 0; }
+bool ExitStatus::core_dumped() const noexcept { return false; }
+#else
 bool ExitStatus::exited() const noexcept { return known_ && WIFEXITED(status_); }
 int ExitStatus::code() const noexcept { return WEXITSTATUS(status_); }
 bool ExitStatus::signaled() const noexcept { return known_ && WIFSIGNALED(status_); }
 int ExitStatus::signal_number() const noexcept { return WTERMSIG(status_); }
 bool ExitStatus::core_dumped() const noexcept { return known_ && WIFSIGNALED(status_) && WCOREDUMP(status_); }
+#endif
 
 Error Child::start(pid_t pid) noexcept {
   if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
@@ -23,10 +35,17 @@ Error Child::start(pid_t pid) noexcept {
   loop_->check_fork();  // in a forked child, rebuild first (it drops inherited Child watchers)
   if (active_) stop();
   if (pid <= 0) return Error(EINVAL);
+#if defined(_WIN32)
+  // A handle keeps the exit code readable and the pid from being reused (process.hpp).
+  Result<void*> process = win::open_process(pid);
+  if (!process) return process.error();
+  process_ = process.value();
+#else
   // Is it an unreaped child of ours? Ask without reaping (WNOWAIT). waitid through libc:
   // not a hot path, and libc's wrapper handles the siginfo layout.
   siginfo_t info{};
   if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return Error(errno);
+#endif
   pid_ = pid;
   status_ = ExitStatus();
   path_ = loop_->child_path_;
@@ -34,7 +53,10 @@ Error Child::start(pid_t pid) noexcept {
   if (path_ == ChildPath::Pidfd) {
     if (Error err = start_pidfd()) return err;
   } else if (path_ == ChildPath::ProcessEvent) {
-    if (Error err = loop_->watch_process(*this)) return err;
+    if (Error err = loop_->watch_process(*this)) {
+      release_handles();
+      return err;
+    }
   }
   if (path_ == ChildPath::SigChld) {
     if (Error err = loop_->start_sigchld_child()) return err;
@@ -78,9 +100,17 @@ void Child::stop() noexcept {
   } else {
     pidfd_watch_.stop();
     loop_->deregister_now(pidfd_);  // forked children may hold copies of the pidfd
-    (void)close_descriptor(pidfd_);
-    pidfd_ = -1;
   }
+  release_handles();
+}
+
+void Child::release_handles() noexcept {
+  if (pidfd_ >= 0) (void)close_descriptor(pidfd_);
+  pidfd_ = -1;
+#if defined(_WIN32)
+  win::close_process(process_);
+  process_ = nullptr;
+#endif
 }
 
 #if defined(__linux__)
@@ -103,6 +133,19 @@ constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >
 }  // namespace
 #endif
 
+#if defined(_WIN32)
+bool Child::try_reap() noexcept {
+  Result<uint32_t> code = win::exit_code(process_);
+  if (!code && code.error().code() == EAGAIN) return false;  // still running
+  const ExitStatus result =
+      code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown();
+  stop();
+  status_ = result;
+  ++loop_->dispatched_;
+  callback_(*this, result);
+  return true;
+}
+#else
 bool Child::try_reap() noexcept {
   int status = 0;
   pid_t reaped = 0;
@@ -138,5 +181,7 @@ bool Child::try_reap() noexcept {
   callback_(*this, result);
   return true;
 }
+
+#endif
 
 }  // namespace evflow

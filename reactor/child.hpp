@@ -97,11 +97,13 @@ class Child : public detail::ListNode<Child> {
   bool try_reap() noexcept;
 
   Error start_pidfd() noexcept;
+  void release_handles() noexcept;  // the pidfd, or the process handle on Windows
 
   Loop* loop_;
   Io pidfd_watch_;  // pidfd path: readable when the child exits
   pid_t pid_ = 0;
   int pidfd_ = -1;
+  void* process_ = nullptr;  // Windows: the process handle (platform/win/process.hpp)
   uint32_t tag_ = 0;  // process-event path: the registration's tag
   bool active_ = false;
   bool process_registered_ = false;  // process-event path: the backend still holds it

@@ -197,6 +197,10 @@ void Loop::record_outcome(const InterestChange& change) noexcept {
   if (change.to.empty() || e.head == nullptr) return;
   // The kernel refused the descriptor (typically EBADF: it was closed under an active
   // watcher). Its watchers move to the failed list and get one Invalid callback each.
+  fail_watchers(e);
+}
+
+void Loop::fail_watchers(FdEntry& e) noexcept {
   Io** tail = &failed_;
   while (*tail != nullptr)
     tail = &(*tail)->next_;
@@ -270,7 +274,7 @@ Error Loop::reregister_processes() noexcept {
   children_.for_each([this](Child& child) {
     if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
       change_batch_.push_back(
-          InterestChange{child.pid_, Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
+          InterestChange{static_cast<int>(child.pid_), Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
   });
   if (change_batch_.empty()) return Error();
   backend_.apply(change_batch_);
@@ -295,6 +299,9 @@ Error Loop::reregister_processes() noexcept {
 void Loop::request_child_path(ChildPath path) noexcept {
 #if !defined(__linux__)
   if (path == ChildPath::Pidfd) path = kDefaultChildPath;
+#endif
+#if defined(_WIN32)
+  path = ChildPath::ProcessEvent;  // no SIGCHLD on Windows: the process handle only
 #endif
   if (path == ChildPath::ProcessEvent && !Backend::kReportsProcesses) path = kDefaultChildPath;
   child_path_ = path;
@@ -436,6 +443,14 @@ void Loop::dispatch_events(int count) noexcept {
       if (!tag_is_recent(e.tag)) rebuild_needed_ = true;
       continue;
     }
+    if (event.events.invalid()) {
+      // The backend ended the registration itself (IOCP: the socket was closed, note e
+      // of iocp_backend.hpp): its watchers get their Invalid callback now.
+      fds_[index].registered = Events();
+      fail_watchers(fds_[index]);
+      dispatch_failed();
+      continue;
+    }
     dispatch_descriptor(e.head, event.events);
   }
   if (woken) {
@@ -512,10 +527,7 @@ void Loop::detach_all() noexcept {
   // epoll instance is still the parent's. Child watchers are let go without Child::stop.
   while (Child* child = children_.front()) {
     children_.remove(*child);
-    if (child->pidfd_ >= 0) {
-      (void)close_descriptor(child->pidfd_);  // its Io is detached with the others below
-      child->pidfd_ = -1;
-    }
+    child->release_handles();  // the pidfd's Io is detached with the others below
     child->process_registered_ = false;  // dropped with the kqueue
     child->active_ = false;
     child->loop_ = nullptr;

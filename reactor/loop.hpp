@@ -241,6 +241,7 @@ class Loop {
   Events wanted_interest(int fd) const noexcept;
   void apply_changes() noexcept;
   void record_outcome(const InterestChange& change) noexcept;
+  void fail_watchers(FdEntry& e) noexcept;  // e's watchers to failed_, for an Invalid callback
   // True when `tag` was handed out after the last wait began.
   bool tag_is_recent(uint32_t tag) const noexcept { return detail::issued_since(tag, tag_mark_, next_tag_); }
   uint32_t next_tag() noexcept { return next_tag_++; }

@@ -164,6 +164,9 @@ void Loop::dispatch_signals() noexcept {
 }
 
 Error Loop::start_sigchld_child() noexcept {
+#if defined(_WIN32)
+  return Error(ENOTSUP);  // request_child_path() keeps Windows on ChildPath::ProcessEvent
+#else
   if (!sigchld_) {
     sigchld_.reset(new (std::nothrow) Signal(*this));
     if (!sigchld_) return Error(ENOMEM);
@@ -176,6 +179,7 @@ Error Loop::start_sigchld_child() noexcept {
   ++active_;
   children_check_due_ = true;  // it may have exited before SIGCHLD was caught
   return Error();
+#endif
 }
 
 void Loop::stop_sigchld_child() noexcept {
@@ -200,7 +204,7 @@ void Loop::check_children() noexcept {
 
 Error Loop::watch_process(Child& child) noexcept {
   check_fork();
-  InterestChange change{child.pid_, Events(), Readable, next_tag(), {}, Source::Process};
+  InterestChange change{static_cast<int>(child.pid_), Events(), Readable, next_tag(), {}, Source::Process};
   backend_.apply(std::span<InterestChange>(&change, 1));
   // ESRCH: the kernel no longer lists the process, so it has exited (kqueue refuses a
   // zombie on some systems); waitpid() collects it at the next iteration.
@@ -232,7 +236,7 @@ void Loop::unwatch_process(Child& child) noexcept {
   });
   if (shared) return;
   check_fork();
-  InterestChange change{child.pid_, Readable, Events(), next_tag(), {}, Source::Process};
+  InterestChange change{static_cast<int>(child.pid_), Readable, Events(), next_tag(), {}, Source::Process};
   backend_.apply(std::span<InterestChange>(&change, 1));
 }
 

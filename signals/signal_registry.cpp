@@ -7,6 +7,10 @@
 #include <atomic>
 #include <cerrno>
 
+#if defined(_WIN32)
+#include "platform/win/console_events.hpp"
+#endif
+
 namespace evflow::signals {
 
 namespace {
@@ -28,7 +32,9 @@ struct Slot {
 // What the process does with one signal while it is watched. Guarded by g_mutex.
 struct SignalState {
   CatchMode mode = CatchMode::None;
+#if !defined(_WIN32)
   struct sigaction previous {};
+#endif
 };
 
 Slot g_slots[kMaxLoops];
@@ -43,6 +49,7 @@ pthread_once_t g_fork_handlers_once = PTHREAD_ONCE_INIT;
 void lock() noexcept { (void)pthread_mutex_lock(&g_mutex); }
 void unlock() noexcept { (void)pthread_mutex_unlock(&g_mutex); }
 
+#if !defined(_WIN32)
 void on_signal(int signo) {
   const int saved_errno = errno;  // deliver() uses raw system calls only, but be strict
   deliver(signo);
@@ -52,7 +59,27 @@ void on_signal(int signo) {
 // The disposition of a signal a kqueue filter watches: the kqueue reports it; the
 // handler only keeps it from the default action and notes it for a forked child.
 void on_filtered_signal(int signo) { g_filtered_since_fork.fetch_or(bit_of(signo)); }
+#endif
 
+#if defined(_WIN32)
+void install_fork_handlers() {}  // no fork() on Windows
+
+// Whether the console control handler is installed (console_events.hpp). Guarded by g_mutex.
+bool g_console_handler = false;
+
+bool watched_by_a_loop(int signo) noexcept { return watchers_of(signo) > 0; }
+
+// Installs the handler for the first watched console signal, removes it after the last.
+Error update_console_handler() noexcept {
+  bool wanted = false;
+  for (const SignalState& state : g_signals)
+    wanted = wanted || state.mode != CatchMode::None;
+  if (wanted == g_console_handler) return Error();
+  if (Error err = win::set_console_handler(win::ConsoleSink{deliver, watched_by_a_loop}, wanted)) return err;
+  g_console_handler = wanted;
+  return Error();
+}
+#else
 void install_fork_handlers() {
   // Hold the mutex across fork() so that the child never inherits it locked by a thread
   // that does not exist there. Signals caught but not dispatched at the instant of the
@@ -70,6 +97,7 @@ void install_fork_handlers() {
                          (void)pthread_mutex_init(&g_mutex, nullptr);
                        });
 }
+#endif
 
 // Whether any live mailbox still watches `signo`. Caller holds g_mutex.
 bool watched_anywhere(int signo) noexcept {
@@ -83,14 +111,23 @@ bool watched_anywhere(int signo) noexcept {
 void restore_if_unwatched(int signo) noexcept {
   SignalState& state = g_signals[signo];
   if (state.mode == CatchMode::None || watched_anywhere(signo)) return;
+#if defined(_WIN32)
+  state.mode = CatchMode::None;
+  (void)update_console_handler();
+#else
   if (state.mode != CatchMode::SignalFd) (void)::sigaction(signo, &state.previous, nullptr);
   state.mode = CatchMode::None;
+#endif
 }
 
 }  // namespace
 
 bool watchable(int signo) noexcept {
   if (signo < 1 || signo > kMaxSignal) return false;
+#if defined(_WIN32)
+  // Only what a console control event stands for (console_events.hpp).
+  return signo == win::kSigInt || signo == win::kSigBreak || signo == win::kSigHup;
+#else
   switch (signo) {
     case SIGKILL:
     case SIGSTOP:
@@ -102,6 +139,7 @@ bool watchable(int signo) noexcept {
     default:
       return true;
   }
+#endif
 }
 
 Result<int> acquire_slot(Waker waker) noexcept {
@@ -141,38 +179,59 @@ void release_slot(int slot_index) noexcept {
   slot.draining.store(false);
 }
 
+namespace {
+
+// Makes the process catch `signo`, the first time a loop watches it; returns how.
+// Caller holds g_mutex.
+Result<CatchMode> take_disposition(int signo, bool kernel_filter) noexcept {
+#if defined(_WIN32)
+  // The console handler delivers it (console_events.hpp); no backend filters signals.
+  (void)kernel_filter;
+  g_signals[signo].mode = CatchMode::Handler;
+  if (Error err = update_console_handler()) {
+    g_signals[signo].mode = CatchMode::None;
+    return err;
+  }
+  return CatchMode::Handler;
+#else
+  CatchMode mode = kernel_filter ? CatchMode::KernelFilter : CatchMode::Handler;
+#if defined(__linux__)
+  sigset_t blocked;
+  (void)pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
+  if (sigismember(&blocked, signo) == 1) mode = CatchMode::SignalFd;
+#endif
+  if (mode != CatchMode::SignalFd) {
+    // sigaction through libc: the kernel needs libc's restorer trampoline.
+    struct sigaction action {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (mode == CatchMode::Handler) {
+      action.sa_handler = on_signal;
+    } else {
+      action.sa_handler = on_filtered_signal;  // the kqueue reports it
+    }
+    if (::sigaction(signo, &action, &g_signals[signo].previous) != 0) return Error(errno);
+  }
+  g_signals[signo].mode = mode;
+  return mode;
+#endif
+}
+
+}  // namespace
+
 Result<CatchMode> watch(int slot_index, int signo, bool kernel_filter) noexcept {
   if (!watchable(signo)) return Error(EINVAL);
   Slot& slot = g_slots[slot_index];
   lock();
-  SignalState& state = g_signals[signo];
-  if (state.mode == CatchMode::None) {
-    CatchMode mode = kernel_filter ? CatchMode::KernelFilter : CatchMode::Handler;
-#if defined(__linux__)
-    sigset_t blocked;
-    (void)pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
-    if (sigismember(&blocked, signo) == 1) mode = CatchMode::SignalFd;
-#endif
-    if (mode != CatchMode::SignalFd) {
-      // sigaction through libc: the kernel needs libc's restorer trampoline.
-      struct sigaction action {};
-      sigemptyset(&action.sa_mask);
-      action.sa_flags = SA_RESTART;
-      if (mode == CatchMode::Handler) {
-        action.sa_handler = on_signal;
-      } else {
-        action.sa_handler = on_filtered_signal;  // the kqueue reports it
-      }
-      if (::sigaction(signo, &action, &state.previous) != 0) {
-        const int err = errno;
-        unlock();
-        return Error(err);
-      }
+  if (g_signals[signo].mode == CatchMode::None) {
+    Result<CatchMode> taken = take_disposition(signo, kernel_filter);
+    if (!taken) {
+      unlock();
+      return taken.error();
     }
-    state.mode = mode;
   }
   slot.watched.fetch_or(bit_of(signo));
-  const CatchMode mode = state.mode;
+  const CatchMode mode = g_signals[signo].mode;
   unlock();
   return mode;
 }
