@@ -26,6 +26,10 @@ wanted=(
   "python3:/usr/bin/python3"
   "gnuplot-nox:/usr/bin/gnuplot"
   "util-linux:/usr/bin/taskset"
+  # the Windows build (MinGW-w64's g++, -posix flavour) and its test run under wine
+  "g++-mingw-w64-x86-64:/usr/bin/x86_64-w64-mingw32-g++-posix"
+  "wine:/usr/bin/wine"
+  "wine64:/usr/lib/wine/wine64"
 )
 missing=()
 for entry in "${wanted[@]}"; do

@@ -205,8 +205,10 @@ Error IocpBackend::change_socket(InterestChange& change) noexcept {
   poll->tag = change.tag;
   poll->wanted = afd_interest(change.to);
   if (poll->in_flight) {
-    // Note b: a poll for other bits is cancelled; its packet resubmits with these.
-    if (poll->submitted != poll->wanted) {
+    // Note b: a poll that misses some of these bits is cancelled, and its packet
+    // resubmits with them. One that asks for more is left alone: what it reports beyond
+    // the interest is masked off when it completes.
+    if ((poll->wanted & ~poll->submitted) != 0) {
       ++interest_syscalls_;
       (void)cancel_afd_poll(handle(afd_), &poll->status_block);
     }
@@ -337,14 +339,20 @@ bool IocpBackend::take_packet(const void* raw_entry, ReadyEvent& out) noexcept {
     return false;
   }
   const NtStatus status = poll->status_block.status;
-  if (status == kStatusCancelled) {  // for a change of interest (note b): ask again now
-    if (!submit(*poll)) return false;
+  const ULONG afd = status == kStatusSuccess && poll->info.handle_count >= 1 ? poll->info.handles[0].events : 0;
+  // Cancelled for a change of interest, or completed before the cancel came for one
+  // (note b): ask again now with the new bits, rather than report half of them.
+  const bool outdated = (poll->wanted & ~poll->submitted) != 0 && !(afd & kAfdPollLocalClose);
+  if (status == kStatusCancelled || (status == kStatusSuccess && outdated)) {
+    if (!submit(*poll)) {
+      resubmitted_ = true;
+      return false;
+    }
     out = ReadyEvent{poll->fd, poll->tag, Invalid};  // the socket went away meanwhile (note e)
     slot(poll->fd) = nullptr;
     delete poll;
     return true;
   }
-  const ULONG afd = status == kStatusSuccess && poll->info.handle_count >= 1 ? poll->info.handles[0].events : 0;
   if (status != kStatusSuccess || (afd & kAfdPollLocalClose)) {  // note e
     out = ReadyEvent{poll->fd, poll->tag, Invalid};
     slot(poll->fd) = nullptr;
@@ -353,7 +361,7 @@ bool IocpBackend::take_packet(const void* raw_entry, ReadyEvent& out) noexcept {
   }
   resubmit_.push_back(poll);  // note a
   poll->queued = true;
-  out = ReadyEvent{poll->fd, poll->tag, translate(afd)};
+  out = ReadyEvent{poll->fd, poll->tag, translate(afd & poll->wanted)};
   return !out.events.empty();
 }
 
@@ -375,9 +383,14 @@ Result<int> IocpBackend::wait(int64_t timeout_ns, int64_t) noexcept {
     }
     Result<int> dequeued = dequeue(handle(port_), entries, static_cast<ULONG>(kCapacity - count), timeout_ms);
     if (!dequeued) return dequeued.error();
+    resubmitted_ = false;
     for (int i = 0; i < dequeued.value(); ++i) {
       if (take_packet(&entries[i], events_[count])) ++count;
     }
+    // A poll resubmitted for a change of interest completes at once when the condition
+    // already holds (note c): look once more, so that even a wait that must not block
+    // reports what the new interest finds ready now.
+    if (count == 0 && resubmitted_) continue;
     if (count > 0 || timeout_ns == 0) return count;
     // Nothing to report: packets that were only bookkeeping (note b), or a wait that
     // ended early (note h). Wait for the rest of the timeout.

@@ -135,6 +135,7 @@ class IocpBackend {
   void* port_ = nullptr;  // HANDLE of the completion port
   void* afd_ = nullptr;   // HANDLE to \Device\Afd
   bool winsock_ = false;
+  bool resubmitted_ = false;  // the last packets included a cancelled poll asked again
   int polls_in_flight_ = 0;  // packets still to come for poll requests, dropped ones included
   uint64_t interest_syscalls_ = 0;
   std::vector<SocketPoll*> sockets_;

@@ -10,12 +10,29 @@
 
 #include <signal.h>
 
+#if defined(_WIN32)
+#include <winsock2.h>  // before windows.h, which would pull in the older winsock.h
+#include <windows.h>
+
+#include "platform/win/console_events.hpp"
+#endif
+
 #include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};
-}
+
+// A signal the test can raise in its own process: a console control event on Windows
+// (platform/win/console_events.hpp), a real signal elsewhere.
+#if defined(_WIN32)
+constexpr int kSignal = evflow::win::kSigInt;
+void raise_signal() { (void)evflow::win::dispatch_console_event(CTRL_C_EVENT); }
+#else
+constexpr int kSignal = SIGUSR1;
+void raise_signal() { ::raise(SIGUSR1); }
+#endif
+}  // namespace
 
 void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -51,7 +68,7 @@ TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
   Idle idle(loop);
   auto echo = [&reads](Io& self, Events) {
     char c;
-    if (::read(self.fd(), &c, 1) == 1) {
+    if (testing::read_fd(self.fd(), &c, 1) == 1) {
       ++reads;
       testing::write_byte(self.fd());
     }
@@ -63,7 +80,7 @@ TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
   ASSERT_FALSE(check.start([&] { ++hooks; }));
   ASSERT_FALSE(repeating.start(std::chrono::nanoseconds(1), std::chrono::nanoseconds(1), [&] { ++timer_calls; }));
   ASSERT_FALSE(restarted.start(std::chrono::hours(1), [] {}));
-  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++signals_seen; }));
+  ASSERT_FALSE(signal.start(kSignal, [&] { ++signals_seen; }));
   ASSERT_TRUE(testing::write_byte(s.a.get()));
   auto one_round = [&] {
     async.send();
@@ -75,7 +92,7 @@ TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
     idle.stop();
     ASSERT_FALSE(idle.start([&] { ++hooks; }));
     ASSERT_FALSE(restarted.again());
-    ::raise(SIGUSR1);
+    raise_signal();
     ASSERT_FALSE(loop.run(RunMode::NoWait));
   };
   for (int i = 0; i < 100; ++i)

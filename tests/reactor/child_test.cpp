@@ -2,17 +2,25 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <memory>
 #include <vector>
 
 #include "reactor/evflow.hpp"
+#if defined(_WIN32)
+#include <windows.h>
+
+#include <chrono>
+#include <string>
+#else
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 namespace evflow {
 namespace {
 
+#if !defined(_WIN32)
 pid_t spawn_exiting_with(int code) {
   const pid_t pid = ::fork();
   if (pid == 0) _exit(code);
@@ -208,6 +216,288 @@ TEST(ChildPathChoice, APathTheBackendLacksMeansTheDefault) {
   EXPECT_EQ(loop.child_path(), Backend::kReportsProcesses ? ChildPath::ProcessEvent : Loop::kDefaultChildPath);
   EXPECT_EQ(Loop::kDefaultChildPath, Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd);
 }
+
+#endif  // !_WIN32
+
+#if defined(_WIN32)
+// Windows: a process has no parent that reaps it. Its exit code stays readable while any
+// handle to it is open, and its pid is not reused meanwhile (platform/win/process.hpp), so
+// each test keeps the handle CreateProcess gave it until the end.
+
+// Bounds a wait that only a failing test would see last.
+constexpr DWORD kCapMilliseconds = 60'000;
+
+// A process this test created, with its creator's handle.
+class Spawned {
+ public:
+  // Runs `command` (found on the PATH), with CreateProcessW's `flags`.
+  explicit Spawned(std::wstring command, DWORD flags = 0) {
+    STARTUPINFOW startup{};
+    startup.cb = sizeof startup;
+    PROCESS_INFORMATION info{};
+    if (!CreateProcessW(nullptr, command.data(), nullptr, nullptr, FALSE, flags, nullptr, nullptr, &startup, &info))
+      return;
+    CloseHandle(info.hThread);
+    handle_ = info.hProcess;
+    pid_ = static_cast<pid_t>(info.dwProcessId);
+  }
+  ~Spawned() {
+    if (handle_ == nullptr) return;
+    (void)TerminateProcess(handle_, 1);  // one a failing test left running; nothing after its exit
+    release();
+  }
+  Spawned(const Spawned&) = delete;
+  Spawned& operator=(const Spawned&) = delete;
+
+  pid_t pid() const { return pid_; }
+  HANDLE handle() const { return handle_; }
+  bool terminate(UINT code) const { return TerminateProcess(handle_, code) != 0; }
+  bool ended() const { return WaitForSingleObject(handle_, kCapMilliseconds) == WAIT_OBJECT_0; }
+  // Closes the creator's handle: from then on only the watcher's keeps the process.
+  void release() {
+    CloseHandle(handle_);
+    handle_ = nullptr;
+  }
+
+ private:
+  HANDLE handle_ = nullptr;
+  pid_t pid_ = 0;
+};
+
+Spawned exiting_with(int code) { return Spawned(L"cmd.exe /c exit " + std::to_wstring(code)); }
+
+// Runs until terminated, and never by chance ends sooner: its only thread is created
+// suspended and never resumed.
+Spawned running_until_terminated() { return Spawned(L"cmd.exe", CREATE_SUSPENDED); }
+
+class ChildTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(loop.open()); }
+
+  // Runs the loop until `done()`. The timer is a cap that only a failing test reaches: a
+  // lost exit report would otherwise block the loop for ever.
+  template <class Done>
+  bool run_until(Done done) {
+    bool expired = false;
+    Timer cap(loop);
+    if (cap.start(std::chrono::minutes(1), [&] { expired = true; })) return false;
+    while (!done() && !expired) {
+      if (loop.run(RunMode::Once)) return false;
+    }
+    return done();
+  }
+
+  Loop loop;
+};
+
+TEST_F(ChildTest, ReportsTheExitCodeAndStopsItself) {
+  Spawned process = exiting_with(7);
+  ASSERT_GT(process.pid(), 0);
+  ExitStatus seen;
+  int calls = 0;
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [&](Child& self, ExitStatus status) {
+    ++calls;
+    seen = status;
+    EXPECT_FALSE(self.active()) << "semantics 15: stopped once the exit is reported";
+  }));
+  ASSERT_TRUE(run_until([&] { return calls > 0; }));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(seen.exited());
+  EXPECT_EQ(seen.code(), 7);
+  EXPECT_FALSE(seen.signaled());
+  EXPECT_FALSE(seen.reaped_elsewhere());
+  EXPECT_EQ(child.status().code(), 7);
+  EXPECT_FALSE(child.active());
+  EXPECT_EQ(loop.active_watchers(), 0) << "nothing left to wait for";
+}
+
+// Windows has no death by signal: TerminateProcess ends a process with the code it is given.
+TEST_F(ChildTest, ReportsTheCodeTerminateProcessGave) {
+  Spawned process = running_until_terminated();
+  ASSERT_GT(process.pid(), 0);
+  ExitStatus seen;
+  int calls = 0;
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [&](Child&, ExitStatus status) {
+    ++calls;
+    seen = status;
+  }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 0) << "still running";
+  ASSERT_TRUE(process.terminate(3));
+  ASSERT_TRUE(run_until([&] { return calls > 0; }));
+  EXPECT_TRUE(seen.exited());
+  EXPECT_EQ(seen.code(), 3);
+  EXPECT_FALSE(seen.signaled());
+}
+
+TEST_F(ChildTest, TheExitCodeIsReportedWholeNotCutToEightBits) {
+  constexpr DWORD kControlCExit = 0xC000013A;  // STATUS_CONTROL_C_EXIT: Ctrl+C's default end
+  Spawned process = running_until_terminated();
+  ASSERT_GT(process.pid(), 0);
+  int code = 0;
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [&](Child&, ExitStatus status) { code = status.code(); }));
+  ASSERT_TRUE(process.terminate(kControlCExit));
+  ASSERT_TRUE(run_until([&] { return code != 0; }));
+  EXPECT_EQ(static_cast<DWORD>(code), kControlCExit);
+}
+
+TEST_F(ChildTest, AChildThatExitedBeforeTheWatcherStartedIsStillReported) {
+  Spawned process = exiting_with(3);
+  ASSERT_GT(process.pid(), 0);
+  ASSERT_TRUE(process.ended());  // our handle keeps its pid and its exit code
+  int code = -1;
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [&](Child&, ExitStatus status) { code = status.code(); }));
+  ASSERT_TRUE(run_until([&] { return code != -1; }));
+  EXPECT_EQ(code, 3);
+}
+
+TEST_F(ChildTest, TheWatchersOwnHandleKeepsTheExitCodeOnceTheCreatorLetsGo) {
+  Spawned process = exiting_with(5);
+  ASSERT_GT(process.pid(), 0);
+  int code = -1;
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [&](Child&, ExitStatus status) { code = status.code(); }));
+  process.release();
+  ASSERT_TRUE(run_until([&] { return code != -1; }));
+  EXPECT_EQ(code, 5);
+}
+
+// More than a wait thread's 63 handles (RegisterWaitForSingleObject, iocp_backend.hpp note i).
+TEST_F(ChildTest, AHundredChildrenAtOnce) {
+  constexpr int kChildren = 100;
+  std::vector<std::unique_ptr<Spawned>> processes;
+  std::vector<std::unique_ptr<Child>> watchers;
+  std::vector<int> codes(kChildren, -1);
+  int reported = 0;
+  for (int i = 0; i < kChildren; ++i) {
+    processes.push_back(std::make_unique<Spawned>(L"cmd.exe", CREATE_SUSPENDED));
+    ASSERT_GT(processes.back()->pid(), 0) << "child " << i;
+    watchers.push_back(std::make_unique<Child>(loop));
+    ASSERT_FALSE(watchers.back()->start(processes.back()->pid(), [&codes, &reported, i](Child&, ExitStatus status) {
+      codes[i] = status.code();
+      ++reported;
+    }));
+  }
+  for (int i = 0; i < kChildren; ++i)
+    ASSERT_TRUE(processes[i]->terminate(static_cast<UINT>(i)));
+  ASSERT_TRUE(run_until([&] { return reported == kChildren; }));
+  for (int i = 0; i < kChildren; ++i)
+    EXPECT_EQ(codes[i], i) << "child " << i;
+}
+
+TEST_F(ChildTest, StoppingBeforeTheExitMeansNoCallback) {
+  Spawned process = running_until_terminated();
+  ASSERT_GT(process.pid(), 0);
+  Child child(loop);
+  ASSERT_FALSE(child.start(process.pid(), [] { ADD_FAILURE() << "stopped watcher called"; }));
+  child.stop();
+  EXPECT_FALSE(child.active());
+  EXPECT_EQ(loop.active_watchers(), 0);
+  ASSERT_TRUE(process.terminate(9));
+  ASSERT_TRUE(process.ended());
+  // A later watcher of the same process: once it has its report, one for the stopped
+  // watcher would have come too.
+  int code = -1;
+  Child witness(loop);
+  ASSERT_FALSE(witness.start(process.pid(), [&](Child&, ExitStatus status) { code = status.code(); }));
+  ASSERT_TRUE(run_until([&] { return code != -1; }));
+  EXPECT_EQ(code, 9);
+  DWORD creators_code = 0;
+  ASSERT_TRUE(GetExitCodeProcess(process.handle(), &creators_code));
+  EXPECT_EQ(creators_code, 9u) << "still there for the creator to read";
+}
+
+TEST_F(ChildTest, BadPidsAreRefused) {
+  Child child(loop);
+  EXPECT_EQ(child.start(0, [] {}).code(), EINVAL) << "no any-child watcher";
+  EXPECT_EQ(child.start(-1, [] {}).code(), EINVAL);
+  EXPECT_EQ(child.start(0x7ffffff0, [] {}).code(), ECHILD) << "no such process";
+  EXPECT_EQ(child.start(pid_t{1} << 32, [] {}).code(), ECHILD) << "beyond a DWORD: not cut to another pid";
+  EXPECT_FALSE(child.active());
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+// Nothing is reaped on Windows: every watcher reads the exit code through its own handle.
+TEST_F(ChildTest, TwoWatchersOfOneChildAreBothCalledOnceWithTheExitCode) {
+  Spawned process = running_until_terminated();
+  ASSERT_GT(process.pid(), 0);
+  int calls_a = 0, calls_b = 0;
+  ExitStatus a_status, b_status;
+  Child a(loop), b(loop);
+  ASSERT_FALSE(a.start(process.pid(), [&](Child&, ExitStatus s) {
+    ++calls_a;
+    a_status = s;
+  }));
+  ASSERT_FALSE(b.start(process.pid(), [&](Child&, ExitStatus s) {
+    ++calls_b;
+    b_status = s;
+  }));
+  ASSERT_TRUE(process.terminate(9));
+  ASSERT_TRUE(run_until([&] { return calls_a > 0 && calls_b > 0; }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls_a, 1);
+  EXPECT_EQ(calls_b, 1);
+  EXPECT_FALSE(a.active());
+  EXPECT_FALSE(b.active());
+  EXPECT_TRUE(a_status.exited() && a_status.code() == 9);
+  EXPECT_TRUE(b_status.exited() && b_status.code() == 9);
+}
+
+// The second start re-registers the pid while the first registration's report may be
+// on its way already: that report is stale and must not count.
+TEST_F(ChildTest, TwoWatchersOfAChildThatHadAlreadyExitedAreBothCalledOnce) {
+  Spawned process = exiting_with(6);
+  ASSERT_GT(process.pid(), 0);
+  ASSERT_TRUE(process.ended());
+  int calls_a = 0, calls_b = 0, code_a = -1, code_b = -1;
+  Child a(loop), b(loop);
+  ASSERT_FALSE(a.start(process.pid(), [&](Child&, ExitStatus s) {
+    ++calls_a;
+    code_a = s.code();
+  }));
+  ASSERT_FALSE(b.start(process.pid(), [&](Child&, ExitStatus s) {
+    ++calls_b;
+    code_b = s.code();
+  }));
+  ASSERT_TRUE(run_until([&] { return calls_a > 0 && calls_b > 0; }));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls_a, 1);
+  EXPECT_EQ(calls_b, 1);
+  EXPECT_EQ(code_a, 6);
+  EXPECT_EQ(code_b, 6);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+TEST_F(ChildTest, StoppingOneOfTwoWatchersOfAChildKeepsTheOtherWatching) {
+  Spawned process = running_until_terminated();
+  ASSERT_GT(process.pid(), 0);
+  int calls_b = 0, code_b = -1;
+  Child a(loop), b(loop);
+  ASSERT_FALSE(a.start(process.pid(), [](Child&, ExitStatus) { ADD_FAILURE() << "stopped"; }));
+  ASSERT_FALSE(b.start(process.pid(), [&](Child&, ExitStatus s) {
+    ++calls_b;
+    code_b = s.code();
+  }));
+  a.stop();
+  ASSERT_TRUE(process.terminate(4));
+  ASSERT_TRUE(run_until([&] { return calls_b > 0; }));
+  EXPECT_EQ(calls_b, 1);
+  EXPECT_EQ(code_b, 4);
+}
+
+TEST(ChildPathChoice, WindowsHasTheProcessEventPathOnly) {
+  Loop loop;
+  EXPECT_EQ(Loop::kDefaultChildPath, ChildPath::ProcessEvent);
+  for (ChildPath path : {ChildPath::Pidfd, ChildPath::SigChld, ChildPath::ProcessEvent}) {
+    loop.request_child_path(path);
+    EXPECT_EQ(loop.child_path(), ChildPath::ProcessEvent);
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace evflow

@@ -1,8 +1,11 @@
 #include "reactor/io.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
+
+#if !defined(_WIN32)
+#include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <memory>
 #include <vector>
@@ -92,7 +95,7 @@ TEST_F(IoTest, HangUpIsReportedAsReadableSoTheReadSeesEndOfFile) {
   ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events ready) {
     seen = ready;
     char c;
-    got = ::read(self.fd(), &c, 1);
+    got = testing::read_fd(self.fd(), &c, 1);
     self.stop();
   }));
   p.write_end.reset();
@@ -112,9 +115,11 @@ TEST_F(IoTest, PeerResetIsReportedAsWritableSoTheWriteSeesTheError) {
   s.b.reset();
   EXPECT_FALSE(loop.run());
   EXPECT_EQ(seen, Writable);
+#if !defined(_WIN32)  // a Unix socket pair fails the write at once; TCP (Windows) only after the peer's reset
   char c = 'x';
   EXPECT_EQ(::write(s.a.get(), &c, 1), -1);
   EXPECT_EQ(errno, EPIPE);
+#endif
 }
 
 // --- bad input --------------------------------------------------------------------
@@ -129,12 +134,13 @@ TEST_F(IoTest, NegativeDescriptorIsEbadf) {
 TEST_F(IoTest, ClosedDescriptorIsEbadf) {
   auto p = make_pipe();
   const int fd = p.read_end.release();
-  ::close(fd);
+  testing::close_fd(fd);
   Io io(loop);
   EXPECT_EQ(io.start(fd, Readable, [] {}).code(), EBADF);
   EXPECT_FALSE(io.active());
 }
 
+#if !defined(_WIN32)  // Windows refuses every handle but a socket: tests/platform/win/iocp_backend_test.cpp
 TEST_F(IoTest, RegularFileIsRefusedWithEperm) {
   char path[] = "/tmp/evflow-io-XXXXXX";
   OwnedFd file(::mkstemp(path));
@@ -152,6 +158,7 @@ TEST_F(IoTest, DirectoryIsRefusedWithEperm) {
   Io io(loop);
   EXPECT_EQ(io.start(dir.get(), Readable, [] {}).code(), EPERM);
 }
+#endif
 
 TEST_F(IoTest, EmptyOrUnknownInterestIsEinval) {
   auto p = make_pipe();
@@ -246,7 +253,8 @@ TEST_F(IoTest, ChangingInterestCostsOneSystemCall) {
   ASSERT_FALSE(io.set_interest(Writable));
   ASSERT_FALSE(io.set_interest(Readable | Writable));  // coalesced with the previous change
   EXPECT_FALSE(loop.run(RunMode::NoWait));
-  EXPECT_EQ(loop.stats().interest_syscalls - before, 1u);
+  // epoll and kqueue: one modification; IOCP: a cancel and a new poll (note b).
+  EXPECT_EQ(loop.stats().interest_syscalls - before, testing::kLoopUsesIocp ? 2u : 1u);
 }
 
 // --- callbacks that change watchers --------------------------------------------------
@@ -365,7 +373,7 @@ TEST_F(IoTest, DescriptorClosedUnderAnActiveWatcherGetsOneInvalidCallback) {
     active_in_callback = self.active();
   }));
   EXPECT_FALSE(loop.run(RunMode::NoWait));
-  ::close(p.read_end.release());                       // misuse: closed while watched
+  testing::close_fd(p.read_end.release());             // misuse: closed while watched
   ASSERT_FALSE(io.set_interest(Readable | Writable));  // forces a re-registration
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   ASSERT_EQ(seen.size(), 1u);
@@ -411,6 +419,7 @@ TEST_F(IoTest, ForgetMakesTheSameWatcherSafeOnAReusedNumber) {
   EXPECT_EQ(calls, 1);
 }
 
+#if !defined(_WIN32)  // dup() is POSIX's (a socket's duplicate is WSADuplicateSocket there)
 // Regression guard for epoll's dup quirk (epoll_backend.hpp, note a): a registration
 // outlives close() while a duplicate is open, and keeps reporting under the old number.
 TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSuccessor) {
@@ -442,6 +451,7 @@ TEST_F(IoTest, ReadinessOfAClosedDescriptorWithALiveDuplicateNeverReachesItsSucc
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(successor_calls, 1);
 }
+#endif
 
 TEST_F(IoTest, DestroyingAnActiveWatcherStopsIt) {
   auto p = make_pipe();
@@ -467,7 +477,7 @@ TEST_F(IoTest, SocketpairPingPongDeliversEveryByte) {
   Io a(loop), b(loop);
   ASSERT_FALSE(a.start(s.a.get(), Readable, [&](Io& self, Events) {
     char c;
-    if (::read(self.fd(), &c, 1) != 1) return;
+    if (testing::read_fd(self.fd(), &c, 1) != 1) return;
     if (++a_reads == kRounds) {
       self.stop();
       b.stop();
@@ -477,7 +487,7 @@ TEST_F(IoTest, SocketpairPingPongDeliversEveryByte) {
   }));
   ASSERT_FALSE(b.start(s.b.get(), Readable, [&](Io& self, Events) {
     char c;
-    if (::read(self.fd(), &c, 1) != 1) return;
+    if (testing::read_fd(self.fd(), &c, 1) != 1) return;
     ++b_reads;
     write_byte(self.fd());
   }));

@@ -297,6 +297,7 @@ TEST(LoopSleep, AnExpiredTimerfdForAStoppedTimerIsNotAStaleRegistration) {
 }  // namespace
 }  // namespace evflow
 
+#if !defined(_WIN32)  // descriptor limits are POSIX's (getrlimit)
 #include <sys/resource.h>
 
 namespace evflow {
@@ -321,3 +322,4 @@ TEST(LoopDeathTest, OpenReportsEmfileWhenNoDescriptorIsLeft) {
 
 }  // namespace
 }  // namespace evflow
+#endif
