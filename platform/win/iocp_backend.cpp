@@ -193,15 +193,7 @@ Error IocpBackend::change_socket(InterestChange& change) noexcept {
     return Error();  // not registered (any more): nothing to remove
   }
   if (change.fd < 0) return Error(EBADF);
-  if (poll == nullptr) {
-    Result<HANDLE> base = base_socket(socket_of(change.fd));
-    if (!base) return base.error();
-    poll = new (std::nothrow) SocketPoll;
-    if (poll == nullptr) return Error(ENOMEM);
-    poll->base = base.value();
-    poll->fd = change.fd;
-    slot(change.fd) = poll;
-  }
+  if (poll == nullptr) return add_socket(change);
   poll->tag = change.tag;
   poll->wanted = afd_interest(change.to);
   if (poll->in_flight) {
@@ -220,6 +212,27 @@ Error IocpBackend::change_socket(InterestChange& change) noexcept {
     delete poll;
     return err;
   }
+  return Error();
+}
+
+Error IocpBackend::add_socket(const InterestChange& change) noexcept {
+  Result<HANDLE> base = base_socket(socket_of(change.fd));
+  if (!base) return base.error();
+  auto* poll = new (std::nothrow) SocketPoll;
+  if (poll == nullptr) return Error(ENOMEM);
+  poll->base = base.value();
+  poll->fd = change.fd;
+  poll->tag = change.tag;
+  poll->wanted = afd_interest(change.to);
+  // The first poll is the test that the handle is a live socket (wine 8's SIO_BASE_HANDLE
+  // answers for any value, the handle itself): only then does the table grow, so that a wild number (say
+  // INT_MAX - 1) is an EBADF and not a table of half a billion entries.
+  if (Error err = submit(*poll)) {
+    delete poll;
+    // AFD answers STATUS_INVALID_HANDLE for any handle that is no socket (note d).
+    return err.code() == EBADF ? refusal_of(socket_of(change.fd)) : err;
+  }
+  slot(change.fd) = poll;
   return Error();
 }
 

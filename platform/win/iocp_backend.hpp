@@ -31,7 +31,10 @@
 //    the application handles of its own; WSAIoctl(SIO_BASE_HANDLE) finds the base one,
 //    and where an LSP hides it, SIO_BSP_HANDLE_POLL then SIO_BSP_HANDLE_SELECT (wepoll's
 //    order, "ws_get_base_socket"). A handle that is no socket (file, pipe, console) gets
-//    ENOTSOCK from Io::start; a value that is no handle at all, EBADF.
+//    ENOTSOCK from Io::start; a value that is no handle at all, EBADF. wine 8 answers
+//    SIO_BASE_HANDLE for any value (with the value itself), so the first poll is the
+//    real test: AFD refuses what is no socket (STATUS_INVALID_HANDLE), and
+//    GetHandleInformation then tells a live handle (ENOTSOCK) from a dead one (EBADF).
 // e) Closing a socket completes its poll with AFD_POLL_LOCAL_CLOSE (afd.h). The socket's
 //    registration is then dropped and reported as Invalid, so its watchers learn of it
 //    instead of waiting forever: the handle value may already name something else.
@@ -124,6 +127,7 @@ class IocpBackend {
   SocketPoll*& slot(int fd) noexcept;  // by handle value / 4; grows the table
   SocketPoll* find(int fd) const noexcept;
   Error change_socket(InterestChange& change) noexcept;
+  Error add_socket(const InterestChange& change) noexcept;
   Error change_process(InterestChange& change) noexcept;
   Error submit(SocketPoll& poll) noexcept;
   void drop(SocketPoll& poll) noexcept;  // forget it; freed now, or when its packet comes

@@ -161,7 +161,10 @@ Result<HANDLE> base_socket(SOCKET socket) noexcept {
     if (layered) return layered;
   }
   if (base.error().code() != ENOTSOCK) return base.error();
-  // Not a socket: a closed or made-up value is EBADF, a file or pipe handle ENOTSOCK.
+  return refusal_of(socket);
+}
+
+Error refusal_of(SOCKET socket) noexcept {
   DWORD flags = 0;
   if (!GetHandleInformation(reinterpret_cast<HANDLE>(socket), &flags)) return Error(EBADF);
   return Error(ENOTSOCK);

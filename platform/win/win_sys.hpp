@@ -92,6 +92,9 @@ Result<HANDLE> open_afd(HANDLE port, ULONG_PTR key) noexcept;
 // order wepoll uses). Errors: EBADF when `socket` is no handle at all, ENOTSOCK when it
 // is a handle but not a socket (a file, a pipe).
 Result<HANDLE> base_socket(SOCKET socket) noexcept;
+// Why `socket` cannot be watched, once Winsock or AFD refused it: EBADF when it is no
+// handle at all (closed, or made up), ENOTSOCK when it is a handle of another kind.
+Error refusal_of(SOCKET socket) noexcept;
 // Starts an IOCTL_AFD_POLL. `status_block`'s address comes back as the completion
 // packet's OVERLAPPED pointer. A request that completes at once (STATUS_SUCCESS) still
 // queues its packet: the file was not set to skip the port on success.
