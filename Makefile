@@ -143,7 +143,7 @@ HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
 .PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check \
-        windows windows-build
+        windows windows-build windows-bench windows-bench-build
 
 all: lib
 
@@ -164,6 +164,7 @@ help:
 	@echo "                FreeBSD and macOS ABIs under ASan+UBSan, FreeBSD's under TSan"
 	@echo "make windows    the suite cross-built with MinGW-w64 (build/windows/), run under wine"
 	@echo "make windows-build  only build/windows/libevflow.a, the library cross-built with MinGW-w64"
+	@echo "make windows-bench  timer lateness and a loopback ping-pong on the IOCP backend, under wine"
 	@echo "make examples   build examples/"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libevflow.a, evflow.pc"
 	@echo "make format     clang-format every source file"
@@ -290,7 +291,18 @@ cross:
 windows:
 	@command -v $(CXX_MINGW) >/dev/null || { echo "missing $(CXX_MINGW): run 'make deps'"; exit 1; }
 	@command -v wine >/dev/null || { echo "missing wine: run 'make deps'"; exit 1; }
-	$(MAKE) --no-print-directory CONFIG=windows test-run
+	$(MAKE) --no-print-directory CONFIG=windows test-run header-check windows-bench-build
+
+# bench/windows/: plain programs (Debian has no Google Benchmark for MinGW-w64), built by
+# `make windows` so that they cannot rot, run by `make windows-bench`.
+WINDOWS_BENCH_SRCS := $(wildcard bench/windows/*.cpp)
+WINDOWS_BENCH_BINS := $(WINDOWS_BENCH_SRCS:bench/windows/%.cpp=build/windows/bench/windows/%.exe)
+windows-bench-build: $(if $(filter windows,$(CONFIG)),$(WINDOWS_BENCH_BINS))
+$(BUILD)/bench/windows/%.exe: $(BUILD)/bench/windows/%.o $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PLATFORM_LIBS)
+windows-bench:
+	$(MAKE) --no-print-directory CONFIG=windows windows-bench-build
+	@for b in $(WINDOWS_BENCH_BINS); do echo "== $$b"; .ci/wine-run $$b || exit 1; done
 
 windows-build:
 	@command -v $(CXX_MINGW) >/dev/null || { echo "missing $(CXX_MINGW): run 'make deps'"; exit 1; }
