@@ -37,11 +37,13 @@
 //   void wake()                        make a wait return soon. Thread-safe and
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
-//   int native_handle() const         the kernel object, to embed this loop in another.
+//   int native_handle() const         the kernel object, to embed this loop in another;
+//                                      -1 when closed.
 //   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
 //   void set_sleep_path(SleepPath)     use this path, or the best the kernel accepted
 //                                      if that is worse; a path the backend does not
-//                                      have (kqueue: TimerFd) means Nanoseconds.
+//                                      have (kqueue: TimerFd) means Nanoseconds, and a
+//                                      backend with one path (IOCP: Milliseconds) keeps it.
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total.
 //   static constexpr bool kReportsProcesses
 //                                      true when apply() also takes Source::Signal and

@@ -10,6 +10,13 @@
 // iteration's child check. Either way evflow never reaps a child nobody watches, so it
 // does not steal children from other code (semantic 8); for the same reason there is no
 // "any child" watcher: pid must name one child.
+// Windows: `pid` is a process id. start() opens a handle to the process (which also
+// keeps the id from being reused), the loop's completion port hears of its end
+// (RegisterWaitForSingleObject, platform/win/iocp_backend.hpp, note i), and the exit
+// code is read from the handle: ExitStatus::exited() is always true and code() is the
+// whole 32-bit exit code (TerminateProcess's too). Windows has no reaping and no
+// parent-child tie: any process this one may open (SYNCHRONIZE and
+// PROCESS_QUERY_LIMITED_INFORMATION) can be watched.
 //
 // Decisions (README, "Semantics"):
 // - Once the exit is reported the watcher is stopped: the process is gone (semantic 15).
@@ -23,7 +30,7 @@
 //
 // Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
 // loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
-// process; EMFILE when no descriptor is left for the pidfd (Linux); on kqueue, what
+// process (Windows: no such process; EACCES when it may not be opened); EMFILE when no descriptor is left for the pidfd (Linux); on kqueue, what
 // kevent() answers for the EVFILT_PROC registration other than ESRCH (e.g. ENOMEM).
 #pragma once
 

@@ -29,6 +29,12 @@
 // descriptor epoll cannot watch (a regular file or a directory: always ready);
 // EINVAL for an empty interest or bits other than Readable|Writable, for a watcher
 // without a callback, and after its loop was destroyed; ENOMEM/ENOSPC from the kernel.
+//
+// Windows: the descriptor is a SOCKET converted to int (`static_cast<int>(s)`; Windows
+// keeps handle values within 32 bits, platform/win/iocp_backend.hpp, note l). Only
+// sockets can be watched: any other handle is ENOTSOCK. A socket closed under an active
+// watcher is noticed at once (AFD reports the close): the watcher is stopped and called
+// once with `Invalid` in the next iteration.
 #pragma once
 
 #include "platform/events.hpp"

@@ -82,7 +82,8 @@ enum class RunMode : uint8_t {
 enum class ChildPath : uint8_t {
   Pidfd,         // one pidfd per child, readable on exit (Linux >= 5.3)
   SigChld,       // SIGCHLD through the signal layer, then waitpid on each watched pid
-  ProcessEvent,  // the backend reports the exit itself (kqueue: EVFILT_PROC, NOTE_EXIT)
+  ProcessEvent,  // the backend reports the exit itself (kqueue: EVFILT_PROC, NOTE_EXIT;
+                 // IOCP: a wait on the process handle that posts to the port)
 };
 
 // Where a Loop reads time. The default reads the kernel's clocks; tests and simulations
@@ -108,9 +109,9 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Creates the kernel objects (epoll instance and wake-up eventfd, or kqueue). Errors: EMFILE/ENFILE
-  // when no descriptor is left, ENOMEM, EBUSY when already open. The calling thread
-  // becomes the owner.
+  // Creates the kernel objects (epoll instance and wake-up eventfd, kqueue, or completion
+  // port and AFD handle). Errors: EMFILE/ENFILE when no descriptor is left, ENOMEM, EBUSY
+  // when already open. The calling thread becomes the owner.
   Error open() noexcept;
   bool is_open() const noexcept { return open_; }
 
@@ -170,7 +171,7 @@ class Loop {
   int active_watchers() const noexcept;
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
   // The epoll descriptor or the kqueue: readable when this loop has work, to embed it in
-  // another loop.
+  // another loop. Windows: the completion port's handle value (not waitable as such).
   int native_handle() const noexcept { return backend_.native_handle(); }
 
   // Pre-sizes the descriptor table for descriptors below `count`, so that starting
@@ -187,6 +188,7 @@ class Loop {
 
   // Makes this loop usable in a forked child. Done automatically at the next iteration
   // after fork() (a pthread_atfork handler marks every loop); call it to do it at once.
+  // Windows has no fork(): there it is never done automatically and answers ENOTSUP.
   // The child gets new kernel objects (epoll, wake-up, timer, signal descriptors) with
   // every active watcher re-registered, and never modifies the parent's: the parent
   // keeps working untouched. Signals caught but not dispatched before the fork are
@@ -196,7 +198,8 @@ class Loop {
   Error after_fork() noexcept;
 
   // How Child watchers started from now on learn of exits; see ChildPath. A path this
-  // build lacks (Pidfd off Linux, ProcessEvent on epoll) means the default. The loop
+  // build lacks (Pidfd off Linux, ProcessEvent on epoll, anything but ProcessEvent on
+  // Windows) means the default. The loop
   // falls back to SigChld by itself where pidfd_open is unavailable.
   void request_child_path(ChildPath path) noexcept;
   ChildPath child_path() const noexcept { return child_path_; }

@@ -22,6 +22,10 @@
 //   dropped (the parent dispatches them); signals caught in the child before its loop
 //   rebuilt are dispatched; watchers stay active.
 //
+// Windows has no POSIX signals: SIGINT, SIGBREAK and SIGHUP (1) stand for the console
+// control events Ctrl+C, Ctrl+Break and the console window closing
+// (platform/win/console_events.hpp); every other number is EINVAL there.
+//
 // Errors from start(): EINVAL for a number that cannot be watched (0, > 64, SIGKILL,
 // SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or one the C library reserves), for a
 // watcher without a callback, when the loop is not open or was destroyed; EAGAIN when

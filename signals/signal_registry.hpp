@@ -15,7 +15,7 @@
 // it again, so none is lost. At fork(2) an atfork handler empties every pending mask in
 // the child: the parent dispatches what was caught before.
 //
-// Three ways to catch a signal, chosen when the first loop in the process starts
+// Four ways to catch a signal, chosen when the first loop in the process starts
 // watching it:
 // - Handler: if S is not blocked in the calling thread, evflow installs its handler
 //   with sigaction (SA_RESTART) and restores the previous disposition when the last
@@ -35,6 +35,13 @@
 //   the terminal driver never sends an ignored SIGTTIN or SIGTTOU, and an ignored
 //   SIGCHLD makes the kernel reap children itself. Each loop registers the signal in
 //   its own kqueue; deliver() is not involved.
+//
+// - Console handler (Windows, the only mode there): no POSIX signals exist. SIGINT,
+//   SIGBREAK and SIGHUP (1) stand for the console control events (Ctrl+C, Ctrl+Break,
+//   the console closing); evflow installs one SetConsoleCtrlHandler routine while any of
+//   them is watched, which calls deliver() from the system's thread, and leaves events
+//   no loop watches to the next handler (platform/win/console_events.hpp). Every other
+//   number is refused (EINVAL). CatchMode is Handler.
 //
 // Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught
 // (EINVAL); SIGSEGV, SIGBUS, SIGFPE and SIGILL, which report a fault in the thread that

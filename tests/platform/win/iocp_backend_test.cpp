@@ -259,6 +259,44 @@ TEST_F(IocpBackendTest, SignalsAreNotTheBackendsToWatch) {
 
 TEST_F(IocpBackendTest, AfterForkIsNotSupported) { EXPECT_EQ(backend.after_fork().code(), ENOTSUP); }
 
+TEST(IocpLoop, AfterForkIsRefusedAndTheLoopKeepsWorking) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  EXPECT_EQ(loop.after_fork().code(), ENOTSUP) << "no fork() on Windows";
+  auto s = make_socketpair();
+  int calls = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Readable, [&](Io& self, Events) {
+    ++calls;
+    self.stop();
+  }));
+  ASSERT_TRUE(write_byte(s.b.get()));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(IocpLoop, ARebuildKeepsEveryWatcherAndTheWakeUp) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  auto s = make_socketpair();
+  int reads = 0;
+  Io io(loop);
+  ASSERT_FALSE(io.start(s.a.get(), Readable, [&](Io& self, Events) {
+    reads += static_cast<int>(testing::drain(self.fd()));
+    if (reads == 2) self.stop();
+  }));
+  ASSERT_TRUE(write_byte(s.b.get()));
+  ASSERT_FALSE(loop.run(RunMode::Once));
+  ASSERT_EQ(reads, 1);
+  ASSERT_FALSE(loop.rebuild());  // a new AFD handle; the port (and a pending wake-up) stays
+  EXPECT_EQ(loop.stats().backend_rebuilds, 1u);
+  loop.wake();
+  ASSERT_FALSE(loop.run(RunMode::Once));  // the wake-up ends this wait
+  ASSERT_TRUE(write_byte(s.b.get()));
+  EXPECT_FALSE(loop.run());
+  EXPECT_EQ(reads, 2) << "the watcher was registered again in the new AFD handle";
+}
+
 // The whole path a real Ctrl+C takes: the console sends CTRL_C_EVENT to the handler the
 // signal layer installed, in a thread of the system's, and the loop runs the callback.
 // A process started without a console (as under a CI runner) gets one of its own first.
