@@ -137,8 +137,7 @@ constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >
 bool Child::try_reap() noexcept {
   Result<uint32_t> code = win::exit_code(process_);
   if (!code && code.error().code() == EAGAIN) return false;  // still running
-  const ExitStatus result =
-      code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown();
+  const ExitStatus result = code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown();
   stop();
   status_ = result;
   ++loop_->dispatched_;

@@ -30,8 +30,8 @@
 //
 // Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
 // loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
-// process (Windows: no such process; EACCES when it may not be opened); EMFILE when no descriptor is left for the pidfd (Linux); on kqueue, what
-// kevent() answers for the EVFILT_PROC registration other than ESRCH (e.g. ENOMEM).
+// process (Windows: no such process; EACCES when it may not be opened); EMFILE when no descriptor is left for the pidfd
+// (Linux); on kqueue, what kevent() answers for the EVFILT_PROC registration other than ESRCH (e.g. ENOMEM).
 #pragma once
 
 #include <sys/types.h>
@@ -111,7 +111,7 @@ class Child : public detail::ListNode<Child> {
   pid_t pid_ = 0;
   int pidfd_ = -1;
   void* process_ = nullptr;  // Windows: the process handle (platform/win/process.hpp)
-  uint32_t tag_ = 0;  // process-event path: the registration's tag
+  uint32_t tag_ = 0;         // process-event path: the registration's tag
   bool active_ = false;
   bool process_registered_ = false;  // process-event path: the backend still holds it
   ChildPath path_ = ChildPath::Pidfd;

@@ -273,8 +273,8 @@ Error Loop::reregister_processes() noexcept {
   }
   children_.for_each([this](Child& child) {
     if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
-      change_batch_.push_back(
-          InterestChange{static_cast<int>(child.pid_), Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
+      change_batch_.push_back(InterestChange{
+          static_cast<int>(child.pid_), Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
   });
   if (change_batch_.empty()) return Error();
   backend_.apply(change_batch_);
@@ -527,7 +527,7 @@ void Loop::detach_all() noexcept {
   // epoll instance is still the parent's. Child watchers are let go without Child::stop.
   while (Child* child = children_.front()) {
     children_.remove(*child);
-    child->release_handles();  // the pidfd's Io is detached with the others below
+    child->release_handles();            // the pidfd's Io is detached with the others below
     child->process_registered_ = false;  // dropped with the kqueue
     child->active_ = false;
     child->loop_ = nullptr;

@@ -54,8 +54,7 @@ struct IocpBackend::ProcessWait {
 
 Events IocpBackend::translate(uint32_t afd) noexcept {
   uint8_t bits = 0;
-  if (afd & (kAfdPollReceive | kAfdPollReceiveExpedited | kAfdPollAccept | kAfdPollDisconnect))
-    bits |= Readable.bits();
+  if (afd & (kAfdPollReceive | kAfdPollReceiveExpedited | kAfdPollAccept | kAfdPollDisconnect)) bits |= Readable.bits();
   if (afd & kAfdPollSend) bits |= Writable.bits();
   if (afd & (kAfdPollAbort | kAfdPollConnectFail)) bits |= (Readable | Writable).bits();
   return Events(bits);
@@ -299,7 +298,7 @@ void IocpBackend::unwatch_process(int pid) noexcept {
 // --- waiting -------------------------------------------------------------------------
 
 void IocpBackend::wake() noexcept {
-  if (wake_queued_.exchange(true)) return;  // one packet is enough (note g)
+  if (wake_queued_.exchange(true)) return;                                   // one packet is enough (note g)
   if (post(handle(port_), 0, kWakeKey, nullptr)) wake_queued_.store(false);  // not queued after all
 }
 

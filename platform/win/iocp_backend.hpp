@@ -140,7 +140,7 @@ class IocpBackend {
   void* afd_ = nullptr;   // HANDLE to \Device\Afd
   bool winsock_ = false;
   bool resubmitted_ = false;  // the last packets included a cancelled poll asked again
-  int polls_in_flight_ = 0;  // packets still to come for poll requests, dropped ones included
+  int polls_in_flight_ = 0;   // packets still to come for poll requests, dropped ones included
   uint64_t interest_syscalls_ = 0;
   std::vector<SocketPoll*> sockets_;
   std::vector<SocketPoll*> resubmit_;  // completed and still wanted: poll again before waiting

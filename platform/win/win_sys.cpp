@@ -25,8 +25,8 @@ struct ObjectAttributes {
   void* security_quality_of_service;
 };
 
-using NtCreateFileFn = NtStatus(NTAPI*)(HANDLE*, ACCESS_MASK, ObjectAttributes*, IoStatusBlock*, LARGE_INTEGER*,
-                                        ULONG, ULONG, ULONG, ULONG, void*, ULONG);
+using NtCreateFileFn = NtStatus(NTAPI*)(HANDLE*, ACCESS_MASK, ObjectAttributes*, IoStatusBlock*, LARGE_INTEGER*, ULONG,
+                                        ULONG, ULONG, ULONG, void*, ULONG);
 using NtDeviceIoControlFileFn = NtStatus(NTAPI*)(HANDLE, HANDLE, void*, void*, IoStatusBlock*, ULONG, void*, ULONG,
                                                  void*, ULONG);
 using NtCancelIoFileExFn = NtStatus(NTAPI*)(HANDLE, IoStatusBlock*, IoStatusBlock*);

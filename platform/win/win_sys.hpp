@@ -20,7 +20,8 @@
 #ifndef NOMINMAX
 #define NOMINMAX
 #endif
-#include <winsock2.h>
+#include <winsock2.h>  // before windows.h, which would include the older winsock.h
+
 #include <windows.h>
 
 #include <cstdint>

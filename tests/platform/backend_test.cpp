@@ -69,8 +69,8 @@ class BackendContract : public ::testing::Test {
 #if defined(_WIN32)
 using Backends = ::testing::Types<IocpBackend>;  // sockets only: make_pipe() is a loopback TCP pair
 #else
-using Backends = ::testing::Types<EpollBackend, BasicKqueueBackend<testing::EmulatedKqueue<testing::FreeBsdAbi>>,
-                                  BasicKqueueBackend<testing::EmulatedKqueue<testing::MacosAbi>>>;
+using Backends = ::testing::Types<EpollBackend, BasicKqueueBackend<testing::EmulatedKqueue<testing::FreeBsdAbi> >,
+                                  BasicKqueueBackend<testing::EmulatedKqueue<testing::MacosAbi> > >;
 #endif
 TYPED_TEST_SUITE(BackendContract, Backends);
 

@@ -11,7 +11,8 @@
 #include <signal.h>
 
 #if defined(_WIN32)
-#include <winsock2.h>  // before windows.h, which would pull in the older winsock.h
+#include <winsock2.h>  // before windows.h, which would include the older winsock.h
+
 #include <windows.h>
 
 #include "platform/win/console_events.hpp"

@@ -5,7 +5,8 @@
 #if defined(_WIN32)
 
 #include <gtest/gtest.h>
-#include <winsock2.h>
+#include <winsock2.h>  // before windows.h, which would include the older winsock.h
+
 #include <windows.h>
 
 #include <climits>
