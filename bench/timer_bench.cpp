@@ -18,6 +18,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/timer_lateness.hpp"
 #include "reactor/evflow.hpp"
 
 namespace {
@@ -110,41 +111,22 @@ enum class LatenessMode { Default, LowSlack, Pwait2DefaultSlack };
 
 void BM_TimerLateness(benchmark::State& state) {
   const auto mode = static_cast<LatenessMode>(state.range(0));
-  std::vector<double> lateness_us;
-  long early = 0;
+  evflow::bench::Lateness lateness;
   for (auto _ : state) {
     evflow::Loop loop;
     (void)loop.open();
     const auto slack_before = evflow::Loop::timer_slack();
     if (mode == LatenessMode::LowSlack) (void)loop.set_timer_slack(1ns);
     if (mode == LatenessMode::Pwait2DefaultSlack) loop.request_sleep_path(evflow::SleepPath::Nanoseconds);
-    std::mt19937_64 rng(2024);
-    std::uniform_int_distribution<int64_t> offset(100'000, 5'000'000);
-    for (int round = 0; round < 10; ++round) {
-      std::vector<std::unique_ptr<evflow::Timer>> timers;
-      loop.update_now();
-      for (int i = 0; i < 1000; ++i) {
-        timers.push_back(std::make_unique<evflow::Timer>(loop));
-        evflow::Timer* t = timers.back().get();
-        (void)t->start(std::chrono::nanoseconds(offset(rng)), [t, &lateness_us, &early] {
-          const int64_t late = evflow::monotonic_ns() - t->when().time_since_epoch().count();
-          if (late < 0) ++early;
-          lateness_us.push_back(static_cast<double>(late) / 1000.0);
-        });
-      }
-      (void)loop.run();
-    }
+    evflow::bench::measure_timer_lateness(loop, lateness);
     if (mode == LatenessMode::LowSlack && slack_before.count() > 0) (void)loop.set_timer_slack(slack_before);
   }
-  std::sort(lateness_us.begin(), lateness_us.end());
-  auto pct = [&](double p) {
-    return lateness_us[static_cast<size_t>(p * static_cast<double>(lateness_us.size() - 1))];
-  };
-  state.counters["p50_us"] = pct(0.50);
-  state.counters["p90_us"] = pct(0.90);
-  state.counters["p99_us"] = pct(0.99);
-  state.counters["max_us"] = lateness_us.back();
-  state.counters["early"] = static_cast<double>(early);
+  lateness.finish();
+  state.counters["p50_us"] = lateness.quantile(0.50);
+  state.counters["p90_us"] = lateness.quantile(0.90);
+  state.counters["p99_us"] = lateness.quantile(0.99);
+  state.counters["max_us"] = lateness.quantile(1.0);
+  state.counters["early"] = static_cast<double>(lateness.early);
   evflow::Loop probe;
   (void)probe.open();
   if (mode == LatenessMode::LowSlack) (void)probe.set_timer_slack(1ns);

@@ -137,11 +137,7 @@ constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >
 bool Child::try_reap() noexcept {
   Result<uint32_t> code = win::exit_code(process_);
   if (!code && code.error().code() == EAGAIN) return false;  // still running
-  const ExitStatus result = code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown();
-  stop();
-  status_ = result;
-  ++loop_->dispatched_;
-  callback_(*this, result);
+  report(code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown());
   return true;
 }
 #else
@@ -173,14 +169,17 @@ bool Child::try_reap() noexcept {
     } while (reaped < 0 && errno == EINTR);
     if (reaped == 0) return false;  // still running (a spurious readiness or another child's SIGCHLD)
   }
-  const ExitStatus result = reaped == pid_ ? ExitStatus::from_wait_status(status) : ExitStatus::unknown();
-  stop();
-  status_ = result;
-  ++loop_->dispatched_;
-  callback_(*this, result);
+  report(reaped == pid_ ? ExitStatus::from_wait_status(status) : ExitStatus::unknown());
   return true;
 }
 
 #endif
+
+void Child::report(ExitStatus result) noexcept {
+  stop();
+  status_ = result;
+  ++loop_->dispatched_;
+  callback_(*this, result);
+}
 
 }  // namespace evflow

@@ -104,7 +104,8 @@ class Child : public detail::ListNode<Child> {
   bool try_reap() noexcept;
 
   Error start_pidfd() noexcept;
-  void release_handles() noexcept;  // the pidfd, or the process handle on Windows
+  void report(ExitStatus result) noexcept;  // stops, then calls back with `result`
+  void release_handles() noexcept;          // the pidfd, or the process handle on Windows
 
   Loop* loop_;
   Io pidfd_watch_;  // pidfd path: readable when the child exits

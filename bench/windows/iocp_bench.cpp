@@ -2,20 +2,16 @@
 // beside the same ping-pong written by hand on select() and WSAPoll(), the floor.
 // A plain program (Debian has no Google Benchmark for MinGW-w64), built and run by
 //   make windows-bench
-// under wine (.ci/wine-run). The lateness workload is timer_bench's BM_TimerLateness:
-// 10 rounds of 1000 timers at uniform random offsets in [0.1, 5] ms on the real clock;
-// lateness = callback time - deadline. Ping-pong: one byte bounced between two loopback
+// under wine (.ci/wine-run). The lateness workload is timer_bench's BM_TimerLateness
+// (bench/timer_lateness.hpp). Ping-pong: one byte bounced between two loopback
 // TCP sockets, round trips per second; evflow: two Io watchers of one loop.
 #include <winsock2.h>
 #include <ws2tcpip.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <memory>
-#include <random>
-#include <vector>
 
+#include "bench/timer_lateness.hpp"
 #include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 
@@ -27,33 +23,14 @@ void timer_lateness() {
     std::printf("open: %s\n", err.message());
     return;
   }
-  std::vector<double> lateness_us;
-  long early = 0;
-  std::mt19937_64 rng(2024);
-  std::uniform_int_distribution<int64_t> offset(100'000, 5'000'000);
-  for (int round = 0; round < 10; ++round) {
-    std::vector<std::unique_ptr<evflow::Timer>> timers;
-    loop.update_now();
-    for (int i = 0; i < 1000; ++i) {
-      timers.push_back(std::make_unique<evflow::Timer>(loop));
-      evflow::Timer* t = timers.back().get();
-      (void)t->start(std::chrono::nanoseconds(offset(rng)), [t, &lateness_us, &early] {
-        const int64_t late = evflow::monotonic_ns() - t->when().time_since_epoch().count();
-        if (late < 0) ++early;
-        lateness_us.push_back(static_cast<double>(late) / 1000.0);
-      });
-    }
-    (void)loop.run();
-  }
-  std::sort(lateness_us.begin(), lateness_us.end());
-  auto pct = [&](double p) {
-    return lateness_us[static_cast<size_t>(p * static_cast<double>(lateness_us.size() - 1))];
-  };
+  evflow::bench::Lateness lateness;
+  evflow::bench::measure_timer_lateness(loop, lateness);
+  lateness.finish();
   std::printf(
       "timer lateness (%zu timers, sleep path %d = milliseconds): p50 %.0f us, p90 %.0f us, p99 %.0f us, "
       "max %.0f us, early %ld\n",
-      lateness_us.size(), static_cast<int>(loop.sleep_path()), pct(0.5), pct(0.9), pct(0.99), lateness_us.back(),
-      early);
+      lateness.microseconds.size(), static_cast<int>(loop.sleep_path()), lateness.quantile(0.5), lateness.quantile(0.9),
+      lateness.quantile(0.99), lateness.quantile(1.0), lateness.early);
 }
 
 void ping_pong() {

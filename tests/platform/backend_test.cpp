@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "platform/clock.hpp"
+#include "tests/support/backend_harness.hpp"
 #include "tests/support/descriptors.hpp"
 #if defined(_WIN32)
 #include <windows.h>
@@ -29,40 +30,7 @@ using testing::OwnedFd;
 using testing::write_byte;
 
 template <class B>
-class BackendContract : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_FALSE(backend.open()); }
-
-  Error apply_one(int fd, Events from, Events to, uint32_t tag) {
-    InterestChange change{fd, from, to, tag};
-    backend.apply(std::span<InterestChange>(&change, 1));
-    return change.error;
-  }
-
-  // Waits at most `timeout_ns` and returns the descriptor events (wake-ups left out).
-  std::vector<ReadyEvent> poll(int64_t timeout_ns = 0) {
-    std::vector<ReadyEvent> out;
-    Result<int> n = backend.wait(timeout_ns, monotonic_ns() + timeout_ns);
-    EXPECT_TRUE(n.ok());
-    for (int i = 0; i < n.value_or(0); ++i) {
-      if (backend.event(i).fd != kWakeDescriptor) out.push_back(backend.event(i));
-    }
-    return out;
-  }
-
-  // The events of a condition that holds already. epoll and kqueue know it at once; on
-  // IOCP the AFD poll completes on its own schedule, so wait for it (up to a minute:
-  // never reached unless the report is missing, which fails the test anyway).
-  std::vector<ReadyEvent> poll_expecting_events() {
-    for (int round = 0; round < 60; ++round) {
-      std::vector<ReadyEvent> events = poll(1'000'000'000);
-      if (!events.empty()) return events;
-    }
-    return {};
-  }
-
-  B backend;
-};
+class BackendContract : public testing::BackendHarness<B> {};
 
 // The kqueue backend runs on the test-only emulation (tests/support/kqueue_emulation.hpp),
 // in both ABI flavours.

@@ -17,6 +17,7 @@
 #include "platform/win/console_events.hpp"
 #include "platform/win/win_sys.hpp"
 #include "reactor/evflow.hpp"
+#include "tests/support/backend_harness.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace evflow {
@@ -28,39 +29,7 @@ using testing::OwnedFd;
 using testing::socket_of;
 using testing::write_byte;
 
-class IocpBackendTest : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_FALSE(backend.open()); }
-
-  Error apply_one(int fd, Events from, Events to, uint32_t tag) {
-    InterestChange change{fd, from, to, tag};
-    backend.apply(std::span<InterestChange>(&change, 1));
-    return change.error;
-  }
-
-  // The descriptor events of one wait of at most `timeout_ns`.
-  std::vector<ReadyEvent> wait(int64_t timeout_ns) {
-    std::vector<ReadyEvent> out;
-    Result<int> n = backend.wait(timeout_ns, monotonic_ns() + timeout_ns);
-    EXPECT_TRUE(n.ok());
-    for (int i = 0; i < n.value_or(0); ++i) {
-      if (backend.event(i).fd != kWakeDescriptor) out.push_back(backend.event(i));
-    }
-    return out;
-  }
-
-  // Waits until a report comes (a poll completes on its own schedule); a minute at most,
-  // which only a missing report reaches.
-  std::vector<ReadyEvent> wait_for_report() {
-    for (int round = 0; round < 60; ++round) {
-      std::vector<ReadyEvent> events = wait(1'000'000'000);
-      if (!events.empty()) return events;
-    }
-    return {};
-  }
-
-  IocpBackend backend;
-};
+class IocpBackendTest : public testing::BackendHarness<IocpBackend> {};
 
 TEST(IocpTranslation, AfdBitsBecomeReadinessAsEpollWouldReportIt) {
   using namespace win_abi;
@@ -104,15 +73,15 @@ TEST_F(IocpBackendTest, AnUnreadConditionIsReportedAgainAndAReadOneIsNot) {
   auto s = make_socketpair();
   ASSERT_FALSE(apply_one(s.a.get(), Events(), Readable, 3));
   ASSERT_TRUE(write_byte(s.b.get()));
-  auto first = wait_for_report();
+  auto first = poll_expecting_events();
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].events, Readable);
-  auto again = wait_for_report();
+  auto again = poll_expecting_events();
   ASSERT_EQ(again.size(), 1u) << "still unread: reported again";
   EXPECT_EQ(again[0].tag, 3u);
   EXPECT_EQ(testing::drain(s.a.get()), 1);
-  EXPECT_TRUE(wait(0).empty());
-  EXPECT_TRUE(wait(20'000'000).empty()) << "nothing to read: the resubmitted poll stays pending";
+  EXPECT_TRUE(poll(0).empty());
+  EXPECT_TRUE(poll(20'000'000).empty()) << "nothing to read: the resubmitted poll stays pending";
 }
 
 // Note b: an interest that shrinks keeps the poll in flight, and what it reports beyond
@@ -123,10 +92,10 @@ TEST_F(IocpBackendTest, AShrunkInterestCostsNoCallAndReportsNothingBeyondIt) {
   const uint64_t before = backend.interest_syscalls();
   ASSERT_FALSE(apply_one(s.a.get(), Readable | Writable, Readable, 2));
   EXPECT_EQ(backend.interest_syscalls(), before) << "no cancel for fewer bits";
-  for (const ReadyEvent& event : wait(50'000'000))
+  for (const ReadyEvent& event : poll(50'000'000))
     EXPECT_FALSE(event.events.writable()) << "writable, though only readability is wanted";
   ASSERT_TRUE(write_byte(s.b.get()));
-  auto events = wait_for_report();
+  auto events = poll_expecting_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].events, Readable);
   EXPECT_EQ(events[0].tag, 2u);
@@ -137,7 +106,7 @@ TEST_F(IocpBackendTest, AGrownInterestIsReportedWholeInOneWait) {
   ASSERT_TRUE(write_byte(s.b.get()));
   ASSERT_FALSE(apply_one(s.a.get(), Events(), Readable, 1));
   ASSERT_FALSE(apply_one(s.a.get(), Readable, Readable | Writable, 2));
-  auto events = wait_for_report();
+  auto events = poll_expecting_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].events, Readable | Writable) << "not the old poll's half";
   EXPECT_EQ(events[0].tag, 2u);
@@ -149,7 +118,7 @@ TEST_F(IocpBackendTest, ClosingAWatchedSocketIsReportedAsInvalid) {
   const int fd = s.a.release();
   ASSERT_FALSE(apply_one(fd, Events(), Readable, 8));
   ::closesocket(socket_of(fd));
-  auto events = wait_for_report();
+  auto events = poll_expecting_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].fd, fd);
   EXPECT_EQ(events[0].tag, 8u);
@@ -181,10 +150,10 @@ TEST_F(IocpBackendTest, AListeningSocketIsReadableWhenAConnectionWaits) {
   ASSERT_EQ(::listen(socket_of(listener.get()), 4), 0);
   ASSERT_EQ(::getsockname(socket_of(listener.get()), reinterpret_cast<sockaddr*>(&address), &length), 0);
   ASSERT_FALSE(apply_one(listener.get(), Events(), Readable, 5));
-  EXPECT_TRUE(wait(0).empty());
+  EXPECT_TRUE(poll(0).empty());
   OwnedFd client(descriptor_of(::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)));
   ASSERT_EQ(::connect(socket_of(client.get()), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  auto events = wait_for_report();
+  auto events = poll_expecting_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].events, Readable) << "AFD_POLL_ACCEPT";
   OwnedFd accepted(descriptor_of(::accept(socket_of(listener.get()), nullptr, nullptr)));
@@ -220,7 +189,7 @@ TEST_F(IocpBackendTest, AFiniteWaitNeverReturnsBeforeItsTimeout) {
   EXPECT_EQ(backend.sleep_path(), SleepPath::Milliseconds);
   for (int64_t timeout : {int64_t{1}, int64_t{300'000}, int64_t{1'000'000}, int64_t{2'500'000}}) {
     const int64_t start = monotonic_ns();
-    EXPECT_TRUE(wait(timeout).empty());
+    EXPECT_TRUE(poll(timeout).empty());
     EXPECT_GE(monotonic_ns() - start, timeout) << "returned before its timeout";
   }
 }
