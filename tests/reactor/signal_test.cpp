@@ -320,8 +320,14 @@ TEST_F(SignalTest, TwoLoopsInTwoThreadsBothSeeOneConsoleEvent) {
   std::atomic<int> other_calls{0};
   int calls = 0;
   Signal here(loop), there(other_loop);
-  ASSERT_FALSE(here.start(SIGINT, [&] { ++calls; }));
-  ASSERT_FALSE(there.start(SIGINT, [&] { other_calls.fetch_add(1); }));
+  ASSERT_FALSE(here.start(SIGINT, [&](Signal& self) {
+    ++calls;
+    self.stop();
+  }));
+  ASSERT_FALSE(there.start(SIGINT, [&](Signal& self) {  // stopped in its own loop's thread
+    other_calls.fetch_add(1);
+    self.stop();
+  }));
   std::thread remote([&] { EXPECT_TRUE(run_until(other_loop, [&] { return other_calls.load() > 0; })); });
   EXPECT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));  // once, to the process
   EXPECT_TRUE(run_until(loop, [&] { return calls > 0; }));
