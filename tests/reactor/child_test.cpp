@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "reactor/evflow.hpp"
+#include "tests/support/run_until.hpp"
 #if defined(_WIN32)
 #include <windows.h>
 
@@ -288,17 +289,10 @@ class ChildTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(loop.open()); }
 
-  // Runs the loop until `done()`. The timer is a cap that only a failing test reaches: a
-  // lost exit report would otherwise block the loop for ever.
+  // Runs the loop until `done()` (tests/support/run_until.hpp).
   template <class Done>
   bool run_until(Done done) {
-    bool expired = false;
-    Timer cap(loop);
-    if (cap.start(std::chrono::minutes(1), [&] { expired = true; })) return false;
-    while (!done() && !expired) {
-      if (loop.run(RunMode::Once)) return false;
-    }
-    return done();
+    return testing::run_until(loop, done);
   }
 
   Loop loop;

@@ -10,6 +10,7 @@
 
 #include "reactor/evflow.hpp"
 #include "signals/signal_registry.hpp"
+#include "tests/support/run_until.hpp"
 #if defined(_WIN32)
 #include <windows.h>
 
@@ -269,19 +270,7 @@ TEST_F(SignalTest, StartAndStopRaceWithRaisesAcrossThreads) {
 // raise them with dispatch_console_event(): the console handler's work, without the
 // wait a real close event adds.
 
-// Runs `loop` until `done()`, in the calling thread. The timer is a cap that only a
-// failing test reaches: without it, a lost event would block the loop for ever.
-template <class Done>
-bool run_until(Loop& loop, Done done) {
-  if (loop.run(RunMode::NoWait)) return false;  // run() makes this thread the owner, who starts timers
-  bool expired = false;
-  Timer cap(loop);
-  if (cap.start(std::chrono::minutes(1), [&] { expired = true; })) return false;
-  while (!done() && !expired) {
-    if (loop.run(RunMode::Once)) return false;
-  }
-  return done();
-}
+using testing::run_until;
 
 TEST_F(SignalTest, AConsoleEventRunsTheCallbackInTheLoopNotInTheHandler) {
   int calls = 0;
