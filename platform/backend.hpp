@@ -44,7 +44,9 @@
 //                                      if that is worse; a path the backend does not
 //                                      have (kqueue: TimerFd) means Nanoseconds, and a
 //                                      backend with one path (IOCP: Milliseconds) keeps it.
-//   uint64_t interest_syscalls() const how many system calls apply() has made in total.
+//   uint64_t interest_syscalls() const how many system calls apply() has made in total
+//                                      (IOCP: with the one-shot polls wait() submits
+//                                      again, iocp_backend.hpp note m).
 //   static constexpr bool kReportsProcesses
 //                                      true when apply() also takes Source::Signal and
 //                                      Source::Process registrations (readiness.hpp);

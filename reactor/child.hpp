@@ -13,8 +13,8 @@
 // Windows: `pid` is a process id. start() opens a handle to the process (which also
 // keeps the id from being reused), the loop's completion port hears of its end
 // (RegisterWaitForSingleObject, platform/win/iocp_backend.hpp, note i), and the exit
-// code is read from the handle: ExitStatus::exited() is always true and code() is the
-// whole 32-bit exit code (TerminateProcess's too). Windows has no reaping and no
+// code is read from the handle: ExitStatus::exited() is true whenever it could be read,
+// and code() is the whole 32-bit exit code (TerminateProcess's too). Windows has no reaping and no
 // parent-child tie: any process this one may open (SYNCHRONIZE and
 // PROCESS_QUERY_LIMITED_INFORMATION) can be watched.
 //

@@ -33,8 +33,9 @@
 // Windows: the descriptor is a SOCKET converted to int (`static_cast<int>(s)`; Windows
 // keeps handle values within 32 bits, platform/win/iocp_backend.hpp, note l). Only
 // sockets can be watched: any other handle is ENOTSOCK. A socket closed under an active
-// watcher is noticed at once (AFD reports the close): the watcher is stopped and called
-// once with `Invalid` in the next iteration.
+// watcher is noticed at once when that was its last handle (AFD reports the close): the
+// watcher is stopped and called once with `Invalid`. A handle inherited by a child
+// process or duplicated keeps the socket open, and then no close is seen.
 #pragma once
 
 #include "platform/events.hpp"

@@ -69,14 +69,13 @@ bool g_console_handler = false;
 
 bool watched_by_a_loop(int signo) noexcept { return watchers_of(signo) > 0; }
 
-// Installs the handler for the first watched console signal, removes it after the last.
-Error update_console_handler() noexcept {
-  bool wanted = false;
-  for (const SignalState& state : g_signals)
-    wanted = wanted || state.mode != CatchMode::None;
-  if (wanted == g_console_handler) return Error();
-  if (Error err = win::set_console_handler(win::ConsoleSink{deliver, watched_by_a_loop}, wanted)) return err;
-  g_console_handler = wanted;
+// Installs the handler with the first watched console signal, and keeps it: an event no
+// loop watches goes on to the next handler as if it were not there (console_events.hpp
+// says why it is never removed).
+Error ensure_console_handler() noexcept {
+  if (g_console_handler) return Error();
+  if (Error err = win::install_console_handler(win::ConsoleSink{deliver, watched_by_a_loop})) return err;
+  g_console_handler = true;
   return Error();
 }
 #else
@@ -112,8 +111,7 @@ void restore_if_unwatched(int signo) noexcept {
   SignalState& state = g_signals[signo];
   if (state.mode == CatchMode::None || watched_anywhere(signo)) return;
 #if defined(_WIN32)
-  state.mode = CatchMode::None;
-  (void)update_console_handler();
+  state.mode = CatchMode::None;  // the console handler stays, passing the event on
 #else
   if (state.mode != CatchMode::SignalFd) (void)::sigaction(signo, &state.previous, nullptr);
   state.mode = CatchMode::None;
@@ -187,11 +185,8 @@ Result<CatchMode> take_disposition(int signo, bool kernel_filter) noexcept {
 #if defined(_WIN32)
   // The console handler delivers it (console_events.hpp); no backend filters signals.
   (void)kernel_filter;
+  if (Error err = ensure_console_handler()) return err;
   g_signals[signo].mode = CatchMode::Handler;
-  if (Error err = update_console_handler()) {
-    g_signals[signo].mode = CatchMode::None;
-    return err;
-  }
   return CatchMode::Handler;
 #else
   CatchMode mode = kernel_filter ? CatchMode::KernelFilter : CatchMode::Handler;

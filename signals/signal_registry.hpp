@@ -38,9 +38,11 @@
 //
 // - Console handler (Windows, the only mode there): no POSIX signals exist. SIGINT,
 //   SIGBREAK and SIGHUP (1) stand for the console control events (Ctrl+C, Ctrl+Break,
-//   the console closing); evflow installs one SetConsoleCtrlHandler routine while any of
-//   them is watched, which calls deliver() from the system's thread, and leaves events
-//   no loop watches to the next handler (platform/win/console_events.hpp). Every other
+//   the console closing); evflow installs one SetConsoleCtrlHandler routine when the
+//   first of them is watched and keeps it; it calls deliver() from the system's thread
+//   and leaves events no loop watches to the next handler, so that an unwatched event
+//   meets the application's own handlers or the default action, as before the watch
+//   (platform/win/console_events.hpp). Every other
 //   number is refused (EINVAL). CatchMode is Handler.
 //
 // Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught

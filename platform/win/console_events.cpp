@@ -44,12 +44,10 @@ bool dispatch_console_event(unsigned long ctrl_type) noexcept {
   return true;
 }
 
-Error set_console_handler(ConsoleSink sink, bool install) noexcept {
-  if (install) {
-    g_watched.store(sink.watched);
-    g_deliver.store(sink.deliver);
-  }
-  if (!SetConsoleCtrlHandler(on_console_event, install ? TRUE : FALSE)) return win_abi::last_error();
+Error install_console_handler(ConsoleSink sink) noexcept {
+  g_watched.store(sink.watched);
+  g_deliver.store(sink.deliver);
+  if (!SetConsoleCtrlHandler(on_console_event, TRUE)) return win_abi::last_error();
   return Error();
 }
 

@@ -3,9 +3,10 @@
 // Windows has no POSIX signals between processes. What a console program gets instead
 // are control events, delivered by a thread the system starts in the process for each
 // one, to the handlers installed with SetConsoleCtrlHandler. The signal layer
-// (signals/signal_registry.cpp) installs one handler while a Signal watcher watches one
-// of the numbers below; the handler hands the event to the loops through deliver(),
-// which wakes them with PostQueuedCompletionStatus, so callbacks run in the loops.
+// (signals/signal_registry.cpp) installs one handler when a Signal watcher first watches
+// one of the numbers below, and keeps it; the handler hands the event to the loops
+// through deliver(), which wakes them with PostQueuedCompletionStatus, so callbacks run
+// in the loops.
 //
 //   CTRL_C_EVENT      SIGINT    Ctrl+C, or GenerateConsoleCtrlEvent
 //   CTRL_BREAK_EVENT  SIGBREAK  Ctrl+Break, or GenerateConsoleCtrlEvent
@@ -39,9 +40,11 @@ struct ConsoleSink {
   bool (*watched)(int signo) noexcept;
 };
 
-// Installs (`install` true) or removes the process's console control handler. Errors:
-// what SetConsoleCtrlHandler reports.
-Error set_console_handler(ConsoleSink sink, bool install) noexcept;
+// Installs the process's console control handler, for good. It is never removed:
+// SetConsoleCtrlHandler waits for the console lock that a running handler holds (wine's
+// kernelbase/console.c), and the handler of a close event never returns. Errors: what
+// SetConsoleCtrlHandler reports.
+Error install_console_handler(ConsoleSink sink) noexcept;
 
 // The handler's work for one event, without the wait a close event adds: true when a
 // loop watches its signal (it was delivered), false when it was left to the next handler.

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "platform/clock.hpp"
+#include "platform/fatal.hpp"
 #include "platform/win/win_sys.hpp"
 
 namespace evflow {
@@ -34,9 +35,10 @@ struct IocpBackend::SocketPoll {
   AfdPollInfo info{};
   HANDLE base = nullptr;
   int fd = -1;
-  uint32_t tag = 0;
-  ULONG wanted = 0;     // AFD bits the loop asks for
-  ULONG submitted = 0;  // AFD bits of the poll in flight
+  uint32_t tag = 0;            // of the loop's last change
+  uint32_t submitted_tag = 0;  // `tag` when the poll in flight was submitted
+  ULONG wanted = 0;            // AFD bits the loop asks for
+  ULONG submitted = 0;         // AFD bits of the poll in flight
   bool in_flight = false;
   bool dropped = false;  // no longer registered: freed when its packet is dequeued
   bool queued = false;   // in resubmit_
@@ -72,6 +74,8 @@ uint32_t IocpBackend::afd_interest(Events interest) noexcept {
 
 Error IocpBackend::open() noexcept {
   if (port_ != nullptr) return Error(EBUSY);
+  polls_in_flight_ = 0;
+  wake_queued_.store(false);
   if (Error err = start_winsock()) return err;
   winsock_ = true;
   Result<HANDLE> port = create_completion_port();
@@ -191,7 +195,9 @@ Error IocpBackend::change_socket(InterestChange& change) noexcept {
     if (poll != nullptr) drop(*poll);
     return Error();  // not registered (any more): nothing to remove
   }
-  if (change.fd < 0) return Error(EBADF);
+  // Note l: kernel handles are multiples of 4; another value is no socket of ours, and
+  // would share a table slot with one.
+  if (change.fd < 0 || change.fd % 4 != 0) return Error(EBADF);
   if (poll == nullptr) return add_socket(change);
   poll->tag = change.tag;
   poll->wanted = afd_interest(change.to);
@@ -245,9 +251,19 @@ Error IocpBackend::submit(SocketPoll& poll) noexcept {
   ++interest_syscalls_;
   if (Error err = start_afd_poll(handle(afd_), &poll.info, &poll.status_block)) return err;
   poll.submitted = poll.wanted;
+  poll.submitted_tag = poll.tag;
   poll.in_flight = true;
   ++polls_in_flight_;
   return Error();
+}
+
+bool IocpBackend::ask_again(SocketPoll& poll) noexcept {
+  if (!submit(poll)) return true;
+  // The base handle may be stale: the number now names another socket (note e).
+  Result<HANDLE> base = base_socket(socket_of(poll.fd));
+  if (!base) return false;
+  poll.base = base.value();
+  return !submit(poll);
 }
 
 // --- processes (note i) --------------------------------------------------------------
@@ -298,8 +314,10 @@ void IocpBackend::unwatch_process(int pid) noexcept {
 // --- waiting -------------------------------------------------------------------------
 
 void IocpBackend::wake() noexcept {
-  if (wake_queued_.exchange(true)) return;                                   // one packet is enough (note g)
-  if (post(handle(port_), 0, kWakeKey, nullptr)) wake_queued_.store(false);  // not queued after all
+  if (port_ == nullptr || wake_queued_.exchange(true)) return;  // one packet is enough (note g)
+  // The port is open and ours: a refusal (no memory for the packet) would lose this
+  // wake-up and, through the loop's coalescing flag, every later one.
+  if (post(handle(port_), 0, kWakeKey, nullptr)) detail::fatal("PostQueuedCompletionStatus refused a wake-up");
 }
 
 int IocpBackend::resubmit(int room) noexcept {
@@ -312,7 +330,7 @@ int IocpBackend::resubmit(int room) noexcept {
       continue;
     }
     poll->queued = false;
-    if (Error err = submit(*poll)) {
+    if (!ask_again(*poll)) {
       // The socket went away between two polls (closed: EBADF or ENOTSOCK): note e.
       events_[invalid++] = ReadyEvent{poll->fd, poll->tag, Invalid};
       slot(poll->fd) = nullptr;
@@ -355,17 +373,18 @@ bool IocpBackend::take_packet(const void* raw_entry, ReadyEvent& out) noexcept {
   // Cancelled for a change of interest, or completed before the cancel came for one
   // (note b): ask again now with the new bits, rather than report half of them.
   const bool outdated = (poll->wanted & ~poll->submitted) != 0 && !(afd & kAfdPollLocalClose);
-  if (status == kStatusCancelled || (status == kStatusSuccess && outdated)) {
-    if (!submit(*poll)) {
+  // The socket was closed (note e), or the poll failed. If the loop registered the number
+  // again since this poll was submitted, the number may name a new socket by now (closed
+  // and reused in between, as handle values are): ask again for that one.
+  const bool ended = (status != kStatusSuccess && status != kStatusCancelled) || (afd & kAfdPollLocalClose);
+  const bool renewed = ended && poll->tag != poll->submitted_tag;
+  if (status == kStatusCancelled || (status == kStatusSuccess && outdated) || renewed) {
+    if (ask_again(*poll)) {
       resubmitted_ = true;
       return false;
     }
-    out = ReadyEvent{poll->fd, poll->tag, Invalid};  // the socket went away meanwhile (note e)
-    slot(poll->fd) = nullptr;
-    delete poll;
-    return true;
   }
-  if (status != kStatusSuccess || (afd & kAfdPollLocalClose)) {  // note e
+  if (ended || status == kStatusCancelled || outdated) {  // gone: the socket went away (note e)
     out = ReadyEvent{poll->fd, poll->tag, Invalid};
     slot(poll->fd) = nullptr;
     delete poll;
@@ -402,8 +421,7 @@ Result<int> IocpBackend::wait(int64_t timeout_ns, int64_t) noexcept {
     // A poll resubmitted for a change of interest completes at once when the condition
     // already holds (note c): look once more, so that even a wait that must not block
     // reports what the new interest finds ready now.
-    if (count == 0 && resubmitted_) continue;
-    if (count > 0 || timeout_ns == 0) return count;
+    if (count > 0 || (timeout_ns == 0 && !resubmitted_)) return count;
     // Nothing to report: packets that were only bookkeeping (note b), or a wait that
     // ended early (note h). Wait for the rest of the timeout.
     if (timeout_ns > 0) {
@@ -411,6 +429,7 @@ Result<int> IocpBackend::wait(int64_t timeout_ns, int64_t) noexcept {
       if (now >= until) return 0;
       timeout_ns = until - now;
     }
+    if (resubmitted_) timeout_ns = 0;  // look once more, at once (above); sleep after that
   }
 }
 

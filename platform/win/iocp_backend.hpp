@@ -29,15 +29,19 @@
 //    set: nobody waits on the handle itself.
 // d) AFD knows only the base provider's socket. A layered service provider (LSP) hands
 //    the application handles of its own; WSAIoctl(SIO_BASE_HANDLE) finds the base one,
-//    and where an LSP hides it, SIO_BSP_HANDLE_POLL then SIO_BSP_HANDLE_SELECT (wepoll's
-//    order, "ws_get_base_socket"). A handle that is no socket (file, pipe, console) gets
-//    ENOTSOCK from Io::start; a value that is no handle at all, EBADF. wine 8 answers
-//    SIO_BASE_HANDLE for any value (with the value itself), so the first poll is the
-//    real test: AFD refuses what is no socket (STATUS_INVALID_HANDLE), and
-//    GetHandleInformation then tells a live handle (ENOTSOCK) from a dead one (EBADF).
-// e) Closing a socket completes its poll with AFD_POLL_LOCAL_CLOSE (afd.h). The socket's
-//    registration is then dropped and reported as Invalid, so its watchers learn of it
-//    instead of waiting forever: the handle value may already name something else.
+//    and where an LSP hides it, SIO_BSP_HANDLE_POLL then SIO_BSP_HANDLE_SELECT, whose
+//    answer is asked for its own base handle again (as wepoll does). A handle that is no socket (file, pipe, console)
+//    gets ENOTSOCK from Io::start; a value that is no handle at all, EBADF. wine 8 answers SIO_BASE_HANDLE for any
+//    value (with the value itself), so the first poll is the real test: AFD refuses what is no socket
+//    (STATUS_INVALID_HANDLE), and GetHandleInformation then tells a live handle (ENOTSOCK) from a dead one (EBADF).
+// e) Closing a socket's last handle completes its poll with AFD_POLL_LOCAL_CLOSE (afd.h;
+//    wine's server/sock.c does the same). The registration is then dropped and reported
+//    as Invalid, so its watchers learn of it instead of waiting forever. A handle that
+//    lives on elsewhere (inherited by a child process, duplicated) keeps the socket open,
+//    and then no close is seen. Handle values are reused at once (the lowest free one):
+//    if the loop registered the number again after the poll was submitted, the number
+//    may name a new socket, so the backend looks up its base handle anew and polls it,
+//    and reports Invalid only if that fails. A failed resubmission does the same.
 // f) AFD reports a peer's orderly shutdown as AFD_POLL_DISCONNECT, a reset as
 //    AFD_POLL_ABORT and a failed connect as AFD_POLL_CONNECT_FAIL. DISCONNECT is passed on
 //    as Readable (recv() then returns 0, as on the other systems); ABORT and CONNECT_FAIL
@@ -47,7 +51,9 @@
 //    callable from the console-control thread. Each call would queue a packet of its own,
 //    so wake() posts only when none is queued yet (a flag cleared when the packet is
 //    dequeued, before the loop looks at its Async watchers). The port outlives reopen(),
-//    so a wake() during a rebuild is never lost.
+//    so a wake() during a rebuild is never lost. A refused post (no memory for the
+//    packet) is fatal: the wake-up, and every later one behind the loop's coalescing
+//    flag, would be lost.
 // h) GetQueuedCompletionStatusEx takes its timeout in milliseconds: the wait rounds up, so
 //    a timer never fires early (SleepPath::Milliseconds is the only path). The kernel ends
 //    such waits on its clock tick: 15.625 ms by default, 1 ms or less while some process
@@ -70,8 +76,11 @@
 // l) Descriptors are SOCKET values converted to int. Windows keeps handle values within
 //    32 bits so that 32- and 64-bit processes can share them ("Interprocess
 //    Communication Between 32-bit and 64-bit Applications", Microsoft Learn), and kernel
-//    handles are multiples of 4; a SOCKET is such a handle for the base provider. The
-//    conversion back sign-extends, as that page prescribes.
+//    handles are multiples of 4 (the low two bits are ignored by the kernel and left to
+//    applications); a SOCKET is such a handle for the base provider. A value that is not
+//    a multiple of 4 is EBADF. The conversion back sign-extends, as that page prescribes.
+// m) interest_syscalls() counts every NtDeviceIoControlFile and NtCancelIoFileEx: those of
+//    apply(), and the polls wait() submits again (note a), one per report.
 #pragma once
 
 #if defined(_WIN32)
@@ -130,7 +139,8 @@ class IocpBackend {
   Error add_socket(const InterestChange& change) noexcept;
   Error change_process(InterestChange& change) noexcept;
   Error submit(SocketPoll& poll) noexcept;
-  void drop(SocketPoll& poll) noexcept;  // forget it; freed now, or when its packet comes
+  bool ask_again(SocketPoll& poll) noexcept;  // submit, else with the base handle found anew
+  void drop(SocketPoll& poll) noexcept;       // forget it; freed now, or when its packet comes
   void drop_all() noexcept;
   void unwatch_process(int pid) noexcept;
   int resubmit(int room) noexcept;  // returns Invalid reports written to events_

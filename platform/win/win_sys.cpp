@@ -158,7 +158,10 @@ Result<HANDLE> base_socket(SOCKET socket) noexcept {
   if (base) return base;
   for (DWORD ioctl : {kSioBspHandlePoll, kSioBspHandleSelect}) {
     Result<HANDLE> layered = ask_provider(socket, ioctl);
-    if (layered) return layered;
+    if (!layered) continue;
+    // An LSP may answer with a handle of another layer: ask that one for its base too.
+    Result<HANDLE> beneath = ask_provider(reinterpret_cast<SOCKET>(layered.value()), kSioBaseHandle);
+    return beneath ? beneath : layered;
   }
   if (base.error().code() != ENOTSOCK) return base.error();
   return refusal_of(socket);

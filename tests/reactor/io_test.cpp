@@ -395,7 +395,8 @@ TEST_F(IoTest, AnotherWatcherOnAReusedNumberIsRegisteredForTheNewFile) {
   auto new_pipe = make_pipe();
   ASSERT_EQ(new_pipe.read_end.get(), number) << "the kernel hands out the lowest free number";
   int calls = 0;
-  ASSERT_FALSE(new_watcher.start(new_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  ASSERT_FALSE(
+      new_watcher.start(new_pipe.read_end.get(), Readable, [&](Io&, Events ready) { calls += ready == Readable; }));
   ASSERT_TRUE(write_byte(new_pipe.write_end.get()));
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
@@ -405,7 +406,7 @@ TEST_F(IoTest, ForgetMakesTheSameWatcherSafeOnAReusedNumber) {
   auto old_pipe = make_pipe();
   int calls = 0;
   Io io(loop);
-  ASSERT_FALSE(io.start(old_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  ASSERT_FALSE(io.start(old_pipe.read_end.get(), Readable, [&](Io&, Events ready) { calls += ready == Readable; }));
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   io.stop();
   const int number = old_pipe.read_end.get();
@@ -521,7 +522,8 @@ TEST(IoRegression, AWatcherRecreatedAtTheSameAddressOnAReusedNumberIsRegistered)
   ASSERT_EQ(new_pipe.read_end.get(), number);
   int calls = 0;
   Io* new_watcher = ::new (storage) Io(loop);
-  ASSERT_FALSE(new_watcher->start(new_pipe.read_end.get(), Readable, [&] { ++calls; }));
+  ASSERT_FALSE(
+      new_watcher->start(new_pipe.read_end.get(), Readable, [&](Io&, Events ready) { calls += ready == Readable; }));
   ASSERT_TRUE(testing::write_byte(new_pipe.write_end.get()));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
@@ -539,7 +541,7 @@ TEST(IoRegression, AWatcherStartedElsewhereInBetweenIsRegisteredOnAReusedNumber)
   int calls = 0;
   Io io(loop), neighbour(loop);
   ASSERT_FALSE(neighbour.start(elsewhere.a.get(), Readable, [] {}));
-  ASSERT_FALSE(io.start(first.a.get(), Readable, [&] { ++calls; }));
+  ASSERT_FALSE(io.start(first.a.get(), Readable, [&](Io&, Events ready) { calls += ready == Readable; }));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   ASSERT_FALSE(io.start(elsewhere.a.get(), Readable));  // leaves N: the kernel keeps N until the next apply
   io.stop();                                            // not the last watcher of M: the stamp of the stop on N stays

@@ -411,7 +411,7 @@ TEST_F(SignalTest, AConsoleEventCaughtBeforeARebuildIsNotLost) {
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGINT, [&] { ++calls; }));
   ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
-  ASSERT_FALSE(loop.rebuild());  // a new completion port: the mailbox keeps the signal
+  ASSERT_FALSE(loop.rebuild());  // a new AFD handle: the signal layer's mailbox keeps the signal
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
 }
