@@ -320,19 +320,19 @@ void IocpBackend::wake() noexcept {
   if (post(handle(port_), 0, kWakeKey, nullptr)) detail::fatal("PostQueuedCompletionStatus refused a wake-up");
 }
 
-int IocpBackend::resubmit(int room) noexcept {
+int IocpBackend::resubmit(int first) noexcept {
   int invalid = 0;
   size_t kept = 0;
   for (size_t i = 0; i < resubmit_.size(); ++i) {
     SocketPoll* poll = resubmit_[i];
-    if (invalid == room) {  // no room to report a failure now: next time
+    if (first + invalid == kCapacity) {  // no room to report a failure now: next time
       resubmit_[kept++] = poll;
       continue;
     }
     poll->queued = false;
     if (!ask_again(*poll)) {
       // The socket went away between two polls (closed: EBADF or ENOTSOCK): note e.
-      events_[invalid++] = ReadyEvent{poll->fd, poll->tag, Invalid};
+      events_[first + invalid++] = ReadyEvent{poll->fd, poll->tag, Invalid};
       slot(poll->fd) = nullptr;
       delete poll;
     }
@@ -370,21 +370,19 @@ bool IocpBackend::take_packet(const void* raw_entry, ReadyEvent& out) noexcept {
   }
   const NtStatus status = poll->status_block.status;
   const ULONG afd = status == kStatusSuccess && poll->info.handle_count >= 1 ? poll->info.handles[0].events : 0;
-  // Cancelled for a change of interest, or completed before the cancel came for one
-  // (note b): ask again now with the new bits, rather than report half of them.
-  const bool outdated = (poll->wanted & ~poll->submitted) != 0 && !(afd & kAfdPollLocalClose);
-  // The socket was closed (note e), or the poll failed. If the loop registered the number
-  // again since this poll was submitted, the number may name a new socket by now (closed
-  // and reused in between, as handle values are): ask again for that one.
-  const bool ended = (status != kStatusSuccess && status != kStatusCancelled) || (afd & kAfdPollLocalClose);
-  const bool renewed = ended && poll->tag != poll->submitted_tag;
-  if (status == kStatusCancelled || (status == kStatusSuccess && outdated) || renewed) {
-    if (ask_again(*poll)) {
-      resubmitted_ = true;
-      return false;
-    }
+  // The socket was closed (note e), or the poll failed.
+  const bool closed = (status != kStatusSuccess && status != kStatusCancelled) || (afd & kAfdPollLocalClose);
+  // Ask again now, rather than report: when cancelled for a change of interest, or
+  // completed before the cancel came for one (note b: half of the bits); when closed,
+  // but the loop registered the number again since this poll was submitted, so the
+  // number may name a new socket by now (closed and reused in between, note e).
+  const bool ask =
+      closed ? poll->tag != poll->submitted_tag : status == kStatusCancelled || (poll->wanted & ~poll->submitted) != 0;
+  if (ask && ask_again(*poll)) {
+    resubmitted_ = true;
+    return false;
   }
-  if (ended || status == kStatusCancelled || outdated) {  // gone: the socket went away (note e)
+  if (closed || ask) {  // gone: the socket went away (note e)
     out = ReadyEvent{poll->fd, poll->tag, Invalid};
     slot(poll->fd) = nullptr;
     delete poll;
@@ -404,7 +402,7 @@ Result<int> IocpBackend::wait(int64_t timeout_ns, int64_t) noexcept {
   OVERLAPPED_ENTRY entries[kCapacity];
   int count = 0;
   for (;;) {
-    count += resubmit(kCapacity - count);
+    count += resubmit(count);
     if (count > 0) timeout_ns = 0;  // reports already: do not sleep
     DWORD timeout_ms = INFINITE;
     if (timeout_ns >= 0) {

@@ -143,7 +143,7 @@ class IocpBackend {
   void drop(SocketPoll& poll) noexcept;       // forget it; freed now, or when its packet comes
   void drop_all() noexcept;
   void unwatch_process(int pid) noexcept;
-  int resubmit(int room) noexcept;  // returns Invalid reports written to events_
+  int resubmit(int first) noexcept;  // Invalid reports written to events_ from `first`: how many
   bool take_packet(const void* entry, ReadyEvent& out) noexcept;
 
   void* port_ = nullptr;  // HANDLE of the completion port

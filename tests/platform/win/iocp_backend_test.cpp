@@ -20,6 +20,7 @@
 #include "tests/support/backend_harness.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/run_until.hpp"
+#include "tests/support/spawned_process.hpp"
 
 namespace evflow {
 namespace {
@@ -229,14 +230,9 @@ TEST_F(IocpBackendTest, AFiniteWaitNeverReturnsBeforeItsTimeout) {
 
 // Note i: the exit of a process is reported once, with its pid and the registration's tag.
 TEST_F(IocpBackendTest, AProcessExitIsReportedWithItsPidAndTag) {
-  STARTUPINFOW startup{};
-  startup.cb = sizeof startup;
-  PROCESS_INFORMATION process{};
-  wchar_t command[] = L"cmd.exe /c exit 4";
-  ASSERT_TRUE(CreateProcessW(nullptr, command, nullptr, nullptr, FALSE, CREATE_NO_WINDOW, nullptr, nullptr, &startup,
-                             &process));
-  CloseHandle(process.hThread);
-  const int pid = static_cast<int>(process.dwProcessId);
+  testing::Spawned process(L"cmd.exe /c exit 4", CREATE_NO_WINDOW);
+  ASSERT_NE(process.pid(), 0) << process.error();
+  const int pid = static_cast<int>(process.pid());
   InterestChange change{pid, Events(), Readable, 21, {}, Source::Process};
   backend.apply(std::span<InterestChange>(&change, 1));
   ASSERT_FALSE(change.error);
@@ -250,8 +246,7 @@ TEST_F(IocpBackendTest, AProcessExitIsReportedWithItsPidAndTag) {
   }
   EXPECT_EQ(exit_report.fd, pid);
   EXPECT_EQ(exit_report.tag, 21u);
-  EXPECT_EQ(WaitForSingleObject(process.hProcess, 0), WAIT_OBJECT_0);
-  CloseHandle(process.hProcess);
+  EXPECT_EQ(WaitForSingleObject(process.handle(), 0), WAIT_OBJECT_0);
 }
 
 TEST_F(IocpBackendTest, SignalsAreNotTheBackendsToWatch) {
