@@ -6,8 +6,13 @@
 // BM_FloorPingPong  epoll_wait(timeout 0) returning one event + read(1) + write(1):
 //                   the kernel work of one ping-pong step, done by hand.
 // BM_EvflowPingPong the same step through Loop::run(RunMode::NoWait) and an Io callback.
+// BM_StaleRegistrationPause
+//                   a descriptor closed after its watcher stopped, while a duplicate keeps
+//                   its file open (epoll_backend.hpp, note a), among N watched descriptors:
+//                   how long the loop's iterations take until it is rid of the registration.
 #include <benchmark/benchmark.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -148,6 +153,61 @@ void BM_IdleIteration(benchmark::State& state) {
     (void)loop.run(evflow::RunMode::NoWait);
 }
 BENCHMARK(BM_IdleIteration);
+
+// N quiet descriptors (eventfds, never readable) are watched. Each round, a socketpair end
+// is watched, its watcher stopped, the end duplicated and closed: the kernel keeps the
+// registration (its file is still open) and the loop can no longer remove it by number.
+// Its peer then writes, so the orphaned registration reports, and the loop runs
+// non-blocking iterations until it has replaced the kernel's set (stats().backend_rebuilds
+// grows). Counters: the longest single iteration (the pause a server would see), the
+// iterations it took, and the whole time, per round.
+void BM_StaleRegistrationPause(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  evflow::Loop loop;
+  if (!opened(loop, state)) return;
+  std::vector<int> quiet;
+  std::vector<std::unique_ptr<evflow::Io>> watchers;
+  for (int i = 0; i < count; ++i) {
+    const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) {
+      state.SkipWithError("eventfd: out of descriptors");
+      break;
+    }
+    quiet.push_back(fd);
+    watchers.push_back(std::make_unique<evflow::Io>(loop));
+    (void)watchers.back()->start(fd, evflow::Readable, [] {});
+  }
+  (void)loop.run(evflow::RunMode::NoWait);
+  double longest_ns = 0, total_ns = 0, iterations = 0;
+  for (auto _ : state) {
+    Socketpair s;
+    evflow::Io io(loop);
+    (void)io.start(s.fds[0], evflow::Readable, [] {});
+    (void)loop.run(evflow::RunMode::NoWait);
+    io.stop();
+    const int duplicate = ::dup(s.fds[0]);
+    ::close(s.fds[0]);  // the registration outlives this: `duplicate` holds the file
+    s.fds[0] = duplicate;
+    char c = 'x';
+    (void)!::write(s.fds[1], &c, 1);
+    const uint64_t rebuilds = loop.stats().backend_rebuilds;
+    for (int i = 0; i < 1'000'000 && loop.stats().backend_rebuilds == rebuilds; ++i) {
+      const int64_t start = evflow::monotonic_ns();
+      (void)loop.run(evflow::RunMode::NoWait);
+      const double took = static_cast<double>(evflow::monotonic_ns() - start);
+      longest_ns = took > longest_ns ? took : longest_ns;
+      total_ns += took;
+      ++iterations;
+    }
+  }
+  for (int fd : quiet)
+    ::close(fd);
+  const double rounds = static_cast<double>(state.iterations());
+  state.counters["longest_iteration_us"] = longest_ns / 1000.0;
+  state.counters["iterations_per_round"] = iterations / rounds;
+  state.counters["round_us"] = total_ns / rounds / 1000.0;
+}
+BENCHMARK(BM_StaleRegistrationPause)->Arg(1000)->Arg(9000)->Iterations(20)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
