@@ -1,6 +1,7 @@
 // evflow — the types a backend and the loop exchange (the contract is in backend.hpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -29,6 +30,9 @@ struct InterestChange {
   Error error{};  // written by apply()
   Source source = Source::Descriptor;
 };
+
+// The most changes the loop gives one apply() call: it gathers them in a fixed array.
+inline constexpr std::size_t kMaxChangesPerApply = 64;
 
 // One readiness report. fd == kWakeDescriptor reports a wake() instead.
 struct ReadyEvent {

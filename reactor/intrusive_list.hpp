@@ -73,6 +73,14 @@ class IntrusiveList {
     cursor_ = end_ = nullptr;
   }
 
+  // Calls visit(T&) for each item, in list order: a plain walk for a `visit` that links
+  // and unlinks nothing. Usable inside for_each.
+  template <class Visit>
+  void visit(Visit&& fn) const {
+    for (ListNode<T>* node = head_; node != nullptr; node = node->next_)
+      fn(*static_cast<T*>(node));
+  }
+
   T* front() const noexcept { return static_cast<T*>(head_); }
 
  private:

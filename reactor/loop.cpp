@@ -31,6 +31,8 @@ void Loop::check_owner_thread() const noexcept {
 
 Error Loop::open() noexcept {
   if (open_) return Error(EBUSY);
+  // The tables' first room, taken before any kernel object exists: nothing to undo.
+  if (!io_snapshot_.reserve(16) || cover_descriptors(64)) return Error(ENOMEM);
   if (Error err = backend_.open()) return err;
   open_ = true;
   owner_ = detail::this_thread_identity();
@@ -43,36 +45,32 @@ Error Loop::open() noexcept {
   choose_sleep_path();
   watch_forks();
   fork_generation_ = fork_generation();
-  changed_fds_.reserve(64);
-  change_batch_.reserve(64);
-  io_snapshot_.reserve(16);
   return Error();
 }
 
-void Loop::reserve_descriptors(int count) noexcept {
-  if (count > 0 && static_cast<size_t>(count) > fds_.size()) resize_descriptors(static_cast<size_t>(count));
-  if (count > 0) {
-    changed_fds_.reserve(static_cast<size_t>(count));
-    change_batch_.reserve(static_cast<size_t>(count));
+Error Loop::reserve_descriptors(int count) noexcept {
+  if (count <= 0) return Error();
+  return cover_descriptors(static_cast<size_t>(count));
+}
+
+Error Loop::cover_descriptors(size_t count) noexcept {
+  if (count <= fds_.size()) return Error();
+  // Every descriptor is queued for a change at most once: changed_fds_ never needs more
+  // room than the table has entries. Grown first, so that a failure leaves the table as
+  // it was; stop_stamps_ is cut back if fds_ cannot follow it.
+  if (!changed_fds_.reserve(count) || !stop_stamps_.resize(count)) return Error(ENOMEM);
+  if (!fds_.resize(count)) {
+    stop_stamps_.truncate(fds_.size());
+    return Error(ENOMEM);
   }
-}
-
-void Loop::resize_descriptors(size_t count) noexcept {
-  fds_.resize(count);
-  stop_stamps_.resize(count);
-}
-
-Loop::FdEntry& Loop::entry(int fd) noexcept {
-  const auto index = static_cast<size_t>(fd);
-  if (index >= fds_.size()) resize_descriptors(std::max<size_t>(64, std::bit_ceil(index + 1)));  // amortised
-  return fds_[index];
+  return Error();
 }
 
 void Loop::queue_change(int fd) noexcept {
   FdEntry& e = fds_[static_cast<size_t>(fd)];
   if (e.queued) return;
   e.queued = true;
-  changed_fds_.push_back(fd);
+  changed_fds_.push_back(fd);  // room: changed_fds_ can hold every descriptor (cover_descriptors)
 }
 
 Events Loop::wanted_interest(int fd) const noexcept {
@@ -87,34 +85,55 @@ Events Loop::wanted_interest(int fd) const noexcept {
 Error Loop::register_now(int fd, Events from, Events to) noexcept {
   InterestChange change{fd, from, to, next_tag()};
   backend_.apply(std::span<InterestChange>(&change, 1));
+  if (change.error) {
+    if (static_cast<size_t>(fd) < fds_.size()) {
+      fds_[static_cast<size_t>(fd)].tag = change.tag;
+      fds_[static_cast<size_t>(fd)].registered = Events();
+    }
+    return change.error;
+  }
   // The kernel is asked before the table grows, so that a wild number (say INT_MAX - 1)
-  // is an EBADF and not a table of billions of entries.
-  if (change.error && static_cast<size_t>(fd) >= fds_.size()) return change.error;
-  FdEntry& e = entry(fd);
-  e.tag = change.tag;
-  e.registered = change.error ? Events() : to;
-  return change.error;
+  // is an EBADF and not a table of billions of entries. A table that cannot grow takes
+  // the registration back.
+  const auto index = static_cast<size_t>(fd);
+  if (Error err = cover_descriptors(std::max<size_t>(64, std::bit_ceil(index + 1)))) {  // amortised
+    InterestChange undo{fd, to, Events(), next_tag()};
+    backend_.apply(std::span<InterestChange>(&undo, 1));
+    return err;
+  }
+  fds_[index].tag = change.tag;
+  fds_[index].registered = to;
+  return Error();
 }
 
 Error Loop::start_io(Io& watcher) noexcept {
   check_fork();  // in a forked child, never register into the parent's epoll set
   const int fd = watcher.fd_;
-  if (static_cast<size_t>(fd) >= fds_.size() || fds_[static_cast<size_t>(fd)].registered.empty()) {
+  const auto index = static_cast<size_t>(fd);
+  // Watchers of one descriptor are dispatched from a snapshot (dispatch_descriptor): it
+  // must hold them all, this one included. Counted before anything is registered.
+  size_t sharing = 0;
+  if (index < fds_.size()) {
+    for (const Io* w = fds_[index].head; w != nullptr; w = w->next_)
+      ++sharing;
+  }
+  if (!io_snapshot_.reserve_amortised(sharing + 1)) return Error(ENOMEM);
+  if (index >= fds_.size() || fds_[index].registered.empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
-  } else if (const uint32_t stamp = stop_stamps_[static_cast<size_t>(fd)];
-             fds_[static_cast<size_t>(fd)].head == nullptr && (stamp == 0 || stamp != watcher.stop_stamp_)) {
+  } else if (const uint32_t stamp = stop_stamps_[index];
+             fds_[index].head == nullptr && (stamp == 0 || stamp != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
     // this is another watcher: its descriptor may be a new file that reuses the number.
     // Re-register it (MOD, or ADD if the kernel dropped the old one).
-    const Events registered = fds_[static_cast<size_t>(fd)].registered;
+    const Events registered = fds_[index].registered;
     if (Error err = register_now(fd, registered, registered | watcher.interest_)) return err;
   }
   // The stamp vouches only for a restart straight after the stop that set it: once started,
   // the watcher may leave this descriptor for another one it shares, where it sets none.
   watcher.stop_stamp_ = 0;
   // Append: watchers of one descriptor are served in start order.
-  Io** link = &fds_[static_cast<size_t>(fd)].head;
+  Io** link = &fds_[index].head;
   while (*link != nullptr)
     link = &(*link)->next_;
   *link = &watcher;
@@ -168,21 +187,34 @@ void Loop::stop_io(Io& watcher) noexcept {
 }
 
 void Loop::apply_changes() noexcept {
-  if (changed_fds_.empty()) return;
-  change_batch_.clear();
+  ChangeBatch batch(*this);
   for (int fd : changed_fds_) {
     FdEntry& e = fds_[static_cast<size_t>(fd)];
     e.queued = false;
     stop_stamps_[static_cast<size_t>(fd)] = 0;
     const Events wanted = wanted_interest(fd);
     if (wanted == e.registered) continue;  // stopped and restarted unchanged: no system call
-    change_batch_.push_back(InterestChange{fd, e.registered, wanted, next_tag()});
+    batch.add(InterestChange{fd, e.registered, wanted, next_tag()});
   }
   changed_fds_.clear();
-  if (change_batch_.empty()) return;
-  backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_)
-    record_outcome(change);
+}
+
+void Loop::ChangeBatch::add(const InterestChange& change) noexcept {
+  changes_[count_++] = change;
+  if (count_ == kMaxChangesPerApply) submit();
+}
+
+void Loop::ChangeBatch::submit() noexcept {
+  if (count_ == 0) return;
+  loop_.backend_.apply(std::span<InterestChange>(changes_, count_));
+  for (size_t i = 0; i < count_; ++i) {
+    if (changes_[i].source == Source::Descriptor) {
+      loop_.record_outcome(changes_[i]);
+    } else if (Error err = loop_.record_process_outcome(changes_[i]); err && !first_error_) {
+      first_error_ = err;
+    }
+  }
+  count_ = 0;
 }
 
 void Loop::record_outcome(const InterestChange& change) noexcept {
@@ -246,54 +278,43 @@ Error Loop::reregister_all() noexcept {
   // wake-up was consumed by the old one.
   wake_pending_.store(false);
   async_scan_ = true;
-  change_batch_.clear();
+  ChangeBatch batch(*this);
   for (size_t fd = 0; fd < fds_.size(); ++fd) {
     FdEntry& e = fds_[fd];
     e.registered = Events();
     stop_stamps_[fd] = 0;
-    if (e.head != nullptr) {
-      change_batch_.push_back(
-          InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
-    }
+    if (e.head != nullptr)
+      batch.add(InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
   }
-  backend_.apply(change_batch_);
-  for (const InterestChange& change : change_batch_)
-    record_outcome(change);
-  if constexpr (Backend::kReportsProcesses) return reregister_processes();
-  return Error();
+  if constexpr (Backend::kReportsProcesses) {
+    // Signals and children registered in the backend itself (kqueue) lived in the old
+    // kernel object too.
+    for (int signo = 1; signo <= 64; ++signo) {
+      if (filtered_signals_ & signals::bit_of(signo))
+        batch.add(InterestChange{signo, Events(), Readable, next_tag(), {}, Source::Signal});
+    }
+    children_.visit([&](Child& child) {
+      if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
+        batch.add(InterestChange{
+            static_cast<int>(child.pid_), Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
+    });
+  }
+  return batch.finish();
 }
 
-Error Loop::reregister_processes() noexcept {
-  // Signals and children registered in the backend itself (kqueue) live in the old
-  // kernel object too. They are few: one batch, outside the descriptor table.
-  change_batch_.clear();
-  for (int signo = 1; signo <= 64; ++signo) {
-    if (filtered_signals_ & signals::bit_of(signo))
-      change_batch_.push_back(InterestChange{signo, Events(), Readable, next_tag(), {}, Source::Signal});
+Error Loop::record_process_outcome(const InterestChange& change) noexcept {
+  if (!change.error) return Error();
+  if (change.source == Source::Process && change.error.code() == ESRCH) {
+    children_.visit([&](Child& child) {  // exited meanwhile: reaped at the child check
+      if (child.path_ == ChildPath::ProcessEvent && child.pid_ == change.fd) child.process_registered_ = false;
+    });
+    children_check_due_ = true;
+    return Error();
   }
-  children_.for_each([this](Child& child) {
-    if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
-      change_batch_.push_back(InterestChange{
-          static_cast<int>(child.pid_), Events(), Readable, child.tag_ = next_tag(), {}, Source::Process});
-  });
-  if (change_batch_.empty()) return Error();
-  backend_.apply(change_batch_);
-  Error first_error;
-  for (const InterestChange& change : change_batch_) {
-    if (!change.error) continue;
-    if (change.source == Source::Process && change.error.code() == ESRCH) {
-      children_.for_each([&](Child& child) {  // exited meanwhile: reaped at the child check
-        if (child.path_ == ChildPath::ProcessEvent && child.pid_ == change.fd) child.process_registered_ = false;
-      });
-      children_check_due_ = true;
-      continue;
-    }
-    // Refused for want of resources (ENOMEM): nothing is dropped silently; the caller
-    // hears of it, and the next iteration builds the whole set again.
-    if (!first_error) first_error = change.error;
-    rebuild_needed_ = true;
-  }
-  return first_error;
+  // Refused for want of resources (ENOMEM): nothing is dropped silently; the caller
+  // hears of it, and the next iteration builds the whole set again.
+  rebuild_needed_ = true;
+  return change.error;
 }
 
 void Loop::request_child_path(ChildPath path) noexcept {

@@ -38,13 +38,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 #include <chrono>
 #include <memory>
 
 #include "platform/backend.hpp"
 #include "platform/clock.hpp"
+#include "platform/growable_array.hpp"
 #include "platform/wall_clock_watch.hpp"
 #include "reactor/intrusive_list.hpp"
 #include "reactor/thread_check.hpp"
@@ -175,8 +175,8 @@ class Loop {
   int native_handle() const noexcept { return backend_.native_handle(); }
 
   // Pre-sizes the descriptor table for descriptors below `count`, so that starting
-  // watchers on them never allocates.
-  void reserve_descriptors(int count) noexcept;
+  // watchers on them never allocates. Errors: ENOMEM.
+  Error reserve_descriptors(int count) noexcept;
 
   // Recreates the kernel object and re-registers every active Io watcher (on kqueue
   // also every watched signal and child, after taking what the old kqueue had counted),
@@ -233,8 +233,32 @@ class Loop {
     if constexpr (detail::kThreadChecks) check_owner_thread();
   }
   void check_owner_thread() const noexcept;
-  FdEntry& entry(int fd) noexcept;
-  void resize_descriptors(size_t count) noexcept;  // fds_ and stop_stamps_ together
+  // Interest changes gathered for the backend, at most kMaxChangesPerApply per call, in a
+  // fixed array: applying them never allocates. Each outcome is recorded as it comes.
+  class ChangeBatch {
+   public:
+    explicit ChangeBatch(Loop& loop) noexcept : loop_(loop) {}
+    ~ChangeBatch() { submit(); }
+    ChangeBatch(const ChangeBatch&) = delete;
+    ChangeBatch& operator=(const ChangeBatch&) = delete;
+    void add(const InterestChange& change) noexcept;
+    // Applies what is left; the first error of a signal or process registration.
+    Error finish() noexcept {
+      submit();
+      return first_error_;
+    }
+
+   private:
+    void submit() noexcept;
+    Loop& loop_;
+    size_t count_ = 0;
+    Error first_error_;
+    InterestChange changes_[kMaxChangesPerApply];
+  };
+
+  // Grows the descriptor table (and what must keep pace with it) to `count` entries.
+  // ENOMEM leaves it as it was.
+  Error cover_descriptors(size_t count) noexcept;
   void queue_change(int fd) noexcept;
   Error start_io(Io& watcher) noexcept;
   void stop_io(Io& watcher) noexcept;
@@ -251,7 +275,7 @@ class Loop {
 
   Error rebuild_backend() noexcept;
   Error reregister_all() noexcept;
-  Error reregister_processes() noexcept;
+  Error record_process_outcome(const InterestChange& change) noexcept;
   void collect_process_events() noexcept;
   Error start_signal(Signal& watcher) noexcept;
   Error restart_signal(Signal& watcher, int signo) noexcept;
@@ -317,10 +341,10 @@ class Loop {
   const ClockSource* clock_ = nullptr;
   Io* failed_ = nullptr;  // watchers whose descriptor the kernel refused on re-registration
   Backend backend_;
-  std::vector<FdEntry> fds_;
-  std::vector<uint32_t> stop_stamps_;  // per descriptor: Io::stop_stamp_ of the watcher that stopped
-                                       // last; 0 after apply. Always as long as fds_.
-  std::vector<int> changed_fds_;
+  detail::GrowableArray<FdEntry> fds_;
+  detail::GrowableArray<uint32_t> stop_stamps_;  // per descriptor: Io::stop_stamp_ of the watcher that
+                                                 // stopped last; 0 after apply. Always as long as fds_.
+  detail::GrowableArray<int> changed_fds_;       // room for every descriptor of fds_
   detail::IntrusiveList<Async> asyncs_;
   detail::IntrusiveList<Hook<detail::HookKind::Prepare>> prepares_;
   detail::IntrusiveList<Hook<detail::HookKind::Check>> checks_;
@@ -328,7 +352,6 @@ class Loop {
   detail::IntrusiveList<Periodic> periodic_list_;  // active Periodic watchers
   TimerWheel timers_;                              // Timer watchers, on the monotonic clock
 
-  std::vector<InterestChange> change_batch_;
   WallClockWatch wall_clock_watch_;
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
   uint16_t signal_watchers_[65] = {};  // active Signal watchers per signal number
@@ -344,8 +367,9 @@ class Loop {
   ChildPath child_path_ = kDefaultChildPath;
   SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
   bool sleep_path_requested_ = false;
-  Io* io_cursor_ = nullptr;       // next watcher of the failed list being dispatched
-  std::vector<Io*> io_snapshot_;  // watchers of the descriptor being dispatched (several)
+  Io* io_cursor_ = nullptr;                 // next watcher of the failed list being dispatched
+  detail::GrowableArray<Io*> io_snapshot_;  // watchers of the descriptor being dispatched (several);
+                                            // room for the most watchers any descriptor has
   uint32_t next_stop_stamp_ = 1;
   uint64_t rebuilds_ = 0;
   alignas(64) std::atomic<bool> wake_pending_{false};  // written by other threads: own line

@@ -68,7 +68,10 @@ Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
       return err;
     }
   }
-  if (!watcher.linked()) periodic_list_.push_back(watcher);
+  if (!watcher.linked()) {
+    if (!periodics_.make_room()) return Error(ENOMEM);
+    periodic_list_.push_back(watcher);
+  }
   periodics_.insert(watcher, at);
   return Error();
 }

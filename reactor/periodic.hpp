@@ -21,7 +21,8 @@
 //
 // Errors: EINVAL for a negative interval, without a callback, when the loop is not open
 // or was destroyed; EMFILE/ENFILE if the first Periodic cannot create the descriptor
-// that notices clock changes.
+// that notices clock changes; ENOMEM. A start() that fails leaves the watcher inactive,
+// even one that was active (README, "Watchers").
 #pragma once
 
 #include <chrono>
@@ -48,8 +49,8 @@ class Periodic : public TimerNode, public detail::ListNode<Periodic> {
   // Fires at offset + k * interval (see the header comment).
   template <class F>
   Error start(WallClock::time_point offset, Duration interval, F&& callback) noexcept {
+    stop();  // a start that fails leaves the watcher inactive
     if (interval < Duration::zero()) return Error(EINVAL);
-    stop();
     callback_.emplace(std::forward<F>(callback));
     reschedule_.reset();
     offset_ns_ = offset.time_since_epoch().count();

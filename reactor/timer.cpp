@@ -3,8 +3,13 @@
 namespace evflow {
 
 Error Timer::start(Duration after, Duration repeat) noexcept {
-  if (loop_ == nullptr || !loop_->open_ || !callback_ || repeat < Duration::zero()) return Error(EINVAL);
+  if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
   loop_->assert_owner_thread();
+  if (!callback_ || repeat < Duration::zero()) {
+    stop();  // a start that fails leaves the timer inactive
+    return Error(EINVAL);
+  }
+  if (!linked() && !loop_->timers_.make_room()) return Error(ENOMEM);
   timeout_ns_ = after.count() < 0 ? 0 : after.count();
   repeat_ns_ = repeat.count();
   loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, timeout_ns_));
@@ -14,6 +19,7 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
 Error Timer::again() noexcept {
   if (loop_ == nullptr || !loop_->open_ || !callback_ || timeout_ns_ < 0) return Error(EINVAL);
   loop_->assert_owner_thread();
+  if (!linked() && !loop_->timers_.make_room()) return Error(ENOMEM);
   const int64_t interval = repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_;
   loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, interval));
   return Error();

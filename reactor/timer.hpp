@@ -24,7 +24,9 @@
 // - A negative timeout is treated as zero: the timer fires in the next iteration.
 //
 // Errors: EINVAL for a negative repeat interval, for a timer without a callback, when
-// the loop is not open or was destroyed.
+// the loop is not open or was destroyed; ENOMEM when the loop's timer wheel needs more
+// room and the memory is not there. A start() that fails leaves the timer inactive, even
+// one that was active (the rule of every watcher kind: README, "Watchers").
 #pragma once
 
 #include <chrono>
@@ -53,7 +55,6 @@ class Timer : public TimerNode {
   // Fires after `after`, then every `repeat` (zero: once).
   template <class F>
   Error start(Duration after, Duration repeat, F&& callback) noexcept {
-    if (repeat < Duration::zero()) return Error(EINVAL);
     stop();
     callback_.emplace(std::forward<F>(callback));
     return start(after, repeat);

@@ -7,6 +7,11 @@ namespace evflow {
 namespace {
 
 constexpr int kBitsPerLevel = 6;
+// Batches at least this large are sorted by one counting-sort pass, then small sorts.
+constexpr std::size_t kBucketSortFrom = 512;
+
+// log2 of the buckets a batch of `count` is spread over: about count / 8, at most 2^16.
+int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - __builtin_clzll(count)); }
 constexpr uint64_t kSignFlip = uint64_t{1} << 63;
 
 // Deadlines are signed; the wheel works on their order-preserving unsigned image.
@@ -99,6 +104,10 @@ void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
     return;
   }
   remove(node);
+  // Room in the expiry batch for one more: reserved by make_room() beforehand, where the
+  // caller can still report running out of memory; otherwise taken here.
+  if (size_ >= batch_.capacity() && !reserve(size_ + 1))
+    detail::fatal("TimerWheel::insert: out of memory (make_room() first reports it instead)");
   node.deadline_ = deadline;
   node.sequence_ = next_sequence_++;
   link(node);
@@ -190,15 +199,23 @@ void TimerWheel::collect(int64_t now) noexcept {
   }
 }
 
+bool TimerWheel::reserve(std::size_t count) noexcept {
+  if (!batch_.reserve_amortised(count) || !sorted_position_.reserve_amortised(count)) return false;
+  if (count >= kBucketSortFrom && scratch_.reserve_amortised(count))
+    (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(count)) + 1);
+  return true;
+}
+
 void TimerWheel::sort_batch() noexcept {
   auto earlier = [](const Due& a, const Due& b) {
     return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
   };
   batch_was_sorted_ = std::is_sorted(batch_.begin(), batch_.end(), earlier);
   if (batch_was_sorted_) return;
-  constexpr std::size_t kBucketSortFrom = 512;
-  if (batch_.size() < kBucketSortFrom) {
-    std::sort(batch_.begin(), batch_.end(), earlier);
+  const int bucket_bits = batch_.size() < kBucketSortFrom ? 0 : bucket_bits_for(batch_.size());
+  const std::size_t buckets = std::size_t{1} << bucket_bits;
+  if (batch_.size() < kBucketSortFrom || scratch_.capacity() < batch_.size() || bucket_start_.capacity() <= buckets) {
+    std::sort(batch_.begin(), batch_.end(), earlier);  // small, or no scratch space was reserved
   } else {
     // One counting-sort pass on the top bits of (deadline - min) spreads a large batch
     // over ~n/8 buckets in two linear passes; each bucket is then small to sort. Far
@@ -210,10 +227,9 @@ void TimerWheel::sort_batch() noexcept {
     }
     const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
     const int range_bits = range == 0 ? 0 : 64 - __builtin_clzll(range);
-    const int bucket_bits = std::min(16, 61 - __builtin_clzll(batch_.size()));  // ~n/8 buckets
     const int shift = range_bits > bucket_bits ? range_bits - bucket_bits : 0;
-    const std::size_t buckets = std::size_t{1} << bucket_bits;
-    bucket_start_.assign(buckets + 1, 0);
+    bucket_start_.clear();
+    (void)bucket_start_.resize(buckets + 1);  // within the capacity checked above: zeroes
     auto bucket_of = [&](const Due& due) {
       return static_cast<std::size_t>((static_cast<uint64_t>(due.deadline) - static_cast<uint64_t>(low)) >> shift);
     };
@@ -221,7 +237,7 @@ void TimerWheel::sort_batch() noexcept {
       ++bucket_start_[bucket_of(due) + 1];
     for (std::size_t b = 0; b < buckets; ++b)
       bucket_start_[b + 1] += bucket_start_[b];
-    scratch_.resize(batch_.size());
+    (void)scratch_.resize(batch_.size());  // within the capacity checked above
     for (const Due& due : batch_)
       scratch_[bucket_start_[bucket_of(due)]++] = due;
     // bucket_start_[b] now holds the end of bucket b, i.e. the start of bucket b + 1.
@@ -235,7 +251,8 @@ void TimerWheel::sort_batch() noexcept {
     }
     batch_.swap(scratch_);
   }
-  sorted_position_.resize(batch_.size());
+  if (!sorted_position_.resize(batch_.size()))
+    detail::fatal("TimerWheel: expiry beyond the room reserved by make_room()");
   for (std::size_t i = 0; i < batch_.size(); ++i)
     sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }

@@ -31,11 +31,17 @@
 // Callbacks fired by expire() may insert, remove or re-insert any timer, including
 // themselves and timers still waiting in the same batch (a removed one is skipped; a
 // re-inserted one fires at the next expire(), never twice in one).
+//
+// Memory: expire() allocates nothing. The batch it fills has room for every linked timer,
+// reserved when the wheel grows: make_room() before inserting a timer that is not linked
+// yet, which is where running out of memory can still be reported (insert() takes that
+// room itself otherwise, and then can only abort when it is not there).
 #pragma once
 
 #include <cstdint>
 #include <limits>
-#include <vector>
+
+#include "platform/growable_array.hpp"
 
 namespace evflow {
 
@@ -86,10 +92,17 @@ class TimerWheel {
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
 
+  // Reserves what expire() needs with one more timer linked. Amortised O(1); false when
+  // the memory is not there (nothing changes then). Call it before inserting a node that
+  // is not linked.
+  [[nodiscard]] bool make_room() noexcept { return reserve(size_ + 1); }
+
   // Inserts `node` to fire at `deadline`, with the next start sequence. If it was
   // already linked it is moved (a restart). O(1). A move to a later deadline leaves the
   // node in its slot, which then comes due early: the cost is one re-filing there, and
   // possibly one early wake-up (next_deadline() is a lower bound).
+  // A node not linked needs room in the expiry batch: make_room() reserves it where an
+  // error can be reported; without it, insert() takes it and aborts when memory is out.
   // Post: node.linked(), node.deadline() == deadline.
   void insert(TimerNode& node, int64_t deadline) noexcept;
 
@@ -124,8 +137,11 @@ class TimerWheel {
            sorted_position_.capacity() * sizeof(uint32_t) + bucket_start_.capacity() * sizeof(std::size_t);
   }
 
-  // Pre-sizes the expiry batch for `count` timers due at once (it grows on demand).
-  void reserve_batch(std::size_t count) { batch_.reserve(count); }
+  // Reserves what expire() needs for `count` timers due at once; false when the memory
+  // is not there. The batch and its sort positions are required; the scratch space of
+  // the sort of a large batch is taken when available (without it, that batch is sorted
+  // in place, more slowly).
+  [[nodiscard]] bool reserve(std::size_t count) noexcept;
 
   // Unlinks every timer, calling on_each(TimerNode&) for each after it is unlinked.
   // Precondition: not inside expire(). O(n + slots).
@@ -165,10 +181,10 @@ class TimerWheel {
   uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
   uint64_t occupied_[kLevels] = {};  // bit d set: slot d of that level is non-empty
   Slot slots_[kLevels][kSlotsPerLevel];
-  std::vector<Due> batch_;
-  std::vector<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
-  std::vector<Due> scratch_;               // bucket sort of large batches
-  std::vector<std::size_t> bucket_start_;
+  detail::GrowableArray<Due> batch_;
+  detail::GrowableArray<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
+  detail::GrowableArray<Due> scratch_;               // bucket sort of large batches
+  detail::GrowableArray<std::size_t> bucket_start_;
   bool batch_was_sorted_ = true;  // then sorted_position_ is the identity and unused
 };
 

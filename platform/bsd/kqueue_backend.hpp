@@ -66,9 +66,9 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <vector>
 
 #include "platform/bsd/kqueue_abi.hpp"
+#include "platform/growable_array.hpp"
 #include "platform/readiness.hpp"
 
 namespace evflow {
@@ -128,15 +128,17 @@ class BasicKqueueBackend {
   int capacity_ = 0;
   std::unique_ptr<Kevent[]> events_;     // raw results of the last wait
   std::unique_ptr<ReadyEvent[]> ready_;  // the same, merged per descriptor (note a)
-  std::unique_ptr<Kevent[]> changes_;    // changelist and receipts of apply()
-  int change_capacity_ = 0;
+  // Changelist, receipts and undo list of apply(): two kevents per change (note a), for
+  // the kMaxChangesPerApply changes the loop gives one call; made by open().
+  static constexpr int kChangeCapacity = 2 * static_cast<int>(kMaxChangesPerApply);
+  std::unique_ptr<Kevent[]> changes_;
   bool grow_before_next_wait_ = false;
   // Per descriptor: the wait that last reported it, and where (merging, note a).
   struct Seen {
     uint32_t stamp = 0;
     int index = 0;
   };
-  std::vector<Seen> seen_;
+  detail::GrowableArray<Seen> seen_;  // grown by apply() to cover every registered descriptor
   uint32_t wait_stamp_ = 0;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
   uint64_t interest_syscalls_ = 0;

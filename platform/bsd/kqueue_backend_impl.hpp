@@ -6,6 +6,7 @@
 #include <new>
 
 #include "platform/bsd/kqueue_backend.hpp"
+#include "platform/fatal.hpp"
 #include "platform/fork_generation.hpp"
 
 namespace evflow {
@@ -39,7 +40,8 @@ template <class Kernel>
 Error BasicKqueueBackend<Kernel>::open() noexcept {
   if (native_handle() >= 0) return Error(EBUSY);
   if (!events_) grow(64);
-  if (!events_) return Error(ENOMEM);
+  if (!changes_) changes_.reset(new (std::nothrow) Kevent[3 * kChangeCapacity]);  // changes, receipts, undo
+  if (!events_ || !changes_) return Error(ENOMEM);
   return create_instance();
 }
 
@@ -94,19 +96,9 @@ void BasicKqueueBackend<Kernel>::grow(int capacity) noexcept {
 template <class Kernel>
 void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexcept {
   // Up to two kevents per change (note a), and as many receipts (note b).
-  const int needed = static_cast<int>(changes.size()) * 2;
-  if (needed > change_capacity_) {
-    Kevent* buffer = new (std::nothrow) Kevent[static_cast<size_t>(needed) * 3];  // changes, receipts, undo
-    if (buffer == nullptr) {
-      for (InterestChange& change : changes)
-        change.error = Error(ENOMEM);
-      return;
-    }
-    changes_.reset(buffer);
-    change_capacity_ = needed;
-  }
+  if (changes.size() > kMaxChangesPerApply) detail::fatal("kqueue backend: more changes than kMaxChangesPerApply");
   Kevent* list = changes_.get();
-  Kevent* receipts = list + change_capacity_;
+  Kevent* receipts = list + kChangeCapacity;
   // A filter gets a kevent when wanted (EV_ADD: adds, or modifies the tag, note i), when
   // registered and no longer wanted (EV_DELETE), and when the caller believes nothing is
   // registered (EV_DELETE, ENOENT ignored): a registration it lost track of is dropped,
@@ -140,6 +132,13 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
         change.error = Error(refused);
         continue;
       }
+      // wait() merges this descriptor's reports through seen_: room for it now, where
+      // running out of memory can be reported.
+      const auto slot = static_cast<size_t>(change.fd);
+      if (slot >= seen_.size() && !seen_.resize(slot + 1 > 2 * seen_.size() ? slot + 1 : 2 * seen_.size())) {
+        change.error = Error(ENOMEM);
+        continue;
+      }
     }
     queue(change, kqueue_abi::kEvfiltRead, change.to.readable(), change.from.readable());
     queue(change, kqueue_abi::kEvfiltWrite, change.to.writable(), change.from.writable());
@@ -156,7 +155,7 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
   }
   // Receipts come in changelist order (note i); match them to their changes. A change is
   // all or nothing, as with epoll: when one filter failed, the other's add is undone (note k).
-  Kevent* undo = receipts + change_capacity_;
+  Kevent* undo = receipts + kChangeCapacity;
   int undone = 0;
   int next = 0;
   for (InterestChange& change : changes) {
@@ -233,13 +232,12 @@ Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexce
     Events ready = raw.filter == kqueue_abi::kEvfiltRead ? Readable : Writable;  // EV_EOF too (note d)
     if (raw.flags & kqueue_abi::kEvError) ready = Readable | Writable;           // the next read or write reports it
     const auto slot = static_cast<size_t>(fd);
-    if (slot >= seen_.size()) seen_.resize(slot + 1 > 2 * seen_.size() ? slot + 1 : 2 * seen_.size());
-    Seen& seen = seen_[slot];
-    if (seen.stamp == wait_stamp_ && seen.index < merged && ready_[seen.index].fd == fd &&
-        ready_[seen.index].tag == tag) {
-      ready_[seen.index].events |= ready;
+    Seen* seen = slot < seen_.size() ? &seen_[slot] : nullptr;  // apply() covered every registered one
+    if (seen != nullptr && seen->stamp == wait_stamp_ && seen->index < merged && ready_[seen->index].fd == fd &&
+        ready_[seen->index].tag == tag) {
+      ready_[seen->index].events |= ready;
     } else {
-      seen = Seen{wait_stamp_, merged};
+      if (seen != nullptr) *seen = Seen{wait_stamp_, merged};
       ready_[merged++] = ReadyEvent{fd, tag, ready};
     }
   }

@@ -144,9 +144,14 @@ int IocpBackend::native_handle() const noexcept {
 // --- the socket table ----------------------------------------------------------------
 
 IocpBackend::SocketPoll*& IocpBackend::slot(int fd) noexcept {
-  const auto index = static_cast<size_t>(fd) / 4;  // note l: handles are multiples of 4
-  if (index >= sockets_.size()) sockets_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)), nullptr);
-  return sockets_[index];
+  return sockets_[static_cast<size_t>(fd) / 4];  // note l: handles are multiples of 4
+}
+
+bool IocpBackend::cover(int fd) noexcept {
+  const auto index = static_cast<size_t>(fd) / 4;
+  if (index < sockets_.size()) return true;
+  const size_t count = std::max<size_t>(64, std::bit_ceil(index + 1));  // amortised
+  return resubmit_.reserve(count) && sockets_.resize(count);
 }
 
 IocpBackend::SocketPoll* IocpBackend::find(int fd) const noexcept {
@@ -160,7 +165,9 @@ void IocpBackend::drop(SocketPoll& poll) noexcept {
   if (!poll.dropped && find(poll.fd) == &poll) slot(poll.fd) = nullptr;
   poll.dropped = true;
   if (poll.queued) {
-    resubmit_.erase(std::find(resubmit_.begin(), resubmit_.end(), &poll));
+    SocketPoll** at = std::find(resubmit_.begin(), resubmit_.end(), &poll);
+    std::copy(at + 1, resubmit_.end(), at);
+    resubmit_.truncate(resubmit_.size() - 1);
     poll.queued = false;
   }
   if (!poll.in_flight) {
@@ -237,6 +244,10 @@ Error IocpBackend::add_socket(const InterestChange& change) noexcept {
     // AFD answers STATUS_INVALID_HANDLE for any handle that is no socket (note d).
     return err.code() == EBADF ? refusal_of(socket_of(change.fd)) : err;
   }
+  if (!cover(change.fd)) {
+    drop(*poll);  // cancelled; freed when its packet comes
+    return Error(ENOMEM);
+  }
   slot(change.fd) = poll;
   return Error();
 }
@@ -275,6 +286,7 @@ Error IocpBackend::change_process(InterestChange& change) noexcept {
   }
   if (change.fd <= 0) return Error(EINVAL);
   unwatch_process(change.fd);  // re-registration of a watched pid: the new tag only
+  if (!processes_.reserve_amortised(processes_.size() + 1)) return Error(ENOMEM);
   HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(change.fd));
   if (process == nullptr) {
     const DWORD code = GetLastError();
@@ -305,7 +317,8 @@ void IocpBackend::unwatch_process(int pid) noexcept {
   auto it = std::find_if(processes_.begin(), processes_.end(), [pid](const ProcessWait* w) { return w->pid == pid; });
   if (it == processes_.end()) return;
   ProcessWait* watch = *it;
-  processes_.erase(it);
+  std::copy(it + 1, processes_.end(), it);
+  processes_.truncate(processes_.size() - 1);
   (void)UnregisterWaitEx(watch->wait, INVALID_HANDLE_VALUE);  // waits for a running callback
   CloseHandle(watch->process);
   delete watch;
@@ -337,7 +350,7 @@ int IocpBackend::resubmit(int first) noexcept {
       delete poll;
     }
   }
-  resubmit_.resize(kept);
+  resubmit_.truncate(kept);
   return invalid;
 }
 
@@ -388,7 +401,7 @@ bool IocpBackend::take_packet(const void* raw_entry, ReadyEvent& out) noexcept {
     delete poll;
     return true;
   }
-  resubmit_.push_back(poll);  // note a
+  resubmit_.push_back(poll);  // note a; room: as many as the table (cover())
   poll->queued = true;
   out = ReadyEvent{poll->fd, poll->tag, translate(afd & poll->wanted)};
   return !out.events.empty();

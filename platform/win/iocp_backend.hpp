@@ -88,8 +88,8 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
-#include <vector>
 
+#include "platform/growable_array.hpp"
 #include "platform/readiness.hpp"
 
 namespace evflow {
@@ -133,7 +133,8 @@ class IocpBackend {
 
   static constexpr int kCapacity = 256;  // events one wait() returns at most
 
-  SocketPoll*& slot(int fd) noexcept;  // by handle value / 4; grows the table
+  SocketPoll*& slot(int fd) noexcept;  // by handle value / 4; precondition: covered
+  bool cover(int fd) noexcept;         // grows the table (and resubmit_'s room) to hold fd; false: no memory
   SocketPoll* find(int fd) const noexcept;
   Error change_socket(InterestChange& change) noexcept;
   Error add_socket(const InterestChange& change) noexcept;
@@ -152,9 +153,12 @@ class IocpBackend {
   bool resubmitted_ = false;  // the last packets included a cancelled poll asked again
   int polls_in_flight_ = 0;   // packets still to come for poll requests, dropped ones included
   uint64_t interest_syscalls_ = 0;
-  std::vector<SocketPoll*> sockets_;
-  std::vector<SocketPoll*> resubmit_;  // completed and still wanted: poll again before waiting
-  std::vector<ProcessWait*> processes_;
+  detail::GrowableArray<SocketPoll*> sockets_;
+  // Completed and still wanted: poll again before waiting. Each poll of the table at most
+  // once, so it has room for as many as the table (cover()): filled while waiting, it
+  // never allocates.
+  detail::GrowableArray<SocketPoll*> resubmit_;
+  detail::GrowableArray<ProcessWait*> processes_;
   ReadyEvent events_[kCapacity] = {};
   alignas(64) std::atomic<bool> wake_queued_{false};  // a wake-up packet is in the port (note g)
 };

@@ -1,12 +1,7 @@
 // Proves "no heap allocation per event": the global allocation functions of this test
-// binary are replaced by counting ones, and a warm loop's steady state must not move
-// the counter.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new/delete here are malloc/free
+// binary count every call (tests/support/allocation_control.hpp), and a warm loop's
+// steady state must not move the counter.
 #include <gtest/gtest.h>
-
-#include <atomic>
-#include <cstdlib>
-#include <new>
 
 #include <signal.h>
 
@@ -19,10 +14,10 @@
 #endif
 
 #include "reactor/evflow.hpp"
+#include "tests/support/allocation_control.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace {
-std::atomic<long> g_allocations{0};
 
 // A signal the test can raise in its own process: a console control event on Windows
 // (platform/win/console_events.hpp), a real signal elsewhere.
@@ -34,22 +29,6 @@ constexpr int kSignal = SIGUSR1;
 void raise_signal() { ::raise(SIGUSR1); }
 #endif
 }  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size ? size : 1);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace evflow {
 namespace {
@@ -98,10 +77,10 @@ TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
   };
   for (int i = 0; i < 100; ++i)
     one_round();  // warm-up: tables reach their size
-  const long before = g_allocations.load();
+  const long before = testing::allocation_count();
   for (int i = 0; i < 10'000; ++i)
     one_round();
-  const long allocations = g_allocations.load() - before;
+  const long allocations = testing::allocation_count() - before;
   EXPECT_EQ(allocations, 0) << "allocations during 10,000 iterations";
   EXPECT_GE(reads, 10'000);
   EXPECT_EQ(asyncs, 10'100);

@@ -146,11 +146,12 @@ TEST_F(TimerTest, RemainingCountsDownAndIsZeroWhenInactive) {
 }
 
 TEST_F(TimerTest, BadInputIsRefused) {
-  Timer timer(loop);
+  Timer timer(loop), never_given_a_callback(loop);
   EXPECT_EQ(timer.start(1ms, -1ms, [] {}).code(), EINVAL);
-  EXPECT_EQ(timer.start(1ms).code(), EINVAL) << "no callback";
+  EXPECT_EQ(never_given_a_callback.start(1ms).code(), EINVAL) << "no callback";
   EXPECT_EQ(timer.set_repeat(-1ns).code(), EINVAL);
   EXPECT_FALSE(timer.active());
+  EXPECT_FALSE(never_given_a_callback.active());
 }
 
 TEST_F(TimerTest, NegativeTimeoutFiresInTheNextIteration) {

@@ -200,6 +200,10 @@ TYPED_TEST(KqueueBackendTest, WaitMergesTheFiltersOfOneDescriptorAndReportsTheWa
   using Event = typename TestFixture::Kevent;
   Event wake{};
   wake.filter = TypeParam::kEvfiltUser;
+  InterestChange registered[] = {{5, Events(), Readable | Writable, 3}, {8, Events(), Writable, 4}};
+  this->backend.apply(registered);
+  ASSERT_FALSE(registered[0].error);
+  ASSERT_FALSE(registered[1].error);
   Scripted::answer = {this->report(5, kEvfiltRead, 3), wake, this->report(8, kEvfiltWrite, 4, kEvEof),
                       this->report(5, kEvfiltWrite, 3)};
   Result<int> n = this->backend.wait(0, 0);
