@@ -23,8 +23,9 @@
 //                                      inherited one is shared with the parent).
 //   void apply(std::span<InterestChange>)
 //                                      bring the kernel's interest set in line with each
-//                                      change, in one batch where the kernel allows;
-//                                      each change's `error` receives its own outcome.
+//                                      change (at most kMaxChangesPerApply), in one batch
+//                                      where the kernel allows; each change's `error`
+//                                      receives its own outcome. Allocates nothing.
 //   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns)
 //                                      block until readiness, a wake(), or the timeout
 //                                      (< 0: forever, 0: poll); `deadline_ns` is the same
@@ -34,6 +35,13 @@
 //                                      how many entries event(i) may be asked for. An
 //                                      interrupted wait returns 0.
 //   ReadyEvent event(int i) const      the i-th result of the last wait.
+//   void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns)
+//                                      for a loop embedded in another (whose wait() is not
+//                                      called): make native_handle() readable once the
+//                                      deadline passes (the same instant twice, as for
+//                                      wait(); INT64_MAX: none), as it is when a
+//                                      registered descriptor is ready. A no-op where the
+//                                      handle cannot be waited for.
 //   void wake()                        make a wait return soon. Thread-safe and
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
@@ -47,6 +55,17 @@
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total
 //                                      (IOCP: with the one-shot polls wait() submits
 //                                      again, iocp_backend.hpp note m).
+//   static constexpr bool kRenewsGradually
+//                                      true when registrations the loop can no longer remove
+//                                      may outlive their descriptor (epoll, note a), and
+//                                      the backend then offers, besides reopen():
+//   Error renew()                        a fresh kernel object that still reports what the
+//                                        old one watches, until retire(); apply() works on
+//                                        the fresh one only (`from` says what it has there).
+//                                        The caller moves its registrations across a batch
+//                                        at a time, so that no iteration pays for them all.
+//   void retire()                        closes the old object, and what only it still had.
+//   bool renewing() const                between renew() and retire().
 //   static constexpr bool kReportsProcesses
 //                                      true when apply() also takes Source::Signal and
 //                                      Source::Process registrations (readiness.hpp);

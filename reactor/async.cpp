@@ -7,6 +7,7 @@ Error Async::start() noexcept {
   loop_->assert_owner_thread();
   if (active_) return Error();
   loop_->start_async(*this);
+  loop_->changed_outside_run();
   return Error();
 }
 

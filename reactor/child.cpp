@@ -63,6 +63,7 @@ Error Child::start(pid_t pid) noexcept {
   }
   loop_->children_.push_back(*this);
   active_ = true;
+  loop_->changed_outside_run();
   return Error();
 }
 
@@ -97,9 +98,9 @@ void Child::stop() noexcept {
   } else if (path_ == ChildPath::ProcessEvent) {
     loop_->unwatch_process(*this);
     process_registered_ = false;
-  } else {
-    pidfd_watch_.stop();
-    loop_->deregister_now(pidfd_);  // forked children may hold copies of the pidfd
+  } else if (pidfd_ >= 0) {
+    (void)pidfd_watch_.close();  // out of the kernel's set first: forked children may hold copies
+    pidfd_ = -1;
   }
   release_handles();
 }

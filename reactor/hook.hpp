@@ -47,6 +47,7 @@ class Hook : public detail::ListNode<Hook<Kind>> {
     active_ = true;
     loop_->template hooks<Kind>().push_back(*this);
     ++loop_->active_;
+    loop_->changed_outside_run();
     return Error();
   }
 

@@ -1,5 +1,7 @@
 #include "reactor/io.hpp"
 
+#include "platform/descriptor.hpp"
+
 namespace evflow {
 
 Io::~Io() { stop(); }
@@ -12,7 +14,9 @@ Error Io::start(int fd, Events interest) noexcept {
   if (interest.empty() || !kInterestMask.contains(interest) || !callback_) return Error(EINVAL);
   fd_ = fd;
   interest_ = interest;
-  return loop_->start_io(*this);
+  if (Error err = loop_->start_io(*this)) return err;
+  loop_->changed_outside_run();
+  return Error();
 }
 
 Error Io::set_interest(Events interest) noexcept {
@@ -21,6 +25,7 @@ Error Io::set_interest(Events interest) noexcept {
   if (active_) {
     loop_->assert_owner_thread();
     if (!failed_) loop_->queue_change(fd_);
+    loop_->changed_outside_run();
   }
   return Error();
 }
@@ -29,6 +34,17 @@ void Io::stop() noexcept {
   if (!active_) return;
   loop_->assert_owner_thread();
   loop_->stop_io(*this);
+}
+
+Error Io::close() noexcept {
+  if (fd_ < 0) return Error(EBADF);
+  if (loop_ == nullptr) {  // the loop was destroyed: nothing of it to undo
+    const int fd = fd_;
+    fd_ = -1;
+    return close_descriptor(fd);
+  }
+  loop_->assert_owner_thread();
+  return loop_->close_io(*this);
 }
 
 void Io::forget() noexcept {

@@ -74,6 +74,17 @@ class Io {
   // Stops the watcher; no callback runs after this returns. Idempotent.
   void stop() noexcept;
 
+  // Stops the watcher and closes its descriptor, taking the registration out of the
+  // kernel first (at most one system call besides close(2)): the safe way to close a
+  // watched descriptor. Nothing of it outlives the close, even while a duplicate keeps
+  // the file open elsewhere (a forked child, an SCM_RIGHTS hand-off), and the number may
+  // be reused at once, by this watcher or another. Other watchers of this loop on the same
+  // descriptor are called once with `Invalid` in the next iteration (stopped before it,
+  // as for any Invalid callback). Afterwards fd() is -1.
+  // Returns what close(2) answered (the descriptor is released either way); EBADF when
+  // the watcher has no descriptor.
+  Error close() noexcept;
+
   // Tells the loop that this watcher's descriptor was closed and its number may be
   // reused (see the header comment). Precondition: the watcher is stopped.
   void forget() noexcept;

@@ -118,7 +118,7 @@ Error Loop::start_io(Io& watcher) noexcept {
       ++sharing;
   }
   if (!io_snapshot_.reserve_amortised(sharing + 1)) return Error(ENOMEM);
-  if (index >= fds_.size() || fds_[index].registered.empty()) {
+  if (index >= fds_.size() || kernel_interest(fds_[index]).empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
     if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
   } else if (const uint32_t stamp = stop_stamps_[index];
@@ -155,9 +155,31 @@ void Loop::deregister_now(int fd) noexcept {
   if (static_cast<size_t>(fd) >= fds_.size()) return;
   FdEntry& e = fds_[static_cast<size_t>(fd)];
   if (e.head != nullptr || e.registered.empty()) return;
+  if (kernel_interest(e).empty()) {  // only the instance being retired has it: it goes with it
+    e.registered = Events();
+    e.tag = next_tag();
+    return;
+  }
   InterestChange change{fd, e.registered, Events(), next_tag()};
   backend_.apply(std::span<InterestChange>(&change, 1));
   record_outcome(change);
+}
+
+Error Loop::close_io(Io& watcher) noexcept {
+  const int fd = watcher.fd_;
+  if (watcher.active_) stop_io(watcher);
+  const auto index = static_cast<size_t>(fd);
+  if (index < fds_.size()) {
+    FdEntry& e = fds_[index];
+    // The descriptor closes under the loop's other watchers of it: stopped, and called
+    // once with Invalid in the next iteration.
+    if (e.head != nullptr) fail_watchers(e);
+    deregister_now(fd);  // before the close: no registration may outlive it (epoll_backend.hpp, note a)
+    stop_stamps_[index] = 0;
+  }
+  watcher.fd_ = -1;
+  watcher.stop_stamp_ = 0;
+  return close_descriptor(fd);
 }
 
 void Loop::stop_io(Io& watcher) noexcept {
@@ -194,7 +216,15 @@ void Loop::apply_changes() noexcept {
     stop_stamps_[static_cast<size_t>(fd)] = 0;
     const Events wanted = wanted_interest(fd);
     if (wanted == e.registered) continue;  // stopped and restarted unchanged: no system call
-    batch.add(InterestChange{fd, e.registered, wanted, next_tag()});
+    const Events from = kernel_interest(e);
+    if (wanted.empty() && from.empty()) {
+      // Only the kernel object being retired has it (renewal): it goes with that object,
+      // and its reports, under the old tag, are stale from now on.
+      e.registered = Events();
+      e.tag = next_tag();
+      continue;
+    }
+    batch.add(InterestChange{fd, from, wanted, next_tag()});
   }
   changed_fds_.clear();
 }
@@ -237,8 +267,11 @@ void Loop::fail_watchers(FdEntry& e) noexcept {
   while (*tail != nullptr)
     tail = &(*tail)->next_;
   *tail = e.head;
-  for (Io* w = e.head; w != nullptr; w = w->next_)
+  for (Io* w = e.head; w != nullptr; w = w->next_) {
     w->failed_ = true;
+    // Not served in a pass over its descriptor under way: its Invalid callback comes next.
+    if (io_snapshot_live_) std::replace(io_snapshot_.begin(), io_snapshot_.end(), w, static_cast<Io*>(nullptr));
+  }
   e.head = nullptr;
 }
 
@@ -258,6 +291,48 @@ Error Loop::rebuild_backend() noexcept {
   return reregister_all();
 }
 
+void Loop::note_stale_report() noexcept {
+  // The kernel holds a registration the loop cannot remove (epoll_backend.hpp, note a):
+  // only a new kernel object is rid of it. Replaced gradually where the backend can, so
+  // that no iteration pays for re-registering every descriptor at once.
+  if constexpr (Backend::kRenewsGradually) {
+    if (!renewing_) renewal_needed_ = true;  // while renewing, the old object's reports are expected
+  } else {
+    rebuild_needed_ = true;
+  }
+}
+
+Error Loop::start_renewal() noexcept {
+  if constexpr (Backend::kRenewsGradually) {
+    if (Error err = backend_.renew()) return err;  // renewal_needed_ stays: tried again next time
+    renewal_needed_ = false;
+    renewing_ = true;
+    renewal_mark_ = next_tag_;
+    renewal_cursor_ = 0;
+  }
+  return Error();
+}
+
+void Loop::continue_renewal() noexcept {
+  if constexpr (Backend::kRenewsGradually) {
+    // One batch of registrations per iteration moves to the new kernel object; what is
+    // not moved yet is still reported through the old one, nested in the new.
+    ChangeBatch batch(*this);
+    size_t moved = 0;
+    for (; renewal_cursor_ < fds_.size() && moved < kMaxChangesPerApply; ++renewal_cursor_) {
+      const FdEntry& e = fds_[renewal_cursor_];
+      if (e.registered.empty() || in_current_set(e)) continue;
+      batch.add(InterestChange{static_cast<int>(renewal_cursor_), Events(), e.registered, next_tag()});
+      ++moved;
+    }
+    (void)batch.finish();
+    if (renewal_cursor_ < fds_.size()) return;
+    backend_.retire();
+    renewing_ = false;
+    ++rebuilds_;
+  }
+}
+
 void Loop::collect_process_events() noexcept {
   // Signals the old kqueue counted and exits it saw would close with it: take them
   // first. Descriptor reports can go; every descriptor is registered again. (Not in a
@@ -273,7 +348,7 @@ void Loop::collect_process_events() noexcept {
 
 Error Loop::reregister_all() noexcept {
   ++rebuilds_;
-  rebuild_needed_ = false;
+  rebuild_needed_ = renewal_needed_ = renewing_ = false;  // the backend dropped any instance being retired
   // The kernel object is new and empty: look at every Async once more, in case a
   // wake-up was consumed by the old one.
   wake_pending_.store(false);
@@ -453,7 +528,7 @@ void Loop::dispatch_events(int count) noexcept {
     }
     const auto index = static_cast<size_t>(event.fd);
     if (index >= fds_.size()) {
-      rebuild_needed_ = true;  // a registration the loop never made: a stale one (note a)
+      note_stale_report();  // a registration the loop never made: a stale one (note a)
       continue;
     }
     const FdEntry& e = fds_[index];
@@ -461,7 +536,7 @@ void Loop::dispatch_events(int count) noexcept {
       // Stale. If the registration changed after this wait began, the report is merely
       // out of date; otherwise the kernel holds a registration the loop cannot remove
       // (closed descriptor, open duplicate): recreate the set before the next wait.
-      if (!tag_is_recent(e.tag)) rebuild_needed_ = true;
+      if (!tag_is_recent(e.tag)) note_stale_report();
       continue;
     }
     if (event.events.invalid()) {
@@ -502,16 +577,16 @@ Error Loop::run(RunMode mode) noexcept {
     }
     if (rebuild_needed_) {
       if ((result = rebuild_backend())) break;
+    } else if (renewal_needed_) {
+      if ((result = start_renewal())) break;
     }
     if (!prepares_.empty()) run_hooks<detail::HookKind::Prepare>();
     if (!changed_fds_.empty()) apply_changes();
+    if (renewing_) continue_renewal();
     const bool poll = mode == RunMode::NoWait || active_watchers() == 0 || stop_requested_ || has_due_work();
     int64_t timeout = poll ? 0 : -1;
-    int64_t deadline = poll ? now_ns_ : kNoDeadline;
-    if (!poll && (deadline = next_wake_deadline()) != kNoDeadline) {
-      const int64_t now = read_monotonic();  // callbacks since the last wait took time
-      timeout = deadline > now ? deadline - now : 0;
-    }
+    int64_t deadline = kNoDeadline;
+    if (!poll && (deadline = next_wake_deadline()) != kNoDeadline) timeout = time_until(deadline, deadline);
     tag_mark_ = next_tag_;
     Result<int> count = backend_.wait(timeout, deadline);
     if (!count) {
@@ -535,7 +610,40 @@ Error Loop::run(RunMode mode) noexcept {
   }
   running_ = false;
   stop_requested_ = false;
+  if (embedded_) keep_handle_ready();
   return result;
+}
+
+int64_t Loop::time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept {
+  const int64_t now = read_monotonic();  // callbacks since the last wait took time
+  int64_t timeout = 0;
+  if (deadline > now && __builtin_sub_overflow(deadline, now, &timeout)) timeout = kNoDeadline;
+  // The kernel sleeps on its own clock: with a clock source installed, the same timeout
+  // from the real present (a fake clock's deadline would be meaningless to a timerfd).
+  kernel_deadline = clock_ == nullptr ? deadline : saturating_add(monotonic_ns(), timeout);
+  return timeout;
+}
+
+int Loop::native_handle() noexcept {
+  if (!embedded_ && open_) {
+    embedded_ = true;
+    if (!running_) keep_handle_ready();
+  }
+  return backend_.native_handle();
+}
+
+void Loop::keep_handle_ready() noexcept {
+  // Another loop polls the handle instead of this loop waiting (backend.hpp,
+  // keep_ready_at): pending interest changes go to the kernel now, and the handle
+  // becomes readable at the next deadline, or at once when work is due already.
+  if (!open_ || fork_generation() != fork_generation_) return;
+  if (!changed_fds_.empty()) apply_changes();
+  const bool due = has_due_work() || rebuild_needed_ || renewal_needed_;
+  const int64_t deadline = due ? read_monotonic() : next_wake_deadline();
+  if (deadline == kNoDeadline) return;
+  int64_t kernel_deadline = kNoDeadline;
+  const int64_t timeout = time_until(deadline, kernel_deadline);
+  backend_.keep_ready_at(timeout, kernel_deadline);
 }
 
 void Loop::stop() noexcept {
@@ -555,7 +663,10 @@ void Loop::detach_all() noexcept {
   }
   sigchld_.reset();
   sigchld_children_ = 0;
-  (void)update_signalfd(0);
+  signalfd_io_.reset();  // closed with the kernel set, which goes with the loop
+  if (signalfd_ >= 0) (void)close_descriptor(signalfd_);
+  signalfd_ = -1;
+  signalfd_mask_ = 0;
   filtered_signals_ = filtered_signals_pending_ = 0;  // dropped with the kqueue
   while (Signal* signal = signals_.front()) {
     signals_.remove(*signal);

@@ -99,7 +99,7 @@ struct ClockSource {
 struct LoopStats {
   uint64_t iterations;         // completed iterations (== Loop::iteration())
   uint64_t interest_syscalls;  // system calls made to change the kernel's interest set
-  uint64_t backend_rebuilds;   // times the kernel object was recreated (stale registrations, fork)
+  uint64_t backend_rebuilds;   // times the kernel object was replaced (stale registrations, fork, rebuild())
 };
 
 class Loop {
@@ -170,9 +170,17 @@ class Loop {
   // Active watchers; run(RunMode::Default) returns when this reaches 0.
   int active_watchers() const noexcept;
   LoopStats stats() const noexcept { return {iteration_, backend_.interest_syscalls(), rebuilds_}; }
-  // The epoll descriptor or the kqueue: readable when this loop has work, to embed it in
-  // another loop. Windows: the completion port's handle value (not waitable as such).
-  int native_handle() const noexcept { return backend_.native_handle(); }
+  // The epoll descriptor or the kqueue, to embed this loop in another loop: the other
+  // loop watches it for readability and then calls run(RunMode::NoWait). From the first
+  // call on, the handle is readable whenever this loop has work due: a ready descriptor,
+  // a wake-up or signal, an Idle watcher, and a Timer or Periodic deadline (an armed
+  // timerfd or EVFILT_TIMER in the set, re-armed when the next deadline changes: at
+  // most one system call per run() or start outside run()). Interest changes made
+  // outside run() reach the kernel at once. On epoll without timerfds (kernels before
+  // 2.6.25) deadlines cannot make it readable. Windows: the completion port's handle
+  // value, which no other loop can wait for (iocp_backend.hpp, note n): drive an
+  // embedded IOCP loop with run(RunMode::NoWait) on a schedule.
+  int native_handle() noexcept;
 
   // Pre-sizes the descriptor table for descriptors below `count`, so that starting
   // watchers on them never allocates. Errors: ENOMEM.
@@ -262,6 +270,7 @@ class Loop {
   void queue_change(int fd) noexcept;
   Error start_io(Io& watcher) noexcept;
   void stop_io(Io& watcher) noexcept;
+  Error close_io(Io& watcher) noexcept;
   void check_fork() noexcept;
   void deregister_now(int fd) noexcept;
   Error register_now(int fd, Events from, Events to) noexcept;
@@ -274,6 +283,24 @@ class Loop {
   uint32_t next_tag() noexcept { return next_tag_++; }
 
   Error rebuild_backend() noexcept;
+  void note_stale_report() noexcept;
+  Error start_renewal() noexcept;
+  void continue_renewal() noexcept;
+  // While the backend is renewed (kRenewsGradually), whether `e`'s registration is in the
+  // new kernel object: registered (or changed) since the renewal began.
+  bool in_current_set(const FdEntry& e) const noexcept {
+    return !renewing_ || detail::issued_since(e.tag, renewal_mark_, next_tag_);
+  }
+  // What the current kernel object has for `e`.
+  Events kernel_interest(const FdEntry& e) const noexcept { return in_current_set(e) ? e.registered : Events(); }
+  // The timeout until `deadline` (loop clock) from now, saturated, and the same instant
+  // on the kernel's monotonic clock for the backend.
+  int64_t time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept;
+  void keep_handle_ready() noexcept;
+  // For a change made outside run() to a loop embedded in another (native_handle()).
+  void changed_outside_run() noexcept {
+    if (embedded_ && !running_) keep_handle_ready();
+  }
   Error reregister_all() noexcept;
   Error record_process_outcome(const InterestChange& change) noexcept;
   void collect_process_events() noexcept;
@@ -326,7 +353,10 @@ class Loop {
   bool running_ = false;
   bool stop_requested_ = false;
   bool rebuild_needed_ = false;
-  bool async_scan_ = false;  // an Async was started with a send pending
+  bool renewal_needed_ = false;  // a stale report: replace the kernel object gradually
+  bool renewing_ = false;        // between Backend::renew() and retire()
+  bool embedded_ = false;        // native_handle() was asked for
+  bool async_scan_ = false;      // an Async was started with a send pending
   bool children_check_due_ = false;
   bool io_snapshot_live_ = false;
   int signal_slot_ = -1;  // mailbox in the process-wide signal layer
@@ -372,6 +402,8 @@ class Loop {
                                             // room for the most watchers any descriptor has
   uint32_t next_stop_stamp_ = 1;
   uint64_t rebuilds_ = 0;
+  uint32_t renewal_mark_ = 0;                          // next_tag_ when the renewal began
+  size_t renewal_cursor_ = 0;                          // next descriptor to move to the new kernel object
   alignas(64) std::atomic<bool> wake_pending_{false};  // written by other threads: own line
   TimerWheel periodics_;                               // Periodic watchers, on the wall clock
 };

@@ -95,8 +95,11 @@ void Loop::stop_signal(Signal& watcher) noexcept {
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
   if (mask == 0) {
+    // Out of the kernel's set before the close: a forked child may hold a copy of the
+    // signalfd, which would keep an orphaned registration reporting (epoll_backend.hpp,
+    // note a).
+    if (signalfd_io_) (void)signalfd_io_->close();
     signalfd_io_.reset();
-    if (signalfd_ >= 0) (void)close_descriptor(signalfd_);
     signalfd_ = -1;
     signalfd_mask_ = 0;
     return Error();

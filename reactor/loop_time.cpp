@@ -73,6 +73,7 @@ Error Loop::start_periodic(Periodic& watcher, int64_t at) noexcept {
     periodic_list_.push_back(watcher);
   }
   periodics_.insert(watcher, at);
+  changed_outside_run();
   return Error();
 }
 

@@ -13,6 +13,7 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
   timeout_ns_ = after.count() < 0 ? 0 : after.count();
   repeat_ns_ = repeat.count();
   loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, timeout_ns_));
+  loop_->changed_outside_run();
   return Error();
 }
 
@@ -22,6 +23,7 @@ Error Timer::again() noexcept {
   if (!linked() && !loop_->timers_.make_room()) return Error(ENOMEM);
   const int64_t interval = repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_;
   loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, interval));
+  loop_->changed_outside_run();
   return Error();
 }
 

@@ -57,6 +57,12 @@
 //    finds no zombie); the loop treats ESRCH as "exited". The signal layer still sets a
 //    handler while a signal is watched (signals/signal_registry.hpp), so that the
 //    default action does not end the process. (kqueue(2), EVFILT_SIGNAL, EVFILT_PROC.)
+// m) An embedded loop's kqueue is polled by another loop, not waited for by its own
+//    wait(): keep_ready_at() adds a one-shot EVFILT_TIMER (NOTE_NSECONDS, relative:
+//    FreeBSD and macOS both have it; their absolute flags differ) so that the kqueue
+//    becomes readable at the loop's next deadline. A kqueue with a pending event is
+//    readable (kqueue(2): "the queue ... can be used with select"); the timer's own
+//    reports are dropped by wait(). Re-adding a timer restarts it with the new period.
 #pragma once
 
 #include <sys/stat.h>
@@ -88,6 +94,9 @@ class BasicKqueueBackend {
 
   // Signals and processes are registered here as well (note l).
   static constexpr bool kReportsProcesses = true;
+  // close(2) removes a descriptor's kevents (note c): no registration outlives it, so
+  // there is never a need to replace the kqueue gradually.
+  static constexpr bool kRenewsGradually = false;
 
   BasicKqueueBackend() noexcept = default;
   ~BasicKqueueBackend() { close(); }
@@ -101,6 +110,7 @@ class BasicKqueueBackend {
   void apply(std::span<InterestChange> changes) noexcept;
   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
   ReadyEvent event(int i) const noexcept { return ready_[i]; }
+  void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns) noexcept;  // note m
   void wake() noexcept;
   void acknowledge_wake() noexcept {}  // EV_CLEAR already reset it (note e)
   int native_handle() const noexcept { return kqueue_fd_.load(std::memory_order_relaxed); }
@@ -118,9 +128,10 @@ class BasicKqueueBackend {
   }
 
  private:
-  static constexpr uintptr_t kWakeIdent = 0;  // EVFILT_USER ident of the wake-up
-  Error create_instance() noexcept;           // a new kqueue with the wake-up event in it
-  void release(int kq) noexcept;              // closes kq unless it predates a fork
+  static constexpr uintptr_t kWakeIdent = 0;   // EVFILT_USER ident of the wake-up
+  static constexpr uintptr_t kTimerIdent = 0;  // EVFILT_TIMER ident of keep_ready_at (note m)
+  Error create_instance() noexcept;            // a new kqueue with the wake-up event in it
+  void release(int kq) noexcept;               // closes kq unless it predates a fork
   void grow(int capacity) noexcept;
 
   std::atomic<int> kqueue_fd_{-1};  // read by wake() from any thread
@@ -140,6 +151,7 @@ class BasicKqueueBackend {
   };
   detail::GrowableArray<Seen> seen_;  // grown by apply() to cover every registered descriptor
   uint32_t wait_stamp_ = 0;
+  int64_t armed_deadline_ = -1;  // of the keep_ready_at timer; -1: none or fired
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
   uint64_t interest_syscalls_ = 0;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <limits>
 #include <new>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -221,6 +222,10 @@ Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexce
       ready_[merged++] = ReadyEvent{kWakeDescriptor, 0, Events()};
       continue;
     }
+    if (raw.filter == kqueue_abi::kEvfiltTimer) {  // keep_ready_at's, one-shot (note m)
+      armed_deadline_ = -1;
+      continue;
+    }
     const auto data = reinterpret_cast<uintptr_t>(raw.udata);
     const int fd = static_cast<int>(static_cast<uint32_t>(data));
     const auto tag = static_cast<uint32_t>(data >> 32);
@@ -243,6 +248,19 @@ Result<int> BasicKqueueBackend<Kernel>::wait(int64_t timeout_ns, int64_t) noexce
   }
   grow_before_next_wait_ = count == capacity_ && capacity_ < 4096;  // busy: take more next time
   return merged;
+}
+
+template <class Kernel>
+void BasicKqueueBackend<Kernel>::keep_ready_at(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+  if (deadline_ns == armed_deadline_ || deadline_ns == std::numeric_limits<int64_t>::max()) return;
+  Kevent timer{};
+  timer.ident = kTimerIdent;
+  timer.filter = kqueue_abi::kEvfiltTimer;
+  timer.flags = kqueue_abi::kEvAdd | kqueue_abi::kEvOneshot;
+  timer.fflags = Kernel::kNoteNanoseconds;
+  timer.data = timeout_ns > 0 ? timeout_ns : 0;  // 0: at once
+  ++interest_syscalls_;
+  if (Kernel::kevent(native_handle(), &timer, 1, nullptr, 0, nullptr) == 0) armed_deadline_ = deadline_ns;
 }
 
 }  // namespace evflow

@@ -30,6 +30,7 @@ namespace evflow {
 struct NativeKqueue {
   using Kevent = kqueue_abi::native::Kevent;
   static constexpr int16_t kEvfiltUser = kqueue_abi::native::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = kqueue_abi::native::kNoteNanoseconds;
 
   static int kqueue() noexcept { return ::kqueue(); }
   static int kevent(int kq, const Kevent* changes, int nchanges, Kevent* events, int nevents,

@@ -1,6 +1,7 @@
 #include "platform/linux/epoll_backend.hpp"
 
 #include <climits>
+#include <limits>
 #include <new>
 
 #include "platform/fatal.hpp"
@@ -15,12 +16,21 @@ constexpr int kMaximumCapacity = 4096;
 constexpr uint64_t kWakeData = 0xffffffffu;
 // The sleep timerfd's data: descriptor -2, never shown to the loop (note h).
 constexpr uint64_t kTimerData = 0xfffffffeu;
+// The instance that replaces this one, nested in it while renewing: descriptor -3, never
+// shown (note j).
+constexpr uint64_t kNestedInstanceData = 0xfffffffdu;
 
 uint32_t epoll_mask(Events interest) noexcept {
   uint32_t mask = 0;
   if (interest.readable()) mask |= linux_abi::kEpollIn;
   if (interest.writable()) mask |= linux_abi::kEpollOut;
   return mask;
+}
+
+// A descriptor the kernel could not make for want of resources, as opposed to one this
+// kernel cannot make at all.
+bool out_of_resources(Error err) noexcept {
+  return err.code() == EMFILE || err.code() == ENFILE || err.code() == ENOMEM;
 }
 
 }  // namespace
@@ -35,67 +45,128 @@ Error EpollBackend::open() noexcept {
   Result<int> wakefd = linux_abi::eventfd(0);
   if (!wakefd) return wakefd.error();
   wake_fd_ = wakefd.value();
-  if (Error err = create_instance()) {
+  Error err = make_timer();
+  Result<int> epfd = err ? Result<int>(err) : create_instance();
+  if (!epfd) {
     close();
-    return err;
-  }
-  return Error();
-}
-
-Error EpollBackend::create_instance() noexcept {
-  Result<int> epfd = linux_abi::epoll_create();
-  if (!epfd) return epfd.error();
-  linux_abi::EpollEvent ev{linux_abi::kEpollIn | linux_abi::kEpollEt, kWakeData};  // note g
-  if (Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wake_fd_, &ev)) {
-    (void)linux_abi::close(epfd.value());
-    return err;
+    return epfd.error();
   }
   epoll_fd_ = epfd.value();
   return Error();
 }
 
-void EpollBackend::close() noexcept {
-  close_instance();
-  if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
-  wake_fd_ = -1;
+Error EpollBackend::make_timer() noexcept {
+  Result<int> fd = linux_abi::timerfd_create(linux_abi::kClockMonotonic);
+  if (!fd) {
+    if (out_of_resources(fd.error())) return fd.error();
+    sleep_path_ = kernel_floor_ = SleepPath::Milliseconds;  // note d: no timerfds on this kernel
+    return Error();
+  }
+  timer_fd_ = fd.value();
+  armed_deadline_ = -1;
+  return Error();
 }
 
-void EpollBackend::close_instance() noexcept {
+Result<int> EpollBackend::create_instance() noexcept {
+  Result<int> epfd = linux_abi::epoll_create();
+  if (!epfd) return epfd;
+  linux_abi::EpollEvent wake{linux_abi::kEpollIn | linux_abi::kEpollEt, kWakeData};  // note g
+  linux_abi::EpollEvent timer{linux_abi::kEpollIn, kTimerData};
+  Error err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, wake_fd_, &wake);
+  if (!err && timer_fd_ >= 0) err = linux_abi::epoll_ctl(epfd.value(), linux_abi::kEpollCtlAdd, timer_fd_, &timer);
+  if (err) {
+    (void)linux_abi::close(epfd.value());
+    return err;
+  }
+  return epfd;
+}
+
+void EpollBackend::close() noexcept {
+  close_instances();
   if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
-  if (epoll_fd_ >= 0) (void)linux_abi::close(epoll_fd_);
-  timer_fd_ = epoll_fd_ = -1;
+  if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
+  timer_fd_ = wake_fd_ = -1;
   armed_deadline_ = -1;
 }
 
-Error EpollBackend::reopen() noexcept {
-  // Note f: closing our descriptor never edits a set another process shares. The wake-up
-  // eventfd is kept: other threads may be writing to it right now (Async::send), and a
-  // closed number could be reused by an unrelated file in between. The timerfd, if its
-  // path is in use, is recreated on demand.
-  close_instance();
-  return create_instance();
+void EpollBackend::close_instances() noexcept {
+  if (new_epoll_fd_ >= 0) (void)linux_abi::close(new_epoll_fd_);
+  if (epoll_fd_ >= 0) (void)linux_abi::close(epoll_fd_);
+  new_epoll_fd_ = epoll_fd_ = -1;
 }
 
-Error EpollBackend::after_fork() noexcept {
-  // Note f: the inherited epoll instance and timerfd are the parent's too; only our
-  // references are closed. The inherited eventfd is shared with the parent as well: a
-  // fresh one takes over its number (dup3), so code that cached the number keeps working.
-  close_instance();
-  Result<int> fresh = linux_abi::eventfd(0);
+Error EpollBackend::reopen() noexcept {
+  // Note f: closing our descriptor never edits a set another process shares; the new
+  // instance exists before the old ones go. The wake-up eventfd and the timerfd are
+  // kept: other threads may be writing to the eventfd right now (Async::send), and a
+  // closed number could be reused by an unrelated file in between.
+  Result<int> fresh = create_instance();
   if (!fresh) return fresh.error();
-  if (Error err = linux_abi::dup3(fresh.value(), wake_fd_)) {
+  close_instances();
+  epoll_fd_ = fresh.value();
+  armed_deadline_ = -1;  // re-armed at the next timed wait, whatever it was
+  return Error();
+}
+
+Error EpollBackend::renew() noexcept {
+  if (renewing()) return Error();
+  // The new instance starts empty and is watched from the old one (note j): nesting an
+  // empty instance costs nothing, where nesting the old one would make the kernel walk
+  // all of its registrations (the loop check of epoll_ctl(2), ELOOP).
+  Result<int> fresh = linux_abi::epoll_create();
+  if (!fresh) return fresh.error();
+  linux_abi::EpollEvent nested{linux_abi::kEpollIn, kNestedInstanceData};
+  ++interest_syscalls_;
+  if (Error err = linux_abi::epoll_ctl(epoll_fd_, linux_abi::kEpollCtlAdd, fresh.value(), &nested)) {
     (void)linux_abi::close(fresh.value());
     return err;
   }
+  new_epoll_fd_ = fresh.value();
+  return Error();
+}
+
+void EpollBackend::retire() noexcept {
+  if (!renewing()) return;
+  // The wake-up and the timer join the new instance, which then replaces the old one.
+  // Closing the old one drops what could not be taken out of it, the orphan included.
+  linux_abi::EpollEvent wake{linux_abi::kEpollIn | linux_abi::kEpollEt, kWakeData};  // note g
+  linux_abi::EpollEvent timer{linux_abi::kEpollIn, kTimerData};
+  interest_syscalls_ += 2;
+  (void)linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, wake_fd_, &wake);
+  if (timer_fd_ >= 0) (void)linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, timer_fd_, &timer);
+  armed_deadline_ = -1;  // re-armed at the next timed wait: an expiry may have gone with the old one
+  (void)linux_abi::close(epoll_fd_);
+  epoll_fd_ = new_epoll_fd_;
+  new_epoll_fd_ = -1;
+}
+
+Error EpollBackend::after_fork() noexcept {
+  // Note f: the inherited epoll instances, eventfd and timerfd are the parent's too; only
+  // our references to them go. A fresh eventfd takes over the wake-up's number (dup3), so
+  // code that cached the number keeps working. Each step can be taken again: a failure
+  // is retried by the next call, from the start.
+  close_instances();
+  if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
+  timer_fd_ = -1;
+  Result<int> fresh = linux_abi::eventfd(0);
+  if (!fresh) return fresh.error();
+  Error err = linux_abi::dup3(fresh.value(), wake_fd_);
   (void)linux_abi::close(fresh.value());
+  if (err) return err;
   unread_wakes_ = 0;  // a fresh counter
-  return create_instance();
+  if (kernel_floor_ != SleepPath::Milliseconds) {
+    if (Error timer = make_timer()) return timer;
+  }
+  Result<int> epfd = create_instance();
+  if (!epfd) return epfd.error();
+  epoll_fd_ = epfd.value();
+  return Error();
 }
 
 Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
   ++interest_syscalls_;
   linux_abi::EpollEvent ev{epoll_mask(interest), (uint64_t{tag} << 32) | static_cast<uint32_t>(fd)};
-  return linux_abi::epoll_ctl(epoll_fd_, op, fd, &ev);
+  return linux_abi::epoll_ctl(renewing() ? new_epoll_fd_ : epoll_fd_, op, fd, &ev);  // note j
 }
 
 void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
@@ -109,6 +180,13 @@ void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
       continue;
     }
     const bool add = change.from.empty();
+    if (add && renewing()) {
+      // Out of the old instance as it moves to the new one (note j), so that retire()
+      // closes an instance holding only what could not be removed: closing one that
+      // still holds thousands of registrations takes milliseconds of its own.
+      ++interest_syscalls_;
+      (void)linux_abi::epoll_ctl(epoll_fd_, linux_abi::kEpollCtlDel, change.fd, nullptr);
+    }
     Error err = control(add ? linux_abi::kEpollCtlAdd : linux_abi::kEpollCtlMod, change.fd, change.to, change.tag);
     if (add && err.code() == EEXIST) {  // note e
       err = control(linux_abi::kEpollCtlMod, change.fd, change.to, change.tag);
@@ -129,12 +207,13 @@ Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
     count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
     if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
-      sleep_path_ = kernel_floor_ = SleepPath::TimerFd;  // note d
+      sleep_path_ = kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;  // note d
       return wait(timeout_ns, deadline_ns);
     }
   } else {
-    count = wait_with_timerfd(timeout_ns, deadline_ns);
+    count = wait_with_timerfd(deadline_ns);
   }
+  if (count && renewing()) count = collect_nested(count.value());           // note j
   if (count && timer_fd_ >= 0) count = remove_timer_events(count.value());  // on every path (note h)
   if (count && count.value() == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
   return count;
@@ -149,26 +228,37 @@ Result<int> EpollBackend::wait_milliseconds(int64_t timeout_ns) noexcept {
   return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, timeout_ms);
 }
 
-Result<int> EpollBackend::wait_with_timerfd(int64_t timeout_ns, int64_t deadline_ns) noexcept {
-  if (timer_fd_ < 0) {
-    Result<int> fd = linux_abi::timerfd_create(linux_abi::kClockMonotonic);
-    linux_abi::EpollEvent ev{linux_abi::kEpollIn, kTimerData};
-    if (fd && linux_abi::epoll_ctl(epoll_fd_, linux_abi::kEpollCtlAdd, fd.value(), &ev)) {
-      (void)linux_abi::close(fd.value());
-      fd = Error(EMFILE);
-    }
-    if (!fd) {
-      sleep_path_ = kernel_floor_ = SleepPath::Milliseconds;  // note d: the last resort
-      return wait_milliseconds(timeout_ns);
-    }
-    timer_fd_ = fd.value();
-  }
-  if (deadline_ns != armed_deadline_) {
-    const linux_abi::KernelItimerspec spec{{0, 0}, {deadline_ns / 1'000'000'000, deadline_ns % 1'000'000'000}};
-    if (Error err = linux_abi::timerfd_settime(timer_fd_, linux_abi::kTimerAbsolute, spec)) return err;
-    armed_deadline_ = deadline_ns;
-  }
+Result<int> EpollBackend::wait_with_timerfd(int64_t deadline_ns) noexcept {
+  if (Error err = arm_timer(deadline_ns)) return err;
   return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, -1);
+}
+
+Error EpollBackend::arm_timer(int64_t deadline_ns) noexcept {
+  if (deadline_ns == armed_deadline_) return Error();
+  // An absolute deadline of 0 would disarm the timer: the earliest instant that arms it.
+  const int64_t at = deadline_ns < 1 ? 1 : deadline_ns;
+  const linux_abi::KernelItimerspec spec{{0, 0}, {at / 1'000'000'000, at % 1'000'000'000}};
+  if (Error err = linux_abi::timerfd_settime(timer_fd_, linux_abi::kTimerAbsolute, spec)) return err;
+  armed_deadline_ = deadline_ns;
+  return Error();
+}
+
+void EpollBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
+  // Note k. Without a timerfd (the millisecond floor) there is nothing to arm.
+  if (timer_fd_ < 0 || deadline_ns == std::numeric_limits<int64_t>::max()) return;  // no deadline
+  (void)arm_timer(deadline_ns);
+}
+
+int EpollBackend::collect_nested(int count) noexcept {
+  for (int i = 0; i < count; ++i) {
+    if (events_[i].data != kNestedInstanceData) continue;
+    // The nested instance stands for its own ready descriptors: read them in its place.
+    events_[i] = events_[count - 1];
+    --count;
+    Result<int> more = linux_abi::epoll_pwait(new_epoll_fd_, events_.get() + count, capacity_ - count, 0);
+    return more ? count + more.value() : count;
+  }
+  return count;
 }
 
 int EpollBackend::remove_timer_events(int count) noexcept {

@@ -16,11 +16,14 @@
 // d) epoll_pwait2 (nanosecond timeout) exists since Linux 5.11. Older kernels answer
 //    ENOSYS; seccomp filters and emulators (qemu-user 7.2) answer ENOSYS or EPERM. The
 //    first such answer switches this backend to an absolute CLOCK_MONOTONIC timerfd in
-//    the epoll set (Linux >= 2.6.25), and if that cannot be created, to epoll_pwait with
+//    the epoll set (Linux >= 2.6.25), and where timerfds do not exist at all (ENOSYS,
+//    EINVAL, or EPERM from a filter, when open() tries to make one), to epoll_pwait with
 //    the timeout rounded up to whole milliseconds, so it never wakes early.
-// h) The timerfd is re-armed only when the deadline changes; arming resets its
-//    expiration count, which also clears a stale readiness (timerfd_settime(2)). Its
-//    own events are removed from the results before the loop sees them.
+// h) The timerfd is made by open(), with the epoll instance: running out of descriptors
+//    is then open()'s EMFILE, never a silent fall back to milliseconds at the first timed
+//    sleep. It is re-armed only when the deadline changes; arming resets its expiration
+//    count, which also clears a stale readiness (timerfd_settime(2)). Its own events are
+//    removed from the results before the loop sees them.
 // i) epoll_pwait2's timeout is subject to the thread's timer slack (50 us by default,
 //    prctl(2) PR_SET_TIMERSLACK); a timerfd is not. Loop::set_timer_slack lowers it.
 // e) EPOLL_CTL_MOD answers ENOENT when the descriptor was closed and reopened behind the
@@ -28,8 +31,9 @@
 //    ADD. EPOLL_CTL_ADD answers EEXIST when a registration survived that the loop
 //    believed gone: retried as a MOD.
 // f) A forked child shares the parent's epoll instance; EPOLL_CTL_DEL from the child
-//    would edit the parent's set. reopen() only closes the child's descriptor and
-//    creates a new instance.
+//    would edit the parent's set. after_fork() only closes the child's descriptors and
+//    creates new objects; so do reopen() and renew(), which also create the new object
+//    before letting go of the old one, so that a failure leaves the backend as it was.
 // g) The wake-up channel is an eventfd: write(2) of 1 is async-signal-safe. It is in the
 //    set edge-triggered: every write(2) queues a new report even while the counter is
 //    non-zero (eventfd(2) wakes its waiters on each write; epoll(7) re-queues an
@@ -40,6 +44,24 @@
 //    to it) and so its count: adding it to the new set reports it once, possibly for a
 //    wake-up already acknowledged. Spurious, never lost; the loop re-scans after a
 //    rebuild anyway.
+// j) A registration orphaned by note a cannot be removed: only a new epoll instance is
+//    rid of it. Registering thousands of descriptors in a new instance at once stalls the
+//    loop for milliseconds (bench/io_bench.cpp, BM_StaleRegistrationPause), so renew()
+//    replaces the instance gradually: a new, empty instance is added to the current one
+//    (an epoll descriptor is itself pollable, epoll(7) Q&A 3); the loop moves its
+//    registrations into it a batch at a time (apply() adds to the new instance and
+//    deletes from the old), and a wait on the old instance still ends when a descriptor
+//    of the new one is ready, whose events are then read from it with a zero timeout.
+//    retire() moves the wake-up and the timer across and closes the old instance, the
+//    orphan with it. Nesting the new instance in the old, not the other way round, keeps
+//    the kernel from walking every registration of the old one (the loop check of
+//    EPOLL_CTL_ADD for an epoll descriptor, epoll_ctl(2), ELOOP), which took 2.5 ms at
+//    9,000 descriptors here. The handle (native_handle()) changes at retire(), as at
+//    every replacement of the instance.
+// k) An embedded loop is not waited for by its own wait(): another loop polls its
+//    epoll descriptor. keep_ready_at() arms the timerfd for the loop's next deadline so
+//    that the descriptor becomes readable then, timers included (the timerfd is in the
+//    set, and a ready item makes an epoll descriptor readable, epoll(7) Q&A 3).
 #pragma once
 
 #include <cstdint>
@@ -60,14 +82,21 @@ class EpollBackend {
 
   // Only descriptors: signals and children reach the loop through signalfd and pidfd.
   static constexpr bool kReportsProcesses = false;
+  // Orphaned registrations exist here (note a): renew() and retire() replace the
+  // instance gradually (note j).
+  static constexpr bool kRenewsGradually = true;
 
   Error open() noexcept;
   void close() noexcept;
   Error reopen() noexcept;
   Error after_fork() noexcept;
+  Error renew() noexcept;
+  void retire() noexcept;
+  bool renewing() const noexcept { return new_epoll_fd_ >= 0; }
 
   void apply(std::span<InterestChange> changes) noexcept;
   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns) noexcept;
 
   ReadyEvent event(int i) const noexcept {
     const linux_abi::EpollEvent& raw = events_[i];
@@ -95,17 +124,22 @@ class EpollBackend {
   }
 
  private:
-  Error create_instance() noexcept;  // a new epoll instance watching wake_fd_
-  void close_instance() noexcept;
-  Result<int> wait_with_timerfd(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  // A new epoll instance watching wake_fd_ and timer_fd_.
+  Result<int> create_instance() noexcept;
+  Error make_timer() noexcept;  // timer_fd_, or the millisecond floor where timerfds do not exist
+  void close_instances() noexcept;
+  Result<int> wait_with_timerfd(int64_t deadline_ns) noexcept;
   Result<int> wait_milliseconds(int64_t timeout_ns) noexcept;
+  Error arm_timer(int64_t deadline_ns) noexcept;
+  int collect_nested(int count) noexcept;  // replaces the nested instance's report by its events (note j)
   int remove_timer_events(int count) noexcept;
   Error control(int op, int fd, Events interest, uint32_t tag) noexcept;
   void grow_event_buffer() noexcept;
 
   int epoll_fd_ = -1;
+  int new_epoll_fd_ = -1;  // renewing: the instance replacing epoll_fd_, nested in it (note j)
   int wake_fd_ = -1;
-  int timer_fd_ = -1;            // SleepPath::TimerFd only, created on first use
+  int timer_fd_ = -1;            // -1 only on the millisecond floor (note h)
   int64_t armed_deadline_ = -1;  // what timer_fd_ is armed for; -1: disarmed or fired
   int capacity_ = 0;
   std::unique_ptr<linux_abi::EpollEvent[]> events_;

@@ -81,6 +81,11 @@
 //    a multiple of 4 is EBADF. The conversion back sign-extends, as that page prescribes.
 // m) interest_syscalls() counts every NtDeviceIoControlFile and NtCancelIoFileEx: those of
 //    apply(), and the polls wait() submits again (note a), one per report.
+// n) Embedding: the only documented way to wait for a completion port is to dequeue from
+//    it (GetQueuedCompletionStatus, "I/O Completion Ports", Microsoft Learn); no other
+//    loop's wait reports it as ready, so native_handle() only names it, and
+//    keep_ready_at() has nothing to arm. An IOCP loop inside another loop is driven by
+//    the outer loop calling run(RunMode::NoWait) on a schedule of its own.
 #pragma once
 
 #if defined(_WIN32)
@@ -103,6 +108,8 @@ class IocpBackend {
 
   // Descriptors, and process exits (note i); signals come from the signal layer (note j).
   static constexpr bool kReportsProcesses = true;
+  // AFD polls end with the socket (note e): no registration outlives its socket.
+  static constexpr bool kRenewsGradually = false;
 
   Error open() noexcept;
   void close() noexcept;
@@ -112,6 +119,8 @@ class IocpBackend {
   void apply(std::span<InterestChange> changes) noexcept;
   Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
   ReadyEvent event(int i) const noexcept { return events_[i]; }
+  // A completion port is not a handle another loop can wait for (note n): nothing to arm.
+  void keep_ready_at(int64_t, int64_t) noexcept {}
 
   void wake() noexcept;
   void acknowledge_wake() noexcept {}  // the packet was consumed when dequeued (note g)

@@ -2,6 +2,8 @@
 
 #include "platform/win/win_sys.hpp"
 
+#include "platform/win/socket.hpp"
+
 #include <mswsock.h>
 
 #include <cerrno>
@@ -211,5 +213,16 @@ Error start_winsock() noexcept {
 void stop_winsock() noexcept { (void)WSACleanup(); }
 
 }  // namespace evflow::win_abi
+
+namespace evflow::win {
+
+Error close_socket(int fd) noexcept {
+  const SOCKET socket = static_cast<SOCKET>(static_cast<intptr_t>(fd));  // iocp_backend.hpp, note l
+  if (closesocket(socket) == 0) return Error();
+  const int code = WSAGetLastError();
+  return code == WSAENOTSOCK ? Error(EBADF) : win_abi::error_from_win32(static_cast<DWORD>(code));
+}
+
+}  // namespace evflow::win
 
 #endif

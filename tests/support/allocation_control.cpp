@@ -13,6 +13,7 @@ std::atomic<long> g_allocations{0};
 std::atomic<long> g_countdown{0};  // > 0: armed; the allocation that brings it to 0 fails
 std::atomic<bool> g_reached{false};
 std::atomic<long> g_throwing_while_armed{0};
+thread_local int t_kernel_depth = 0;  // KernelAllocations alive in this thread
 
 // True when this allocation is the armed one.
 bool fails_now() noexcept {
@@ -28,12 +29,17 @@ bool fails_now() noexcept {
 }
 
 void* allocate_nothrow(std::size_t size) noexcept {
+  if (t_kernel_depth > 0) return std::malloc(size ? size : 1);
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (fails_now()) return nullptr;
   return std::malloc(size ? size : 1);
 }
 
 void* allocate_throwing(std::size_t size) {
+  if (t_kernel_depth > 0) {
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+  }
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (g_countdown.load(std::memory_order_relaxed) > 0) g_throwing_while_armed.fetch_add(1);
   if (fails_now()) {
@@ -76,5 +82,8 @@ bool disarm_failure() noexcept {
 }
 
 long throwing_allocations_while_armed() noexcept { return g_throwing_while_armed.load(); }
+
+KernelAllocations::KernelAllocations() noexcept { ++t_kernel_depth; }
+KernelAllocations::~KernelAllocations() { --t_kernel_depth; }
 
 }  // namespace evflow::testing

@@ -22,4 +22,15 @@ bool disarm_failure() noexcept;
 // Throwing-form allocations made while a failure was armed, since the last arm_failure.
 long throwing_allocations_while_armed() noexcept;
 
+// While one lives, the allocations of its thread are neither counted nor failed: for the
+// tests' stand-ins of a kernel (the kqueue emulation), whose memory a real kernel would
+// not take from the program's allocator.
+class KernelAllocations {
+ public:
+  KernelAllocations() noexcept;
+  ~KernelAllocations();
+  KernelAllocations(const KernelAllocations&) = delete;
+  KernelAllocations& operator=(const KernelAllocations&) = delete;
+};
+
 }  // namespace evflow::testing

@@ -1,6 +1,8 @@
 // Test-only kqueue emulation; what it emulates, and how, is in kqueue_emulation.hpp.
 #include "tests/support/kqueue_emulation.hpp"
 
+#include "tests/support/allocation_control.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -299,6 +301,7 @@ void install_fork_handlers() { (void)::pthread_atfork(before_fork, after_fork_in
 }  // namespace
 
 int create() noexcept {
+  KernelAllocations kernel;  // a kernel does not take from the program's allocator
   static std::once_flag fork_handlers;
   std::call_once(fork_handlers, install_fork_handlers);
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -327,6 +330,7 @@ int create() noexcept {
 }
 
 int close(int kq) noexcept {
+  KernelAllocations kernel;  // a kernel does not take from the program's allocator
   std::shared_ptr<Kqueue> q;
   {
     Registry& r = registry();
@@ -353,6 +357,7 @@ int close(int kq) noexcept {
 
 int kevent(int kq, const void* changes, int nchanges, void* events, int nevents, const Timespec* timeout,
            int16_t user_filter, bool macos) noexcept {
+  KernelAllocations kernel;
   std::shared_ptr<Kqueue> q = find(kq);
   if (!q || nchanges < 0 || nevents < 0) {
     errno = q ? EINVAL : EBADF;

@@ -86,6 +86,7 @@ template <class Flavour>
 struct EmulatedKqueue {
   using Kevent = typename Flavour::Kevent;
   static constexpr int16_t kEvfiltUser = Flavour::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = Flavour::kNoteNanoseconds;
   static constexpr bool kMacos = sizeof(Kevent) == sizeof(kqueue_abi::macos::Kevent);
 
   static int kqueue() noexcept { return kqueue_emulation::create(); }
@@ -102,10 +103,12 @@ struct EmulatedKqueue {
 struct FreeBsdAbi {
   using Kevent = kqueue_abi::freebsd::Kevent;
   static constexpr int16_t kEvfiltUser = kqueue_abi::freebsd::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = kqueue_abi::freebsd::kNoteNanoseconds;
 };
 struct MacosAbi {
   using Kevent = kqueue_abi::macos::Kevent;
   static constexpr int16_t kEvfiltUser = kqueue_abi::macos::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = kqueue_abi::macos::kNoteNanoseconds;
 };
 
 }  // namespace evflow::testing

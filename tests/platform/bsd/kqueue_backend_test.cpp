@@ -20,6 +20,7 @@ template <class Flavour>
 struct ScriptedKqueue {
   using Kevent = typename Flavour::Kevent;
   static constexpr int16_t kEvfiltUser = Flavour::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = Flavour::kNoteNanoseconds;
 
   struct Call {
     int kq;
@@ -99,10 +100,12 @@ class KqueueBackendTest : public ::testing::Test {
 struct FreeBsd {
   using Kevent = freebsd::Kevent;
   static constexpr int16_t kEvfiltUser = freebsd::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = freebsd::kNoteNanoseconds;
 };
 struct MacOs {
   using Kevent = macos::Kevent;
   static constexpr int16_t kEvfiltUser = macos::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = macos::kNoteNanoseconds;
 };
 using Flavours = ::testing::Types<FreeBsd, MacOs>;
 TYPED_TEST_SUITE(KqueueBackendTest, Flavours);
