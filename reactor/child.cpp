@@ -32,7 +32,8 @@ bool ExitStatus::core_dumped() const noexcept { return known_ && WIFSIGNALED(sta
 Error Child::start(pid_t pid) noexcept {
   if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
   loop_->assert_owner_thread();
-  loop_->check_fork();  // in a forked child, rebuild first (it drops inherited Child watchers)
+  if (Error err = loop_->check_fork())
+    return err;  // in a forked child, rebuild first (it drops inherited Child watchers)
   if (active_) stop();
   if (pid <= 0) return Error(EINVAL);
 #if defined(_WIN32)

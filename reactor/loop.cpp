@@ -25,7 +25,9 @@ Loop::~Loop() {
 }
 
 void Loop::check_owner_thread() const noexcept {
-  if (owner_ != nullptr && owner_ != detail::this_thread_identity())
+  // In a forked child that has not rebuilt, the owner may be a thread that only the parent
+  // has: the first call rebuilds the loop and hands it to the calling thread.
+  if (owner_ != nullptr && owner_ != detail::this_thread_identity() && !forked())
     detail::fatal("a loop-thread-only member of evflow::Loop was called from a thread that does not own the loop");
 }
 
@@ -44,7 +46,7 @@ Error Loop::open() noexcept {
   periodics_.rebase(read_realtime());
   choose_sleep_path();
   watch_forks();
-  fork_generation_ = fork_generation();
+  fork_generation_.store(fork_generation(), std::memory_order_relaxed);
   return Error();
 }
 
@@ -107,7 +109,7 @@ Error Loop::register_now(int fd, Events from, Events to) noexcept {
 }
 
 Error Loop::start_io(Io& watcher) noexcept {
-  check_fork();  // in a forked child, never register into the parent's epoll set
+  if (Error err = check_fork()) return err;  // in a forked child, never register into the parent's epoll set
   const int fd = watcher.fd_;
   const auto index = static_cast<size_t>(fd);
   // Watchers of one descriptor are dispatched from a snapshot (dispatch_descriptor): it
@@ -144,18 +146,21 @@ Error Loop::start_io(Io& watcher) noexcept {
   return Error();
 }
 
-void Loop::check_fork() noexcept {
-  if (fork_generation() != fork_generation_) (void)after_fork();
+Error Loop::check_fork() noexcept {
+  if (!forked()) return Error();
+  return after_fork();
 }
 
 void Loop::deregister_now(int fd) noexcept {
   // For a descriptor about to be closed while a forked child may hold a copy: closing
   // would leave the registration alive in the kernel (epoll_backend.hpp, note a).
-  check_fork();
+  const Error fork_pending = check_fork();
   if (static_cast<size_t>(fd) >= fds_.size()) return;
   FdEntry& e = fds_[static_cast<size_t>(fd)];
   if (e.head != nullptr || e.registered.empty()) return;
-  if (kernel_interest(e).empty()) {  // only the instance being retired has it: it goes with it
+  // A forked child that could not rebuild yet: the registration is in the parent's set,
+  // which is not ours to edit; the child's new set will not have it.
+  if (fork_pending || kernel_interest(e).empty()) {  // or only the instance being retired has it
     e.registered = Events();
     e.tag = next_tag();
     return;
@@ -286,6 +291,7 @@ Error Loop::rebuild() noexcept {
 }
 
 Error Loop::rebuild_backend() noexcept {
+  if (forked()) return after_fork();  // the objects to replace are shared with the parent
   if constexpr (Backend::kReportsProcesses) collect_process_events();
   if (Error err = backend_.reopen()) return err;
   return reregister_all();
@@ -337,7 +343,7 @@ void Loop::collect_process_events() noexcept {
   // Signals the old kqueue counted and exits it saw would close with it: take them
   // first. Descriptor reports can go; every descriptor is registered again. (Not in a
   // forked child, where the number is no kqueue of ours.)
-  if (fork_generation() != fork_generation_) return;
+  if (forked()) return;
   Result<int> count = backend_.wait(0, now_ns_);
   if (!count) return;
   for (int i = 0; i < count.value(); ++i) {
@@ -403,17 +409,35 @@ void Loop::request_child_path(ChildPath path) noexcept {
   child_path_ = path;
 }
 
+void Loop::abandon_orphaned_run() noexcept {
+  // The thread that was running this loop when the process forked does not exist in the
+  // child: no run() is in progress here, whatever running_ says. If that thread was in a
+  // callback at the instant of the fork, the rest of its iteration is dropped: ready
+  // descriptors report again, Async sends are still pending, and timers taken out for
+  // firing go back to the wheel, due.
+  running_ = stop_requested_ = false;
+  io_snapshot_live_ = false;
+  io_cursor_ = nullptr;
+  timers_.abandon_expiry();
+  periodics_.abandon_expiry();
+}
+
 Error Loop::after_fork() noexcept {
   if (!open_) return Error(EINVAL);
-  fork_generation_ = fork_generation();
+  if (running_ && forked() && owner_ != detail::this_thread_identity()) abandon_orphaned_run();
+  owner_ = detail::this_thread_identity();  // the child's only thread is the one that forked
   // First replace every kernel object shared with the parent (epoll set, eventfd, clock
   // timerfd, signalfd), so that nothing below can edit the parent's; only then drop the
-  // Child watchers, whose processes are the parent's children, not ours.
+  // Child watchers, whose processes are the parent's children, not ours. Each step can
+  // be taken again: until all succeeded the fork counts as not handled, every call that
+  // would touch a kernel object tries again first (and reports the error), and run()
+  // reports it.
   if (Error err = backend_.after_fork()) return err;
   if (wall_clock_io_) {
     if (Error err = wall_clock_watch_.after_fork()) return err;
   }
   if (Error err = renew_signalfd()) return err;
+  fork_generation_.store(fork_generation(), std::memory_order_relaxed);
   filtered_signals_pending_ = 0;  // caught before the fork: the parent's to dispatch
   while (Child* child = children_.front()) {
     child->process_registered_ = false;  // it went with the parent's kqueue
@@ -432,8 +456,10 @@ Error Loop::after_fork() noexcept {
 void Loop::wake() noexcept {
   // Coalesce: only the first wake() since the loop last looked writes to the kernel.
   // The loop clears wake_pending_ after draining the channel and before it scans the
-  // Async flags, so a send that finds the flag already set is seen by that scan.
-  if (!wake_pending_.exchange(true)) backend_.wake();
+  // Async flags, so a send that finds the flag already set is seen by that scan. In a
+  // forked child not rebuilt yet the channel is the parent's: the flag alone is enough,
+  // since the rebuild looks at every Async.
+  if (!wake_pending_.exchange(true) && !forked()) backend_.wake();
 }
 
 void Loop::start_async(Async& watcher) noexcept {
@@ -519,7 +545,7 @@ void Loop::dispatch_events(int count) noexcept {
       woken = true;
       continue;
     }
-    if (fork_generation() != fork_generation_) break;  // a callback forked: this batch is the parent's
+    if (forked()) break;  // a callback forked: this batch is the parent's
     if constexpr (Backend::kReportsProcesses) {
       if (event.source != Source::Descriptor) {
         dispatch_process_event(event);
@@ -562,6 +588,7 @@ void Loop::dispatch_events(int count) noexcept {
 
 Error Loop::run(RunMode mode) noexcept {
   if (!open_) return Error(EINVAL);
+  if (running_ && forked() && owner_ != detail::this_thread_identity()) abandon_orphaned_run();
   if (running_) {
     assert_owner_thread();
     return Error(EBUSY);
@@ -572,7 +599,7 @@ Error Loop::run(RunMode mode) noexcept {
   Error result;
   for (;;) {
     if (mode == RunMode::Default && active_watchers() == 0) break;
-    if (fork_generation() != fork_generation_) {  // a forked child: rebuild first
+    if (forked()) {  // a forked child: rebuild first
       if ((result = after_fork())) break;
     }
     if (rebuild_needed_) {
@@ -598,7 +625,7 @@ Error Loop::run(RunMode mode) noexcept {
     dispatched_ = 0;
     if (failed_ != nullptr) dispatch_failed();
     dispatch_events(count.value());
-    if (fork_generation() == fork_generation_) {  // else a callback forked: the parent's to dispatch
+    if (!forked()) {  // else a callback forked: the parent's to dispatch
       if (signal_slot_ >= 0) dispatch_signals();
       if (children_check_due_) check_children();
     }
@@ -636,7 +663,7 @@ void Loop::keep_handle_ready() noexcept {
   // Another loop polls the handle instead of this loop waiting (backend.hpp,
   // keep_ready_at): pending interest changes go to the kernel now, and the handle
   // becomes readable at the next deadline, or at once when work is due already.
-  if (!open_ || fork_generation() != fork_generation_) return;
+  if (!open_ || forked()) return;
   if (!changed_fds_.empty()) apply_changes();
   const bool due = has_due_work() || rebuild_needed_ || renewal_needed_;
   const int64_t deadline = due ? read_monotonic() : next_wake_deadline();

@@ -44,6 +44,7 @@
 
 #include "platform/backend.hpp"
 #include "platform/clock.hpp"
+#include "platform/fork_generation.hpp"
 #include "platform/growable_array.hpp"
 #include "platform/wall_clock_watch.hpp"
 #include "reactor/intrusive_list.hpp"
@@ -271,7 +272,13 @@ class Loop {
   Error start_io(Io& watcher) noexcept;
   void stop_io(Io& watcher) noexcept;
   Error close_io(Io& watcher) noexcept;
-  void check_fork() noexcept;
+  // True in a forked child until the loop rebuilt itself: its kernel objects are still
+  // the parent's, and nothing may touch them.
+  bool forked() const noexcept { return fork_generation() != fork_generation_.load(std::memory_order_relaxed); }
+  // In a forked child, rebuilds first; the error when that fails (nothing else may then
+  // touch a kernel object).
+  Error check_fork() noexcept;
+  void abandon_orphaned_run() noexcept;
   void deregister_now(int fd) noexcept;
   Error register_now(int fd, Events from, Events to) noexcept;
   Events wanted_interest(int fd) const noexcept;
@@ -367,7 +374,7 @@ class Loop {
   int64_t now_ns_ = 0;
   uint64_t iteration_ = 0;
   const void* owner_ = nullptr;
-  uint64_t fork_generation_ = 0;
+  std::atomic<uint64_t> fork_generation_{0};  // the process generation the kernel objects belong to; read by wake()
   const ClockSource* clock_ = nullptr;
   Io* failed_ = nullptr;  // watchers whose descriptor the kernel refused on re-registration
   Backend backend_;

@@ -62,12 +62,13 @@ void Loop::unwatch_signal(int signo) noexcept {
 
 Error Loop::change_signal_filter(int signo, bool watch) noexcept {
   const uint64_t bit = signals::bit_of(signo);
-  if (!watch && fork_generation() != fork_generation_) {
-    filtered_signals_ &= ~bit;  // a forked child: the registration went with the parent's kqueue
+  const Error fork_pending = check_fork();  // a forked child registers in its own kqueue
+  if (!watch && fork_pending) {
+    filtered_signals_ &= ~bit;  // not rebuilt: the registration went with the parent's kqueue
     filtered_signals_pending_ &= filtered_signals_;
     return Error();
   }
-  check_fork();  // a forked child registers in its own kqueue
+  if (fork_pending) return fork_pending;
   const Events interest = watch ? Readable : Events();
   InterestChange change{signo, watch ? Events() : Readable, interest, next_tag(), {}, Source::Signal};
   backend_.apply(std::span<InterestChange>(&change, 1));
@@ -105,7 +106,7 @@ Error Loop::update_signalfd(uint64_t mask) noexcept {
     return Error();
   }
 #if defined(__linux__)
-  check_fork();  // the inherited signalfd's mask is the parent's too
+  if (Error err = check_fork()) return err;  // the inherited signalfd's mask is the parent's too
   Result<int> fd = linux_abi::signalfd(signalfd_, mask);
   if (!fd) return fd.error();
   if (signalfd_ < 0) {
@@ -206,7 +207,7 @@ void Loop::check_children() noexcept {
 }
 
 Error Loop::watch_process(Child& child) noexcept {
-  check_fork();
+  if (Error err = check_fork()) return err;
   InterestChange change{static_cast<int>(child.pid_), Events(), Readable, next_tag(), {}, Source::Process};
   backend_.apply(std::span<InterestChange>(&change, 1));
   // ESRCH: the kernel no longer lists the process, so it has exited (kqueue refuses a
@@ -218,7 +219,7 @@ Error Loop::watch_process(Child& child) noexcept {
     children_check_due_ = true;
   } else {
     // The kqueue holds one registration per pid: other watchers of this pid now share it.
-    children_.for_each([&](Child& other) {
+    children_.visit([&](Child& other) {
       if (other.path_ == ChildPath::ProcessEvent && other.process_registered_ && other.pid_ == child.pid_)
         other.tag_ = change.tag;
     });
@@ -229,16 +230,15 @@ Error Loop::watch_process(Child& child) noexcept {
 
 void Loop::unwatch_process(Child& child) noexcept {
   --active_;
-  if (!child.process_registered_) return;             // reported: the kernel dropped it (kqueue_backend.hpp, note l)
-  if (fork_generation() != fork_generation_) return;  // it went with the parent's kqueue
-  bool shared = false;                                // another watcher of the pid still needs the registration
-  children_.for_each([&](Child& other) {
+  if (!child.process_registered_) return;  // reported: the kernel dropped it (kqueue_backend.hpp, note l)
+  if (check_fork()) return;                // not rebuilt: it went with the parent's kqueue
+  bool shared = false;                     // another watcher of the pid still needs the registration
+  children_.visit([&](Child& other) {
     if (&other != &child && other.path_ == ChildPath::ProcessEvent && other.process_registered_ &&
         other.pid_ == child.pid_)
       shared = true;
   });
   if (shared) return;
-  check_fork();
   InterestChange change{static_cast<int>(child.pid_), Readable, Events(), next_tag(), {}, Source::Process};
   backend_.apply(std::span<InterestChange>(&change, 1));
 }

@@ -257,6 +257,13 @@ void TimerWheel::sort_batch() noexcept {
     sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
+void TimerWheel::abandon_expiry() noexcept {
+  for (Due& due : batch_) {
+    if (due.node != nullptr) link(*due.node);  // still counted in size_: it never stopped being linked
+  }
+  batch_.clear();
+}
+
 void TimerWheel::rebase(int64_t now) noexcept {
   TimerNode* all_head = nullptr;
   TimerNode* all_tail = nullptr;

@@ -148,6 +148,11 @@ class TimerWheel {
   template <class OnEach>
   void clear(OnEach&& on_each);
 
+  // For a copy of a wheel whose expire() was interrupted for good (a process forked while
+  // another thread was inside it): the timers it had taken out for firing and not fired
+  // yet go back into the slots, due, with their start sequences. O(batch).
+  void abandon_expiry() noexcept;
+
   // Moves the wheel's time to `now` and re-inserts every linked timer at its current
   // deadline, keeping start sequences. For a clock that may jump backwards (wall
   // clock): a deadline still to come stays to come. O(n).
@@ -230,6 +235,7 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
     }
     TimerNode* node = batch_[i].node;
     if (node == nullptr) continue;  // removed by an earlier callback of this batch
+    batch_[i].node = nullptr;       // fired: what is left non-null has not (abandon_expiry)
     node->location_ = TimerNode::kUnlinked;
     --size_;
     ++fired;

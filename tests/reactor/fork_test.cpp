@@ -13,9 +13,14 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/syscall.h>
+#include <atomic>
+#include <thread>
+
 #include "platform/fork_generation.hpp"
 #include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
+#include "tests/support/thread_state.hpp"
 
 namespace evflow {
 namespace {
@@ -274,6 +279,49 @@ TEST(Fork, TwoHundredForksWithChildrenThatExitAtOnceLeakNothing) {
     EXPECT_EQ(codes[i], i % 256) << "child " << i;
   EXPECT_EQ(open_descriptor_count(), descriptors_before) << "every pidfd was closed";
   EXPECT_EQ(loop.stats().backend_rebuilds, 0u);
+}
+
+// Regression: a loop that another thread was running at the fork could never run in the
+// child (run() answered EBUSY for good; debug builds aborted on the owner check), though
+// the thread that ran it does not exist there.
+TEST(Fork, ALoopThatAnotherThreadWasRunningAtTheForkRunsInTheChild) {
+  Loop loop;
+  auto p = testing::make_pipe();
+  Io io(loop);
+  Async quit(loop);
+  std::atomic<bool> ready{false}, done{false};
+  std::atomic<pid_t> runner_tid{0};
+  std::thread runner([&] {
+    if (loop.open() || io.start(p.read_end.get(), Readable, [](Io& self, Events) { testing::drain(self.fd()); }) ||
+        quit.start([&] {
+          io.stop();
+          quit.stop();
+        })) {
+      done.store(true);
+      return;
+    }
+    runner_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    ready.store(true);
+    (void)loop.run();  // blocks in the kernel until quit
+    done.store(true);
+  });
+  while (!ready.load() && !done.load())
+    std::this_thread::yield();
+  ASSERT_TRUE(testing::wait_until_asleep(runner_tid.load(), done)) << "the runner never blocked";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the child's only thread: the runner is gone
+    bool fired = false;
+    Timer timer(loop);
+    if (timer.start(1ms, [&] { fired = true; })) _exit(10);
+    for (int i = 0; i < 1000 && !fired; ++i) {
+      if (Error err = loop.run(RunMode::Once)) _exit(err.code() == EBUSY ? 11 : 12);
+    }
+    _exit(fired && loop.stats().backend_rebuilds == 1 ? 0 : 13);
+  }
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  quit.send();
+  runner.join();
 }
 
 TEST(ForkGeneration, AdvancesInTheChildOnly) {

@@ -8,6 +8,7 @@
 #include "reactor/evflow.hpp"
 #include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"
+#include "tests/support/run_until.hpp"
 
 namespace evflow {
 namespace {
@@ -319,6 +320,94 @@ void open_with_every_descriptor_taken() {
 TEST(LoopDeathTest, OpenReportsEmfileWhenNoDescriptorIsLeft) {
   EXPECT_EXIT(open_with_every_descriptor_taken(), ::testing::ExitedWithCode(0), "");
 }
+
+// Takes every descriptor but `spare`; returns false if the limit cannot be set.
+bool leave_only(int spare) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  limit.rlim_cur = 64;  // the soft limit only: valgrind refuses changes to the hard one
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  int last = -1;
+  for (int fd; (fd = ::dup(0)) >= 0;)
+    last = fd;
+  for (int i = 0; i < spare && last >= 0; ++i)
+    ::close(last--);
+  return true;
+}
+
+// Regression: the timerfd of the sleep path was made at the loop's first timed sleep;
+// with no descriptor free at that moment, the loop fell back to millisecond sleeps for
+// good (median lateness 50 us -> 850 us) and said nothing. It is made by open() now.
+void timed_sleep_with_every_descriptor_taken() {
+  Loop loop;
+  if (loop.open()) std::_Exit(2);
+  const SleepPath path = loop.sleep_path();
+  if (!leave_only(0)) std::_Exit(3);
+  bool fired = false;
+  Timer timer(loop);
+  if (timer.start(std::chrono::milliseconds(2), [&] { fired = true; })) std::_Exit(4);
+  if (loop.run()) std::_Exit(5);  // one timed sleep, with no descriptor to spare
+  std::_Exit(fired && loop.sleep_path() == path ? 0 : 1);
+}
+
+TEST(LoopDeathTest, NoDescriptorFreeAtTheFirstTimedSleepLeavesTheSleepPathAsItWas) {
+  EXPECT_EXIT(timed_sleep_with_every_descriptor_taken(), ::testing::ExitedWithCode(0), "");
+}
+
+// ...and so open() is where a shortage shows: two descriptors free (the epoll instance
+// and the wake-up) are not enough for the timerfd as well.
+void open_with_two_descriptors_free() {
+  if (!leave_only(2)) std::_Exit(3);
+  Loop loop;
+  const Error err = loop.open();
+  std::_Exit(err.code() == EMFILE && !loop.is_open() ? 0 : 1);
+}
+
+TEST(LoopDeathTest, OpenReportsEmfileWhenTheSleepTimerCannotBeMade) {
+  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "epoll's three descriptors";
+  EXPECT_EXIT(open_with_two_descriptors_free(), ::testing::ExitedWithCode(0), "");
+}
+
+// Embedding (Loop::native_handle): another loop watches the handle and runs this one
+// without waiting when it is readable. Regression: the handle never became readable for
+// a due timer, on any sleep path, so an embedded loop's timers fired only when the outer
+// loop happened to wake for something else.
+class Embedding : public ::testing::TestWithParam<SleepPath> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(outer.open());
+    ASSERT_FALSE(inner.open());
+    inner.request_sleep_path(GetParam());
+    ASSERT_FALSE(handle.start(inner.native_handle(), Readable, [this] { (void)inner.run(RunMode::NoWait); }));
+  }
+  Loop outer, inner;
+  Io handle{outer};
+};
+
+TEST_P(Embedding, ATimerOfTheEmbeddedLoopMakesItsHandleReadable) {
+  bool fired = false;
+  Timer timer(inner);
+  ASSERT_FALSE(timer.start(std::chrono::milliseconds(5), [&] { fired = true; }));
+  EXPECT_TRUE(testing::run_until(outer, [&] { return fired; }));
+}
+
+TEST_P(Embedding, ATimerStartedOutsideTheEmbeddedLoopsRunAndItsIoReachTheHandle) {
+  auto p = make_pipe();
+  int reads = 0;
+  bool fired = false;
+  Io io(inner);
+  Timer timer(inner), kick(outer);
+  ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) { reads += testing::drain(self.fd()) > 0; }));
+  // Started from the outer loop's callback, while the inner loop is not running.
+  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1), [&] {
+    (void)timer.start(std::chrono::milliseconds(5), [&] { fired = true; });
+    (void)write_byte(p.write_end.get());
+  }));
+  EXPECT_TRUE(testing::run_until(outer, [&] { return fired && reads == 1; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(EverySleepPath, Embedding,
+                         ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
 
 }  // namespace
 }  // namespace evflow

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,9 +16,12 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "reactor/evflow.hpp"
 #include "signals/signal_registry.hpp"
+#include "tests/support/backend_kind.hpp"
+#include "tests/support/descriptors.hpp"
 #include "tests/support/pipe_waker.hpp"
 
 namespace evflow {
@@ -222,6 +226,112 @@ TEST(SignalForkRegression, ALoopDestroyedInAForkedChildBeforeItsFirstIterationDe
               ::waitpid(a, nullptr, 0);
               ::waitpid(b, nullptr, 0);
               return result;
+            }),
+            0);
+}
+
+// D6 (a stall): the loop closed its signalfd when the last watcher of a blocked signal
+// stopped, leaving the epoll registration to the copy a forked child held; the signal
+// then kept that orphan reporting, and the loop re-registered every descriptor.
+TEST(SignalForkRegression, TheLoopsSignalfdClosedWhileAForkedChildHoldsACopyLeavesNothingStale) {
+  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "the signalfd path (kqueue reports signals itself)";
+  EXPECT_EQ(in_subprocess([] {
+              sigset_t block;
+              sigemptyset(&block);
+              sigaddset(&block, SIGUSR2);
+              if (::pthread_sigmask(SIG_BLOCK, &block, nullptr) != 0) return 20;  // the signalfd path
+              Loop loop;
+              if (loop.open()) return 21;
+              Timer keep_going(loop);
+              (void)keep_going.start(1h, [] {});
+              Signal s(loop);
+              if (s.start(SIGUSR2, [] {})) return 22;
+              (void)loop.run(RunMode::NoWait);
+              int hold[2];
+              if (::pipe(hold) != 0) return 23;
+              const pid_t holder = ::fork();  // holds a copy of every descriptor until told
+              if (holder == 0) {
+                char c;
+                ::close(hold[1]);
+                (void)!::read(hold[0], &c, 1);
+                _exit(0);
+              }
+              s.stop();          // the last watcher: the signalfd closes
+              ::raise(SIGUSR2);  // blocked: pending, and a signalfd still registered would report it
+              for (int i = 0; i < 4; ++i)
+                (void)loop.run(RunMode::NoWait);
+              const uint64_t rebuilds = loop.stats().backend_rebuilds;
+              ::close(hold[1]);
+              if (exit_code_of(holder) != 0) return 24;
+              siginfo_t info;
+              const timespec now{0, 0};
+              (void)::sigtimedwait(&block, &info, &now);  // consume it before anything unblocks it
+              return rebuilds == 0 ? 0 : 1;
+            }),
+            0);
+}
+
+// Takes every descriptor the process may still open (the soft limit lowered to 64);
+// returns them, to be closed again.
+std::vector<int> take_every_descriptor() {
+  rlimit limit{};
+  std::vector<int> taken;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return taken;
+  limit.rlim_cur = 64;  // the soft limit only: valgrind refuses changes to the hard one
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return taken;
+  for (int fd; (fd = ::dup(0)) >= 0;)
+    taken.push_back(fd);
+  return taken;
+}
+
+// D7: a forked child whose rebuild hit EMFILE had the fork marked handled before the
+// steps that failed: it was never retried, its loop received no I/O again while run()
+// reported success, and changing its Signal watchers rewrote the mask of the signalfd the
+// parent still read, so the parent's SIGUSR1 watcher was never called again.
+TEST(SignalForkRegression, AForkedChildWhoseRebuildFailsReportsItRetriesAndNeverEditsTheParentsObjects) {
+  EXPECT_EQ(in_subprocess([] {
+              sigset_t block;
+              sigemptyset(&block);
+              sigaddset(&block, SIGUSR1);
+              sigaddset(&block, SIGUSR2);
+              if (::pthread_sigmask(SIG_BLOCK, &block, nullptr) != 0) return 20;  // the signalfd path on Linux
+              Loop loop;
+              if (loop.open()) return 21;
+              int parent_calls = 0;
+              Signal usr1(loop);
+              if (usr1.start(SIGUSR1, [&] { ++parent_calls; })) return 22;
+              (void)loop.run(RunMode::NoWait);
+              auto pipe = testing::make_pipe();
+              if (pipe.read_end.get() < 0) return 23;
+              const pid_t child = ::fork();
+              if (child == 0) {
+                std::vector<int> taken = take_every_descriptor();
+                if (taken.empty()) _exit(30);
+                if (loop.run(RunMode::NoWait).code() != EMFILE) _exit(31);  // reported...
+                Signal usr2(loop);
+                if (usr2.start(SIGUSR2, [] {}).code() != EMFILE) _exit(32);  // ...by every call that needs it
+                usr1.stop();  // nor does this edit anything of the parent's
+                for (int fd : taken)
+                  ::close(fd);
+                if (loop.run(RunMode::NoWait)) _exit(34);  // ...and retried
+                Io io(loop);
+                int reads = 0;
+                if (io.start(pipe.read_end.get(), Readable,
+                             [&](Io& self, Events) { reads += testing::drain(self.fd()) > 0; }))
+                  _exit(35);
+                (void)testing::write_byte(pipe.write_end.get());
+                for (int i = 0; i < 100 && reads == 0; ++i)
+                  (void)loop.run(RunMode::Once);
+                _exit(reads == 1 && loop.stats().backend_rebuilds == 1 ? 0 : 36);
+              }
+              const int code = exit_code_of(child);
+              if (code != 0) return code;
+              ::raise(SIGUSR1);  // blocked in this thread: read from the signalfd, whose mask must be intact
+              Timer guard(loop);
+              (void)guard.start(30s, [&] { loop.stop(); });  // only a failing test waits this long
+              while (parent_calls == 0 && guard.active())
+                (void)loop.run(RunMode::Once);
+              return parent_calls == 1 ? 0 : 1;
             }),
             0);
 }

@@ -19,6 +19,7 @@
 
 #include "platform/bsd/kqueue_backend.hpp"
 #include "tests/support/descriptors.hpp"
+#include "tests/support/thread_state.hpp"
 
 // The kqueue emulation checked against FreeBSD's kqueue(2) manual, in both ABI flavours,
 // then the kqueue backend running on it with real descriptors.
@@ -26,25 +27,6 @@ namespace evflow::testing {
 namespace {
 
 using namespace kqueue_abi;
-
-// Waits, yielding, until thread `tid` of this process sleeps in the kernel (state S in
-// /proc/self/task/<tid>/stat), or until `done`. Lets a test act while another thread
-// blocks in a call instead of guessing how long that takes to begin.
-bool wait_until_asleep(pid_t tid, const std::atomic<bool>& done) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-  while (!done.load()) {
-    char stat[512] = {};
-    FILE* f = std::fopen(path, "r");
-    if (f == nullptr) return false;
-    const size_t got = std::fread(stat, 1, sizeof stat - 1, f);
-    std::fclose(f);
-    const char* end_of_name = std::strrchr(stat, ')');  // the name may hold spaces and ')'
-    if (got > 0 && end_of_name != nullptr && end_of_name[1] == ' ' && end_of_name[2] == 'S') return true;
-    std::this_thread::yield();
-  }
-  return false;
-}
 
 template <class Flavour>
 class KqueueEmulationTest : public ::testing::Test {
