@@ -5,7 +5,9 @@
 // callable that does not fit is a compile-time error; capture a pointer to your state
 // (`[conn]` or `[this]`) instead of many references.
 //
-// A callable may take the watcher's full argument list, or no arguments at all.
+// A callable may take the watcher's full argument list, or no arguments at all. A null
+// function pointer stores nothing: the watcher then has no callback, and start() answers
+// EINVAL, as for one never given.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +42,9 @@ class InlineCallback<R(Args...), Capacity> {
     static_assert(alignof(Fn) <= alignof(void*), "evflow: callback alignment exceeds pointer alignment");
     static_assert(std::is_nothrow_constructible_v<Fn, F&&>, "evflow: callbacks must be nothrow constructible");
     reset();
+    if constexpr (std::is_pointer_v<std::remove_reference_t<F>> || std::is_member_pointer_v<std::decay_t<F>>) {
+      if (f == nullptr) return;  // a null function pointer is no callback: start() says EINVAL
+    }
     ::new (static_cast<void*>(storage_)) Fn(std::forward<F>(f));
     ops_ = &kOps<Fn>;
   }

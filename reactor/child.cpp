@@ -49,6 +49,7 @@ Error Child::start(pid_t pid) noexcept {
 #endif
   pid_ = pid;
   status_ = ExitStatus();
+  status_shared_ = false;
   path_ = loop_->child_path_;
   process_registered_ = false;
   if (path_ == ChildPath::Pidfd) {
@@ -137,6 +138,10 @@ constexpr idtype_t kWaitByPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux >
 
 #if defined(_WIN32)
 bool Child::try_reap() noexcept {
+  if (status_shared_) {
+    report(shared_status_);
+    return true;
+  }
   Result<uint32_t> code = win::exit_code(process_);
   if (!code && code.error().code() == EAGAIN) return false;  // still running
   report(code ? ExitStatus::from_wait_status(static_cast<int>(code.value())) : ExitStatus::unknown());
@@ -144,6 +149,10 @@ bool Child::try_reap() noexcept {
 }
 #else
 bool Child::try_reap() noexcept {
+  if (status_shared_) {  // another watcher of this loop reaped it (report())
+    report(shared_status_);
+    return true;
+  }
   int status = 0;
   pid_t reaped = 0;
   bool done = false;
@@ -178,6 +187,16 @@ bool Child::try_reap() noexcept {
 #endif
 
 void Child::report(ExitStatus result) noexcept {
+  // Other watchers of the same process in this loop get the same status: at the child
+  // check that follows (or when their own pidfd reports), not "reaped elsewhere".
+  if (!result.reaped_elsewhere()) {
+    loop_->children_.visit([&](Child& other) {
+      if (&other == this || other.pid_ != pid_ || other.status_shared_) return;
+      other.shared_status_ = result;
+      other.status_shared_ = true;
+      loop_->children_check_due_ = true;
+    });
+  }
   stop();
   status_ = result;
   ++loop_->dispatched_;

@@ -116,7 +116,9 @@ class Child : public detail::ListNode<Child> {
   bool active_ = false;
   bool process_registered_ = false;  // process-event path: the backend still holds it
   ChildPath path_ = ChildPath::Pidfd;
+  bool status_shared_ = false;  // another watcher of the pid reaped it: report shared_status_
   ExitStatus status_;
+  ExitStatus shared_status_;
   Callback callback_;
 };
 

@@ -41,8 +41,12 @@ class Hook : public detail::ListNode<Hook<Kind>> {
 
   // Starts with the callback given before. No-op when already active.
   Error start() noexcept {
-    if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
+    if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
     loop_->assert_owner_thread();
+    if (!callback_) {
+      stop();  // a start that fails leaves the watcher inactive
+      return Error(EINVAL);
+    }
     if (active_) return Error();
     active_ = true;
     loop_->template hooks<Kind>().push_back(*this);

@@ -20,6 +20,11 @@ namespace evflow {
 Loop::Loop() noexcept = default;
 
 Loop::~Loop() {
+  // From one of its own callbacks (or while another thread runs it), the loop's frames
+  // are still on a stack and would run on freed memory: refused in every build. In a
+  // forked child whose running thread is gone, nothing runs it any more.
+  if (running_ && !(forked() && owner_ != detail::this_thread_identity()))
+    detail::fatal("evflow::Loop destroyed while it runs (from one of its own callbacks, or another thread)");
   detach_all();
   backend_.close();
 }

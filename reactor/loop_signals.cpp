@@ -92,6 +92,12 @@ void Loop::stop_signal(Signal& watcher) noexcept {
   watcher.active_ = false;
   --active_;
   unwatch_signal(watcher.signo_);
+  // The loop's last Signal watcher (its internal SIGCHLD one included): the mailbox goes
+  // back to the signal layer, for another loop to take (at most kMaxLoops watch at once).
+  if (signals_.empty() && signal_slot_ >= 0) {
+    signals::release_slot(signal_slot_);
+    signal_slot_ = -1;
+  }
 }
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
@@ -198,7 +204,7 @@ void Loop::check_children() noexcept {
   children_.for_each([this](Child& child) {
     // A process event's child is looked at once its registration is gone (it exited).
     const bool exited = child.path_ == ChildPath::ProcessEvent && !child.process_registered_;
-    if (child.path_ == ChildPath::SigChld) {
+    if (child.status_shared_ || child.path_ == ChildPath::SigChld) {
       (void)child.try_reap();
     } else if (exited && !child.try_reap()) {
       children_check_due_ = true;  // not a zombie yet: a moment more

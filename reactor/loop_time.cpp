@@ -25,14 +25,13 @@ void Loop::expire_timers() noexcept {
   timers_.expire(now_ns_, [this](TimerNode& node) {
     Timer& timer = static_cast<Timer&>(node);
     if (timer.repeat_ns_ > 0) {
-      // Keep the phase: previous deadline + interval, skipping whole periods missed.
-      const int64_t interval = timer.repeat_ns_;
-      int64_t next = saturating_add(timer.deadline(), interval);
-      if (next <= now_ns_ && next != kNoDeadline) {
-        const int64_t behind = now_ns_ - timer.deadline();
-        next = saturating_add(timer.deadline(), saturating_add(behind - behind % interval, interval));
-      }
-      timers_.insert(timer, next);  // before the callback, which may stop or destroy it
+      // Keep the phase: previous deadline + interval, skipping whole periods missed. In
+      // 128 bits: a clock may span more than 2^63 ns between the two (a fake one can).
+      const __int128 interval = timer.repeat_ns_;
+      const __int128 behind = static_cast<__int128>(now_ns_) - timer.deadline();  // >= 0: it is due
+      const __int128 next = timer.deadline() + (behind / interval + 1) * interval;
+      timers_.insert(timer, next >= kNoDeadline ? kNoDeadline : static_cast<int64_t>(next));  // before the callback,
+                                                                                              // which may stop it
     }
     ++dispatched_;
     timer.callback_(timer);

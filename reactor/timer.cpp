@@ -41,8 +41,9 @@ Error Timer::set_repeat(Duration repeat) noexcept {
 
 Timer::Duration Timer::remaining() const noexcept {
   if (!linked()) return Duration::zero();
-  const int64_t left = deadline() - loop_->now_ns_;
-  return Duration(left > 0 ? left : 0);
+  int64_t left = 0;
+  if (deadline() > loop_->now_ns_ && __builtin_sub_overflow(deadline(), loop_->now_ns_, &left)) left = kNoDeadline;
+  return Duration(left);
 }
 
 }  // namespace evflow

@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
@@ -47,11 +48,11 @@ class Timer : public TimerNode {
   explicit Timer(Loop& loop) noexcept : loop_(&loop) {}
   ~Timer() { stop(); }
 
-  // Fires `callback(timer)` (or `callback()`) once, `after` from now().
+  // Fires `callback(timer)` (or `callback()`) once, `after` from now(). (A duration in
+  // the second place is the repeat interval of the form below.)
   template <class F>
-  Error start(Duration after, F&& callback) noexcept {
-    return start(after, Duration::zero(), std::forward<F>(callback));
-  }
+  requires(!std::is_convertible_v<F, Duration>) Error start(Duration after, F&& callback)
+  noexcept { return start(after, Duration::zero(), std::forward<F>(callback)); }
   // Fires after `after`, then every `repeat` (zero: once).
   template <class F>
   Error start(Duration after, Duration repeat, F&& callback) noexcept {

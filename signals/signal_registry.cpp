@@ -50,15 +50,35 @@ void lock() noexcept { (void)pthread_mutex_lock(&g_mutex); }
 void unlock() noexcept { (void)pthread_mutex_unlock(&g_mutex); }
 
 #if !defined(_WIN32)
-void on_signal(int signo) {
+// The application's SIGCHLD disposition from before evflow took it, when it is a handler:
+// called after evflow's for every SIGCHLD, since the application's own children (those
+// no Child watcher names) are its business. Set before evflow's handler is installed,
+// cleared after the application's disposition is back.
+std::atomic<void (*)(int)> g_chained_handler{nullptr};
+std::atomic<void (*)(int, siginfo_t*, void*)> g_chained_action{nullptr};
+
+void call_chained(int signo, siginfo_t* info, void* context) {
+  if (signo != SIGCHLD) return;
+  if (auto action = g_chained_action.load()) {
+    action(signo, info, context);
+  } else if (auto handler = g_chained_handler.load()) {
+    handler(signo);
+  }
+}
+
+void on_signal(int signo, siginfo_t* info, void* context) {
   const int saved_errno = errno;  // deliver() uses raw system calls only, but be strict
   deliver(signo);
   errno = saved_errno;
+  call_chained(signo, info, context);
 }
 
 // The disposition of a signal a kqueue filter watches: the kqueue reports it; the
 // handler only keeps it from the default action and notes it for a forked child.
-void on_filtered_signal(int signo) { g_filtered_since_fork.fetch_or(bit_of(signo)); }
+void on_filtered_signal(int signo, siginfo_t* info, void* context) {
+  g_filtered_since_fork.fetch_or(bit_of(signo));
+  call_chained(signo, info, context);
+}
 #endif
 
 #if defined(_WIN32)
@@ -113,7 +133,11 @@ void restore_if_unwatched(int signo) noexcept {
 #if defined(_WIN32)
   state.mode = CatchMode::None;  // the console handler stays, passing the event on
 #else
-  if (state.mode != CatchMode::SignalFd) (void)::sigaction(signo, &state.previous, nullptr);
+  (void)::sigaction(signo, &state.previous, nullptr);
+  if (signo == SIGCHLD) {  // after: a handler still running may call it
+    g_chained_action.store(nullptr);
+    g_chained_handler.store(nullptr);
+  }
   state.mode = CatchMode::None;
 #endif
 }
@@ -195,18 +219,34 @@ Result<CatchMode> take_disposition(int signo, bool kernel_filter) noexcept {
   (void)pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
   if (sigismember(&blocked, signo) == 1) mode = CatchMode::SignalFd;
 #endif
-  if (mode != CatchMode::SignalFd) {
-    // sigaction through libc: the kernel needs libc's restorer trampoline.
-    struct sigaction action {};
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    if (mode == CatchMode::Handler) {
-      action.sa_handler = on_signal;
-    } else {
-      action.sa_handler = on_filtered_signal;  // the kqueue reports it
+  // sigaction through libc: the kernel needs libc's restorer trampoline.
+  struct sigaction previous {};
+  if (::sigaction(signo, nullptr, &previous) != 0) return Error(errno);
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART | SA_SIGINFO;
+  // Even in signalfd mode a handler is installed: a thread that does not block the signal
+  // (one the application started without blocking it) may still be the one the kernel
+  // delivers it to, and must not meet the default action. The handler hands it to the
+  // loops like any other.
+  action.sa_sigaction = mode == CatchMode::KernelFilter ? on_filtered_signal : on_signal;
+  if (signo == SIGCHLD) {
+    // The application's choices about its children stay: no stop reports if it asked for
+    // none, no zombies if it asked for none (then every exit is "reaped elsewhere").
+    action.sa_flags |= previous.sa_flags & (SA_NOCLDSTOP | SA_NOCLDWAIT);
+    if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_IGN) action.sa_flags |= SA_NOCLDWAIT;
+    if (previous.sa_flags & SA_SIGINFO) {
+      g_chained_action.store(previous.sa_sigaction);
+    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+      g_chained_handler.store(previous.sa_handler);
     }
-    if (::sigaction(signo, &action, &g_signals[signo].previous) != 0) return Error(errno);
   }
+  if (::sigaction(signo, &action, nullptr) != 0) {
+    g_chained_action.store(nullptr);
+    g_chained_handler.store(nullptr);
+    return Error(errno);
+  }
+  g_signals[signo].previous = previous;
   g_signals[signo].mode = mode;
   return mode;
 #endif
@@ -256,6 +296,14 @@ void deliver(int signo) noexcept {
     if (slot.in_use.load() && (slot.pending.fetch_or(bit) & bit) == 0) slot.wake.load()(slot.wake_context.load());
     slot.handlers_inside.fetch_sub(1);
   }
+}
+
+CatchMode catch_mode(int signo) noexcept {
+  if (signo < 1 || signo > kMaxSignal) return CatchMode::None;
+  lock();
+  const CatchMode mode = g_signals[signo].mode;
+  unlock();
+  return mode;
 }
 
 int watchers_of(int signo) noexcept {

@@ -101,5 +101,7 @@ void deliver(int signo) noexcept;
 
 // For tests: how many slots are watching `signo` process-wide.
 int watchers_of(int signo) noexcept;
+// For tests: how `signo` is caught now (None while no loop watches it).
+CatchMode catch_mode(int signo) noexcept;
 
 }  // namespace evflow::signals

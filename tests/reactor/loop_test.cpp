@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -237,6 +239,34 @@ TEST(Loop, RebuildKeepsEveryActiveWatcherWorking) {
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(reads, 1);
   EXPECT_EQ(asyncs, 1);
+}
+
+// Regression: destroying the loop from one of its own callbacks ran the rest of the
+// iteration on freed memory. It is refused with a message, in every build.
+TEST(LoopDeathTest, DestroyingTheLoopInsideItsOwnCallbackAbortsWithAMessage) {
+  EXPECT_DEATH(
+      {
+        auto loop = std::make_unique<Loop>();
+        if (loop->open()) std::abort();
+        Idle idle(*loop);
+        if (idle.start([&] { loop.reset(); })) std::abort();
+        (void)loop->run(RunMode::NoWait);
+      },
+      "Loop destroyed while it runs");
+}
+
+// A callback must not throw: the loop's functions are noexcept, so an exception that
+// leaves a callback ends the process through std::terminate (documented in loop.hpp).
+TEST(LoopDeathTest, ACallbackThatThrowsEndsTheProcessThroughTerminate) {
+  EXPECT_DEATH(
+      {
+        Loop loop;
+        if (loop.open()) std::abort();
+        Idle idle(loop);
+        if (idle.start([] { throw std::runtime_error("from a callback"); })) std::abort();
+        (void)loop.run(RunMode::NoWait);
+      },
+      "terminate");
 }
 
 #ifndef NDEBUG

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -27,6 +28,14 @@ namespace {
 class SignalTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(loop.open()); }
+  // A signal no thread blocks is caught by evflow's handler, or on kqueue by the kernel's
+  // own EVFILT_SIGNAL: checked, so that a test cannot pass on another path by accident
+  // (say the signalfd one, for a signal some earlier test left blocked).
+  static void expect_the_unblocked_path(int signo) {
+    EXPECT_EQ(signals::catch_mode(signo),
+              Backend::kReportsProcesses ? signals::CatchMode::KernelFilter : signals::CatchMode::Handler)
+        << "signal " << signo;
+  }
   Loop loop;
 };
 
@@ -40,6 +49,7 @@ TEST_F(SignalTest, ARaiseRunsTheCallbackInTheLoopNotInTheHandler) {
     ++calls;
     EXPECT_EQ(self.signal_number(), SIGUSR1);
   }));
+  expect_the_unblocked_path(SIGUSR1);
   ASSERT_EQ(::raise(SIGUSR1), 0);
   EXPECT_EQ(calls, 0) << "the handler only records the signal";
   ASSERT_FALSE(loop.run(RunMode::NoWait));
@@ -55,6 +65,7 @@ TEST_F(SignalTest, ASignalRaisedInAnotherThreadWakesABlockedLoop) {
     ++calls;
     self.stop();
   }));
+  expect_the_unblocked_path(SIGUSR2);
   std::thread other([] { ::raise(SIGUSR2); });  // directed at that thread, which knows nothing of evflow
   ASSERT_FALSE(loop.run());
   other.join();
@@ -68,6 +79,7 @@ TEST_F(SignalTest, ASignalSentFromAnotherProcessIsDelivered) {
     ++calls;
     self.stop();
   }));
+  expect_the_unblocked_path(SIGHUP);
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -84,6 +96,7 @@ TEST_F(SignalTest, RaisesBeforeTheLoopLooksCoalesceAndLaterOnesAreNotLost) {
   int calls = 0;
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
+  expect_the_unblocked_path(SIGUSR1);
   for (int i = 0; i < 5; ++i)
     ::raise(SIGUSR1);
   ASSERT_FALSE(loop.run(RunMode::NoWait));
@@ -99,6 +112,7 @@ TEST_F(SignalTest, EveryWatcherOfTheSignalInOneLoopIsCalledInStartOrder) {
   ASSERT_FALSE(a.start(SIGUSR1, [&] { order.push_back(1); }));
   ASSERT_FALSE(other.start(SIGUSR2, [&] { order.push_back(9); }));
   ASSERT_FALSE(b.start(SIGUSR1, [&] { order.push_back(2); }));
+  expect_the_unblocked_path(SIGUSR1);
   ::raise(SIGUSR1);
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
@@ -118,6 +132,7 @@ TEST_F(SignalTest, TwoLoopsInTwoThreadsBothSeeOneSignal) {
     other_calls.fetch_add(1);
     self.stop();
   }));
+  expect_the_unblocked_path(SIGWINCH);
   std::thread remote([&] { EXPECT_FALSE(other_loop.run()); });
   ASSERT_EQ(::kill(::getpid(), SIGWINCH), 0);  // once, to the process
   ASSERT_FALSE(loop.run());
@@ -147,6 +162,27 @@ TEST_F(SignalTest, ThePreviousDispositionIsRestoredWhenTheLastWatcherStops) {
   EXPECT_EQ(seen.sa_handler, &marker_handler) << "restored after the last watcher";
   mine.sa_handler = SIG_DFL;
   ::sigaction(SIGUSR2, &mine, nullptr);
+}
+
+// Regression: a loop kept its mailbox in the signal layer until it was destroyed, so with
+// 256 loops whose Signal watchers had all stopped, the next loop got EAGAIN, which the
+// error table says means 256 loops *watch* signals.
+TEST_F(SignalTest, ALoopGivesBackItsSignalSlotWhenItsLastSignalWatcherStops) {
+  constexpr int kLoops = signals::kMaxLoops + 10;
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (int i = 0; i < kLoops; ++i) {
+    loops.push_back(std::make_unique<Loop>());
+    ASSERT_FALSE(loops.back()->open()) << "loop " << i;
+    Signal signal(*loops.back());
+    ASSERT_FALSE(signal.start(SIGUSR1, [] {})) << "loop " << i;
+  }  // each watcher stopped as it went
+  EXPECT_EQ(signals::watchers_of(SIGUSR1), 0);
+  int calls = 0;
+  Signal signal(loop);
+  ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
 }
 
 TEST_F(SignalTest, DestroyingTheLoopRestoresTheDisposition) {
@@ -203,7 +239,7 @@ TEST_F(SignalTest, BadSignalNumbersAreRefused) {
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
-TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfdWithoutAHandler) {
+TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfd) {
   sigset_t block, previous;
   sigemptyset(&block);
   sigaddset(&block, SIGRTMIN + 3);
@@ -212,9 +248,7 @@ TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfdWithoutAHandler) {
     int calls = 0;
     Signal signal(loop);
     ASSERT_FALSE(signal.start(SIGRTMIN + 3, [&] { ++calls; }));
-    struct sigaction seen {};
-    ASSERT_EQ(::sigaction(SIGRTMIN + 3, nullptr, &seen), 0);
-    EXPECT_EQ(seen.sa_handler, SIG_DFL) << "signalfd mode installs no handler";
+    EXPECT_EQ(signals::catch_mode(SIGRTMIN + 3), signals::CatchMode::SignalFd);
     ASSERT_EQ(::raise(SIGRTMIN + 3), 0);  // stays pending: blocked
     ASSERT_FALSE(loop.run(RunMode::NoWait));
     EXPECT_EQ(calls, 1);
@@ -223,6 +257,31 @@ TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfdWithoutAHandler) {
   sigset_t pending;
   sigpending(&pending);
   EXPECT_EQ(sigismember(&pending, SIGRTMIN + 3), 0) << "consumed by the signalfd";
+  struct sigaction seen {};
+  ASSERT_EQ(::sigaction(SIGRTMIN + 3, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, SIG_DFL) << "the previous disposition is back";
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &previous, nullptr), 0);
+}
+
+// Regression: in signalfd mode no handler was installed, so a watched signal that the
+// kernel gave to a thread not blocking it took its default action and ended the process.
+TEST_F(SignalTest, ASignalfdModeSignalLandingOnAThreadThatDoesNotBlockItIsDeliveredNotFatal) {
+  sigset_t block, previous;
+  sigemptyset(&block);
+  sigaddset(&block, SIGRTMIN + 4);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &previous), 0);
+  {
+    int calls = 0;
+    Signal signal(loop);
+    ASSERT_FALSE(signal.start(SIGRTMIN + 4, [&] { ++calls; }));
+    ASSERT_EQ(signals::catch_mode(SIGRTMIN + 4), signals::CatchMode::SignalFd);
+    std::thread unblocked([&block] {
+      (void)::pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
+      (void)::pthread_kill(::pthread_self(), SIGRTMIN + 4);  // delivered here, to a handler
+    });
+    unblocked.join();
+    EXPECT_TRUE(testing::run_until(loop, [&] { return calls == 1; }));
+  }
   ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &previous, nullptr), 0);
 }
 

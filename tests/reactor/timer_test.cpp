@@ -323,3 +323,53 @@ TEST(TimerSlack, CanBeLoweredForTheLoopThread) {
 
 }  // namespace
 }  // namespace evflow
+
+namespace evflow {
+namespace {
+
+// Regression: on a fake clock, a blocking run() armed the fake deadline as a real
+// absolute time on the timerfd: in the real past it fired at once (the loop spun), in the
+// real future it hung. A blocking wait sleeps the timeout in real time instead, as the
+// clock header promises; a wait never ends before its timeout (a lower bound, which
+// holds however loaded the machine is).
+TEST(FakeClockRegression, ABlockingRunSleepsTheFakeTimeoutInRealTime) {
+  for (const int64_t start :
+       {int64_t{1'000'000'000}, int64_t{4'000'000'000'000'000'000}}) {  // far in the real past and future
+    testing::FakeClock clock;
+    clock.monotonic = start;
+    Loop loop;
+    ASSERT_FALSE(loop.open());
+    ASSERT_FALSE(loop.set_clock(&clock.source));
+    bool fired = false;
+    Timer timer(loop);
+    ASSERT_FALSE(timer.start(20ms, [&] { fired = true; }));
+    const auto before = std::chrono::steady_clock::now();
+    ASSERT_FALSE(loop.run(RunMode::Once));  // the fake time does not move: nothing is due after it
+    EXPECT_GE(std::chrono::steady_clock::now() - before, 20ms) << "start " << start;
+    EXPECT_FALSE(fired);
+    clock.advance(20ms);
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+    EXPECT_TRUE(fired);
+  }
+}
+
+// Regression: with a clock spanning more than 2^63 ns between a repeating timer's deadline
+// and now, the computation of its next deadline overflowed a signed integer.
+TEST(FakeClockRegression, ARepeatingTimerKeepsItsPhaseAcrossMoreThanTwoToTheSixtyThreeNanoseconds) {
+  testing::FakeClock clock;
+  clock.monotonic = -9'000'000'000'000'000'000;
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  ASSERT_FALSE(loop.set_clock(&clock.source));
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(0ns, std::chrono::nanoseconds(1'000'000'000'000'000'000), [&] { ++calls; }));
+  clock.monotonic = 8'500'000'000'000'000'000;  // 17.5e18 ns after the deadline
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1) << "missed periods coalesce into one callback";
+  EXPECT_EQ(timer.when().time_since_epoch().count(), 9'000'000'000'000'000'000) << "the phase is kept";
+  EXPECT_EQ(timer.remaining(), std::chrono::nanoseconds(500'000'000'000'000'000));
+}
+
+}  // namespace
+}  // namespace evflow
