@@ -9,7 +9,9 @@
 // - a reschedule function: called as `reschedule(periodic, now)` at start and after each
 //   callback, and returns the next instant. At start, an instant not after `now` fires
 //   in the next iteration; after a callback, one not after `now` stops the watcher
-//   (return a future instant to keep it going).
+//   (return a future instant to keep it going). WallClock::time_point::max() means "no
+//   instant, ever": after a callback the watcher stops; at start() it is left inactive,
+//   and start() still succeeds (the rule is valid; it has nothing to fire).
 //
 // When the wall clock is set (Linux: timerfd TFD_TIMER_CANCEL_ON_SET), every active
 // Periodic is rescheduled against the new time before the next wait: an hourly periodic

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "reactor/evflow.hpp"
@@ -71,6 +72,30 @@ TEST_F(PeriodicTest, RescheduleFunctionChoosesEachInstant) {
   // Asked at start and after each callback: yes, yes, yes, then "now" (stop).
   EXPECT_EQ(gaps, (std::vector<int64_t>{7'000'000'000, 7'000'000'000, 7'000'000'000}));
   EXPECT_FALSE(p.active());
+}
+
+// The documented way for a rule to end: time_point::max() (no instant ever comes). At
+// start() the watcher is then left inactive (start() succeeds: the rule has no instant),
+// after a callback it stops.
+TEST_F(PeriodicTest, ARescheduleAnsweringTimePointMaxEndsTheRule) {
+  int calls = 0;
+  Periodic never(loop), once(loop);
+  ASSERT_FALSE(never.start_with([](Periodic&, WallClock::time_point) { return WallClock::time_point::max(); },
+                                [&] { ++calls; }));
+  EXPECT_FALSE(never.active());
+  bool first = true;
+  ASSERT_FALSE(once.start_with(
+      [&first](Periodic&, WallClock::time_point now) {
+        const bool was_first = std::exchange(first, false);
+        return was_first ? now + 1s : WallClock::time_point::max();
+      },
+      [&] { ++calls; }));
+  EXPECT_TRUE(once.active());
+  step(1s);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(once.active());
+  step(1h);
+  EXPECT_EQ(calls, 1);
 }
 
 TEST_F(PeriodicTest, AWallClockSetBackwardsReschedulesOnTheNewClock) {
