@@ -64,7 +64,9 @@
 //                                        the fresh one only (`from` says what it has there).
 //                                        The caller moves its registrations across a batch
 //                                        at a time, so that no iteration pays for them all.
-//   void retire()                        closes the old object, and what only it still had.
+//   Error retire()                       closes the old object, and what only it still had;
+//                                        on an error the old object stays, and so does the
+//                                        renewal (retire() may be called again).
 //   bool renewing() const                between renew() and retire().
 //   static constexpr bool kReportsProcesses
 //                                      true when apply() also takes Source::Signal and

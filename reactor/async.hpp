@@ -11,8 +11,9 @@
 //   next start().
 // - The Async and its loop must outlive every thread that may still call send().
 //
-// Errors from start(): EINVAL when no callback was ever given, when the loop is not
-// open, or after the loop was destroyed.
+// Errors from start(): EINVAL when no callback was ever given (a null function pointer
+// is none: an active Async is then stopped, as every failed start leaves a watcher),
+// when the loop is not open, or after the loop was destroyed.
 #pragma once
 
 #include <atomic>

@@ -20,6 +20,9 @@
 //
 // Decisions (README, "Semantics"):
 // - Once the exit is reported the watcher is stopped: the process is gone (semantic 15).
+// - Several watchers of one child in one loop each get its status (the one that reaped
+//   it first, the others at the child check that follows, or when their own pidfd
+//   reports).
 // - Only termination is reported (exit or death by signal), not stop/continue.
 // - If other code reaped the child first, the callback still runs once, with a status
 //   whose reaped_elsewhere() is true.
@@ -28,7 +31,8 @@
 // - Child callbacks run in the Io phase (pidfd) or in the child check that follows the
 //   Signal phase (SIGCHLD, process event).
 //
-// Errors from start(): EINVAL for pid <= 0, for a watcher without a callback, when the
+// Errors from start() (which leave the watcher inactive, even one that was active):
+// EINVAL for pid <= 0, for a watcher without a callback, when the
 // loop is not open or was destroyed; ECHILD when pid is not an unreaped child of this
 // process (Windows: no such process; EACCES when it may not be opened); EMFILE when no descriptor is left for the pidfd
 // (Linux); on kqueue, what kevent() answers for the EVFILT_PROC registration other than ESRCH (e.g. ENOMEM).

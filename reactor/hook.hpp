@@ -14,8 +14,9 @@
 // start() on an active watcher keeps it active and in place (a new callback replaces
 // the old one; see Io::start for replacing it from inside itself).
 //
-// Errors from start(): EINVAL when no callback was ever given, when the loop is not
-// open, or after the loop was destroyed.
+// Errors from start(): EINVAL when no callback was ever given (a null function pointer
+// is none: an active hook is then stopped, as every failed start leaves a watcher), when
+// the loop is not open, or after the loop was destroyed.
 #pragma once
 
 #include "platform/result.hpp"

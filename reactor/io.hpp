@@ -16,19 +16,28 @@
 // - Several Io watchers may watch one descriptor in one loop; each gets the readiness
 //   it asked for, in the order the watchers were started.
 // - start() on an active watcher restarts it with the new parameters.
-// - Closing a descriptor: stop its watchers first (destroying a watcher stops it).
-//   A descriptor closed under an active watcher is noticed when its interest is next
-//   re-registered: the watcher is stopped and called once with `Invalid`. Readiness
-//   reported for a closed descriptor whose duplicate lives on is dropped, never
-//   delivered to a watcher of a new descriptor with the same number.
-// - The one case evflow cannot see without a system call: within one iteration, stop
-//   a watcher, close its descriptor, and start *the same* watcher on a new descriptor
-//   that got the same number. Call forget() between close and start to make it safe.
+// - Closing a descriptor: close() stops the watcher, takes the registration out of the
+//   kernel and closes, so that nothing of it outlives the close; or stop the watchers
+//   (destroying a watcher stops it) and close it yourself.
+// - Closing a descriptor under an active watcher is misuse (as in libev). What holds
+//   then: no memory is touched wrongly; if the number is not reused, the watcher is
+//   stopped and called once with `Invalid` when its interest is next re-registered;
+//   readiness reported for a closed descriptor whose duplicate lives on is dropped,
+//   never delivered to a watcher of a new descriptor with the same number (on epoll the
+//   loop replaces its kernel set for that, a batch of registrations per iteration); once
+//   the stale watchers are stopped, a watcher started on the reused number is served.
+//   Until then, watchers of a reused number may be served the new file, or nothing.
+// - After a plain close, the one case evflow cannot see without a system call: within
+//   one iteration, stop a watcher, close its descriptor, and start *the same* watcher on
+//   a new descriptor that got the same number. Call forget() between close and start to
+//   make it safe (close() needs none).
 //
 // Errors from start(): EBADF for a negative or closed descriptor; EPERM for a
 // descriptor epoll cannot watch (a regular file or a directory: always ready);
 // EINVAL for an empty interest or bits other than Readable|Writable, for a watcher
-// without a callback, and after its loop was destroyed; ENOMEM/ENOSPC from the kernel.
+// without a callback (a null function pointer is none), and after its loop was
+// destroyed; ENOMEM when the loop's descriptor table cannot grow, and ENOMEM/ENOSPC from
+// the kernel. A start() that fails leaves the watcher inactive, even one that was active.
 //
 // Windows: the descriptor is a SOCKET converted to int (`static_cast<int>(s)`; Windows
 // keeps handle values within 32 bits, platform/win/iocp_backend.hpp, note l). Only

@@ -23,8 +23,11 @@ Loop::~Loop() {
   // From one of its own callbacks (or while another thread runs it), the loop's frames
   // are still on a stack and would run on freed memory: refused in every build. In a
   // forked child whose running thread is gone, nothing runs it any more.
-  if (running_ && !(forked() && owner_ != detail::this_thread_identity()))
-    detail::fatal("evflow::Loop destroyed while it runs (from one of its own callbacks, or another thread)");
+  if (running_) {
+    if (!forked() || owner_ == detail::this_thread_identity())
+      detail::fatal("evflow::Loop destroyed while it runs (from one of its own callbacks, or another thread)");
+    abandon_orphaned_run();  // timers taken out for firing go back, to be detached with the others
+  }
   detach_all();
   backend_.close();
 }
@@ -94,8 +97,10 @@ Error Loop::register_now(int fd, Events from, Events to) noexcept {
   backend_.apply(std::span<InterestChange>(&change, 1));
   if (change.error) {
     if (static_cast<size_t>(fd) < fds_.size()) {
-      fds_[static_cast<size_t>(fd)].tag = change.tag;
-      fds_[static_cast<size_t>(fd)].registered = Events();
+      FdEntry& e = fds_[static_cast<size_t>(fd)];
+      e.tag = change.tag;
+      e.registered = Events();
+      if (e.head != nullptr) fail_watchers(e);  // refused for the loop's other watchers of it too
     }
     return change.error;
   }
@@ -127,7 +132,10 @@ Error Loop::start_io(Io& watcher) noexcept {
   if (!io_snapshot_.reserve_amortised(sharing + 1)) return Error(ENOMEM);
   if (index >= fds_.size() || kernel_interest(fds_[index]).empty()) {
     // Not in the kernel's set: register now, so that a bad descriptor is reported here.
-    if (Error err = register_now(fd, Events(), watcher.interest_)) return err;
+    // (While the kernel set is renewed, other watchers may have it in the old set: the
+    // registration moves whole.)
+    const Events others = index < fds_.size() ? wanted_interest(fd) : Events();
+    if (Error err = register_now(fd, Events(), others | watcher.interest_)) return err;
   } else if (const uint32_t stamp = stop_stamps_[index];
              fds_[index].head == nullptr && (stamp == 0 || stamp != watcher.stop_stamp_)) {
     // The kernel still has the registration of a watcher stopped in this iteration, and
@@ -292,7 +300,9 @@ Error Loop::rebuild() noexcept {
     rebuild_needed_ = true;
     return Error();
   }
-  return rebuild_backend();
+  Error err = rebuild_backend();
+  changed_outside_run();  // an embedded loop's new kernel object gets its deadline
+  return err;
 }
 
 Error Loop::rebuild_backend() noexcept {
@@ -315,7 +325,13 @@ void Loop::note_stale_report() noexcept {
 
 Error Loop::start_renewal() noexcept {
   if constexpr (Backend::kRenewsGradually) {
-    if (Error err = backend_.renew()) return err;  // renewal_needed_ stays: tried again next time
+    if (Error err = backend_.renew()) {
+      // Out of resources: renewal_needed_ stays, tried again next time. Refused for another
+      // reason (say too deep a nesting of epoll instances, ELOOP): all at once instead.
+      if (err.code() == EMFILE || err.code() == ENFILE || err.code() == ENOMEM) return err;
+      renewal_needed_ = false;
+      return rebuild_backend();
+    }
     renewal_needed_ = false;
     renewing_ = true;
     renewal_mark_ = next_tag_;
@@ -328,9 +344,11 @@ void Loop::continue_renewal() noexcept {
   if constexpr (Backend::kRenewsGradually) {
     // One batch of registrations per iteration moves to the new kernel object; what is
     // not moved yet is still reported through the old one, nested in the new.
+    // The scan is bounded too: a sparse table (reserve_descriptors) costs no long pause.
     ChangeBatch batch(*this);
     size_t moved = 0;
-    for (; renewal_cursor_ < fds_.size() && moved < kMaxChangesPerApply; ++renewal_cursor_) {
+    for (size_t scanned = 0; renewal_cursor_ < fds_.size() && moved < kMaxChangesPerApply && scanned < 4096;
+         ++renewal_cursor_, ++scanned) {
       const FdEntry& e = fds_[renewal_cursor_];
       if (e.registered.empty() || in_current_set(e)) continue;
       batch.add(InterestChange{static_cast<int>(renewal_cursor_), Events(), e.registered, next_tag()});
@@ -338,7 +356,7 @@ void Loop::continue_renewal() noexcept {
     }
     (void)batch.finish();
     if (renewal_cursor_ < fds_.size()) return;
-    backend_.retire();
+    if (backend_.retire()) return;  // refused: the old set stays, tried again next iteration
     renewing_ = false;
     ++rebuilds_;
   }
@@ -453,6 +471,7 @@ Error Loop::after_fork() noexcept {
   // read after registering, so that a signal is reported twice rather than never.
   if constexpr (Backend::kReportsProcesses)
     filtered_signals_pending_ |= signals::filtered_since_fork() & filtered_signals_;
+  changed_outside_run();  // an embedded loop's new kernel object gets its deadline
   return err;
 }
 
@@ -580,7 +599,7 @@ void Loop::dispatch_events(int count) noexcept {
     }
     dispatch_descriptor(e.head, event.events);
   }
-  if (woken) {
+  if (woken && !forked()) {  // a callback forked: the wake-up channel is the parent's
     backend_.acknowledge_wake();
     wake_pending_.store(false);
     async_scan_ = true;

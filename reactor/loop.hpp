@@ -34,6 +34,13 @@
 //   A watcher that was already inactive is not known to the loop and still refers to
 //   it: it may be destroyed, never started again.
 // - run() from inside a callback (a nested run) returns EBUSY.
+// - Callbacks must not throw: every member is noexcept, so an exception leaving a
+//   callback ends the process (std::terminate). A callback may stop, restart or destroy
+//   any watcher, but not the loop: destroying a loop while it runs (from one of its own
+//   callbacks, or from another thread) aborts with a message, in every build.
+// - A start() that fails leaves its watcher inactive, whatever it was before.
+// - Memory: open() and the starts that need memory report ENOMEM and change nothing; the
+//   dispatch of events and the expiry of timers never allocate.
 #pragma once
 
 #include <atomic>
@@ -110,15 +117,19 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Creates the kernel objects (epoll instance and wake-up eventfd, kqueue, or completion
-  // port and AFD handle). Errors: EMFILE/ENFILE when no descriptor is left, ENOMEM, EBUSY
-  // when already open. The calling thread becomes the owner.
+  // Creates the kernel objects (epoll instance, wake-up eventfd and sleep timerfd; kqueue;
+  // or completion port and AFD handle) and the first room of the loop's tables: all a
+  // loop needs, so that none is made later, when a failure could only degrade it.
+  // Errors: EMFILE/ENFILE when no descriptor is left, ENOMEM, EBUSY when already open.
+  // The calling thread becomes the owner.
   Error open() noexcept;
   bool is_open() const noexcept { return open_; }
 
   // Runs iterations as described above. Errors: EINVAL if not open, EBUSY from inside
-  // a callback of this loop, or what the kernel answered when waiting failed. The
-  // calling thread becomes the owner.
+  // a callback of this loop, EMFILE/ENFILE/ENOMEM when the kernel objects had to be
+  // replaced and could not be (a forked child, a stale registration: the next call tries
+  // again), or what the kernel answered when waiting failed. The calling thread becomes
+  // the owner.
   Error run(RunMode mode = RunMode::Default) noexcept;
 
   // Asks the run() in progress to return after the current iteration.
@@ -184,15 +195,17 @@ class Loop {
   int native_handle() noexcept;
 
   // Pre-sizes the descriptor table for descriptors below `count`, so that starting
-  // watchers on them never allocates. Errors: ENOMEM.
+  // watchers on them never allocates. Errors: ENOMEM (the table is left as it was).
   Error reserve_descriptors(int count) noexcept;
 
-  // Recreates the kernel object and re-registers every active Io watcher (on kqueue
-  // also every watched signal and child, after taking what the old kqueue had counted),
-  // e.g. after stale registrations were detected (done automatically). From inside a
-  // callback it takes effect before the loop next waits. Errors: EINVAL if not open,
-  // EMFILE/ENFILE/ENOMEM when the new kernel object cannot be created or refuses a
-  // registration (the next iteration tries again).
+  // Recreates the kernel object and re-registers every active Io watcher at once (on
+  // kqueue also every watched signal and child, after taking what the old kqueue had
+  // counted). The loop does this by itself when a stale registration shows (on epoll
+  // gradually instead: a batch of registrations per iteration, epoll_backend.hpp note
+  // j). From inside a callback it takes effect before the loop next waits. In a forked
+  // child it is after_fork(). Errors: EINVAL if not open, EMFILE/ENFILE/ENOMEM when the
+  // new kernel object cannot be created or refuses a registration (the next iteration
+  // tries again).
   Error rebuild() noexcept;
 
   // Makes this loop usable in a forked child. Done automatically at the next iteration
@@ -203,6 +216,15 @@ class Loop {
   // keeps working untouched. Signals caught but not dispatched before the fork are
   // dropped in the child; Async sends not yet dispatched are delivered in both; Child
   // watchers are stopped without a callback (their processes are the parent's children).
+  // The fork counts as handled only when every step succeeded: until then each call that
+  // needs a kernel object (run(), a start, a Signal change) tries again first and reports
+  // the error, and none writes to an object the parent uses. A loop that another thread
+  // was running at the fork is taken over by the calling thread, if that thread was
+  // waiting for events or inside a callback at the instant of the fork: in the latter
+  // case the rest of its iteration is dropped here (its descriptors report again, its
+  // Async sends stay pending, its due timers fire at the next iteration). A fork while
+  // that thread was inside the loop's own bookkeeping (applying changes, filing timers)
+  // leaves the child a torn copy, as a fork while another thread holds a lock does.
   // Errors: EINVAL if not open; EMFILE/ENFILE/ENOMEM.
   Error after_fork() noexcept;
 
@@ -316,6 +338,7 @@ class Loop {
   Error watch_signal(int signo) noexcept;
   void unwatch_signal(int signo) noexcept;
   void stop_signal(Signal& watcher) noexcept;
+  void release_unused_signal_slot() noexcept;
   Error update_signalfd(uint64_t mask) noexcept;
   Error renew_signalfd() noexcept;
   void read_signalfd() noexcept;

@@ -17,7 +17,10 @@
 namespace evflow {
 
 Error Loop::start_signal(Signal& watcher) noexcept {
-  if (Error err = watch_signal(watcher.signo_)) return err;
+  if (Error err = watch_signal(watcher.signo_)) {
+    release_unused_signal_slot();  // a first watch that failed keeps no mailbox
+    return err;
+  }
   signals_.push_back(watcher);
   watcher.active_ = true;
   ++active_;
@@ -92,8 +95,12 @@ void Loop::stop_signal(Signal& watcher) noexcept {
   watcher.active_ = false;
   --active_;
   unwatch_signal(watcher.signo_);
-  // The loop's last Signal watcher (its internal SIGCHLD one included): the mailbox goes
-  // back to the signal layer, for another loop to take (at most kMaxLoops watch at once).
+  release_unused_signal_slot();
+}
+
+void Loop::release_unused_signal_slot() noexcept {
+  // No Signal watcher left (its internal SIGCHLD one included): the mailbox goes back to
+  // the signal layer, for another loop to take (at most kMaxLoops watch at once).
   if (signals_.empty() && signal_slot_ >= 0) {
     signals::release_slot(signal_slot_);
     signal_slot_ = -1;

@@ -26,11 +26,18 @@
 // control events Ctrl+C, Ctrl+Break and the console window closing
 // (platform/win/console_events.hpp); every other number is EINVAL there.
 //
+// - A loop takes a mailbox of the signal layer with its first Signal watcher and gives it
+//   back with its last (its internal SIGCHLD watcher counts as one).
+// - No watched signal ever meets its default action, whichever thread the kernel gives
+//   it to: a handler is installed in every mode (signals/signal_registry.hpp).
+//
 // Errors from start(): EINVAL for a number that cannot be watched (0, > 64, SIGKILL,
 // SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or one the C library reserves), for a
-// watcher without a callback, when the loop is not open or was destroyed; EAGAIN when
-// 256 loops already watch signals; EMFILE when the signalfd cannot be created (Linux);
-// on kqueue, what kevent() answers for the EVFILT_SIGNAL registration (e.g. ENOMEM).
+// watcher without a callback (a null function pointer is none), when the loop is not
+// open or was destroyed; EAGAIN when 256 loops watch signals at that moment; EMFILE when
+// the signalfd cannot be created (Linux); on kqueue, what kevent() answers for the
+// EVFILT_SIGNAL registration (e.g. ENOMEM). A start() that fails leaves the watcher
+// inactive, even one that was active on another signal.
 #pragma once
 
 #include "platform/result.hpp"

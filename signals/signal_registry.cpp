@@ -104,8 +104,8 @@ void install_fork_handlers() {
   // that does not exist there. Signals caught but not dispatched at the instant of the
   // fork are dropped in the child (the parent dispatches them); signals the child
   // catches before its loops rebuild are kept. Mailboxes stay as they are: the child
-  // cannot tell the forking thread's loops from the others' (those others are never
-  // run again; a signal in the child may wake their parent-shared descriptor once).
+  // cannot tell the forking thread's loops from the others'. A loop not rebuilt yet
+  // writes nothing to its parent-shared wake-up (Loop::wake()).
   (void)pthread_atfork([] { lock(); }, [] { unlock(); },
                        [] {
                          g_filtered_since_fork.store(0);

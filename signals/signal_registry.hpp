@@ -5,7 +5,8 @@
 // it watches, a 64-bit mask of those caught but not yet dispatched, and how to wake it
 // (its Loop::wake(), async-signal-safe). Slots live in a static array and are never
 // freed, so the signal handler only ever touches static memory, and no pointer travels
-// through a pipe.
+// through a pipe. A loop holds its slot while it has a Signal watcher and releases it
+// with its last one, for another loop to take.
 //
 // Delivery, for a signal S caught by the handler (or read from a signalfd, below):
 // for every slot watching S, set S in its pending mask; if it was not set already,
@@ -23,10 +24,13 @@
 //   block S, including threads that know nothing of evflow.
 // - signalfd: if S is blocked in the calling thread, evflow takes that as the usual
 //   signalfd arrangement (the application blocked S before creating any thread, so it
-//   is blocked everywhere) and installs nothing; each loop watching S reads it from its
-//   own signalfd and hands it to deliver(), which fans it out to every loop. A signal
-//   blocked only in some threads may then stay pending in a thread that never reads it:
-//   block it in every thread, or in none. (Linux only.)
+//   is blocked everywhere); each loop watching S reads it from its own signalfd and
+//   hands it to deliver(), which fans it out to every loop. The handler is installed as
+//   well: a thread that does not block S (one started before S was blocked, or that
+//   unblocked it) may be the one the kernel gives it to, and must not meet the default
+//   action; there the handler delivers it like any other. A signal directed at one
+//   thread that blocks it and never reads a signalfd stays pending there: block it in
+//   every thread, or in none. (Linux only.)
 // - Kernel filter: where the loops' backend reports signals itself (kqueue's
 //   EVFILT_SIGNAL, which every watching kqueue records), evflow installs a handler that
 //   only notes the signal for forked children (filtered_since_fork()), so that the
@@ -44,6 +48,13 @@
 //   meets the application's own handlers or the default action, as before the watch
 //   (platform/win/console_events.hpp). Every other
 //   number is refused (EINVAL). CatchMode is Handler.
+//
+// SIGCHLD is shared by all the code of a process that has children: when evflow's handler
+// replaces an application's SIGCHLD handler, it calls that handler after its own, with
+// the same arguments, for every SIGCHLD (without the application's sa_mask), and keeps
+// the application's SA_NOCLDSTOP and SA_NOCLDWAIT (an ignored SIGCHLD: SA_NOCLDWAIT, so
+// that its children are still reaped by the kernel). The other signals are the watchers'
+// alone while watched, as a handler installed by the application would make them.
 //
 // Refused: 0 and numbers above 64 (EINVAL); SIGKILL and SIGSTOP, which cannot be caught
 // (EINVAL); SIGSEGV, SIGBUS, SIGFPE and SIGILL, which report a fault in the thread that

@@ -214,7 +214,10 @@ void TimerWheel::sort_batch() noexcept {
   if (batch_was_sorted_) return;
   const int bucket_bits = batch_.size() < kBucketSortFrom ? 0 : bucket_bits_for(batch_.size());
   const std::size_t buckets = std::size_t{1} << bucket_bits;
-  if (batch_.size() < kBucketSortFrom || scratch_.capacity() < batch_.size() || bucket_start_.capacity() <= buckets) {
+  // The scratch space takes the batch's place (swap): only with at least the batch's
+  // room, which every linked timer must keep (make_room).
+  if (batch_.size() < kBucketSortFrom || scratch_.capacity() < batch_.capacity() ||
+      bucket_start_.capacity() <= buckets) {
     std::sort(batch_.begin(), batch_.end(), earlier);  // small, or no scratch space was reserved
   } else {
     // One counting-sort pass on the top bits of (deadline - min) spreads a large batch

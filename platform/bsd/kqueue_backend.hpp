@@ -95,8 +95,11 @@ class BasicKqueueBackend {
   // Signals and processes are registered here as well (note l).
   static constexpr bool kReportsProcesses = true;
   // close(2) removes a descriptor's kevents (note c): no registration outlives it, so
-  // there is never a need to replace the kqueue gradually.
+  // there is never a need to replace the kqueue gradually (never called).
   static constexpr bool kRenewsGradually = false;
+  Error renew() noexcept { return Error(ENOTSUP); }
+  Error retire() noexcept { return Error(); }
+  bool renewing() const noexcept { return false; }
 
   BasicKqueueBackend() noexcept = default;
   ~BasicKqueueBackend() { close(); }

@@ -28,6 +28,7 @@ Error BasicKqueueBackend<Kernel>::create_instance() noexcept {
   }
   kqueue_fd_.store(kq, std::memory_order_release);
   generation_ = fork_generation();
+  armed_deadline_ = -1;  // a new kqueue has no keep_ready_at timer (note m)
   return Error();
 }
 

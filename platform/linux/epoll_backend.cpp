@@ -52,6 +52,12 @@ Error EpollBackend::open() noexcept {
     return epfd.error();
   }
   epoll_fd_ = epfd.value();
+  // Note d: whether epoll_pwait2 exists is asked now, with a zero timeout, so that
+  // sleep_path() tells the truth before the first timed sleep too.
+  const linux_abi::KernelTimespec zero{0, 0};
+  Result<int> probe = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &zero);
+  if (!probe && (probe.error().code() == ENOSYS || probe.error().code() == EPERM))
+    sleep_path_ = kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;
   return Error();
 }
 
@@ -125,19 +131,27 @@ Error EpollBackend::renew() noexcept {
   return Error();
 }
 
-void EpollBackend::retire() noexcept {
-  if (!renewing()) return;
+Error EpollBackend::retire() noexcept {
+  if (!renewing()) return Error();
   // The wake-up and the timer join the new instance, which then replaces the old one.
   // Closing the old one drops what could not be taken out of it, the orphan included.
+  // If the kernel refuses either (no memory, max_user_watches), the old instance stays,
+  // with both, and the caller tries again later.
   linux_abi::EpollEvent wake{linux_abi::kEpollIn | linux_abi::kEpollEt, kWakeData};  // note g
   linux_abi::EpollEvent timer{linux_abi::kEpollIn, kTimerData};
   interest_syscalls_ += 2;
-  (void)linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, wake_fd_, &wake);
-  if (timer_fd_ >= 0) (void)linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, timer_fd_, &timer);
+  if (Error err = linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, wake_fd_, &wake)) return err;
+  if (timer_fd_ >= 0) {
+    if (Error err = linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlAdd, timer_fd_, &timer)) {
+      (void)linux_abi::epoll_ctl(new_epoll_fd_, linux_abi::kEpollCtlDel, wake_fd_, nullptr);
+      return err;
+    }
+  }
   armed_deadline_ = -1;  // re-armed at the next timed wait: an expiry may have gone with the old one
   (void)linux_abi::close(epoll_fd_);
   epoll_fd_ = new_epoll_fd_;
   new_epoll_fd_ = -1;
+  return Error();
 }
 
 Error EpollBackend::after_fork() noexcept {

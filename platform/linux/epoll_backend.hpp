@@ -91,7 +91,7 @@ class EpollBackend {
   Error reopen() noexcept;
   Error after_fork() noexcept;
   Error renew() noexcept;
-  void retire() noexcept;
+  Error retire() noexcept;
   bool renewing() const noexcept { return new_epoll_fd_ >= 0; }
 
   void apply(std::span<InterestChange> changes) noexcept;

@@ -108,8 +108,12 @@ class IocpBackend {
 
   // Descriptors, and process exits (note i); signals come from the signal layer (note j).
   static constexpr bool kReportsProcesses = true;
-  // AFD polls end with the socket (note e): no registration outlives its socket.
+  // AFD polls end with the socket (note e): no registration outlives its socket (never
+  // called).
   static constexpr bool kRenewsGradually = false;
+  Error renew() noexcept { return Error(ENOTSUP); }
+  Error retire() noexcept { return Error(); }
+  bool renewing() const noexcept { return false; }
 
   Error open() noexcept;
   void close() noexcept;

@@ -385,6 +385,11 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     }
   }
   if (answered > 0 || nevents == 0) return answered;  // answers end the call
+  // The wake-up eventfd only makes the descriptor readable (a trigger is recorded in its
+  // knote): drained before looking, so that a queue polled without blocking is not left
+  // readable for good by one trigger (another loop embedding this one polls it).
+  uint64_t drained;
+  (void)!::read(q->wake_fd, &drained, sizeof drained);
   const int64_t deadline = timeout ? deadline_after(*timeout) : 0;
   for (;;) {
     const int found = collect(*q, events, 0, nevents, macos, user_filter);
@@ -400,7 +405,6 @@ int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
     epoll_event ready[8];
     const int n = ::epoll_wait(q->set_fd, ready, 8, milliseconds);
     const int err = errno;
-    uint64_t drained;
     (void)!::read(q->wake_fd, &drained, sizeof drained);
     take_edges(q->sources_fd);
     lock.lock();

@@ -481,3 +481,41 @@ TEST(TimerWheel, TenMillionTimersDrainInOrderWithBoundedMemory) {
 
 }  // namespace
 }  // namespace evflow
+
+#include "tests/support/allocation_control.hpp"
+
+namespace evflow {
+namespace {
+
+// Regression (found in review): the sort scratch space of a large batch was reserved on a
+// best-effort basis and swapped in for the batch, so when its growth had failed the batch
+// was left with less room than the wheel had timers, and a later expiry aborted. Every
+// allocation of the sequence fails in turn here: each make_room() either answers false or
+// leaves room for all, and every timer inserted fires, in order.
+TEST(TimerWheelRegression, NoFailedReservationLeavesTheExpiryBatchTooSmall) {
+  constexpr int kEarly = 600, kLate = 1100;  // a batch large enough to be bucket-sorted, then a larger one
+  for (long k = 1; k < 64; ++k) {
+    TimerWheel wheel(0);
+    std::vector<TimerNode> nodes(kEarly + kLate);
+    std::vector<bool> inserted(nodes.size());
+    testing::arm_failure(k);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!wheel.make_room()) continue;
+      inserted[i] = true;
+      wheel.insert(nodes[i],
+                   i < kEarly ? 1000 + static_cast<int64_t>(i * 7919 % kEarly) : 5000 + static_cast<int64_t>(i));
+    }
+    const size_t first = wheel.expire(2000, [](TimerNode&) {});
+    const size_t second = wheel.expire(10'000, [](TimerNode&) {});
+    const bool reached = testing::disarm_failure();
+    size_t expected = 0;
+    for (bool b : inserted)
+      expected += b;
+    EXPECT_EQ(first + second, expected) << "allocation " << k << " failed";
+    EXPECT_TRUE(wheel.empty());
+    if (!reached) break;  // past the sequence's last allocation
+  }
+}
+
+}  // namespace
+}  // namespace evflow

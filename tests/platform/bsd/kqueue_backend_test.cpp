@@ -262,6 +262,36 @@ TYPED_TEST(KqueueBackendTest, ReopenReplacesTheKqueueAndWakesItOnceSoNoWakeUpIsL
   EXPECT_EQ(Scripted::calls.back().kq, this->backend.native_handle());
 }
 
+// Note m: an embedded loop's kqueue becomes readable at its deadline through a one-shot
+// nanosecond EVFILT_TIMER, added once per deadline and again on each new kqueue.
+TYPED_TEST(KqueueBackendTest, KeepReadyAtAddsAOneShotNanosecondTimerOncePerDeadlineAndPerKqueue) {
+  using Scripted = typename TestFixture::Kernel;
+  using Event = typename TestFixture::Kevent;
+  this->backend.keep_ready_at(2'500, 1'000'000);
+  ASSERT_EQ(Scripted::calls.size(), 1u);
+  const auto& timer = Scripted::calls[0].changes.at(0);
+  EXPECT_EQ(timer.filter, kEvfiltTimer);
+  EXPECT_EQ(timer.flags, kEvAdd | kEvOneshot);
+  EXPECT_EQ(timer.fflags, TypeParam::kNoteNanoseconds);
+  EXPECT_EQ(timer.data, 2'500) << "relative: the same instant as the deadline";
+  this->backend.keep_ready_at(2'000, 1'000'000);
+  EXPECT_EQ(Scripted::calls.size(), 1u) << "armed for that deadline already";
+  this->backend.keep_ready_at(-5, 900'000);
+  ASSERT_EQ(Scripted::calls.size(), 2u);
+  EXPECT_EQ(Scripted::calls[1].changes.at(0).data, 0) << "past: at once";
+  ASSERT_FALSE(this->backend.reopen());
+  const size_t before = Scripted::calls.size();
+  this->backend.keep_ready_at(-5, 900'000);
+  EXPECT_EQ(Scripted::calls.size(), before + 1) << "a new kqueue has no timer: armed again";
+  EXPECT_EQ(Scripted::calls.back().kq, this->backend.native_handle());
+  Event fired{};
+  fired.filter = kEvfiltTimer;
+  Scripted::answer = {fired};
+  Result<int> n = this->backend.wait(0, 0);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n.value(), 0) << "its reports are the backend's own";
+}
+
 TYPED_TEST(KqueueBackendTest, AfterForkNeverClosesTheParentsKqueueNumber) {
   using Scripted = typename TestFixture::Kernel;
   const int old = this->backend.native_handle();
