@@ -5,6 +5,8 @@
 // callable that does not fit is a compile-time error; capture a pointer to your state
 // (`[conn]` or `[this]`) instead of many references.
 //
+// Callbacks must not throw: one that does ends the process (std::terminate).
+//
 // A callable may take the watcher's full argument list, or no arguments at all. A null
 // function pointer stores nothing: the watcher then has no callback, and start() answers
 // EINVAL, as for one never given.
@@ -58,16 +60,19 @@ class InlineCallback<R(Args...), Capacity> {
   explicit operator bool() const noexcept { return ops_ != nullptr; }
 
   // Precondition: a callable is stored.
-  R operator()(Args... args) { return ops_->invoke(storage_, args...); }
+  R operator()(Args... args) noexcept { return ops_->invoke(storage_, args...); }
 
  private:
   // One table per callable type: the watcher keeps a single pointer, not two.
   struct Ops {
-    R (*invoke)(void*, Args...);
+    R (*invoke)(void*, Args...) noexcept;
     void (*destroy)(void*);  // null when the callable is trivially destructible
   };
   template <class Fn>
-  static R invoke(void* self, Args... args) {
+  // noexcept, and instantiated where the callback is given (in the caller's code, built
+  // with exceptions or not): an exception leaving a callback ends the process through
+  // std::terminate right there, whatever flags the library was built with.
+  static R invoke(void* self, Args... args) noexcept {
     if constexpr (std::is_invocable_v<Fn&, Args...>) {
       return static_cast<R>((*static_cast<Fn*>(self))(args...));
     } else {

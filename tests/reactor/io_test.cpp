@@ -468,8 +468,10 @@ TEST_F(IoTest, CloseStopsTheWatcherAndClosesItsDescriptor) {
   EXPECT_EQ(io.fd(), -1);
   EXPECT_EQ(loop.active_watchers(), 0);
   EXPECT_EQ(io.close().code(), EBADF) << "no descriptor left to close";
+#if !defined(_WIN32)  // a TCP pair (Windows) accepts a first send after the peer closed
   char c = 'x';
   EXPECT_EQ(testing::write_fd(p.write_end.get(), &c, 1), -1) << "the reading end is closed";
+#endif
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 0);
 }
