@@ -34,10 +34,11 @@
 //   A watcher that was already inactive is not known to the loop and still refers to
 //   it: it may be destroyed, never started again.
 // - run() from inside a callback (a nested run) returns EBUSY.
-// - Callbacks must not throw: every member is noexcept, so an exception leaving a
-//   callback ends the process (std::terminate). A callback may stop, restart or destroy
-//   any watcher, but not the loop: destroying a loop while it runs (from one of its own
-//   callbacks, or from another thread) aborts with a message, in every build.
+// - Callbacks must not throw: each is called through a noexcept function (callback.hpp),
+//   so an exception leaving a callback ends the process (std::terminate). A callback may
+//   stop, restart or destroy any watcher, but not the loop: destroying a loop while it
+//   runs (from one of its own callbacks, or from another thread) aborts with a message,
+//   in every build.
 // - A start() that fails leaves its watcher inactive, whatever it was before.
 // - Memory: open() and the starts that need memory report ENOMEM and change nothing; the
 //   dispatch of events and the expiry of timers never allocate.
