@@ -249,6 +249,9 @@ struct Harness {
                static_cast<long long>(repeat), err.code());
     if (repeat < 0) {
       FUZZ_CHECK(err.code() == EINVAL, "a negative repeat is EINVAL");
+      // A start that fails leaves the timer inactive, active before or not.
+      if (timer_model[id].active) ++timer_model[id].epoch;
+      timer_model[id].active = false;
       return;
     }
     FUZZ_CHECK(!err, "start succeeds");
@@ -294,6 +297,9 @@ struct Harness {
     FUZZ_TRACE("timer %d set_repeat %lld\n", id, static_cast<long long>(repeat));
     if (repeat < 0) {
       FUZZ_CHECK(err.code() == EINVAL, "a negative repeat is EINVAL");
+      // A start that fails leaves the timer inactive, active before or not.
+      if (timer_model[id].active) ++timer_model[id].epoch;
+      timer_model[id].active = false;
       return;
     }
     FUZZ_CHECK(!err, "set_repeat succeeds");
