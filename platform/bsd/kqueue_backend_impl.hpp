@@ -134,13 +134,6 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
         change.error = Error(refused);
         continue;
       }
-      // wait() merges this descriptor's reports through seen_: room for it now, where
-      // running out of memory can be reported.
-      const auto slot = static_cast<size_t>(change.fd);
-      if (slot >= seen_.size() && !seen_.resize(slot + 1 > 2 * seen_.size() ? slot + 1 : 2 * seen_.size())) {
-        change.error = Error(ENOMEM);
-        continue;
-      }
     }
     queue(change, kqueue_abi::kEvfiltRead, change.to.readable(), change.from.readable());
     queue(change, kqueue_abi::kEvfiltWrite, change.to.writable(), change.from.writable());
@@ -176,6 +169,14 @@ void BasicKqueueBackend<Kernel>::apply(std::span<InterestChange> changes) noexce
       // Already gone: a closed descriptor (note c), an exited process (note l).
       if (err == 0 || (removal && (err == ENOENT || err == EBADF || err == ESRCH))) continue;
       if (!change.error) change.error = Error(err);
+    }
+    // wait() merges a descriptor's reports through seen_: room for it once the kernel took
+    // the descriptor (not before: a wild number is EBADF, not a table of billions), and
+    // here, where running out of memory can still be reported (the add is undone below).
+    if (!change.error && change.source == Source::Descriptor && !change.to.empty()) {
+      const auto slot = static_cast<size_t>(change.fd);
+      if (slot >= seen_.size() && !seen_.resize(slot + 1 > 2 * seen_.size() ? slot + 1 : 2 * seen_.size()))
+        change.error = Error(ENOMEM);
     }
     if (!change.error) continue;
     for (int k = first; k < next && k < answered; ++k) {

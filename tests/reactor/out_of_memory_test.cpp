@@ -153,7 +153,9 @@ void expect_consistent(const Scenario& s, long k) {
   EXPECT_EQ(s.periodic_calls, s.periodic_start ? 0 : 1);
   EXPECT_EQ(s.asyncs, s.async_start ? 0 : 1);
   EXPECT_EQ(s.signal.active(), !s.signal_start);
+#if !defined(_WIN32)  // the scenario starts no Child on Windows
   EXPECT_EQ(s.child.active(), !s.child_start);
+#endif
 }
 
 TEST(OutOfMemory, EveryAllocationOfTheReactorMayFailWithEnomemAndNothingHalfDone) {
