@@ -106,7 +106,7 @@ void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
   remove(node);
   // Room in the expiry batch for one more: reserved by make_room() beforehand, where the
   // caller can still report running out of memory; otherwise taken here.
-  if (size_ >= batch_.capacity() && !reserve(size_ + 1))
+  if (size_ >= room_ && !reserve(size_ + 1))
     detail::fatal("TimerWheel::insert: out of memory (make_room() first reports it instead)");
   node.deadline_ = deadline;
   node.sequence_ = next_sequence_++;
@@ -200,7 +200,9 @@ void TimerWheel::collect(int64_t now) noexcept {
 }
 
 bool TimerWheel::reserve(std::size_t count) noexcept {
-  if (!batch_.reserve_amortised(count) || !sorted_position_.reserve_amortised(count)) return false;
+  // The batch's capacity is what make_room() trusts: it grows last.
+  if (!sorted_position_.reserve_amortised(count) || !batch_.reserve_amortised(count)) return false;
+  room_ = batch_.capacity();
   if (count >= kBucketSortFrom && scratch_.reserve_amortised(count))
     (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(count)) + 1);
   return true;

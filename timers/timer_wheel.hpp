@@ -95,7 +95,7 @@ class TimerWheel {
   // Reserves what expire() needs with one more timer linked. Amortised O(1); false when
   // the memory is not there (nothing changes then). Call it before inserting a node that
   // is not linked.
-  [[nodiscard]] bool make_room() noexcept { return reserve(size_ + 1); }
+  [[nodiscard]] bool make_room() noexcept { return size_ < room_ || reserve(size_ + 1); }
 
   // Inserts `node` to fire at `deadline`, with the next start sequence. If it was
   // already linked it is moved (a restart). O(1). A move to a later deadline leaves the
@@ -181,6 +181,7 @@ class TimerWheel {
   // The fields every operation reads come first, so that a loop checking empty() or
   // next_deadline() touches the wheel's first cache lines only; the slots follow.
   std::size_t size_ = 0;
+  std::size_t room_ = 0;  // batch_.capacity(), kept here with the fields every start reads
   int64_t elapsed_;
   uint64_t next_sequence_ = 0;
   uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
