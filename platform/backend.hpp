@@ -1,9 +1,12 @@
 // evflow — the backend contract, written once, and the backend chosen for this build.
 //
-// A backend reports readiness of file descriptors (and, where kReportsProcesses is set,
-// signals and process exits too); it never reads, writes or accepts.
-// There is one backend class per OS family, picked at compile time by the alias at the
-// bottom of this file, so the loop calls it without any virtual dispatch.
+// A backend reports readiness of file descriptors (and, where kReportsSignals or
+// kReportsProcesses is set, signals or process exits too); it never reads, writes or
+// accepts. There is one backend class per OS family, picked at compile time by the alias
+// at the bottom of this file, so the loop calls it without any virtual dispatch; on Linux
+// that class is a slot (linux/linux_backend.hpp) that holds the mechanism chosen at run
+// time. The members below are checked by the compiler: the ReadinessBackend concept
+// (backend_contract.hpp) is asserted for every backend.
 //
 // Every backend provides exactly these members:
 //
@@ -47,11 +50,17 @@
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
 //   int native_handle() const         the kernel object, to embed this loop in another;
 //                                      -1 when closed.
-//   SleepPath sleep_path() const       how wait() turns a timeout into a sleep.
-//   void set_sleep_path(SleepPath)     use this path, or the best the kernel accepted
-//                                      if that is worse; a path the backend does not
-//                                      have (kqueue: TimerFd) means Nanoseconds, and a
+//   BackendKind kind() const           which mechanism it is (readiness.hpp).
+//   SleepPath sleep_path() const       how wait() turns a timeout into a sleep: the
+//                                      backend's own choice (epoll chooses by the thread's
+//                                      timer slack), true from open() on.
+//   void request_sleep_path(SleepPath) use this path instead, or the best the kernel
+//                                      accepted if that is worse; a path the backend does
+//                                      not have (kqueue: TimerFd) means Nanoseconds, and a
 //                                      backend with one path (IOCP: Milliseconds) keeps it.
+//   Error set_timer_slack(int64_t ns)  set the calling thread's timer slack (ENOTSUP
+//                                      where there is no such notion) and choose the sleep
+//                                      path again.
 //   uint64_t interest_syscalls() const how many system calls apply() has made in total
 //                                      (IOCP: with the one-shot polls wait() submits
 //                                      again, iocp_backend.hpp note m).
@@ -68,10 +77,23 @@
 //                                        on an error the old object stays, and so does the
 //                                        renewal (retire() may be called again).
 //   bool renewing() const                between renew() and retire().
+//   static constexpr bool kReportsSignals
+//                                      true when apply() also takes Source::Signal
+//                                      registrations (kqueue's EVFILT_SIGNAL).
 //   static constexpr bool kReportsProcesses
-//                                      true when apply() also takes Source::Signal and
-//                                      Source::Process registrations (readiness.hpp);
-//                                      otherwise every change names a descriptor.
+//                                      true when apply() also takes Source::Process
+//                                      registrations (kqueue's EVFILT_PROC, IOCP's process
+//                                      waits); otherwise every change names a descriptor.
+//
+// Failures after the fact: a registration apply() accepted may still end later; the
+// backend then reports it once as an event with `Invalid` (IOCP when a socket is closed;
+// io_uring when a multishot poll ends with an error), and the loop stops the watchers of
+// that descriptor and calls them once with Invalid, as for a registration refused at once.
+//
+// Completions: this contract is readiness only. A backend that can also perform I/O
+// itself (io_uring) will offer it through a separate, optional interface beside this one,
+// for net/ to use when the loop's backend has it; the loop and its watchers keep to the
+// readiness contract, whichever backend runs them.
 //
 // Stale events: every registration carries the 32-bit `tag` of its InterestChange and
 // event(i) returns it, so the loop can tell a report for a descriptor it re-registered
@@ -86,9 +108,9 @@
 // kqueue emulation in tests/support, on Linux): that header declares `Backend`.
 #include EVFLOW_BACKEND_HEADER
 #elif defined(__linux__)
-#include "platform/linux/epoll_backend.hpp"
+#include "platform/linux/linux_backend.hpp"
 namespace evflow {
-using Backend = EpollBackend;
+using Backend = LinuxBackend;
 }
 #elif defined(__FreeBSD__) || defined(__APPLE__)
 #include "platform/bsd/kqueue_sys.hpp"

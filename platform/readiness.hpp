@@ -10,9 +10,10 @@
 
 namespace evflow {
 
-// What a registration watches. Descriptors on every backend; signals and processes only
-// on a backend whose kernel reports them itself (Backend::kReportsProcesses: kqueue's
-// EVFILT_SIGNAL and EVFILT_PROC). Elsewhere the loop watches them through descriptors
+// What a registration watches. Descriptors on every backend; signals only on a backend
+// whose kernel reports them itself (Backend::kReportsSignals: kqueue's EVFILT_SIGNAL), and
+// processes only on one that reports their exits (Backend::kReportsProcesses: kqueue's
+// EVFILT_PROC, IOCP's process waits). Elsewhere the loop watches them through descriptors
 // (signalfd, pidfd) or the signal layer.
 enum class Source : uint8_t {
   Descriptor,  // `fd` is a file descriptor
@@ -42,6 +43,14 @@ struct ReadyEvent {
   Source source = Source::Descriptor;
 };
 inline constexpr int kWakeDescriptor = -1;
+
+// Which kernel mechanism a backend is (Loop::backend_kind()).
+enum class BackendKind : uint8_t {
+  Epoll,    // Linux
+  IoUring,  // Linux, where the kernel allows it (not yet built)
+  Kqueue,   // FreeBSD, macOS
+  Iocp,     // Windows
+};
 
 // How wait() sleeps until a deadline, best first. A backend starts with the best its
 // kernel offers and falls back when the kernel refuses; a caller may ask for a worse one.

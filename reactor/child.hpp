@@ -40,6 +40,7 @@
 
 #include <sys/types.h>
 
+#include "platform/child_process.hpp"
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
 #include "reactor/intrusive_list.hpp"
@@ -109,14 +110,12 @@ class Child : public detail::ListNode<Child> {
 
   Error start_pidfd() noexcept;
   void report(ExitStatus result) noexcept;  // stops, then calls back with `result`
-  void release_handles() noexcept;          // the pidfd, or the process handle on Windows
 
   Loop* loop_;
   Io pidfd_watch_;  // pidfd path: readable when the child exits
   pid_t pid_ = 0;
-  int pidfd_ = -1;
-  void* process_ = nullptr;  // Windows: the process handle (platform/win/process.hpp)
-  uint32_t tag_ = 0;         // process-event path: the registration's tag
+  ChildProcess process_;  // the pidfd (Linux) or the process handle (Windows)
+  uint32_t tag_ = 0;      // process-event path: the registration's tag
   bool active_ = false;
   bool process_registered_ = false;  // process-event path: the backend still holds it
   ChildPath path_ = ChildPath::Pidfd;

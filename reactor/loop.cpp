@@ -52,7 +52,6 @@ Error Loop::open() noexcept {
   now_ns_ = read_monotonic();
   timers_.rebase(now_ns_);
   periodics_.rebase(read_realtime());
-  choose_sleep_path();
   watch_forks();
   fork_generation_.store(fork_generation(), std::memory_order_relaxed);
   return Error();
@@ -307,7 +306,7 @@ Error Loop::rebuild() noexcept {
 
 Error Loop::rebuild_backend() noexcept {
   if (forked()) return after_fork();  // the objects to replace are shared with the parent
-  if constexpr (Backend::kReportsProcesses) collect_process_events();
+  if constexpr (Backend::kReportsSignals || Backend::kReportsProcesses) collect_process_events();
   if (Error err = backend_.reopen()) return err;
   return reregister_all();
 }
@@ -390,13 +389,15 @@ Error Loop::reregister_all() noexcept {
     if (e.head != nullptr)
       batch.add(InterestChange{static_cast<int>(fd), Events(), wanted_interest(static_cast<int>(fd)), next_tag()});
   }
-  if constexpr (Backend::kReportsProcesses) {
-    // Signals and children registered in the backend itself (kqueue) lived in the old
-    // kernel object too.
+  if constexpr (Backend::kReportsSignals) {
+    // Signals registered in the backend itself (kqueue) lived in the old kernel object too.
     for (int signo = 1; signo <= 64; ++signo) {
       if (filtered_signals_ & signals::bit_of(signo))
         batch.add(InterestChange{signo, Events(), Readable, next_tag(), {}, Source::Signal});
     }
+  }
+  if constexpr (Backend::kReportsProcesses) {
+    // So did children (kqueue: EVFILT_PROC; IOCP: the process waits).
     children_.visit([&](Child& child) {
       if (child.path_ == ChildPath::ProcessEvent && child.process_registered_)
         batch.add(InterestChange{
@@ -422,12 +423,8 @@ Error Loop::record_process_outcome(const InterestChange& change) noexcept {
 }
 
 void Loop::request_child_path(ChildPath path) noexcept {
-#if !defined(__linux__)
-  if (path == ChildPath::Pidfd) path = kDefaultChildPath;
-#endif
-#if defined(_WIN32)
-  path = ChildPath::ProcessEvent;  // no SIGCHLD on Windows: the process handle only
-#endif
+  if (path == ChildPath::Pidfd && !ChildProcess::kHasDescriptor) path = kDefaultChildPath;
+  if (path == ChildPath::SigChld && !ChildProcess::kHasSigChld) path = kDefaultChildPath;  // Windows
   if (path == ChildPath::ProcessEvent && !Backend::kReportsProcesses) path = kDefaultChildPath;
   child_path_ = path;
 }
@@ -459,7 +456,7 @@ Error Loop::after_fork() noexcept {
   if (wall_clock_io_) {
     if (Error err = wall_clock_watch_.after_fork()) return err;
   }
-  if (Error err = renew_signalfd()) return err;
+  if (Error err = signal_fd_.after_fork()) return err;
   fork_generation_.store(fork_generation(), std::memory_order_relaxed);
   filtered_signals_pending_ = 0;  // caught before the fork: the parent's to dispatch
   while (Child* child = children_.front()) {
@@ -469,7 +466,7 @@ Error Loop::after_fork() noexcept {
   Error err = reregister_all();
   // Caught in this process before its kqueue existed (signals::filtered_since_fork):
   // read after registering, so that a signal is reported twice rather than never.
-  if constexpr (Backend::kReportsProcesses)
+  if constexpr (Backend::kReportsSignals)
     filtered_signals_pending_ |= signals::filtered_since_fork() & filtered_signals_;
   changed_outside_run();  // an embedded loop's new kernel object gets its deadline
   return err;
@@ -570,7 +567,7 @@ void Loop::dispatch_events(int count) noexcept {
       continue;
     }
     if (forked()) break;  // a callback forked: this batch is the parent's
-    if constexpr (Backend::kReportsProcesses) {
+    if constexpr (Backend::kReportsSignals || Backend::kReportsProcesses) {
       if (event.source != Source::Descriptor) {
         dispatch_process_event(event);
         continue;
@@ -707,7 +704,7 @@ void Loop::detach_all() noexcept {
   // epoll instance is still the parent's. Child watchers are let go without Child::stop.
   while (Child* child = children_.front()) {
     children_.remove(*child);
-    child->release_handles();            // the pidfd's Io is detached with the others below
+    child->process_.close();             // the pidfd's Io is detached with the others below
     child->process_registered_ = false;  // dropped with the kqueue
     child->active_ = false;
     child->loop_ = nullptr;
@@ -715,9 +712,7 @@ void Loop::detach_all() noexcept {
   sigchld_.reset();
   sigchld_children_ = 0;
   signalfd_io_.reset();  // closed with the kernel set, which goes with the loop
-  if (signalfd_ >= 0) (void)close_descriptor(signalfd_);
-  signalfd_ = -1;
-  signalfd_mask_ = 0;
+  signal_fd_.close();
   filtered_signals_ = filtered_signals_pending_ = 0;  // dropped with the kqueue
   while (Signal* signal = signals_.front()) {
     signals_.remove(*signal);

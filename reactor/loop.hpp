@@ -54,6 +54,7 @@
 #include "platform/clock.hpp"
 #include "platform/fork_generation.hpp"
 #include "platform/growable_array.hpp"
+#include "platform/signal_fd.hpp"
 #include "platform/wall_clock_watch.hpp"
 #include "reactor/intrusive_list.hpp"
 #include "reactor/thread_check.hpp"
@@ -175,6 +176,8 @@ class Loop {
   // set_timer_slack), otherwise an absolute timerfd, which the kernel does not delay by
   // the slack; milliseconds only where the kernel offers neither.
   SleepPath sleep_path() const noexcept { return backend_.sleep_path(); }
+  // The kernel mechanism this loop runs on (epoll, kqueue, IOCP; io_uring later).
+  BackendKind backend_kind() const noexcept { return backend_.kind(); }
   // Uses this sleep path instead of the automatic choice, where the kernel allows it
   // (tests, benchmarks, embedding).
   void request_sleep_path(SleepPath path) noexcept;
@@ -341,7 +344,6 @@ class Loop {
   void stop_signal(Signal& watcher) noexcept;
   void release_unused_signal_slot() noexcept;
   Error update_signalfd(uint64_t mask) noexcept;
-  Error renew_signalfd() noexcept;
   void read_signalfd() noexcept;
   Error change_signal_filter(int signo, bool watch) noexcept;
   Error watch_process(Child& child) noexcept;
@@ -370,7 +372,6 @@ class Loop {
     return clock_ == nullptr ? realtime_ns() : clock_->realtime(clock_->context);
   }
   int64_t next_wake_deadline() noexcept;
-  void choose_sleep_path() noexcept;
   void expire_timers() noexcept;
   void expire_periodics() noexcept;
   Error start_periodic(Periodic& watcher, int64_t at) noexcept;
@@ -417,17 +418,14 @@ class Loop {
   std::unique_ptr<Io> wall_clock_io_;  // internal: does not count as an active watcher
   uint16_t signal_watchers_[65] = {};  // active Signal watchers per signal number
   detail::IntrusiveList<Signal> signals_;
-  uint64_t signalfd_mask_ = 0;             // signals this loop reads from its signalfd
   uint64_t filtered_signals_ = 0;          // signals registered in the backend (CatchMode::KernelFilter)
   uint64_t filtered_signals_pending_ = 0;  // reported by the backend, not yet dispatched
-  int signalfd_ = -1;
-  std::unique_ptr<Io> signalfd_io_;  // internal: not counted as active
+  SignalFd signal_fd_;                     // the signals this loop reads from a signalfd (its mask)
+  std::unique_ptr<Io> signalfd_io_;        // internal: not counted as active
   detail::IntrusiveList<Child> children_;
   std::unique_ptr<Signal> sigchld_;  // internal: SIGCHLD for ChildPath::SigChld
   int sigchld_children_ = 0;
   ChildPath child_path_ = kDefaultChildPath;
-  SleepPath requested_sleep_path_ = SleepPath::Nanoseconds;
-  bool sleep_path_requested_ = false;
   Io* io_cursor_ = nullptr;                 // next watcher of the failed list being dispatched
   detail::GrowableArray<Io*> io_snapshot_;  // watchers of the descriptor being dispatched (several);
                                             // room for the most watchers any descriptor has

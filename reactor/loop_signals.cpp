@@ -1,13 +1,9 @@
 // Loop: the parts that deal with processes — Signal watchers (through the process-wide
 // signal layer, with a signalfd for blocked signals on Linux, or the backend's own signal
 // events on kqueue) and Child watchers on the SIGCHLD and process-event paths.
-#include <signal.h>
-
+#include "platform/child_process.hpp"
 #include "platform/descriptor.hpp"
 #include "platform/fork_generation.hpp"
-#if defined(__linux__)
-#include "platform/linux/sys.hpp"
-#endif
 #include "reactor/child.hpp"
 #include "reactor/io.hpp"
 #include "reactor/loop.hpp"
@@ -38,11 +34,11 @@ Error Loop::watch_signal(int signo) noexcept {
     // On kqueue, a signal that arrives after the disposition is set and before the
     // registration reaches no kqueue yet: that window is the start's, as it is for
     // sigaction followed by kevent in any program.
-    Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo, Backend::kReportsProcesses);
+    Result<signals::CatchMode> mode = signals::watch(signal_slot_, signo, Backend::kReportsSignals);
     if (!mode) return mode.error();
     Error err;
     if (mode.value() == signals::CatchMode::SignalFd) {
-      err = update_signalfd(signalfd_mask_ | signals::bit_of(signo));
+      err = update_signalfd(signal_fd_.mask() | signals::bit_of(signo));
     } else if (mode.value() == signals::CatchMode::KernelFilter) {
       err = change_signal_filter(signo, true);
     }
@@ -59,7 +55,7 @@ void Loop::unwatch_signal(int signo) noexcept {
   if (--signal_watchers_[signo] != 0) return;
   signals::unwatch(signal_slot_, signo);
   const uint64_t bit = signals::bit_of(signo);
-  if (signalfd_mask_ & bit) (void)update_signalfd(signalfd_mask_ & ~bit);
+  if (signal_fd_.mask() & bit) (void)update_signalfd(signal_fd_.mask() & ~bit);
   if (filtered_signals_ & bit) (void)change_signal_filter(signo, false);
 }
 
@@ -108,65 +104,41 @@ void Loop::release_unused_signal_slot() noexcept {
 }
 
 Error Loop::update_signalfd(uint64_t mask) noexcept {
-  if (mask == 0) {
-    // Out of the kernel's set before the close: a forked child may hold a copy of the
-    // signalfd, which would keep an orphaned registration reporting (epoll_backend.hpp,
-    // note a).
-    if (signalfd_io_) (void)signalfd_io_->close();
-    signalfd_io_.reset();
-    signalfd_ = -1;
-    signalfd_mask_ = 0;
-    return Error();
-  }
-#if defined(__linux__)
-  if (Error err = check_fork()) return err;  // the inherited signalfd's mask is the parent's too
-  Result<int> fd = linux_abi::signalfd(signalfd_, mask);
-  if (!fd) return fd.error();
-  if (signalfd_ < 0) {
-    signalfd_ = fd.value();
+  if constexpr (!SignalFd::kAvailable) {
+    return Error(ENOTSUP);  // the signal layer chooses CatchMode::SignalFd where it exists only
+  } else {
+    if (mask == 0) {
+      // Out of the kernel's set before the close: a forked child may hold a copy of the
+      // signalfd, which would keep an orphaned registration reporting (epoll_backend.hpp,
+      // note a).
+      if (signalfd_io_) (void)signalfd_io_->close();
+      signalfd_io_.reset();
+      signal_fd_.forget();
+      return Error();
+    }
+    if (Error err = check_fork()) return err;  // the inherited signalfd's mask is the parent's too
+    const bool fresh = signal_fd_.fd() < 0;
+    if (Error err = signal_fd_.set_mask(mask)) return err;
+    if (!fresh) return Error();
     signalfd_io_.reset(new (std::nothrow) Io(*this));
-    Error err = signalfd_io_ ? signalfd_io_->start(signalfd_, Readable, [this] { read_signalfd(); }) : Error(ENOMEM);
+    Error err =
+        signalfd_io_ ? signalfd_io_->start(signal_fd_.fd(), Readable, [this] { read_signalfd(); }) : Error(ENOMEM);
     if (err) {
       signalfd_io_.reset();
-      (void)linux_abi::close(signalfd_);
-      signalfd_ = -1;
-      return err;
+      signal_fd_.close();
     }
+    return err;
   }
-  signalfd_mask_ = mask;
-  return Error();
-#else
-  return Error(ENOTSUP);  // the signal layer chooses CatchMode::SignalFd on Linux only
-#endif
-}
-
-Error Loop::renew_signalfd() noexcept {
-#if defined(__linux__)
-  // The inherited signalfd shares its mask with the parent's: same number, new file.
-  if (signalfd_ < 0) return Error();
-  Result<int> fresh = linux_abi::signalfd(-1, signalfd_mask_);
-  if (!fresh) return fresh.error();
-  Error err = linux_abi::dup3(fresh.value(), signalfd_);
-  (void)linux_abi::close(fresh.value());
-  return err;
-#else
-  return Error();
-#endif
 }
 
 void Loop::read_signalfd() noexcept {
-#if defined(__linux__)
-  linux_abi::SignalfdSiginfo records[8];
-  for (;;) {
-    Result<long> got = linux_abi::read(signalfd_, records, sizeof records);
-    if (!got || got.value() <= 0) return;
-    const long count = got.value() / static_cast<long>(sizeof records[0]);
-    // Fan out: every loop watching the signal sees it, not only the one that read it.
-    for (long i = 0; i < count; ++i)
-      signals::deliver(static_cast<int>(records[i].signo));
-    if (got.value() < static_cast<long>(sizeof records)) return;
+  // Fan out: every loop watching the signal sees it, not only the one that read it.
+  uint64_t taken = signal_fd_.take();
+  while (taken != 0) {
+    const int signo = __builtin_ctzll(taken) + 1;
+    taken &= taken - 1;
+    signals::deliver(signo);
   }
-#endif
 }
 
 void Loop::dispatch_signals() noexcept {
@@ -181,13 +153,11 @@ void Loop::dispatch_signals() noexcept {
 }
 
 Error Loop::start_sigchld_child() noexcept {
-#if defined(_WIN32)
-  return Error(ENOTSUP);  // request_child_path() keeps Windows on ChildPath::ProcessEvent
-#else
+  if constexpr (!ChildProcess::kHasSigChld) return Error(ENOTSUP);  // request_child_path() keeps Windows off it
   if (!sigchld_) {
     sigchld_.reset(new (std::nothrow) Signal(*this));
     if (!sigchld_) return Error(ENOMEM);
-    if (Error err = sigchld_->start(SIGCHLD, [this] { children_check_due_ = true; })) {
+    if (Error err = sigchld_->start(ChildProcess::kSigChld, [this] { children_check_due_ = true; })) {
       sigchld_.reset();
       return err;
     }
@@ -196,7 +166,6 @@ Error Loop::start_sigchld_child() noexcept {
   ++active_;
   children_check_due_ = true;  // it may have exited before SIGCHLD was caught
   return Error();
-#endif
 }
 
 void Loop::stop_sigchld_child() noexcept {

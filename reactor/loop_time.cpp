@@ -110,27 +110,10 @@ Error Loop::set_clock(const ClockSource* source) noexcept {
 
 Error Loop::set_timer_slack(std::chrono::nanoseconds slack) noexcept {
   assert_owner_thread();
-  if (Error err = set_thread_timer_slack(slack.count())) return err;
-  choose_sleep_path();
-  return Error();
+  return backend_.set_timer_slack(slack.count());  // the backend re-chooses its sleep path
 }
 
-void Loop::request_sleep_path(SleepPath path) noexcept {
-  requested_sleep_path_ = path;
-  sleep_path_requested_ = true;
-  choose_sleep_path();
-}
-
-void Loop::choose_sleep_path() noexcept {
-  // epoll_pwait2's timeout is stretched by the thread's timer slack (50 us by default);
-  // an absolute timerfd is not. Measured with bench/timer_bench (BM_TimerLateness).
-  constexpr int64_t kPreciseSlack = 1'000;
-  if (sleep_path_requested_) {
-    backend_.set_sleep_path(requested_sleep_path_);
-  } else {
-    backend_.set_sleep_path(thread_timer_slack() > kPreciseSlack ? SleepPath::TimerFd : SleepPath::Nanoseconds);
-  }
-}
+void Loop::request_sleep_path(SleepPath path) noexcept { backend_.request_sleep_path(path); }
 
 std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(thread_timer_slack()); }
 

@@ -93,7 +93,7 @@ void release_slot(int slot) noexcept;
 
 // The loop of `slot` starts watching `signo` (0 -> 1 of its watchers). Sets the
 // disposition if this is the first watch in the process. `kernel_filter`: the loops'
-// backend reports signals itself (Backend::kReportsProcesses). Returns how it is caught.
+// backend reports signals itself (Backend::kReportsSignals). Returns how it is caught.
 Result<CatchMode> watch(int slot, int signo, bool kernel_filter) noexcept;
 // The loop of `slot` stops watching `signo` (1 -> 0). Restores the previous disposition
 // after the last watch in the process.

@@ -45,7 +45,7 @@
 //    while EVFILT_READ succeeds (read from the source, not checked on a FreeBSD system
 //    here). The half that succeeded is deleted again, so the kernel holds all of a change
 //    or none of it, as with epoll, and the loop's record of it stays true.
-// l) Signals and child processes are kevents too (kReportsProcesses): EVFILT_SIGNAL
+// l) Signals and child processes are kevents too (kReportsSignals, kReportsProcesses): EVFILT_SIGNAL
 //    (ident: the signal number) records every attempt to deliver the signal, even while
 //    its disposition is SIG_IGN, except SIGCHLD when ignored; it reports a count and
 //    clears itself. Every kqueue watching a signal is told, so each loop sees it without
@@ -73,9 +73,11 @@
 #include <memory>
 #include <span>
 
+#include "platform/backend_contract.hpp"
 #include "platform/bsd/kqueue_abi.hpp"
 #include "platform/growable_array.hpp"
 #include "platform/readiness.hpp"
+#include "platform/timer_slack.hpp"
 
 namespace evflow {
 
@@ -93,6 +95,7 @@ class BasicKqueueBackend {
   using Kevent = typename Kernel::Kevent;
 
   // Signals and processes are registered here as well (note l).
+  static constexpr bool kReportsSignals = true;
   static constexpr bool kReportsProcesses = true;
   // close(2) removes a descriptor's kevents (note c): no registration outlives it, so
   // there is never a need to replace the kqueue gradually (never called).
@@ -120,9 +123,12 @@ class BasicKqueueBackend {
   SleepPath sleep_path() const noexcept { return sleep_path_; }
   // kevent() always takes nanoseconds; Milliseconds may be asked for (tests force it) and
   // rounds timeouts up; TimerFd does not exist here and means Nanoseconds.
-  void set_sleep_path(SleepPath preferred) noexcept {
+  void request_sleep_path(SleepPath preferred) noexcept {
     sleep_path_ = preferred == SleepPath::Milliseconds ? SleepPath::Milliseconds : SleepPath::Nanoseconds;
   }
+  // kevent() has no slack of its own to work around: the thread's slack, where there is one.
+  Error set_timer_slack(int64_t ns) noexcept { return set_thread_timer_slack(ns); }
+  BackendKind kind() const noexcept { return BackendKind::Kqueue; }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
   // The registration's user data: tag in the upper half, descriptor in the lower.

@@ -44,6 +44,7 @@ struct NativeKqueue {
 };
 
 using KqueueBackend = BasicKqueueBackend<NativeKqueue>;
+static_assert(ReadinessBackend<KqueueBackend>);
 
 }  // namespace evflow
 

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "platform/fatal.hpp"
+#include "platform/timer_slack.hpp"
 
 namespace evflow {
 
@@ -57,7 +58,21 @@ Error EpollBackend::open() noexcept {
   const linux_abi::KernelTimespec zero{0, 0};
   Result<int> probe = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &zero);
   if (!probe && (probe.error().code() == ENOSYS || probe.error().code() == EPERM))
-    sleep_path_ = kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;
+    kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;
+  choose_sleep_path();
+  return Error();
+}
+
+void EpollBackend::choose_sleep_path() noexcept {
+  constexpr int64_t kPreciseSlack = 1'000;  // note i
+  const SleepPath automatic = thread_timer_slack() > kPreciseSlack ? SleepPath::TimerFd : SleepPath::Nanoseconds;
+  const SleepPath preferred = path_requested_ ? requested_path_ : automatic;
+  sleep_path_ = preferred > kernel_floor_ ? preferred : kernel_floor_;
+}
+
+Error EpollBackend::set_timer_slack(int64_t ns) noexcept {
+  if (Error err = set_thread_timer_slack(ns)) return err;
+  choose_sleep_path();
   return Error();
 }
 
@@ -65,7 +80,7 @@ Error EpollBackend::make_timer() noexcept {
   Result<int> fd = linux_abi::timerfd_create(linux_abi::kClockMonotonic);
   if (!fd) {
     if (out_of_resources(fd.error())) return fd.error();
-    sleep_path_ = kernel_floor_ = SleepPath::Milliseconds;  // note d: no timerfds on this kernel
+    kernel_floor_ = SleepPath::Milliseconds;  // note d: no timerfds on this kernel
     return Error();
   }
   timer_fd_ = fd.value();
@@ -185,7 +200,7 @@ Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexc
 
 void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
   for (InterestChange& change : changes) {
-    if (change.source != Source::Descriptor) {  // not kReportsProcesses: a caller's mistake
+    if (change.source != Source::Descriptor) {  // neither kReportsSignals nor kReportsProcesses: a caller's mistake
       change.error = Error(EINVAL);
       continue;
     }

@@ -25,7 +25,9 @@
 //    count, which also clears a stale readiness (timerfd_settime(2)). Its own events are
 //    removed from the results before the loop sees them.
 // i) epoll_pwait2's timeout is subject to the thread's timer slack (50 us by default,
-//    prctl(2) PR_SET_TIMERSLACK); a timerfd is not. Loop::set_timer_slack lowers it.
+//    prctl(2) PR_SET_TIMERSLACK); a timerfd is not. So the automatic choice, made at open()
+//    and whenever set_timer_slack() changes the slack, is epoll_pwait2 when the slack is
+//    at most 1 us and the timerfd otherwise (measured: bench/timer_bench, BM_TimerLateness).
 // e) EPOLL_CTL_MOD answers ENOENT when the descriptor was closed and reopened behind the
 //    loop's back (the kernel dropped the old registration): the change is retried as an
 //    ADD. EPOLL_CTL_ADD answers EEXIST when a registration survived that the loop
@@ -68,6 +70,7 @@
 #include <memory>
 #include <span>
 
+#include "platform/backend_contract.hpp"
 #include "platform/linux/sys.hpp"
 #include "platform/readiness.hpp"
 
@@ -81,6 +84,7 @@ class EpollBackend {
   EpollBackend& operator=(const EpollBackend&) = delete;
 
   // Only descriptors: signals and children reach the loop through signalfd and pidfd.
+  static constexpr bool kReportsSignals = false;
   static constexpr bool kReportsProcesses = false;
   // Orphaned registrations exist here (note a): renew() and retire() replace the
   // instance gradually (note j).
@@ -110,9 +114,15 @@ class EpollBackend {
 
   int native_handle() const noexcept { return epoll_fd_; }
   SleepPath sleep_path() const noexcept { return sleep_path_; }
-  void set_sleep_path(SleepPath preferred) noexcept {
-    sleep_path_ = preferred > kernel_floor_ ? preferred : kernel_floor_;
+  // The calling thread's timer slack, and the automatic path it implies (note i).
+  Error set_timer_slack(int64_t ns) noexcept;
+  // This path instead of the automatic choice, or the best the kernel accepted if worse.
+  void request_sleep_path(SleepPath path) noexcept {
+    requested_path_ = path;
+    path_requested_ = true;
+    choose_sleep_path();
   }
+  BackendKind kind() const noexcept { return BackendKind::Epoll; }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
   // Readiness bits for an epoll event mask (note c).
@@ -128,6 +138,7 @@ class EpollBackend {
   Result<int> create_instance() noexcept;
   Error make_timer() noexcept;  // timer_fd_, or the millisecond floor where timerfds do not exist
   void close_instances() noexcept;
+  void choose_sleep_path() noexcept;
   Result<int> wait_with_timerfd(int64_t deadline_ns) noexcept;
   Result<int> wait_milliseconds(int64_t timeout_ns) noexcept;
   Error arm_timer(int64_t deadline_ns) noexcept;
@@ -145,9 +156,13 @@ class EpollBackend {
   std::unique_ptr<linux_abi::EpollEvent[]> events_;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
   SleepPath kernel_floor_ = SleepPath::Nanoseconds;  // the best path this kernel accepted
+  SleepPath requested_path_ = SleepPath::Nanoseconds;
+  bool path_requested_ = false;
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
 };
+
+static_assert(ReadinessBackend<EpollBackend>);
 
 }  // namespace evflow

@@ -94,6 +94,7 @@
 #include <cstdint>
 #include <span>
 
+#include "platform/backend_contract.hpp"
 #include "platform/growable_array.hpp"
 #include "platform/readiness.hpp"
 
@@ -107,6 +108,7 @@ class IocpBackend {
   IocpBackend& operator=(const IocpBackend&) = delete;
 
   // Descriptors, and process exits (note i); signals come from the signal layer (note j).
+  static constexpr bool kReportsSignals = false;
   static constexpr bool kReportsProcesses = true;
   // AFD polls end with the socket (note e): no registration outlives its socket (never
   // called).
@@ -132,7 +134,9 @@ class IocpBackend {
   // The completion port's handle value (note l).
   int native_handle() const noexcept;
   SleepPath sleep_path() const noexcept { return SleepPath::Milliseconds; }
-  void set_sleep_path(SleepPath) noexcept {}  // note h: milliseconds is the only path
+  void request_sleep_path(SleepPath) noexcept {}                      // note h: milliseconds is the only path
+  Error set_timer_slack(int64_t) noexcept { return Error(ENOTSUP); }  // no such notion on Windows
+  BackendKind kind() const noexcept { return BackendKind::Iocp; }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
   // Readiness bits for AFD_POLL_* bits (note f).
@@ -175,6 +179,8 @@ class IocpBackend {
   ReadyEvent events_[kCapacity] = {};
   alignas(64) std::atomic<bool> wake_queued_{false};  // a wake-up packet is in the port (note g)
 };
+
+static_assert(ReadinessBackend<IocpBackend>);
 
 }  // namespace evflow
 

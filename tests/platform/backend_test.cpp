@@ -179,7 +179,10 @@ TEST(EpollBackend, SleepPathFollowsWhatTheKernelOffers) {
 
   EpollBackend backend;
   ASSERT_FALSE(backend.open());
-  Result<int> n = backend.wait(1000, monotonic_ns() + 1000);  // a finite wait chooses the path
+  backend.request_sleep_path(SleepPath::Nanoseconds);
+  EXPECT_EQ(backend.sleep_path(), has_pwait2 ? SleepPath::Nanoseconds : SleepPath::TimerFd)
+      << "known from open(), before any timed wait";
+  Result<int> n = backend.wait(1000, monotonic_ns() + 1000);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(backend.sleep_path(), has_pwait2 ? SleepPath::Nanoseconds : SleepPath::TimerFd);
   // Either way a finite timeout still returns.
@@ -197,7 +200,7 @@ class EpollSleepPath : public ::testing::TestWithParam<SleepPath> {};
 TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
   EpollBackend backend;
   ASSERT_FALSE(backend.open());
-  backend.set_sleep_path(GetParam());
+  backend.request_sleep_path(GetParam());
   for (int64_t timeout : {int64_t{1}, int64_t{150'000}, int64_t{1'300'000}}) {
     const int64_t start = monotonic_ns();
     Result<int> n = backend.wait(timeout, start + timeout);

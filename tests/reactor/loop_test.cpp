@@ -28,6 +28,18 @@ TEST(Loop, ConstructionMakesNoKernelObjectsAndOpenDoes) {
   EXPECT_EQ(loop.open().code(), EBUSY);
 }
 
+TEST(Loop, SaysWhichBackendItRunsOn) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  if (testing::kLoopUsesEpoll) {
+    EXPECT_EQ(loop.backend_kind(), BackendKind::Epoll) << "the only occupant of the Linux slot so far";
+  } else if (testing::kLoopUsesIocp) {
+    EXPECT_EQ(loop.backend_kind(), BackendKind::Iocp);
+  } else {
+    EXPECT_EQ(loop.backend_kind(), BackendKind::Kqueue);
+  }
+}
+
 TEST(Loop, RunBeforeOpenIsRefused) {
   Loop loop;
   EXPECT_EQ(loop.run().code(), EINVAL);

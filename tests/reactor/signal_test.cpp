@@ -33,7 +33,7 @@ class SignalTest : public ::testing::Test {
   // (say the signalfd one, for a signal some earlier test left blocked).
   static void expect_the_unblocked_path(int signo) {
     EXPECT_EQ(signals::catch_mode(signo),
-              Backend::kReportsProcesses ? signals::CatchMode::KernelFilter : signals::CatchMode::Handler)
+              Backend::kReportsSignals ? signals::CatchMode::KernelFilter : signals::CatchMode::Handler)
         << "signal " << signo;
   }
   Loop loop;

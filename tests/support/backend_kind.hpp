@@ -6,7 +6,7 @@
 
 #include "platform/backend.hpp"
 #if defined(__linux__)
-#include "platform/linux/epoll_backend.hpp"
+#include "platform/linux/linux_backend.hpp"
 #endif
 
 namespace evflow::testing {
@@ -14,7 +14,7 @@ namespace evflow::testing {
 // False in the kqueue-freebsd and kqueue-macos builds (Makefile), where the loop runs on
 // the kqueue backend over the emulation, and on Windows (IOCP).
 #if defined(__linux__)
-inline constexpr bool kLoopUsesEpoll = std::is_same_v<Backend, EpollBackend>;
+inline constexpr bool kLoopUsesEpoll = std::is_same_v<Backend, LinuxBackend>;  // epoll its only occupant
 #else
 inline constexpr bool kLoopUsesEpoll = false;
 #endif

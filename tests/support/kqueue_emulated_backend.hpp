@@ -14,5 +14,6 @@ using Backend = BasicKqueueBackend<testing::EmulatedKqueue<testing::MacosAbi>>;
 #else
 using Backend = BasicKqueueBackend<testing::EmulatedKqueue<testing::FreeBsdAbi>>;
 #endif
+static_assert(ReadinessBackend<Backend>);
 
 }  // namespace evflow

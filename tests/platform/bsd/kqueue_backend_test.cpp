@@ -234,7 +234,7 @@ TYPED_TEST(KqueueBackendTest, TimeoutsAreNanosecondsOrRoundedUpToMilliseconds) {
   ASSERT_EQ(Scripted::calls.size(), 1u);
   EXPECT_EQ(Scripted::calls[0].timeout.tv_sec, 1);
   EXPECT_EQ(Scripted::calls[0].timeout.tv_nsec, 500'000'123);
-  this->backend.set_sleep_path(SleepPath::Milliseconds);
+  this->backend.request_sleep_path(SleepPath::Milliseconds);
   (void)this->backend.wait(1'500'000'123, 0);
   EXPECT_EQ(Scripted::calls[1].timeout.tv_nsec, 501'000'000);
   (void)this->backend.wait(-1, 0);
