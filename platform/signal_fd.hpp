@@ -24,6 +24,7 @@ class SignalFd {
   int fd() const noexcept { return -1; }
   uint64_t mask() const noexcept { return 0; }
   void forget() noexcept {}
+  void close() noexcept {}
   Error after_fork() noexcept { return Error(); }
   uint64_t take() noexcept { return 0; }
 };
