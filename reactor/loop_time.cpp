@@ -110,6 +110,7 @@ Error Loop::set_clock(const ClockSource* source) noexcept {
 
 Error Loop::set_timer_slack(std::chrono::nanoseconds slack) noexcept {
   assert_owner_thread();
+  if (slack.count() <= 0) return Error(EINVAL);    // bad input is EINVAL on every backend
   return backend_.set_timer_slack(slack.count());  // the backend re-chooses its sleep path
 }
 
