@@ -3,22 +3,21 @@
 namespace evflow {
 
 Error Async::start() noexcept {
-  if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
-  loop_->assert_owner_thread();
+  if (Error err = check_loop()) return err;
   if (!callback_) {
     stop();  // a start that fails leaves the watcher inactive
     return Error(EINVAL);
   }
   if (active_) return Error();
-  loop_->start_async(*this);
-  loop_->changed_outside_run();
+  loop_->asyncs().start(*this);
+  loop_->core().changed_outside_run();
   return Error();
 }
 
 void Async::stop() noexcept {
   if (!active_) return;
-  loop_->assert_owner_thread();
-  loop_->stop_async(*this);
+  loop_->core().assert_owner_thread();
+  loop_->asyncs().stop(*this);
 }
 
 }  // namespace evflow

@@ -21,14 +21,15 @@
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 
 namespace evflow {
 
-class Async : public detail::ListNode<Async> {
+class Async : public detail::ListNode<Async>, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Async&)>;
 
-  explicit Async(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Async(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Async() { stop(); }
 
   // Sets the callback (called as `callback(async)` or `callback()`) and starts.
@@ -52,12 +53,12 @@ class Async : public detail::ListNode<Async> {
   bool active() const noexcept { return active_; }
   // True while a send has not been delivered yet.
   bool pending() const noexcept { return pending_.load(); }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::AsyncSet;
 
-  Loop* loop_;
+  void notify() noexcept { callback_(*this); }
+
   std::atomic<bool> pending_{false};
   bool active_ = false;
   Callback callback_;

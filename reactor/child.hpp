@@ -46,6 +46,7 @@
 #include "reactor/intrusive_list.hpp"
 #include "reactor/io.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 
 namespace evflow {
 
@@ -76,11 +77,11 @@ class ExitStatus {
   bool known_ = false;
 };
 
-class Child : public detail::ListNode<Child> {
+class Child : public detail::ListNode<Child>, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Child&, ExitStatus)>;
 
-  explicit Child(Loop& loop) noexcept : loop_(&loop), pidfd_watch_(loop) {}
+  explicit Child(Loop& loop) noexcept : WatcherBase(loop), pidfd_watch_(loop) {}
   ~Child() { stop(); }
 
   // Calls `callback(child, status)` (or `callback()`) once `pid` has exited.
@@ -100,10 +101,9 @@ class Child : public detail::ListNode<Child> {
   pid_t pid() const noexcept { return pid_; }
   // The status reported to the last callback.
   ExitStatus status() const noexcept { return status_; }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::ChildReaper;
 
   // Reaps the child if it has exited; then stops and calls back. True if it did.
   bool try_reap() noexcept;
@@ -111,7 +111,6 @@ class Child : public detail::ListNode<Child> {
   Error start_pidfd() noexcept;
   void report(ExitStatus result) noexcept;  // stops, then calls back with `result`
 
-  Loop* loop_;
   Io pidfd_watch_;  // pidfd path: readable when the child exits
   pid_t pid_ = 0;
   ChildProcess process_;  // the pidfd (Linux) or the process handle (Windows)

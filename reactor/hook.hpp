@@ -22,15 +22,16 @@
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 
 namespace evflow {
 
 template <detail::HookKind Kind>
-class Hook : public detail::ListNode<Hook<Kind>> {
+class Hook : public detail::ListNode<Hook<Kind>>, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Hook&)>;
 
-  explicit Hook(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Hook(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Hook() { stop(); }
 
   // Sets the callback (called as `callback(hook)` or `callback()`) and starts.
@@ -42,36 +43,33 @@ class Hook : public detail::ListNode<Hook<Kind>> {
 
   // Starts with the callback given before. No-op when already active.
   Error start() noexcept {
-    if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
-    loop_->assert_owner_thread();
+    if (Error err = check_loop()) return err;
     if (!callback_) {
       stop();  // a start that fails leaves the watcher inactive
       return Error(EINVAL);
     }
     if (active_) return Error();
     active_ = true;
-    loop_->template hooks<Kind>().push_back(*this);
-    ++loop_->active_;
-    loop_->changed_outside_run();
+    loop_->hooks().start(*this);
+    loop_->core().changed_outside_run();
     return Error();
   }
 
   // No callback runs after this returns. Idempotent.
   void stop() noexcept {
     if (!active_) return;
-    loop_->assert_owner_thread();
-    loop_->template hooks<Kind>().remove(*this);
+    loop_->core().assert_owner_thread();
+    loop_->hooks().stop(*this);
     active_ = false;
-    --loop_->active_;
   }
 
   bool active() const noexcept { return active_; }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::HookLists;
 
-  Loop* loop_;
+  void notify() noexcept { callback_(*this); }
+
   bool active_ = false;
   Callback callback_;
 };
@@ -79,16 +77,5 @@ class Hook : public detail::ListNode<Hook<Kind>> {
 using Prepare = Hook<detail::HookKind::Prepare>;
 using Check = Hook<detail::HookKind::Check>;
 using Idle = Hook<detail::HookKind::Idle>;
-
-template <detail::HookKind K>
-auto& Loop::hooks() noexcept {
-  if constexpr (K == detail::HookKind::Prepare) {
-    return prepares_;
-  } else if constexpr (K == detail::HookKind::Check) {
-    return checks_;
-  } else {
-    return idles_;
-  }
-}
 
 }  // namespace evflow

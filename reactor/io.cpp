@@ -7,15 +7,14 @@ namespace evflow {
 Io::~Io() { stop(); }
 
 Error Io::start(int fd, Events interest) noexcept {
-  if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
-  loop_->assert_owner_thread();
+  if (Error err = check_loop()) return err;
   if (active_) stop();
   if (fd < 0) return Error(EBADF);
   if (interest.empty() || !kInterestMask.contains(interest) || !callback_) return Error(EINVAL);
   fd_ = fd;
   interest_ = interest;
-  if (Error err = loop_->start_io(*this)) return err;
-  loop_->changed_outside_run();
+  if (Error err = loop_->descriptors().start(*this)) return err;
+  loop_->core().changed_outside_run();
   return Error();
 }
 
@@ -23,28 +22,28 @@ Error Io::set_interest(Events interest) noexcept {
   if (interest.empty() || !kInterestMask.contains(interest)) return Error(EINVAL);
   interest_ = interest;
   if (active_) {
-    loop_->assert_owner_thread();
-    if (!failed_) loop_->queue_change(fd_);
-    loop_->changed_outside_run();
+    loop_->core().assert_owner_thread();
+    loop_->descriptors().interest_changed(*this);
+    loop_->core().changed_outside_run();
   }
   return Error();
 }
 
 void Io::stop() noexcept {
   if (!active_) return;
-  loop_->assert_owner_thread();
-  loop_->stop_io(*this);
+  loop_->core().assert_owner_thread();
+  loop_->descriptors().stop(*this);
 }
 
 Error Io::close() noexcept {
   if (fd_ < 0) return Error(EBADF);
-  if (loop_ == nullptr) {  // the loop was destroyed: nothing of it to undo
+  if (detached()) {  // the loop was destroyed: nothing of it to undo
     const int fd = fd_;
     fd_ = -1;
     return close_descriptor(fd);
   }
-  loop_->assert_owner_thread();
-  return loop_->close_io(*this);
+  loop_->core().assert_owner_thread();
+  return loop_->descriptors().close(*this);
 }
 
 void Io::forget() noexcept {

@@ -51,14 +51,15 @@
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 
 namespace evflow {
 
-class Io {
+class Io : public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Io&, Events)>;
 
-  explicit Io(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Io(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Io();
   Io(const Io&) = delete;
   Io& operator=(const Io&) = delete;
@@ -101,12 +102,12 @@ class Io {
   bool active() const noexcept { return active_; }
   int fd() const noexcept { return fd_; }
   Events interest() const noexcept { return interest_; }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::DescriptorTable;
 
-  Loop* loop_;
+  void notify(Events ready) noexcept { callback_(*this, ready); }
+
   Io* next_ = nullptr;  // next watcher of the same descriptor
   int fd_ = -1;
   // Stamp of this watcher's last stop as the last watcher of its descriptor; equal to the

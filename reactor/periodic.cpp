@@ -24,20 +24,22 @@ int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
 }
 
 Error Periodic::arm() noexcept {
-  if (loop_ == nullptr || !loop_->open_ || !callback_) return Error(EINVAL);
-  loop_->assert_owner_thread();
-  const int64_t next = next_instant(loop_->read_realtime(), false);
+  if (Error err = check_loop()) return err;
+  if (!callback_) return Error(EINVAL);
+  const int64_t next = next_instant(loop_->time().read_realtime(), false);
   if (next == kNoDeadline) {
     stop();
     return Error();
   }
-  return loop_->start_periodic(*this, next);
+  if (Error err = loop_->time().start(*this, next)) return err;
+  loop_->core().changed_outside_run();
+  return Error();
 }
 
 void Periodic::stop() noexcept {
   if (!linked()) return;
-  loop_->assert_owner_thread();
-  loop_->stop_periodic(*this);
+  loop_->core().assert_owner_thread();
+  loop_->time().stop(*this);
 }
 
 }  // namespace evflow

@@ -35,17 +35,18 @@
 #include "reactor/callback.hpp"
 #include "reactor/intrusive_list.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 #include "timers/timer_wheel.hpp"
 
 namespace evflow {
 
-class Periodic : public TimerNode, public detail::ListNode<Periodic> {
+class Periodic : public TimerNode, public detail::ListNode<Periodic>, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Periodic&)>;
   using Reschedule = InlineCallback<WallClock::time_point(Periodic&, WallClock::time_point)>;
   using Duration = std::chrono::nanoseconds;
 
-  explicit Periodic(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Periodic(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Periodic() { stop(); }
 
   // Fires at offset + k * interval (see the header comment).
@@ -78,17 +79,16 @@ class Periodic : public TimerNode, public detail::ListNode<Periodic> {
   bool active() const noexcept { return linked(); }
   // The next (or last) instant it fires at.
   WallClock::time_point at() const noexcept { return WallClock::time_point(WallClock::duration(deadline())); }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::TimeKeeper;
 
+  void notify() noexcept { callback_(*this); }
   Error arm() noexcept;
   // The first instant of the rule strictly after `after` (or, at start, not before
   // `after`); kNoDeadline when the rule has no more.
   int64_t next_instant(int64_t now, bool strictly_after) noexcept;
 
-  Loop* loop_;
   int64_t offset_ns_ = 0;
   int64_t interval_ns_ = 0;
   Callback callback_;

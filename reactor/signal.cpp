@@ -5,16 +5,15 @@
 namespace evflow {
 
 Error Signal::start(int signo) noexcept {
-  if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
-  loop_->assert_owner_thread();
+  if (Error err = check_loop()) return err;
   Error err;
   if (!callback_ || !signals::watchable(signo)) {
     err = Error(EINVAL);
   } else if (active_) {
-    err = loop_->restart_signal(*this, signo);
+    err = loop_->signal_sources().restart(*this, signo);
   } else {
     signo_ = signo;
-    return loop_->start_signal(*this);
+    return loop_->signal_sources().start(*this);
   }
   if (err) stop();  // a start that fails leaves the watcher inactive
   return err;
@@ -22,8 +21,8 @@ Error Signal::start(int signo) noexcept {
 
 void Signal::stop() noexcept {
   if (!active_) return;
-  loop_->assert_owner_thread();
-  loop_->stop_signal(*this);
+  loop_->core().assert_owner_thread();
+  loop_->signal_sources().stop(*this);
 }
 
 }  // namespace evflow

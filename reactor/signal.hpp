@@ -44,14 +44,15 @@
 #include "reactor/callback.hpp"
 #include "reactor/intrusive_list.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 
 namespace evflow {
 
-class Signal : public detail::ListNode<Signal> {
+class Signal : public detail::ListNode<Signal>, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Signal&)>;
 
-  explicit Signal(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Signal(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Signal() { stop(); }
 
   // Calls `callback(signal)` (or `callback()`) when `signo` arrives.
@@ -68,12 +69,12 @@ class Signal : public detail::ListNode<Signal> {
 
   bool active() const noexcept { return active_; }
   int signal_number() const noexcept { return signo_; }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::SignalSources;
 
-  Loop* loop_;
+  void notify() noexcept { callback_(*this); }
+
   int signo_ = 0;
   bool active_ = false;
   Callback callback_;

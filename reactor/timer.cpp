@@ -3,34 +3,45 @@
 namespace evflow {
 
 Error Timer::start(Duration after, Duration repeat) noexcept {
-  if (loop_ == nullptr || !loop_->open_) return Error(EINVAL);
-  loop_->assert_owner_thread();
+  if (Error err = check_loop()) return err;
   if (!callback_ || repeat < Duration::zero()) {
     stop();  // a start that fails leaves the timer inactive
     return Error(EINVAL);
   }
-  if (!linked() && !loop_->timers_.make_room()) return Error(ENOMEM);
-  timeout_ns_ = after.count() < 0 ? 0 : after.count();
+  const int64_t timeout = after.count() < 0 ? 0 : after.count();
+  if (Error err = arm(timeout)) return err;
+  timeout_ns_ = timeout;
   repeat_ns_ = repeat.count();
-  loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, timeout_ns_));
-  loop_->changed_outside_run();
   return Error();
 }
 
 Error Timer::again() noexcept {
-  if (loop_ == nullptr || !loop_->open_ || !callback_ || timeout_ns_ < 0) return Error(EINVAL);
-  loop_->assert_owner_thread();
-  if (!linked() && !loop_->timers_.make_room()) return Error(ENOMEM);
-  const int64_t interval = repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_;
-  loop_->timers_.insert(*this, saturating_add(loop_->now_ns_, interval));
-  loop_->changed_outside_run();
+  if (detached() || !callback_ || timeout_ns_ < 0) return Error(EINVAL);
+  if (Error err = check_loop()) return err;
+  return arm(repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_);
+}
+
+Error Timer::arm(int64_t timeout_ns) noexcept {
+  detail::TimeKeeper& time = loop_->time();
+  if (Error err = time.start(*this, saturating_add(time.now(), timeout_ns))) return err;
+  loop_->core().changed_outside_run();
   return Error();
+}
+
+int64_t Timer::next_deadline_after(int64_t now) const noexcept {
+  if (repeat_ns_ <= 0) return kNoRepeat;
+  // Keep the phase: previous deadline + interval, skipping whole periods missed. In 128
+  // bits: a clock may span more than 2^63 ns between the two (a fake one can).
+  const __int128 interval = repeat_ns_;
+  const __int128 behind = static_cast<__int128>(now) - deadline();  // >= 0: it is due
+  const __int128 next = deadline() + (behind / interval + 1) * interval;
+  return next >= kNoDeadline ? kNoDeadline : static_cast<int64_t>(next);
 }
 
 void Timer::stop() noexcept {
   if (!linked()) return;
-  loop_->assert_owner_thread();
-  loop_->timers_.remove(*this);
+  loop_->core().assert_owner_thread();
+  loop_->time().stop(*this);
 }
 
 Error Timer::set_repeat(Duration repeat) noexcept {
@@ -41,8 +52,9 @@ Error Timer::set_repeat(Duration repeat) noexcept {
 
 Timer::Duration Timer::remaining() const noexcept {
   if (!linked()) return Duration::zero();
+  const int64_t now = loop_->time().now();
   int64_t left = 0;
-  if (deadline() > loop_->now_ns_ && __builtin_sub_overflow(deadline(), loop_->now_ns_, &left)) left = kNoDeadline;
+  if (deadline() > now && __builtin_sub_overflow(deadline(), now, &left)) left = kNoDeadline;
   return Duration(left);
 }
 

@@ -36,16 +36,17 @@
 #include "platform/result.hpp"
 #include "reactor/callback.hpp"
 #include "reactor/loop.hpp"
+#include "reactor/watcher.hpp"
 #include "timers/timer_wheel.hpp"
 
 namespace evflow {
 
-class Timer : public TimerNode {
+class Timer : public TimerNode, public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Timer&)>;
   using Duration = std::chrono::nanoseconds;
 
-  explicit Timer(Loop& loop) noexcept : loop_(&loop) {}
+  explicit Timer(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Timer() { stop(); }
 
   // Fires `callback(timer)` (or `callback()`) once, `after` from now(). (A duration in
@@ -84,12 +85,17 @@ class Timer : public TimerNode {
   MonotonicClock::time_point when() const noexcept {
     return MonotonicClock::time_point(MonotonicClock::duration(deadline()));
   }
-  Loop& loop() const noexcept { return *loop_; }
 
  private:
-  friend class Loop;
+  friend class detail::TimeKeeper;
 
-  Loop* loop_;
+  // The repeat policy, asked by the time keeper when the timer fires (before its
+  // callback, which may stop or destroy it): the next deadline, or kNoRepeat.
+  static constexpr int64_t kNoRepeat = INT64_MIN;
+  int64_t next_deadline_after(int64_t now) const noexcept;
+  void notify() noexcept { callback_(*this); }
+  Error arm(int64_t timeout_ns) noexcept;
+
   int64_t timeout_ns_ = -1;  // of the last start(); -1: never started
   int64_t repeat_ns_ = 0;
   Callback callback_;

@@ -11,7 +11,7 @@
 //   (close(2), "Dealing with error returns"); a retry could close a reused number.
 // - epoll_pwait2, epoll_pwait: not retried; EINTR is returned as "0 events" so that the
 //   loop recomputes its deadline and dispatches whatever the signal handler recorded.
-// - epoll_create1, epoll_ctl, eventfd2, pipe2, timerfd_*, prctl, getpid, gettid: cannot
+// - epoll_create1, epoll_ctl, eventfd2, timerfd_*, prctl: cannot
 //   fail with EINTR.
 #pragma once
 
@@ -30,11 +30,9 @@ inline constexpr int kNonBlocking = 04000;     // O_NONBLOCK, EFD_NONBLOCK, TFD_
 
 // epoll(7) ABI: include/uapi/linux/eventpoll.h.
 inline constexpr uint32_t kEpollIn = 0x001;
-inline constexpr uint32_t kEpollPri = 0x002;
 inline constexpr uint32_t kEpollOut = 0x004;
 inline constexpr uint32_t kEpollErr = 0x008;
 inline constexpr uint32_t kEpollHup = 0x010;
-inline constexpr uint32_t kEpollRdHup = 0x2000;
 inline constexpr uint32_t kEpollEt = 1u << 31;
 inline constexpr int kEpollCtlAdd = 1;
 inline constexpr int kEpollCtlDel = 2;
@@ -120,11 +118,6 @@ inline Result<int> eventfd(unsigned initial) noexcept {
   return detail::to_int(raw_syscall(nr::eventfd2, initial, kCloseOnExec | kNonBlocking));
 }
 
-// pipe2(O_CLOEXEC | O_NONBLOCK): both ends non-blocking and close-on-exec.
-inline Error pipe(int (&fds)[2]) noexcept {
-  return detail::to_error(raw_syscall(nr::pipe2, reinterpret_cast<long>(fds), kCloseOnExec | kNonBlocking));
-}
-
 // read(2); EINTR retried. EAGAIN comes back as Error(EAGAIN): the caller decides.
 inline Result<long> read(int fd, void* buffer, unsigned long size) noexcept {
   long ret;
@@ -186,9 +179,6 @@ static_assert(sizeof(SignalfdSiginfo) == 128);
 
 // pidfd_open(pid, 0) (Linux >= 5.3): a descriptor that becomes readable when `pid` exits.
 inline Result<int> pidfd_open(int pid) noexcept { return detail::to_int(raw_syscall(nr::pidfd_open, pid, 0)); }
-
-inline int getpid() noexcept { return static_cast<int>(raw_syscall(nr::getpid)); }
-inline int gettid() noexcept { return static_cast<int>(raw_syscall(nr::gettid)); }
 
 // clock_gettime as a real system call, bypassing the vDSO. Kept for the benchmark that
 // justifies reading the clock through libc instead (see platform/clock.hpp).

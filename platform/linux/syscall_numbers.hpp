@@ -11,9 +11,7 @@ namespace evflow::linux_abi::nr {
 inline constexpr long read = 0;
 inline constexpr long write = 1;
 inline constexpr long close = 3;
-inline constexpr long getpid = 39;
 inline constexpr long prctl = 157;
-inline constexpr long gettid = 186;
 inline constexpr long clock_gettime = 228;
 inline constexpr long epoll_ctl = 233;
 inline constexpr long epoll_pwait = 281;
@@ -23,7 +21,6 @@ inline constexpr long signalfd4 = 289;
 inline constexpr long eventfd2 = 290;
 inline constexpr long epoll_create1 = 291;
 inline constexpr long dup3 = 292;
-inline constexpr long pipe2 = 293;
 inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #elif defined(__aarch64__)
@@ -33,7 +30,6 @@ inline constexpr long epoll_ctl = 21;
 inline constexpr long epoll_pwait = 22;
 inline constexpr long dup3 = 24;
 inline constexpr long close = 57;
-inline constexpr long pipe2 = 59;
 inline constexpr long read = 63;
 inline constexpr long write = 64;
 inline constexpr long signalfd4 = 74;
@@ -41,8 +37,6 @@ inline constexpr long timerfd_create = 85;
 inline constexpr long timerfd_settime = 86;
 inline constexpr long clock_gettime = 113;
 inline constexpr long prctl = 167;
-inline constexpr long getpid = 172;
-inline constexpr long gettid = 178;
 inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #endif

@@ -10,18 +10,9 @@
 namespace evflow::linux_abi {
 namespace {
 
-TEST(RawSyscall, GetpidAndGettidMatchLibc) {
-  EXPECT_EQ(getpid(), ::getpid());
-  EXPECT_EQ(gettid(), static_cast<int>(::syscall(SYS_gettid)));
-}
-
-TEST(RawSyscall, PipeIsNonBlockingAndCloseOnExec) {
+TEST(RawSyscall, ReadAndWriteMoveBytesAndReportEagainAsAnErrorValue) {
   int fds[2];
-  ASSERT_FALSE(pipe(fds));
-  for (int fd : fds) {
-    EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_NONBLOCK);
-    EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC);
-  }
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
   const char out[3] = {'a', 'b', 'c'};
   Result<long> written = write(fds[1], out, sizeof out);
   ASSERT_TRUE(written.ok());
@@ -70,7 +61,7 @@ TEST(RawSyscall, EpollReportsAReadyPipeWithItsData) {
   ASSERT_TRUE(epfd.ok());
   EXPECT_TRUE(::fcntl(epfd.value(), F_GETFD) & FD_CLOEXEC);
   int fds[2];
-  ASSERT_FALSE(pipe(fds));
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
   EpollEvent ev{kEpollIn, 0x1234567890abcdefULL};
   ASSERT_FALSE(epoll_ctl(epfd.value(), kEpollCtlAdd, fds[0], &ev));
 

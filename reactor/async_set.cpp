@@ -1,0 +1,39 @@
+#include "reactor/async_set.hpp"
+
+#include "reactor/async.hpp"
+
+namespace evflow::detail {
+
+void AsyncSet::start(Async& watcher) noexcept {
+  asyncs_.push_back(watcher);
+  watcher.active_ = true;
+  ++core_.active;
+  if (watcher.pending_.load()) scan_ = true;  // a send that arrived while stopped
+}
+
+void AsyncSet::stop(Async& watcher) noexcept {
+  asyncs_.remove(watcher);
+  watcher.active_ = false;
+  --core_.active;
+}
+
+void AsyncSet::dispatch() noexcept {
+  if (!scan_) return;
+  scan_ = false;
+  asyncs_.for_each([this](Async& watcher) {
+    if (watcher.pending_.exchange(false)) {
+      ++core_.dispatched;
+      watcher.notify();
+    }
+  });
+}
+
+void AsyncSet::detach_all() noexcept {
+  while (Async* w = asyncs_.front()) {
+    asyncs_.remove(*w);
+    w->active_ = false;
+    w->detach();
+  }
+}
+
+}  // namespace evflow::detail
