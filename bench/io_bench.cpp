@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "platform/clock.hpp"
@@ -132,6 +133,52 @@ void BM_ReRegisterUnchanged(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * count);
 }
 BENCHMARK(BM_ReRegisterUnchanged)->Arg(100)->Arg(1000);
+
+// The same, with a fresh watcher per descriptor each round, as a coroutine awaiter makes
+// one per await: with a handover (Io::hand_over, start(handover, ...)) the registration
+// passes from one watcher to the next for free; without one, every fresh watcher is
+// verified with the kernel (the number may name another file by now).
+void BM_ReRegisterFreshWatcher(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  const bool handover = state.range(1) != 0;
+  evflow::Loop loop;
+  if (!opened(loop, state)) return;
+  std::vector<Socketpair> pairs(static_cast<size_t>(count));
+  std::vector<evflow::Io::Handover> handovers;
+  {
+    std::vector<std::unique_ptr<evflow::Io>> first;
+    for (auto& pair : pairs) {
+      first.push_back(std::make_unique<evflow::Io>(loop));
+      (void)first.back()->start(pair.fds[0], evflow::Readable, [] {});
+    }
+    (void)loop.run(evflow::RunMode::NoWait);
+    for (auto& w : first)
+      handovers.push_back(w->hand_over());
+  }
+  // Watchers live in a pool re-constructed in place each round: a fresh object, no heap.
+  std::vector<std::optional<evflow::Io>> fresh(static_cast<size_t>(count));
+  const uint64_t before = loop.stats().interest_syscalls;
+  for (auto _ : state) {
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      fresh[i].emplace(loop);
+      if (handover) {
+        (void)fresh[i]->start(handovers[i], evflow::Readable, [] {});
+      } else {
+        (void)fresh[i]->start(pairs[i].fds[0], evflow::Readable, [] {});
+      }
+    }
+    (void)loop.run(evflow::RunMode::NoWait);
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      handovers[i] = fresh[i]->hand_over();
+      fresh[i].reset();
+    }
+  }
+  state.counters["syscalls_per_iteration"] =
+      static_cast<double>(loop.stats().interest_syscalls - before) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations() * count);
+  state.SetLabel(handover ? "handover" : "no handover");
+}
+BENCHMARK(BM_ReRegisterFreshWatcher)->Args({1000, 1})->Args({1000, 0});
 
 void BM_AsyncSendCoalesced(benchmark::State& state) {
   evflow::Loop loop;

@@ -46,6 +46,21 @@ Error Io::close() noexcept {
   return loop_->descriptors().close(*this);
 }
 
+Error Io::start(const Handover& from, Events interest) noexcept {
+  if (active_) stop();
+  stop_stamp_ = from.stamp;  // what start() compares with the descriptor's last stop
+  Error err = start(from.fd, interest);
+  if (err) stop_stamp_ = 0;
+  return err;
+}
+
+Io::Handover Io::hand_over() noexcept {
+  stop();
+  const Handover handover{fd_, stop_stamp_};
+  stop_stamp_ = 0;
+  return handover;
+}
+
 void Io::forget() noexcept {
   if (!active_) stop_stamp_ = 0;  // the next start() verifies the descriptor with the kernel
 }

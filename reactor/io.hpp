@@ -27,6 +27,11 @@
 //   loop replaces its kernel set for that, a batch of registrations per iteration); once
 //   the stale watchers are stopped, a watcher started on the reused number is served.
 //   Until then, watchers of a reused number may be served the new file, or nothing.
+// - Handing a registration over: a fresh watcher started on a descriptor whose watcher
+//   stopped in this iteration is verified with the kernel (one system call), since the
+//   number may now name another file. A coroutine awaiter has a fresh watcher per await:
+//   hand_over() on the old one and start(handover, ...) on the new one vouch that it is the
+//   same open file, and then neither the stop nor the start costs a system call.
 // - After a plain close, the one case evflow cannot see without a system call: within
 //   one iteration, stop a watcher, close its descriptor, and start *the same* watcher on
 //   a new descriptor that got the same number. Call forget() between close and start to
@@ -59,6 +64,13 @@ class Io : public detail::WatcherBase {
  public:
   using Callback = InlineCallback<void(Io&, Events)>;
 
+  // What a stopped watcher leaves of its kernel registration for another watcher of the
+  // same open file (hand_over()). Plain data: keep it beside the descriptor.
+  struct Handover {
+    int fd = -1;
+    uint32_t stamp = 0;  // the watcher's stop stamp: 0 vouches for nothing
+  };
+
   explicit Io(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Io();
   Io(const Io&) = delete;
@@ -77,6 +89,23 @@ class Io : public detail::WatcherBase {
   Error start(int fd, Events interest) noexcept;
   // Restarts with the descriptor, interest and callback of the last start.
   Error start() noexcept { return start(fd_, interest_); }
+
+  // Starts on the descriptor of a handover (see the header comment): while the kernel
+  // still has the registration the handing watcher left (until the loop next applies
+  // changes), an unchanged interest costs no system call. The caller vouches that the
+  // descriptor was not closed since; a handover taken after close() has no descriptor
+  // (EBADF). Errors and the rest as for start(fd, interest, callback).
+  template <class F>
+  Error start(const Handover& from, Events interest, F&& callback) noexcept {
+    if (active_) stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start(from, interest);
+  }
+  // Same, keeping the callback set before.
+  Error start(const Handover& from, Events interest) noexcept;
+  // Stops the watcher and gives its registration away for another watcher of the same
+  // open file; this one then vouches for nothing (its next start is verified).
+  Handover hand_over() noexcept;
 
   // Changes what the watcher asks for, active or not; applied at the next iteration.
   Error set_interest(Events interest) noexcept;

@@ -41,6 +41,7 @@ Loop::Loop() noexcept
       hooks_(core_),
       signals_(core_),
       children_(core_),
+      posts_(core_),
       asyncs_(core_) {}
 
 Loop::~Loop() {
@@ -187,7 +188,8 @@ void Loop::stop() noexcept {
 }
 
 bool Loop::has_due_work() const noexcept {
-  return !hooks_.idle_empty() || descriptors_.has_failed() || asyncs_.scan_due() || children_.check_due();
+  return !hooks_.idle_empty() || descriptors_.has_failed() || asyncs_.scan_due() || children_.check_due() ||
+         posts_.due();
 }
 
 void Loop::dispatch_events(int count) noexcept {
@@ -227,7 +229,7 @@ Error Loop::run(RunMode mode) noexcept {
   stop_requested_ = false;
   Error result;
   for (;;) {
-    if (mode == RunMode::Default && active_watchers() == 0) break;
+    if (mode == RunMode::Default && active_watchers() == 0 && !posts_.due()) break;
     if (core_.forked()) {  // a forked child: rebuild first
       if ((result = after_fork())) break;
     }
@@ -260,6 +262,7 @@ Error Loop::run(RunMode mode) noexcept {
       if (children_.check_due()) children_.check();
     }
     time_.expire();
+    if (posts_.due()) posts_.run();
     if (core_.dispatched == 0 && !hooks_.empty<detail::HookKind::Idle>()) hooks_.run<detail::HookKind::Idle>();
     if (!hooks_.empty<detail::HookKind::Check>()) hooks_.run<detail::HookKind::Check>();
     if (stop_requested_ || mode != RunMode::Default) break;

@@ -18,7 +18,8 @@
 //      descriptor in the order they were started); then Async callbacks, in start
 //      order; then Signal callbacks, in start order; then Child callbacks of the SIGCHLD
 //      and process-event paths (pidfd ones run with the Io callbacks); then Timer callbacks, then
-//      Periodic callbacks, each in deadline order (ties in start order).
+//      Periodic callbacks, each in deadline order (ties in start order); then posted work
+//      (post(), post_from_any_thread()), in post order.
 //   6. Idle callbacks, only if no callback ran in step 5.
 //   7. Check callbacks.
 // Callbacks started during a phase of Prepare, Check or Idle first run in the next
@@ -54,6 +55,7 @@
 #include "reactor/descriptor_table.hpp"
 #include "reactor/hook_lists.hpp"
 #include "reactor/loop_core.hpp"
+#include "reactor/post_queue.hpp"
 #include "reactor/signal_sources.hpp"
 #include "reactor/time_keeper.hpp"
 
@@ -96,6 +98,29 @@ class Loop {
 
   // Asks the run() in progress to return after the current iteration.
   void stop() noexcept;
+
+  // Runs `fn()` once, in this loop's thread, in the posted-work phase of the next iteration
+  // (the last of step 5), which then does not block; run(RunMode::Default) does not return
+  // before it ran. `fn` takes no arguments and fits in kPostCapacity bytes (a coroutine
+  // handle, `[this]`, a few pointers). Work posted while the phase runs waits for the next
+  // iteration. No allocation once the pool of posted work has grown to the most work
+  // pending at once. Work never run is destroyed with the loop. For the loop's thread (a
+  // callback, or before run()). Errors: EINVAL when the loop is not open or `fn` is a null
+  // function pointer; ENOMEM when the pool cannot grow (nothing is posted).
+  template <class F>
+  Error post(F&& fn) noexcept {
+    if (!core_.open) return Error(EINVAL);
+    core_.assert_owner_thread();
+    return posts_.post(std::forward<F>(fn));
+  }
+  // Same, from any thread (not from a signal handler): the work is handed over with one
+  // compare-and-swap, and the first post since the loop last looked wakes it. One
+  // thread's posts run in the order it posted them. The loop must outlive every thread
+  // that may still post. Errors: EINVAL for a null function pointer; ENOMEM.
+  template <class F>
+  Error post_from_any_thread(F&& fn) noexcept {
+    return posts_.post_from_any_thread(std::forward<F>(fn));
+  }
 
   // Makes a waiting run() return soon from any thread, or from a signal handler.
   // Coalesced: many calls before the loop wakes cost one system call.
@@ -235,6 +260,7 @@ class Loop {
   detail::HookLists hooks_;
   detail::SignalSources signals_;
   detail::ChildReaper children_;
+  detail::PostQueue posts_;
   detail::AsyncSet asyncs_;
 };
 

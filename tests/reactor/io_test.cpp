@@ -231,6 +231,97 @@ TEST_F(IoTest, StopThenStartInOneIterationMakesNoSystemCall) {
   EXPECT_EQ(loop.stats().interest_syscalls - before, 0u);
 }
 
+TEST_F(IoTest, AFreshWatcherTakingOverAHandedOverRegistrationMakesNoSystemCall) {
+  // A coroutine awaiter has a new Io per await: each round, 50 fresh watchers take over
+  // the registrations of the 50 before them, and one descriptor is made readable.
+  std::vector<testing::Pipe> pipes(50);
+  std::vector<Io::Handover> handovers;
+  {
+    std::vector<std::unique_ptr<Io>> first;
+    for (auto& p : pipes) {
+      p = make_pipe();
+      first.push_back(std::make_unique<Io>(loop));
+      ASSERT_FALSE(first.back()->start(p.read_end.get(), Readable, [] {}));
+    }
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
+    for (auto& w : first)
+      handovers.push_back(w->hand_over());
+  }
+  const uint64_t before = loop.stats().interest_syscalls;
+  std::vector<int> served;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<std::unique_ptr<Io>> fresh;
+    for (size_t i = 0; i < pipes.size(); ++i) {
+      fresh.push_back(std::make_unique<Io>(loop));
+      ASSERT_FALSE(
+          fresh.back()->start(handovers[i], Readable, [&served, i] { served.push_back(static_cast<int>(i)); }));
+    }
+    ASSERT_TRUE(write_byte(pipes[static_cast<size_t>(round)].write_end.get()));
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
+    drain(pipes[static_cast<size_t>(round)].read_end.get());
+    for (size_t i = 0; i < pipes.size(); ++i)
+      handovers[i] = fresh[i]->hand_over();
+    EXPECT_FALSE(fresh.front()->active()) << "hand_over() stops the watcher";
+  }
+  EXPECT_EQ(loop.stats().interest_syscalls - before, 0u);
+  EXPECT_EQ(served, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+TEST_F(IoTest, AFreshWatcherWithoutAHandoverIsVerifiedWithTheKernel) {
+  // What the handover saves, and why it must be explicit: without it the number may name
+  // another file by now (AnotherWatcherOnAReusedNumberIsRegisteredForTheNewFile).
+  std::vector<testing::Pipe> pipes(20);
+  std::vector<std::unique_ptr<Io>> old_watchers;
+  for (auto& p : pipes) {
+    p = make_pipe();
+    old_watchers.push_back(std::make_unique<Io>(loop));
+    ASSERT_FALSE(old_watchers.back()->start(p.read_end.get(), Readable, [] {}));
+  }
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  const uint64_t before = loop.stats().interest_syscalls;
+  std::vector<std::unique_ptr<Io>> fresh;
+  for (size_t i = 0; i < pipes.size(); ++i) {
+    old_watchers[i]->stop();
+    fresh.push_back(std::make_unique<Io>(loop));
+    ASSERT_FALSE(fresh.back()->start(pipes[i].read_end.get(), Readable, [] {}));
+  }
+  EXPECT_GE(loop.stats().interest_syscalls - before, pipes.size());
+}
+
+TEST_F(IoTest, AHandoverFromAWatcherThatClosedItsDescriptorHasNone) {
+  auto p = make_pipe();
+  Io first(loop), second(loop);
+  ASSERT_FALSE(first.start(p.read_end.release(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_FALSE(first.close());
+  const Io::Handover handover = first.hand_over();
+  EXPECT_EQ(handover.fd, -1);
+  EXPECT_EQ(second.start(handover, Readable, [] {}).code(), EBADF);
+  EXPECT_FALSE(second.active());
+  const Io::Handover never_started = Io(loop).hand_over();
+  EXPECT_EQ(never_started.fd, -1);
+}
+
+TEST_F(IoTest, AHandoverIsSpentByTheFirstStartThatUsesIt) {
+  // The stamp vouches for one restart: once the loop applied the stop, or once the watcher
+  // that took it over stopped again, a start with the old handover is verified.
+  auto p = make_pipe();
+  Io first(loop), second(loop);
+  ASSERT_FALSE(first.start(p.read_end.get(), Readable, [] {}));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  const Io::Handover handover = first.hand_over();
+  EXPECT_FALSE(loop.run(RunMode::NoWait));  // the stop is applied: the registration is gone
+  const uint64_t before = loop.stats().interest_syscalls;
+  ASSERT_FALSE(second.start(handover, Readable, [] {}));
+  EXPECT_GE(loop.stats().interest_syscalls - before, 1u) << "registered anew";
+  int calls = 0;
+  second.stop();
+  ASSERT_FALSE(second.start(handover, Readable, [&] { ++calls; })) << "a stale stamp is verified, not refused";
+  ASSERT_TRUE(write_byte(p.write_end.get()));
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(calls, 1);
+}
+
 TEST_F(IoTest, StopAppliedAtTheNextIterationRemovesTheRegistration) {
   auto p = make_pipe();
   ASSERT_TRUE(write_byte(p.write_end.get()));
