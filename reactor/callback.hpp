@@ -7,13 +7,15 @@
 //
 // Callbacks must not throw: one that does ends the process (std::terminate).
 //
-// A callable may take the watcher's full argument list, or no arguments at all. A null
-// function pointer stores nothing: the watcher then has no callback, and start() answers
-// EINVAL, as for one never given.
+// A callable may take the watcher's argument list or any prefix of it: `(Io&, Events)`,
+// `(Io&)` or `()`. A null function pointer stores nothing: the watcher then has no
+// callback, and start() answers EINVAL, as for one never given. For captures larger than
+// the inline buffer, evflow::WithCapacity<Watcher, Bytes> gives a watcher a larger one.
 #pragma once
 
 #include <cstddef>
 #include <new>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +27,24 @@ inline constexpr std::size_t kCallbackCapacity = 3 * sizeof(void*);
 template <class Signature, std::size_t Capacity = kCallbackCapacity>
 class InlineCallback;
 
+namespace detail {
+// The longest prefix of Args... that Fn can be called with; -1 if none.
+template <class Fn, class Tuple, std::size_t N = std::tuple_size_v<Tuple>>
+constexpr int longest_prefix() noexcept {
+  constexpr bool callable = []<std::size_t... I>(std::index_sequence<I...>) {
+    return std::is_invocable_v<Fn&, std::tuple_element_t<I, Tuple>...>;
+  }
+  (std::make_index_sequence<N>());
+  if constexpr (callable) {
+    return static_cast<int>(N);
+  } else if constexpr (N == 0) {
+    return -1;
+  } else {
+    return longest_prefix<Fn, Tuple, N - 1>();
+  }
+}
+}  // namespace detail
+
 template <class R, class... Args, std::size_t Capacity>
 class InlineCallback<R(Args...), Capacity> {
  public:
@@ -33,11 +53,14 @@ class InlineCallback<R(Args...), Capacity> {
   InlineCallback(const InlineCallback&) = delete;
   InlineCallback& operator=(const InlineCallback&) = delete;
 
+  using Signature = R(Args...);
+  static constexpr std::size_t kCapacity = Capacity;
+
   template <class F>
   void emplace(F&& f) noexcept {
     using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn&, Args...> || std::is_invocable_v<Fn&>,
-                  "evflow: the callback must be callable with the watcher's arguments, or with none");
+    static_assert(detail::longest_prefix<Fn, std::tuple<Args...>>() >= 0,
+                  "evflow: the callback must be callable with the watcher's arguments, a prefix of them, or none");
     static_assert(sizeof(Fn) <= Capacity,
                   "evflow: callback too large for the watcher's inline storage; capture a pointer "
                   "to your state instead of many values");
@@ -73,11 +96,12 @@ class InlineCallback<R(Args...), Capacity> {
   // with exceptions or not): an exception leaving a callback ends the process through
   // std::terminate right there, whatever flags the library was built with.
   static R invoke(void* self, Args... args) noexcept {
-    if constexpr (std::is_invocable_v<Fn&, Args...>) {
-      return static_cast<R>((*static_cast<Fn*>(self))(args...));
-    } else {
-      return static_cast<R>((*static_cast<Fn*>(self))());
+    constexpr std::size_t kTaken = static_cast<std::size_t>(detail::longest_prefix<Fn, std::tuple<Args...>>());
+    return [&]<std::size_t... I>(std::index_sequence<I...>)->R {
+      [[maybe_unused]] auto all = std::forward_as_tuple(args...);  // unused when none is taken
+      return static_cast<R>((*static_cast<Fn*>(self))(std::get<I>(all)...));
     }
+    (std::make_index_sequence<kTaken>());
   }
   template <class Fn>
   static void destroy(void* self) {

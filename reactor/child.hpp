@@ -93,6 +93,12 @@ class Child : public detail::ListNode<Child>, public detail::WatcherBase {
   }
   // Same, keeping the callback set before.
   Error start(pid_t pid) noexcept;
+  // Sets the callback without starting the watcher (libev's ev_init): start() without a
+  // callback argument then uses it. On an active watcher it replaces the callback in place.
+  template <class F>
+  void set_callback(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+  }
 
   // No callback runs after this returns. Idempotent. The child is not reaped.
   void stop() noexcept;

@@ -9,3 +9,4 @@
 #include "reactor/periodic.hpp"
 #include "reactor/signal.hpp"
 #include "reactor/timer.hpp"
+#include "reactor/with_capacity.hpp"

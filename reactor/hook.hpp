@@ -41,6 +41,12 @@ class Hook : public detail::ListNode<Hook<Kind>>, public detail::WatcherBase {
     return start();
   }
 
+  // Sets the callback without starting the watcher (libev's ev_init): start() without a
+  // callback argument then uses it. On an active watcher it replaces the callback in place.
+  template <class F>
+  void set_callback(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+  }
   // Starts with the callback given before. No-op when already active.
   Error start() noexcept {
     if (Error err = check_loop()) return err;

@@ -217,7 +217,7 @@ void Loop::dispatch_events(int count) noexcept {
   asyncs_.dispatch();
 }
 
-Error Loop::run(RunMode mode) noexcept {
+Error Loop::run(RunMode mode, int64_t until) noexcept {
   if (!core_.open) return Error(EINVAL);
   if (core_.running && core_.forked() && core_.owner != detail::this_thread_identity()) abandon_orphaned_run();
   if (core_.running) {
@@ -245,7 +245,11 @@ Error Loop::run(RunMode mode) noexcept {
     const bool poll = mode == RunMode::NoWait || active_watchers() == 0 || stop_requested_ || has_due_work();
     int64_t timeout = poll ? 0 : -1;
     int64_t deadline = kNoDeadline;
-    if (!poll && (deadline = time_.next_deadline()) != kNoDeadline) timeout = time_until(deadline, deadline);
+    if (!poll) {
+      deadline = time_.next_deadline();
+      if (until < deadline) deadline = until;  // run_until(): the wait ends there at the latest
+      if (deadline != kNoDeadline) timeout = time_until(deadline, deadline);
+    }
     core_.tag_mark = core_.next_tag;
     Result<int> count = core_.backend.wait(timeout, deadline);
     if (!count) {
@@ -265,7 +269,7 @@ Error Loop::run(RunMode mode) noexcept {
     if (posts_.due()) posts_.run();
     if (core_.dispatched == 0 && !hooks_.empty<detail::HookKind::Idle>()) hooks_.run<detail::HookKind::Idle>();
     if (!hooks_.empty<detail::HookKind::Check>()) hooks_.run<detail::HookKind::Check>();
-    if (stop_requested_ || mode != RunMode::Default) break;
+    if (stop_requested_ || mode != RunMode::Default || time_.now() >= until) break;
   }
   core_.running = false;
   stop_requested_ = false;

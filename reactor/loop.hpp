@@ -94,7 +94,21 @@ class Loop {
   // replaced and could not be (a forked child, a stale registration: the next call tries
   // again), or what the kernel answered when waiting failed. The calling thread becomes
   // the owner.
-  Error run(RunMode mode = RunMode::Default) noexcept;
+  Error run(RunMode mode = RunMode::Default) noexcept { return run(mode, kNoDeadline); }
+
+  // Runs iterations as run() does, and also returns once `deadline` (on the loop's
+  // monotonic clock, that of now()) has passed: the waits are cut short at the deadline,
+  // and an iteration that ends at or after it is the last. A deadline already past gives
+  // one iteration that does not block. With a fake clock (set_clock), time moves only when
+  // the fake clock does: drive such a loop with RunMode::NoWait instead. Same errors as
+  // run().
+  Error run_until(MonotonicClock::time_point deadline) noexcept {
+    return run(RunMode::Default, deadline.time_since_epoch().count());
+  }
+  // run_until() the present instant (the clock read now, not the cached now()) plus `duration`.
+  Error run_for(std::chrono::nanoseconds duration) noexcept {
+    return run(RunMode::Default, saturating_add(time_.read_monotonic(), duration.count()));
+  }
 
   // Asks the run() in progress to return after the current iteration.
   void stop() noexcept;
@@ -235,6 +249,7 @@ class Loop {
  private:
   friend class detail::LoopCore;  // check_fork() and keep_handle_ready() come back here
 
+  Error run(RunMode mode, int64_t until) noexcept;
   void abandon_orphaned_run() noexcept;
   Error rebuild_backend() noexcept;
   Error reregister_all() noexcept;

@@ -55,6 +55,12 @@ class Periodic : public TimerNode, public detail::ListNode<Periodic>, public det
     stop();  // a start that fails leaves the watcher inactive
     if (interval < Duration::zero()) return Error(EINVAL);
     callback_.emplace(std::forward<F>(callback));
+    return start(offset, interval);
+  }
+  // Same, keeping the callback set before.
+  Error start(WallClock::time_point offset, Duration interval) noexcept {
+    stop();
+    if (interval < Duration::zero()) return Error(EINVAL);
     reschedule_.reset();
     offset_ns_ = offset.time_since_epoch().count();
     interval_ns_ = interval.count();
@@ -70,6 +76,12 @@ class Periodic : public TimerNode, public detail::ListNode<Periodic>, public det
     return arm();
   }
 
+  // Sets the callback without starting the watcher (libev's ev_init): start(offset,
+  // interval) then uses it. On an active watcher it replaces the callback in place.
+  template <class F>
+  void set_callback(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+  }
   // Recomputes the next instant from the rule and the current wall time.
   Error again() noexcept { return arm(); }
 

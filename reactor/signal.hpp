@@ -63,6 +63,12 @@ class Signal : public detail::ListNode<Signal>, public detail::WatcherBase {
   }
   // Same, keeping the callback set before.
   Error start(int signo) noexcept;
+  // Sets the callback without starting the watcher (libev's ev_init): start() without a
+  // callback argument then uses it. On an active watcher it replaces the callback in place.
+  template <class F>
+  void set_callback(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+  }
 
   // No callback runs after this returns. Idempotent.
   void stop() noexcept;

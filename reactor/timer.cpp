@@ -21,6 +21,32 @@ Error Timer::again() noexcept {
   return arm(repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_);
 }
 
+Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
+  if (Error err = check_loop()) return err;
+  if (!callback_) {
+    stop();  // a start that fails leaves the timer inactive
+    return Error(EINVAL);
+  }
+  detail::TimeKeeper& time = loop_->time();
+  const int64_t at = deadline.time_since_epoch().count();
+  if (Error err = time.start(*this, at)) return err;
+  int64_t timeout = 0;
+  if (at > time.now() && __builtin_sub_overflow(at, time.now(), &timeout)) timeout = kNoDeadline;
+  timeout_ns_ = timeout;
+  repeat_ns_ = 0;
+  loop_->core().changed_outside_run();
+  return Error();
+}
+
+Error Timer::again(Duration timeout) noexcept {
+  if (detached() || !callback_) return Error(EINVAL);
+  if (Error err = check_loop()) return err;
+  const int64_t ns = timeout.count() < 0 ? 0 : timeout.count();
+  if (Error err = arm(ns)) return err;
+  timeout_ns_ = ns;
+  return Error();
+}
+
 Error Timer::arm(int64_t timeout_ns) noexcept {
   detail::TimeKeeper& time = loop_->time();
   if (Error err = time.start(*this, saturating_add(time.now(), timeout_ns))) return err;

@@ -63,9 +63,31 @@ class Timer : public TimerNode, public detail::WatcherBase {
   }
   // Same, keeping the callback set before.
   Error start(Duration after, Duration repeat = Duration::zero()) noexcept;
+  // Sets the callback without starting the watcher (libev's ev_init): start() without a
+  // callback argument then uses it. On an active watcher it replaces the callback in place.
+  template <class F>
+  void set_callback(F&& callback) noexcept {
+    callback_.emplace(std::forward<F>(callback));
+  }
+
+  // Fires once at `deadline` on the loop's monotonic clock (now() and when() are on it);
+  // a deadline already past fires in the next iteration. again() then counts the time
+  // from now() to `deadline` (at least zero).
+  template <class F>
+  Error start_at(MonotonicClock::time_point deadline, F&& callback) noexcept {
+    stop();
+    callback_.emplace(std::forward<F>(callback));
+    return start_at(deadline);
+  }
+  // Same, keeping the callback set before.
+  Error start_at(MonotonicClock::time_point deadline) noexcept;
 
   // Restarts the countdown from now() (see the header comment). O(1).
   Error again() noexcept;
+  // Restarts the countdown from now() with `timeout`, which again() uses from then on;
+  // the repeat interval stays as it is (zero: the timer stays one-shot). A negative
+  // timeout is zero. O(1).
+  Error again(Duration timeout) noexcept;
 
   // No callback runs after this returns. Idempotent.
   void stop() noexcept;
