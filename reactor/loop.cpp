@@ -53,6 +53,7 @@ Loop::~Loop() {
       detail::fatal("evflow::Loop destroyed while it runs (from one of its own callbacks, or another thread)");
     abandon_orphaned_run();  // timers taken out for firing go back, to be detached with the others
   }
+  posts_.drop_pending();  // first: the callables' destructors may still use the loop and its watchers
   detach_all();
   core_.backend.close();
 }
@@ -161,6 +162,7 @@ Error Loop::after_fork() noexcept {
   if (!core_.open) return Error(EINVAL);
   if (core_.running && core_.forked() && core_.owner != detail::this_thread_identity()) abandon_orphaned_run();
   core_.owner = detail::this_thread_identity();  // the child's only thread is the one that forked
+  posts_.after_fork();                           // no other thread, and no phase under way, here
   // First replace every kernel object shared with the parent (epoll set, eventfd, clock
   // timerfd, signalfd), so that nothing below can edit the parent's; only then drop the
   // Child watchers, whose processes are the parent's children, not ours. Each step can

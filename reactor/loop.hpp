@@ -99,9 +99,8 @@ class Loop {
   // Runs iterations as run() does, and also returns once `deadline` (on the loop's
   // monotonic clock, that of now()) has passed: the waits are cut short at the deadline,
   // and an iteration that ends at or after it is the last. A deadline already past gives
-  // one iteration that does not block. With a fake clock (set_clock), time moves only when
-  // the fake clock does: drive such a loop with RunMode::NoWait instead. Same errors as
-  // run().
+  // at most one iteration, which does not block (none when no watcher is active). With a fake clock (set_clock), time
+  // moves only when the fake clock does: drive such a loop with RunMode::NoWait instead. Same errors as run().
   Error run_until(MonotonicClock::time_point deadline) noexcept {
     return run(RunMode::Default, deadline.time_since_epoch().count());
   }
@@ -114,18 +113,23 @@ class Loop {
   void stop() noexcept;
 
   // Runs `fn()` once, in this loop's thread, in the posted-work phase of the next iteration
-  // (the last of step 5), which then does not block; run(RunMode::Default) does not return
-  // before it ran. `fn` takes no arguments and fits in kPostCapacity bytes (a coroutine
-  // handle, `[this]`, a few pointers). Work posted while the phase runs waits for the next
+  // (the last of step 5), which then does not block; pending work keeps run(RunMode::Default)
+  // going as an active watcher does (stop() still ends it: the work then waits for the next
+  // run()). `fn` takes no arguments and fits in kPostCapacity bytes (a coroutine handle,
+  // `[this]`, a few pointers). Work posted while the phase runs waits for the next
   // iteration. No allocation once the pool of posted work has grown to the most work
-  // pending at once. Work never run is destroyed with the loop. For the loop's thread (a
+  // pending at once. Work never run is destroyed first when the loop is, with every watcher
+  // still attached. Work posted and not yet run when the process forks runs in the parent
+  // and in the child (as Async sends are delivered in both). For the loop's thread (a
   // callback, or before run()). Errors: EINVAL when the loop is not open or `fn` is a null
   // function pointer; ENOMEM when the pool cannot grow (nothing is posted).
   template <class F>
   Error post(F&& fn) noexcept {
     if (!core_.open) return Error(EINVAL);
     core_.assert_owner_thread();
-    return posts_.post(std::forward<F>(fn));
+    if (Error err = posts_.post(std::forward<F>(fn))) return err;
+    core_.changed_outside_run();  // an embedded loop's handle: work is due
+    return Error();
   }
   // Same, from any thread (not from a signal handler): the work is handed over with one
   // compare-and-swap, and the first post since the loop last looked wakes it. One

@@ -77,10 +77,12 @@ class Periodic : public TimerNode, public detail::ListNode<Periodic>, public det
   }
 
   // Sets the callback without starting the watcher (libev's ev_init): start(offset,
-  // interval) then uses it. On an active watcher it replaces the callback in place.
+  // interval) then uses it. On an active watcher it replaces the callback in place; a null
+  // function pointer removes it and stops the watcher.
   template <class F>
   void set_callback(F&& callback) noexcept {
     callback_.emplace(std::forward<F>(callback));
+    if (!callback_) stop();  // a null function pointer is no callback: nothing left to call
   }
   // Recomputes the next instant from the rule and the current wall time.
   Error again() noexcept { return arm(); }

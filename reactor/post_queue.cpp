@@ -7,10 +7,42 @@
 namespace evflow::detail {
 
 PostQueue::~PostQueue() {
-  take_remote_posts();
-  destroy(head_);
+  drop_pending();
   destroy(local_free_);
   destroy(remote_free_);
+}
+
+void PostQueue::drop_pending() noexcept {
+  // A destructor may post again: until nothing is left.
+  while (due()) {
+    take_remote_posts();
+    Node* node = head_;
+    head_ = nullptr;
+    tail_ = &head_;
+    while (node != nullptr) {
+      Node* next = node->next;
+      recycle(node);  // destroys the callable
+      node = next;
+    }
+  }
+}
+
+void PostQueue::lock() noexcept {
+  while (remote_free_lock_.test_and_set(std::memory_order_acquire)) {
+    // held for a pointer's push or pop: spin
+  }
+}
+
+void PostQueue::after_fork() noexcept {
+  remote_free_lock_.clear(std::memory_order_relaxed);
+  if (running_ == nullptr) return;
+  Node** last = &running_;
+  while (*last != nullptr)
+    last = &(*last)->next;
+  *last = head_;
+  if (head_ == nullptr) tail_ = last;
+  head_ = running_;
+  running_ = nullptr;
 }
 
 void PostQueue::destroy(Node* list) noexcept {
@@ -33,28 +65,35 @@ PostQueue::Node* PostQueue::take(Node*& free, bool remote) noexcept {
 }
 
 PostQueue::Node* PostQueue::take_remote() noexcept {
-  std::lock_guard<std::mutex> guard(remote_free_lock_);
-  return take(remote_free_, true);
+  lock();
+  Node* node = remote_free_;
+  if (node != nullptr) remote_free_ = node->next;
+  unlock();
+  if (node != nullptr) return node;
+  node = new (std::nothrow) Node;  // outside the lock; the pool grows to the most work pending
+  if (node != nullptr) node->remote = true;
+  return node;
 }
 
 void PostQueue::give_back_remote(Node* node) noexcept {
-  std::lock_guard<std::mutex> guard(remote_free_lock_);
+  lock();
   node->next = remote_free_;
   remote_free_ = node;
+  unlock();
 }
 
 void PostQueue::push_remote(Node* node) noexcept {
   Node* head = remote_.load(std::memory_order_relaxed);
   do {
     node->next = head;
-  } while (!remote_.compare_exchange_weak(head, node, std::memory_order_release, std::memory_order_relaxed));
+  } while (!remote_.compare_exchange_weak(head, node, std::memory_order_seq_cst, std::memory_order_relaxed));
   // The first post since the loop last looked wakes it; later ones find it awake (and
   // Loop::wake() coalesces anyway). The loop reads remote_ again before it blocks.
   if (head == nullptr) core_.loop().wake();
 }
 
 void PostQueue::take_remote_posts() noexcept {
-  Node* taken = remote_.exchange(nullptr, std::memory_order_acquire);
+  Node* taken = remote_.exchange(nullptr, std::memory_order_seq_cst);
   // Newest first: reversed, then appended, so that one thread's posts run in its order.
   Node* oldest_first = nullptr;
   while (taken != nullptr) {
@@ -82,15 +121,14 @@ void PostQueue::recycle(Node* node) noexcept {
 void PostQueue::run() noexcept {
   if (remote_.load(std::memory_order_relaxed) != nullptr) take_remote_posts();
   // The work present now; what it posts goes to a fresh queue, for the next iteration.
-  Node* node = head_;
+  running_ = head_;
   head_ = nullptr;
   tail_ = &head_;
-  while (node != nullptr) {
-    Node* next = node->next;
+  while (Node* node = running_) {
+    running_ = node->next;
     ++core_.dispatched;
     node->fn();
     recycle(node);
-    node = next;
   }
 }
 

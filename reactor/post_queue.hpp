@@ -7,12 +7,18 @@
 // stack at once at its posted-work phase and appends it, oldest first, to its FIFO. The
 // phase runs the work present when it began, in post order; work posted meanwhile waits
 // for the next iteration, which does not block. Nodes used by other threads come back to a
-// pool of their own, behind a mutex that only those posts and the phase take.
+// pool of their own, behind a spin lock held for a few instructions by those posts and the
+// phase only.
+//
+// The hand-over to a sleeping loop is a Dekker-style handshake: a post pushes, then
+// (Loop::wake) sets the wake-up flag; the loop clears the flag when it wakes, then reads
+// the stack before it blocks again. Both sides use sequentially consistent operations, so
+// at least one sees the other's write: the post writes to the wake-up channel, or the loop
+// finds the work.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
-#include <mutex>
 #include <utility>
 
 #include "platform/result.hpp"
@@ -63,9 +69,16 @@ class PostQueue {
   }
 
   // Work is waiting (the loop must not block).
-  bool due() const noexcept { return head_ != nullptr || remote_.load(std::memory_order_acquire) != nullptr; }
+  bool due() const noexcept { return head_ != nullptr || remote_.load(std::memory_order_seq_cst) != nullptr; }
   // The posted-work phase: runs the work present now, in post order.
   void run() noexcept;
+  // Destroys the work never run (the loop goes away): before the rest of the loop, so that
+  // the callables' destructors may still use it.
+  void drop_pending() noexcept;
+  // In a forked child: the other threads are gone (a spin lock one of them held is free),
+  // and if the loop's thread was running the phase, the rest of its work goes back to the
+  // front of the queue, to run in the child.
+  void after_fork() noexcept;
 
  private:
   struct Node {
@@ -82,13 +95,17 @@ class PostQueue {
   void recycle(Node* node) noexcept;
   static void destroy(Node* list) noexcept;
 
+  void lock() noexcept;
+  void unlock() noexcept { remote_free_lock_.clear(std::memory_order_release); }
+
   LoopCore& core_;
   Node* head_ = nullptr;  // the loop thread's FIFO
   Node** tail_ = &head_;
+  Node* running_ = nullptr;  // the rest of the work the phase under way took
   Node* local_free_ = nullptr;
   std::atomic<Node*> remote_{nullptr};  // other threads' posts, newest first
-  std::mutex remote_free_lock_;
-  Node* remote_free_ = nullptr;  // nodes for other threads' posts (under remote_free_lock_)
+  std::atomic_flag remote_free_lock_;   // clear: free
+  Node* remote_free_ = nullptr;         // nodes for other threads' posts (under the lock)
 };
 
 }  // namespace detail

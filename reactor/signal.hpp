@@ -64,10 +64,12 @@ class Signal : public detail::ListNode<Signal>, public detail::WatcherBase {
   // Same, keeping the callback set before.
   Error start(int signo) noexcept;
   // Sets the callback without starting the watcher (libev's ev_init): start() without a
-  // callback argument then uses it. On an active watcher it replaces the callback in place.
+  // callback argument then uses it. On an active watcher it replaces the callback in place;
+  // a null function pointer removes it and stops the watcher.
   template <class F>
   void set_callback(F&& callback) noexcept {
     callback_.emplace(std::forward<F>(callback));
+    if (!callback_) stop();  // a null function pointer is no callback: nothing left to call
   }
 
   // No callback runs after this returns. Idempotent.

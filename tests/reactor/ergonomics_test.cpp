@@ -100,6 +100,21 @@ TEST_F(Ergonomics, SetCallbackThenStartWithoutOneForEveryKind) {
   EXPECT_EQ(empty.start(pipe.read_end.get(), Readable).code(), EINVAL) << "a null function pointer is no callback";
 }
 
+TEST_F(Ergonomics, SetCallbackWithANullFunctionPointerStopsAnActiveWatcher) {
+  // Regression: the watcher stayed active with no callback, and its next firing called
+  // through a null pointer.
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(0ns, [] {}));
+  timer.set_callback(static_cast<void (*)()>(nullptr));
+  EXPECT_FALSE(timer.active());
+  WithCapacity<Idle, 64> idle(loop);
+  ASSERT_FALSE(idle.start([] {}));
+  idle.set_callback(static_cast<void (*)()>(nullptr));
+  EXPECT_FALSE(idle.active());
+  EXPECT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
 TEST_F(Ergonomics, SetCallbackOnAnActiveWatcherReplacesItsCallbackInPlace) {
   Idle idle(loop);
   int first = 0, second = 0;

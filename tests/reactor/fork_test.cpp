@@ -382,6 +382,59 @@ TEST(Fork, TimersTakenOutForFiringByAThreadGoneInTheChildFireThere) {
   ::close(gate[1]);
 }
 
+// The same for posted work: the runner thread is inside the first of three pieces of
+// posted work at the fork. In the child the other two run at the first iteration, the
+// interrupted one does not run again.
+TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
+  auto loop = std::make_unique<Loop>();
+  int gate[2];  // the first piece of work blocks reading it
+  ASSERT_EQ(::pipe(gate), 0);
+  std::array<std::atomic<int>, 3> ran{};
+  Async quit(*loop);
+  std::atomic<bool> ready{false}, done{false};
+  std::atomic<pid_t> runner_tid{0};
+  std::thread runner([&] {
+    if (loop->open() || quit.start([&] { quit.stop(); })) {
+      done.store(true);
+      return;
+    }
+    for (int i = 0; i < 3; ++i) {
+      (void)loop->post([&ran, &gate, i] {
+        ran[static_cast<size_t>(i)].fetch_add(1);
+        if (i == 0) {
+          char c;
+          (void)!::read(gate[0], &c, 1);  // asleep in the kernel, inside the posted-work phase
+        }
+      });
+    }
+    runner_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    ready.store(true);
+    (void)loop->run();
+    done.store(true);
+  });
+  while (!ready.load() && !done.load())
+    std::this_thread::yield();
+  while (ran[0] == 0 && !done.load())
+    std::this_thread::yield();
+  ASSERT_TRUE(testing::wait_until_asleep(runner_tid.load(), done));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (ran[1] != 0 || ran[2] != 0) _exit(10);
+    if (loop->run(RunMode::NoWait)) _exit(11);
+    if (ran[0] != 1 || ran[1] != 1 || ran[2] != 1) _exit(12);
+    loop.reset();
+    _exit(0);
+  }
+  EXPECT_EQ(wait_for_exit_code(pid), 0);
+  (void)!::write(gate[1], "x", 1);  // the parent's runner goes on
+  quit.send();
+  runner.join();
+  EXPECT_EQ(ran[0].load() + ran[1].load() + ran[2].load(), 3);
+  ::close(gate[0]);
+  ::close(gate[1]);
+}
+
 TEST(ForkGeneration, AdvancesInTheChildOnly) {
   watch_forks();
   const uint64_t before = fork_generation();

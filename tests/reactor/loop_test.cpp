@@ -448,6 +448,14 @@ TEST_P(Embedding, ATimerStartedOutsideTheEmbeddedLoopsRunAndItsIoReachTheHandle)
   EXPECT_TRUE(testing::run_until(outer, [&] { return fired && reads == 1; }));
 }
 
+TEST_P(Embedding, WorkPostedOutsideTheEmbeddedLoopsRunReachesTheHandle) {
+  bool ran = false;
+  Timer kick(outer);
+  // Posted from the outer loop's callback, while the inner loop is not running.
+  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1), [&] { (void)inner.post([&] { ran = true; }); }));
+  EXPECT_TRUE(testing::run_until(outer, [&] { return ran; }));
+}
+
 INSTANTIATE_TEST_SUITE_P(EverySleepPath, Embedding,
                          ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
 

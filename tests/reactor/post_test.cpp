@@ -120,6 +120,33 @@ TEST_F(PostTest, WorkNeverRunIsDestroyedWithTheLoop) {
   EXPECT_EQ(token.use_count(), 1) << "the captures of work never run were destroyed";
 }
 
+TEST_F(PostTest, PendingWorkIsDestroyedBeforeTheLoopsWatchersAreDetached) {
+  // A destructor of pending work may still use the loop's watchers: they are attached.
+  struct StopsOnDestruction {
+    Timer* timer;
+    bool* was_active;
+    StopsOnDestruction(Timer* t, bool* seen) noexcept : timer(t), was_active(seen) {}
+    StopsOnDestruction(StopsOnDestruction&& other) noexcept : timer(other.timer), was_active(other.was_active) {
+      other.timer = nullptr;
+    }
+    ~StopsOnDestruction() {
+      if (timer == nullptr) return;
+      *was_active = timer->active();
+      timer->stop();
+    }
+    void operator()() const {}
+  };
+  bool was_active = false;
+  auto other = std::make_unique<Loop>();
+  ASSERT_FALSE(other->open());
+  Timer timer(*other);
+  ASSERT_FALSE(timer.start(1h, [] {}));
+  ASSERT_FALSE(other->post(StopsOnDestruction(&timer, &was_active)));
+  other.reset();
+  EXPECT_TRUE(was_active);
+  EXPECT_FALSE(timer.active());
+}
+
 TEST_F(PostTest, PostingAllocatesNothingOnceThePoolHasGrown) {
   int runs = 0;
   auto round = [&] {
