@@ -247,29 +247,38 @@ TEST_F(IoTest, AFreshWatcherTakingOverAHandedOverRegistrationMakesNoSystemCall) 
     for (auto& w : first)
       handovers.push_back(w->hand_over());
   }
-  const uint64_t before = loop.stats().interest_syscalls;
+  // Counted over the starts and the iteration that applies them, with nothing ready (IOCP
+  // re-arms a socket's poll after it reported, a call that is not the starts').
+  uint64_t syscalls = 0;
   std::vector<int> served;
   for (int round = 0; round < 10; ++round) {
     std::vector<std::unique_ptr<Io>> fresh;
+    const uint64_t before = loop.stats().interest_syscalls;
     for (size_t i = 0; i < pipes.size(); ++i) {
       fresh.push_back(std::make_unique<Io>(loop));
       ASSERT_FALSE(
           fresh.back()->start(handovers[i], Readable, [&served, i] { served.push_back(static_cast<int>(i)); }));
     }
+    EXPECT_FALSE(loop.run(RunMode::NoWait));
+    syscalls += loop.stats().interest_syscalls - before;
     ASSERT_TRUE(write_byte(pipes[static_cast<size_t>(round)].write_end.get()));
     EXPECT_FALSE(loop.run(RunMode::NoWait));
     drain(pipes[static_cast<size_t>(round)].read_end.get());
+    EXPECT_FALSE(loop.run(RunMode::NoWait));  // (where a poll is re-armed after it reported)
     for (size_t i = 0; i < pipes.size(); ++i)
       handovers[i] = fresh[i]->hand_over();
     EXPECT_FALSE(fresh.front()->active()) << "hand_over() stops the watcher";
   }
-  EXPECT_EQ(loop.stats().interest_syscalls - before, 0u);
+  EXPECT_EQ(syscalls, 0u);
   EXPECT_EQ(served, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
 TEST_F(IoTest, AFreshWatcherWithoutAHandoverIsVerifiedWithTheKernel) {
   // What the handover saves, and why it must be explicit: without it the number may name
   // another file by now (AnotherWatcherOnAReusedNumberIsRegisteredForTheNewFile).
+  if (testing::kLoopUsesIocp)
+    GTEST_SKIP() << "IOCP: a change that asks for no new bits keeps the socket's pending poll, a call-free "
+                    "update (iocp_backend.hpp, note b); a closed socket is reported by AFD itself (note e)";
   std::vector<testing::Pipe> pipes(20);
   std::vector<std::unique_ptr<Io>> old_watchers;
   for (auto& p : pipes) {
