@@ -67,14 +67,6 @@ void TimeKeeper::expire() noexcept {
 
 int TimeKeeper::internal_active() const noexcept { return wall_clock_io_ && wall_clock_io_->active(); }
 
-Error TimeKeeper::start(Timer& timer, int64_t deadline) noexcept {
-  if (!timer.linked() && !timers_.make_room()) return Error(ENOMEM);
-  timers_.insert(timer, deadline);
-  return Error();
-}
-
-void TimeKeeper::stop(Timer& timer) noexcept { timers_.remove(timer); }
-
 Error TimeKeeper::start(Periodic& periodic, int64_t at) noexcept {
   if (WallClockWatch::kAvailable && !wall_clock_io_) {
     // The first Periodic: watch for the wall clock being set. The internal watcher is

@@ -8,10 +8,12 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
     stop();  // a start that fails leaves the timer inactive
     return Error(EINVAL);
   }
+  detail::TimeKeeper& time = loop_->time();
   const int64_t timeout = after.count() < 0 ? 0 : after.count();
-  if (Error err = arm(timeout)) return err;
+  if (Error err = time.start_timer(*this, saturating_add(time.now(), timeout))) return err;
   timeout_ns_ = timeout;
   repeat_ns_ = repeat.count();
+  loop_->core().changed_outside_run();
   return Error();
 }
 
@@ -29,7 +31,7 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
   }
   detail::TimeKeeper& time = loop_->time();
   const int64_t at = deadline.time_since_epoch().count();
-  if (Error err = time.start(*this, at)) return err;
+  if (Error err = time.start_timer(*this, at)) return err;
   int64_t timeout = 0;
   if (at > time.now() && __builtin_sub_overflow(at, time.now(), &timeout)) timeout = kNoDeadline;
   timeout_ns_ = timeout;
@@ -49,7 +51,7 @@ Error Timer::again(Duration timeout) noexcept {
 
 Error Timer::arm(int64_t timeout_ns) noexcept {
   detail::TimeKeeper& time = loop_->time();
-  if (Error err = time.start(*this, saturating_add(time.now(), timeout_ns))) return err;
+  if (Error err = time.start_timer(*this, saturating_add(time.now(), timeout_ns))) return err;
   loop_->core().changed_outside_run();
   return Error();
 }
@@ -67,7 +69,7 @@ int64_t Timer::next_deadline_after(int64_t now) const noexcept {
 void Timer::stop() noexcept {
   if (!linked()) return;
   loop_->core().assert_owner_thread();
-  loop_->time().stop(*this);
+  loop_->time().stop_timer(*this);
 }
 
 Error Timer::set_repeat(Duration repeat) noexcept {
