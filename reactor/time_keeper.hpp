@@ -68,6 +68,12 @@ class TimeKeeper {
   int internal_active() const noexcept;
 
   // The Timer watcher's verbs (timer.cpp). Errors: ENOMEM (the wheel needs room).
+  // Room for `count` Timer watchers linked at once, mapped now (Loop::reserve_timers).
+  Error reserve_timers(std::size_t count) noexcept {
+    if (!timers_.reserve(count)) return Error(ENOMEM);
+    timers_.prefault();
+    return Error();
+  }
   // Inline, on the Timer's node: a restart (the idle-timeout idiom) is a handful of
   // instructions and one call into the wheel.
   Error start_timer(TimerNode& timer, int64_t deadline) noexcept {

@@ -203,8 +203,11 @@ bool TimerWheel::reserve(std::size_t count) noexcept {
   // The batch's capacity is what make_room() trusts: it grows last.
   if (!sorted_position_.reserve_amortised(count) || !batch_.reserve_amortised(count)) return false;
   room_ = batch_.capacity();
-  if (count >= kBucketSortFrom && scratch_.reserve_amortised(count))
-    (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(count)) + 1);
+  // The bucket sort swaps the scratch in for the batch: it needs the batch's whole room
+  // (a scratch grown by its own amortised steps lagged behind, and every large expiry fell
+  // back to a comparison sort), and buckets for a batch that fills it.
+  if (count >= kBucketSortFrom && scratch_.reserve(batch_.capacity()))
+    (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(batch_.capacity())) + 1);
   return true;
 }
 

@@ -142,6 +142,14 @@ class TimerWheel {
   // the sort of a large batch is taken when available (without it, that batch is sorted
   // in place, more slowly).
   [[nodiscard]] bool reserve(std::size_t count) noexcept;
+  // Maps the reserved expiry room now (GrowableArray::prefault): the first expiry of a
+  // large batch then takes no page faults. Resident memory: about 70 bytes per timer of room.
+  void prefault() noexcept {
+    batch_.prefault();
+    scratch_.prefault();
+    sorted_position_.prefault();
+    bucket_start_.prefault();
+  }
 
   // Unlinks every timer, calling on_each(TimerNode&) for each after it is unlinked.
   // Precondition: not inside expire(). O(n + slots).

@@ -89,5 +89,30 @@ TEST(Allocations, SteadyStateEventsTimersSignalsStartsAndStopsAllocateNothing) {
   EXPECT_EQ(signals_seen, 10'100);
 }
 
+TEST(AllocationTest, StartingUpToTheReservedNumberOfTimersAllocatesNothing) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  constexpr size_t kTimers = 5000;
+  std::vector<std::unique_ptr<Timer>> timers;
+  for (size_t i = 0; i < kTimers; ++i)
+    timers.push_back(std::make_unique<Timer>(loop));
+  ASSERT_FALSE(loop.reserve_timers(kTimers));
+  const long before = testing::allocation_count();
+  for (auto& timer : timers)
+    ASSERT_FALSE(timer->start(std::chrono::hours(1), [] {}));
+  EXPECT_EQ(testing::allocation_count() - before, 0);
+  EXPECT_EQ(loop.active_watchers(), static_cast<int>(kTimers));
+}
+
+TEST(AllocationTest, ATimerReservationBeyondTheAddressSpaceIsEnomemAndStartsStillWork) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  // More than an address space holds: refused before any allocation is tried.
+  EXPECT_EQ(loop.reserve_timers(static_cast<size_t>(-1) / 2).code(), ENOMEM);
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(std::chrono::hours(1), [] {}));
+  EXPECT_TRUE(timer.active());
+}
+
 }  // namespace
 }  // namespace evflow
