@@ -205,8 +205,8 @@ class Loop {
   // to that many allocates nothing, and the first expiry of a burst of them takes no page
   // faults (without it, the room grows with the timers started, as address space that the
   // kernel maps during the first large burst; bench/timer_bench.cpp, BM_TimerFirstBurst).
-  // Costs about 70 bytes of resident memory per timer. Errors: ENOMEM (nothing reserved
-  // beyond what was).
+  // Costs 36 to 72 bytes of resident memory per timer, plus at most 2.5 MB for the sort of
+  // a large batch. Errors: ENOMEM (nothing reserved beyond what was).
   Error reserve_timers(std::size_t count) noexcept {
     core_.assert_owner_thread();
     return time_.reserve_timers(count);

@@ -7,8 +7,13 @@ namespace evflow {
 namespace {
 
 constexpr int kBitsPerLevel = 6;
-// Batches at least this large are sorted by one counting-sort pass, then small sorts.
+// Batches from kBucketSortFrom to kBucketSortUpTo timers are sorted by one counting-sort
+// pass into a scratch array, then small sorts. Larger ones are sorted in place: scattering
+// them over tens of thousands of buckets misses the caches and TLB at every write, and
+// their scratch would be tens of megabytes to map (measured at 1,000,000 due timers: no
+// faster than a comparison sort when warm, slower on a first burst).
 constexpr std::size_t kBucketSortFrom = 512;
+constexpr std::size_t kBucketSortUpTo = 65'536;
 
 // log2 of the buckets a batch of `count` is spread over: about count / 8, at most 2^16.
 int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - __builtin_clzll(count)); }
@@ -203,11 +208,14 @@ bool TimerWheel::reserve(std::size_t count) noexcept {
   // The batch's capacity is what make_room() trusts: it grows last.
   if (!sorted_position_.reserve_amortised(count) || !batch_.reserve_amortised(count)) return false;
   room_ = batch_.capacity();
-  // The bucket sort swaps the scratch in for the batch: it needs the batch's whole room
-  // (a scratch grown by its own amortised steps lagged behind, and every large expiry fell
-  // back to a comparison sort), and buckets for a batch that fills it.
-  if (count >= kBucketSortFrom && scratch_.reserve(batch_.capacity()))
-    (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(batch_.capacity())) + 1);
+  // The bucket sort's scratch and buckets, for a batch that fills the room up to
+  // kBucketSortUpTo (optional: without them the batch is sorted in place). Sized from the
+  // batch's room, not from `count`: grown by steps of its own, the scratch lagged behind
+  // the batch, and every batch sorted by buckets fell back to a comparison sort.
+  if (count >= kBucketSortFrom) {
+    const std::size_t most = std::min(batch_.capacity(), kBucketSortUpTo);
+    if (scratch_.reserve(most)) (void)bucket_start_.reserve((std::size_t{1} << bucket_bits_for(most)) + 1);
+  }
   return true;
 }
 
@@ -219,11 +227,9 @@ void TimerWheel::sort_batch() noexcept {
   if (batch_was_sorted_) return;
   const int bucket_bits = batch_.size() < kBucketSortFrom ? 0 : bucket_bits_for(batch_.size());
   const std::size_t buckets = std::size_t{1} << bucket_bits;
-  // The scratch space takes the batch's place (swap): only with at least the batch's
-  // room, which every linked timer must keep (make_room).
-  if (batch_.size() < kBucketSortFrom || scratch_.capacity() < batch_.capacity() ||
+  if (batch_.size() < kBucketSortFrom || batch_.size() > kBucketSortUpTo || scratch_.capacity() < batch_.size() ||
       bucket_start_.capacity() <= buckets) {
-    std::sort(batch_.begin(), batch_.end(), earlier);  // small, or no scratch space was reserved
+    std::sort(batch_.begin(), batch_.end(), earlier);  // small, large, or no scratch was reserved
   } else {
     // One counting-sort pass on the top bits of (deadline - min) spreads a large batch
     // over ~n/8 buckets in two linear passes; each bucket is then small to sort. Far
@@ -257,7 +263,7 @@ void TimerWheel::sort_batch() noexcept {
                   scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
       begin = end;
     }
-    batch_.swap(scratch_);
+    std::copy(scratch_.begin(), scratch_.end(), batch_.begin());  // the batch keeps its room (make_room)
   }
   if (!sorted_position_.resize(batch_.size()))
     detail::fatal("TimerWheel: expiry beyond the room reserved by make_room()");
