@@ -17,6 +17,12 @@
 # The core (platform/ timers/ signals/ reactor/) always builds with -fno-exceptions -fno-rtti.
 
 CONFIG ?= release
+
+# Parallel by default: the makes that test, bench and check start take one job per CPU,
+# unless this make was given -j (then they share its jobs). Decided in the recipe, where
+# MAKEFLAGS shows a -j; GNU make 4.3 hides it from the makefile itself.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+PARALLEL = $$(case " $$MAKEFLAGS " in *" -j"*|*jobserver*) ;; *) echo -j$(NPROC) ;; esac)
 PREFIX ?= /usr/local
 DESTDIR ?=
 FUZZ_SECONDS ?= 60
@@ -141,7 +147,7 @@ BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor,$(w
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
-.PHONY: all lib test check bench bench-quick bench-compare bench-deps bench-smoke bench-build examples install uninstall format format-check \
+.PHONY: all lib test check bench bench-quick bench-compare bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check \
         windows windows-build windows-bench windows-bench-build
 
@@ -215,8 +221,8 @@ endif
 test-run: $(TEST_BIN)
 	$(RUN_TESTS) --gtest_brief=1 $(GTEST_ARGS)
 
-test: deps-check
-	$(MAKE) --no-print-directory CONFIG=debug test-run
+test: deps-test
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
 
 sanitizers:
 	$(MAKE) --no-print-directory CONFIG=asan test-run
@@ -347,15 +353,15 @@ $(COMPARE_BINS): $(BUILD)/bench/compare/%: $(BUILD)/bench/compare/%.o $$(filter 
 BENCH_CPU ?= 1
 BENCH_OUT := build/release/bench/results
 bench: bench-deps
-	$(MAKE) --no-print-directory CONFIG=release bench-build
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-build
 	@for b in $(BENCH_SRCS:bench/%.cpp=build/release/bench/%); do \
 	  echo "== $$b"; taskset -c $(BENCH_CPU) $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
 	    --benchmark_min_time=0.2 $(BENCH_ARGS) || exit 1; done
-	$(MAKE) --no-print-directory bench-compare GRID=full
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=full
 
 bench-quick: bench-deps
-	$(MAKE) --no-print-directory CONFIG=release bench-build
-	$(MAKE) --no-print-directory bench-compare GRID=quick
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-build
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=quick
 
 # Rounds: every program runs once per round, in turn, so that drift of this shared machine
 # hits every library alike; the report takes each figure's median over the rounds.
@@ -371,7 +377,8 @@ bench-compare:
 	done; done
 	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json
 
-bench-deps: deps-check
+bench-deps:
+	@./.ci/deps.sh bench
 
 # A few seconds of the comparison, so that `make check` proves every program runs and the
 # report (JSON, tables, gnuplot charts) is produced; the figures go to a scratch directory.
@@ -455,17 +462,17 @@ install-check:
 # --- the whole of CI ------------------------------------------------------------
 
 check: deps-check format-check
-	$(MAKE) --no-print-directory CONFIG=debug test-run
-	$(MAKE) --no-print-directory CONFIG=release lib header-check examples bench-build
-	$(MAKE) --no-print-directory bench-smoke
-	$(MAKE) --no-print-directory install-check
-	$(MAKE) --no-print-directory sanitizers
-	$(MAKE) --no-print-directory valgrind
-	$(MAKE) --no-print-directory fuzz-smoke
-	$(MAKE) --no-print-directory cross
-	$(MAKE) --no-print-directory bsd-check
-	$(MAKE) --no-print-directory kqueue-emulation
-	$(MAKE) --no-print-directory windows
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release lib header-check examples bench-build
+	$(MAKE) $(PARALLEL) --no-print-directory bench-smoke
+	$(MAKE) $(PARALLEL) --no-print-directory install-check
+	$(MAKE) $(PARALLEL) --no-print-directory sanitizers
+	$(MAKE) $(PARALLEL) --no-print-directory valgrind
+	$(MAKE) $(PARALLEL) --no-print-directory fuzz-smoke
+	$(MAKE) $(PARALLEL) --no-print-directory cross
+	$(MAKE) $(PARALLEL) --no-print-directory bsd-check
+	$(MAKE) $(PARALLEL) --no-print-directory kqueue-emulation
+	$(MAKE) $(PARALLEL) --no-print-directory windows
 	@echo "make check: all passed"
 
 # --- housekeeping ---------------------------------------------------------------
@@ -476,10 +483,15 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
+# What each target installs when it is missing (.ci/deps.sh): make test only the test
+# toolchain (a compiler, make, GoogleTest); make bench also the peers and report tools;
+# make check (and make deps) everything.
 deps:
-	./.ci/deps.sh
+	./.ci/deps.sh check
+deps-test:
+	@./.ci/deps.sh test
 deps-check:
-	@./.ci/deps.sh
+	@./.ci/deps.sh check
 
 clean:
 	rm -rf build

@@ -3,6 +3,7 @@
 // the state it needs in the component that keeps its kind (loop.hpp, the members).
 #include "reactor/loop.hpp"
 
+#include "platform/checked_math.hpp"
 #include "platform/fatal.hpp"
 #include "platform/fork_generation.hpp"
 #include "platform/timer_slack.hpp"
@@ -282,7 +283,7 @@ Error Loop::run(RunMode mode, int64_t until) noexcept {
 int64_t Loop::time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept {
   const int64_t now = time_.read_monotonic();  // callbacks since the last wait took time
   int64_t timeout = 0;
-  if (deadline > now && __builtin_sub_overflow(deadline, now, &timeout)) timeout = kNoDeadline;
+  if (deadline > now && detail::sub_overflows(deadline, now, timeout)) timeout = kNoDeadline;
   // The kernel sleeps on its own clock: with a clock source installed, the same timeout
   // from the real present (a fake clock's deadline would be meaningless to a timerfd).
   kernel_deadline = time_.fake_clock() ? saturating_add(monotonic_ns(), timeout) : deadline;

@@ -1,5 +1,7 @@
 #include "reactor/periodic.hpp"
 
+#include "platform/checked_math.hpp"
+
 namespace evflow {
 
 int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
@@ -10,17 +12,10 @@ int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
   if (interval_ns_ == 0) {  // once, at offset
     return strictly_after ? kNoDeadline : offset_ns_;
   }
-  // The first grid point offset + k * interval (k any whole number: the offset only
-  // sets the phase) at or after `now`, or strictly after it when rescheduling after a
-  // callback. Computed without overflow for any offset and interval.
-  // 128-bit arithmetic: exact for any offset, interval and time; only the result is
-  // clamped to the int64 range.
-  const __int128 diff = static_cast<__int128>(now) - offset_ns_;
-  __int128 periods = diff / interval_ns_;  // truncated towards zero
-  const __int128 rest = diff % interval_ns_;
-  if (rest > 0 || (rest == 0 && strictly_after)) ++periods;  // round up to a point after now
-  const __int128 next = static_cast<__int128>(offset_ns_) + periods * interval_ns_;
-  return next >= kNoDeadline ? kNoDeadline : static_cast<int64_t>(next);
+  // The first grid point offset + k * interval (k any whole number: the offset only sets
+  // the phase) at or after `now`, or strictly after it when rescheduling after a callback;
+  // exact for any offset, interval and time, kNoDeadline beyond int64_t.
+  return detail::next_grid_point(offset_ns_, interval_ns_, now, strictly_after);
 }
 
 Error Periodic::arm() noexcept {

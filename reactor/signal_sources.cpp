@@ -1,5 +1,6 @@
 #include "reactor/signal_sources.hpp"
 
+#include <bit>
 #include <new>
 
 #include "reactor/io.hpp"
@@ -136,7 +137,7 @@ void SignalSources::read_signalfd() noexcept {
   // Fan out: every loop watching the signal sees it, not only the one that read it.
   uint64_t taken = signal_fd_.take();
   while (taken != 0) {
-    const int signo = __builtin_ctzll(taken) + 1;
+    const int signo = std::countr_zero(taken) + 1;
     taken &= taken - 1;
     signals::deliver(signo);
   }

@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "platform/checked_math.hpp"
+
 #include "reactor/io.hpp"
 #include "reactor/periodic.hpp"
 #include "reactor/timer.hpp"
@@ -31,7 +33,7 @@ int64_t TimeKeeper::next_deadline() noexcept {
     // A wall-clock instant, converted to the monotonic clock at the current offset.
     const int64_t wall = periodics_.next_deadline();
     int64_t until = kNoDeadline;
-    if (wall != kNoDeadline && __builtin_sub_overflow(wall, read_realtime(), &until)) until = kNoDeadline;
+    if (wall != kNoDeadline && detail::sub_overflows(wall, read_realtime(), until)) until = kNoDeadline;
     const int64_t converted = saturating_add(read_monotonic(), until < 0 ? 0 : until);
     if (converted < deadline) deadline = converted;
   }

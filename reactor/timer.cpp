@@ -1,5 +1,7 @@
 #include "reactor/timer.hpp"
 
+#include "platform/checked_math.hpp"
+
 namespace evflow {
 
 Error Timer::start(Duration after, Duration repeat) noexcept {
@@ -33,7 +35,7 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
   const int64_t at = deadline.time_since_epoch().count();
   if (Error err = time.start_timer(*this, at)) return err;
   int64_t timeout = 0;
-  if (at > time.now() && __builtin_sub_overflow(at, time.now(), &timeout)) timeout = kNoDeadline;
+  if (at > time.now() && detail::sub_overflows(at, time.now(), timeout)) timeout = kNoDeadline;
   timeout_ns_ = timeout;
   repeat_ns_ = 0;
   loop_->core().changed_outside_run();
@@ -58,12 +60,10 @@ Error Timer::arm(int64_t timeout_ns) noexcept {
 
 int64_t Timer::next_deadline_after(int64_t now) const noexcept {
   if (repeat_ns_ <= 0) return kNoRepeat;
-  // Keep the phase: previous deadline + interval, skipping whole periods missed. In 128
-  // bits: a clock may span more than 2^63 ns between the two (a fake one can).
-  const __int128 interval = repeat_ns_;
-  const __int128 behind = static_cast<__int128>(now) - deadline();  // >= 0: it is due
-  const __int128 next = deadline() + (behind / interval + 1) * interval;
-  return next >= kNoDeadline ? kNoDeadline : static_cast<int64_t>(next);
+  // Keep the phase: previous deadline + interval, skipping whole periods missed: the first
+  // point of the deadline's grid after now. Exact however far apart the two are (a fake
+  // clock may span more than 2^63 ns), saturated at kNoDeadline.
+  return detail::next_grid_point(deadline(), repeat_ns_, now, true);
 }
 
 void Timer::stop() noexcept {
@@ -82,7 +82,7 @@ Timer::Duration Timer::remaining() const noexcept {
   if (!linked()) return Duration::zero();
   const int64_t now = loop_->time().now();
   int64_t left = 0;
-  if (deadline() > now && __builtin_sub_overflow(deadline(), now, &left)) left = kNoDeadline;
+  if (deadline() > now && detail::sub_overflows(deadline(), now, left)) left = kNoDeadline;
   return Duration(left);
 }
 

@@ -1,6 +1,7 @@
 #include "timers/timer_wheel.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace evflow {
 
@@ -16,7 +17,7 @@ constexpr std::size_t kBucketSortFrom = 512;
 constexpr std::size_t kBucketSortUpTo = 65'536;
 
 // log2 of the buckets a batch of `count` is spread over: about count / 8, at most 2^16.
-int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - __builtin_clzll(count)); }
+int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - std::countl_zero(uint64_t{count})); }
 constexpr uint64_t kSignFlip = uint64_t{1} << 63;
 
 // Deadlines are signed; the wheel works on their order-preserving unsigned image.
@@ -45,7 +46,7 @@ constexpr uint64_t slot_start(uint64_t elapsed, int level, unsigned digit) noexc
 int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
   const uint64_t differing = key(elapsed) ^ key(deadline);
   if (differing == 0) return 0;
-  return (63 - __builtin_clzll(differing)) / kBitsPerLevel;
+  return (63 - std::countl_zero(differing)) / kBitsPerLevel;
 }
 
 uint32_t TimerWheel::slot_for(int64_t deadline) const noexcept {
@@ -135,8 +136,8 @@ int64_t TimerWheel::next_deadline() const noexcept {
   // Every occupied slot of level L starts after every occupied slot of level L-1 (the
   // lower level only holds the current level-L digit), so the first occupied slot of
   // the lowest occupied level holds the earliest timer.
-  const int level = __builtin_ctz(occupied_levels_);
-  const unsigned digit = static_cast<unsigned>(__builtin_ctzll(occupied_[level]));
+  const int level = std::countr_zero(occupied_levels_);
+  const unsigned digit = static_cast<unsigned>(std::countr_zero(occupied_[level]));
   const uint64_t start = slot_start(key(elapsed_), level, digit);
   if (level == 0) return unkey(start) < elapsed_ ? elapsed_ : unkey(start);
   // A short slot is scanned for its exact minimum, sparing the caller an early wake-up.
@@ -160,7 +161,7 @@ void TimerWheel::collect(int64_t now) noexcept {
   TimerNode* cascade_tail = nullptr;
   uint32_t levels = occupied_levels_;
   while (levels != 0) {
-    const int level = __builtin_ctz(levels);
+    const int level = std::countr_zero(levels);
     levels &= levels - 1;
     const int shift = level * kBitsPerLevel;
     const int block_shift = shift + kBitsPerLevel;
@@ -173,7 +174,7 @@ void TimerWheel::collect(int64_t now) noexcept {
     occupied_[level] &= ~due_slots;
     if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
     while (due_slots != 0) {
-      const unsigned digit = static_cast<unsigned>(__builtin_ctzll(due_slots));
+      const unsigned digit = static_cast<unsigned>(std::countr_zero(due_slots));
       due_slots &= due_slots - 1;
       Slot& slot = slots_[level][digit];
       // Each node is checked: one moved later in place (see insert) may not be due yet.
@@ -240,7 +241,7 @@ void TimerWheel::sort_batch() noexcept {
       high = std::max(high, due.deadline);
     }
     const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
-    const int range_bits = range == 0 ? 0 : 64 - __builtin_clzll(range);
+    const int range_bits = range == 0 ? 0 : 64 - std::countl_zero(range);
     const int shift = range_bits > bucket_bits ? range_bits - bucket_bits : 0;
     bucket_start_.clear();
     (void)bucket_start_.resize(buckets + 1);  // within the capacity checked above: zeroes

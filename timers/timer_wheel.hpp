@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "platform/checked_math.hpp"
 #include "platform/growable_array.hpp"
 
 namespace evflow {
@@ -50,8 +51,8 @@ inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
 
 // Returns base + delta, clamped to [INT64_MIN, INT64_MAX] instead of wrapping.
 constexpr int64_t saturating_add(int64_t base, int64_t delta) noexcept {
-  int64_t sum;
-  if (__builtin_add_overflow(base, delta, &sum)) return delta > 0 ? kNoDeadline : std::numeric_limits<int64_t>::min();
+  int64_t sum = 0;
+  if (detail::add_overflows(base, delta, sum)) return delta > 0 ? kNoDeadline : std::numeric_limits<int64_t>::min();
   return sum;
 }
 
@@ -241,8 +242,12 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
     // watcher built on the node typically spans (node and callback). A removed one is null.
     if (i + 8 < count && batch_[i + 8].node != nullptr) {
       const char* ahead = reinterpret_cast<const char*>(batch_[i + 8].node);
+#if defined(__GNUC__) || defined(__clang__)
       __builtin_prefetch(ahead);
       __builtin_prefetch(ahead + 64);
+#else
+      (void)ahead;  // a hint only
+#endif
     }
     TimerNode* node = batch_[i].node;
     if (node == nullptr) continue;  // removed by an earlier callback of this batch
