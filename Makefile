@@ -39,7 +39,7 @@ QEMU_AARCH64 ?= qemu-aarch64
 CXXSTD := -std=c++20
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wnull-dereference
 CORE_ONLY := -fno-exceptions -fno-rtti
-CPPFLAGS = -I. -MMD -MP $(BACKEND_FLAGS)
+CPPFLAGS = -I. -Iinclude -MMD -MP $(BACKEND_FLAGS)
 
 ifeq ($(CONFIG),release)
   CXX := $(CXX_NATIVE)
@@ -104,6 +104,9 @@ else
 endif
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.cpp))
 CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.hpp))
+# What a user includes: <evflow/evflow.hpp> and one header per watcher, each a door into
+# the core headers above (installed beside them, under include/evflow/).
+PUBLIC_HDRS := $(wildcard include/evflow/*.hpp)
 CORE_OBJS := $(CORE_SRCS:%.cpp=$(BUILD)/%.o)
 LIB := $(BUILD)/libevflow.a
 
@@ -144,7 +147,8 @@ BSD_SRCS := $(wildcard platform/bsd/*.cpp)
 # What bsd-check compiles for each FreeBSD/macOS target: the whole library but platform/linux.
 BSD_LIBRARY_SRCS := $(foreach d,platform platform/bsd timers signals reactor,$(wildcard $(d)/*.cpp))
 BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor,$(wildcard $(d)/*.hpp))
-HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
+HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok) \
+  $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
 .PHONY: all lib test check bench bench-quick bench-compare bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
@@ -314,11 +318,15 @@ windows-build:
 	@command -v $(CXX_MINGW) >/dev/null || { echo "missing $(CXX_MINGW): run 'make deps'"; exit 1; }
 	$(MAKE) --no-print-directory CONFIG=windows lib
 
-# Every core header compiles on its own, with -fno-exceptions -fno-rtti.
+# Every core header compiles on its own, with -fno-exceptions -fno-rtti; each public
+# header as a user includes it, with include/ as the only include directory.
 header-check: $(HEADER_CHECKS)
 $(BUILD)/header-check/%.ok: %.hpp
 	@mkdir -p $(dir $@)
 	@echo '#include "$<"' | $(CXX) $(CORE_CXXFLAGS) -I. -x c++ -fsyntax-only - && touch $@
+$(BUILD)/header-check/include/evflow/%.ok: include/evflow/%.hpp
+	@mkdir -p $(dir $@)
+	@echo '#include <evflow/$*.hpp>' | $(CXX) $(CORE_CXXFLAGS) -Iinclude -x c++ -fsyntax-only - && touch $@
 
 examples: $(EXAMPLE_BINS)
 $(BUILD)/examples/%$(EXE): $(BUILD)/examples/%.o $(LIB)
@@ -442,6 +450,7 @@ fuzz-merge: fuzz-build
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	for h in $(CORE_HDRS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/evflow/$$h; done
+	for h in $(PUBLIC_HDRS); do sed 's|^#include "\.\./\.\./|#include "|' $$h > $(DESTDIR)$(PREFIX)/include/evflow/$$(basename $$h); done
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libevflow.a
 	sed -e 's|@PREFIX@|$(PREFIX)|g' evflow.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
 
@@ -477,7 +486,7 @@ check: deps-check format-check
 
 # --- housekeeping ---------------------------------------------------------------
 
-FORMAT_SRCS = $(shell find platform reactor timers signals tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
+FORMAT_SRCS = $(shell find include platform reactor timers signals tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

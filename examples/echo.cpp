@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 
 int main() {
   evflow::Loop loop;

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 
 constexpr long kResults = 1000;
 

@@ -101,24 +101,24 @@
 // its old registration alive) from a current one.
 #pragma once
 
-#include "platform/readiness.hpp"
+#include "readiness.hpp"
 
 #if defined(EVFLOW_BACKEND_HEADER)
 // A test build may put another backend under the loop (the kqueue backend over the
 // kqueue emulation in tests/support, on Linux): that header declares `Backend`.
 #include EVFLOW_BACKEND_HEADER
 #elif defined(__linux__)
-#include "platform/linux/linux_backend.hpp"
+#include "linux/linux_backend.hpp"
 namespace evflow {
 using Backend = LinuxBackend;
 }
 #elif defined(__FreeBSD__) || defined(__APPLE__)
-#include "platform/bsd/kqueue_sys.hpp"
+#include "bsd/kqueue_sys.hpp"
 namespace evflow {
 using Backend = KqueueBackend;
 }
 #elif defined(_WIN32)
-#include "platform/win/iocp_backend.hpp"
+#include "win/iocp_backend.hpp"
 namespace evflow {
 using Backend = IocpBackend;
 }

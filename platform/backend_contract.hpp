@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <span>
 
-#include "platform/readiness.hpp"
+#include "readiness.hpp"
 
 namespace evflow {
 

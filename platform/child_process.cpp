@@ -3,15 +3,15 @@
 // handle the siginfo layout.
 #if !defined(_WIN32)
 
-#include "platform/child_process.hpp"
+#include "child_process.hpp"
 
 #include <sys/wait.h>
 
 #include <cerrno>
 
-#include "platform/descriptor.hpp"
+#include "descriptor.hpp"
 #if defined(__linux__)
-#include "platform/linux/sys.hpp"
+#include "linux/sys.hpp"
 #endif
 
 namespace evflow {

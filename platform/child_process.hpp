@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "result.hpp"
 
 #if !defined(_WIN32)
 #include <signal.h>

@@ -6,12 +6,12 @@
 
 #include <cerrno>
 
-#include "platform/result.hpp"
+#include "result.hpp"
 
 #if defined(__linux__)
-#include "platform/linux/sys.hpp"
+#include "linux/sys.hpp"
 #elif defined(_WIN32)
-#include "platform/win/socket.hpp"
+#include "win/socket.hpp"
 #else
 #include <unistd.h>
 #endif

@@ -1,4 +1,4 @@
-#include "platform/fatal.hpp"
+#include "fatal.hpp"
 
 #include <unistd.h>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "platform/fork_generation.hpp"
+#include "fork_generation.hpp"
 
 #include <atomic>
 

@@ -17,7 +17,7 @@
 #include <new>
 #include <type_traits>
 
-#include "platform/fatal.hpp"
+#include "fatal.hpp"
 
 namespace evflow::detail {
 

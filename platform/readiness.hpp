@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <span>
 
-#include "platform/events.hpp"
-#include "platform/result.hpp"
+#include "events.hpp"
+#include "result.hpp"
 
 namespace evflow {
 

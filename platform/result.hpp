@@ -10,7 +10,7 @@
 #include <cstring>
 #include <utility>
 
-#include "platform/fatal.hpp"
+#include "fatal.hpp"
 
 namespace evflow {
 

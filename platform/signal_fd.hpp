@@ -7,12 +7,12 @@
 #pragma once
 
 #if defined(__linux__)
-#include "platform/linux/signal_fd.hpp"
+#include "linux/signal_fd.hpp"
 #else
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "result.hpp"
 
 namespace evflow {
 

@@ -5,10 +5,10 @@
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "result.hpp"
 
 #if defined(__linux__)
-#include "platform/linux/sys.hpp"
+#include "linux/sys.hpp"
 #endif
 
 namespace evflow {

@@ -12,10 +12,10 @@
 #pragma once
 
 #if defined(__linux__)
-#include "platform/linux/wall_clock_watch.hpp"
+#include "linux/wall_clock_watch.hpp"
 #else
 
-#include "platform/result.hpp"
+#include "result.hpp"
 
 namespace evflow {
 

@@ -1,4 +1,4 @@
-#include "reactor/async.hpp"
+#include "async.hpp"
 
 namespace evflow {
 

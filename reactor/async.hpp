@@ -18,10 +18,10 @@
 
 #include <atomic>
 
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

@@ -1,6 +1,6 @@
-#include "reactor/async_set.hpp"
+#include "async_set.hpp"
 
-#include "reactor/async.hpp"
+#include "async.hpp"
 
 namespace evflow::detail {
 

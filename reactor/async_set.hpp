@@ -9,8 +9,8 @@
 
 #include <atomic>
 
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop_core.hpp"
+#include "intrusive_list.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

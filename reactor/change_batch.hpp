@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#include "platform/backend.hpp"
+#include "../platform/backend.hpp"
 
 namespace evflow::detail {
 

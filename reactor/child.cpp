@@ -1,4 +1,4 @@
-#include "reactor/child.hpp"
+#include "child.hpp"
 
 #include <cerrno>
 

@@ -40,13 +40,13 @@
 
 #include <sys/types.h>
 
-#include "platform/child_process.hpp"
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/io.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
+#include "../platform/child_process.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "intrusive_list.hpp"
+#include "io.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

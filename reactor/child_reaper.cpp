@@ -1,10 +1,10 @@
-#include "reactor/child_reaper.hpp"
+#include "child_reaper.hpp"
 
 #include <new>
 
-#include "platform/child_process.hpp"
-#include "reactor/child.hpp"
-#include "reactor/signal.hpp"
+#include "../platform/child_process.hpp"
+#include "child.hpp"
+#include "signal.hpp"
 
 namespace evflow::detail {
 

@@ -11,10 +11,10 @@
 
 #include <memory>
 
-#include "platform/backend.hpp"
-#include "reactor/change_batch.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop_core.hpp"
+#include "../platform/backend.hpp"
+#include "change_batch.hpp"
+#include "intrusive_list.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

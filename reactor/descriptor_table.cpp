@@ -1,10 +1,10 @@
-#include "reactor/descriptor_table.hpp"
+#include "descriptor_table.hpp"
 
 #include <algorithm>
 #include <bit>
 
-#include "platform/descriptor.hpp"
-#include "reactor/io.hpp"
+#include "../platform/descriptor.hpp"
+#include "io.hpp"
 
 namespace evflow::detail {
 

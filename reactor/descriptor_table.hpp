@@ -20,10 +20,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform/growable_array.hpp"
-#include "platform/readiness.hpp"
-#include "reactor/change_batch.hpp"
-#include "reactor/loop_core.hpp"
+#include "../platform/growable_array.hpp"
+#include "../platform/readiness.hpp"
+#include "change_batch.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

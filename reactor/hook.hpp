@@ -19,10 +19,10 @@
 // the loop is not open, or after the loop was destroyed.
 #pragma once
 
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

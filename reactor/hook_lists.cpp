@@ -1,6 +1,6 @@
-#include "reactor/hook_lists.hpp"
+#include "hook_lists.hpp"
 
-#include "reactor/hook.hpp"
+#include "hook.hpp"
 
 namespace evflow::detail {
 

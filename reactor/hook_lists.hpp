@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop_core.hpp"
+#include "intrusive_list.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

@@ -1,6 +1,6 @@
-#include "reactor/io.hpp"
+#include "io.hpp"
 
-#include "platform/descriptor.hpp"
+#include "../platform/descriptor.hpp"
 
 namespace evflow {
 

@@ -52,11 +52,11 @@
 // process or duplicated keeps the socket open, and then no close is seen.
 #pragma once
 
-#include "platform/events.hpp"
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
+#include "../platform/events.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

@@ -1,19 +1,19 @@
 // Loop: the iteration, and the steps that concern every component at once (open, fork,
 // rebuild, embedding, the end). Each watcher kind's behaviour is in its own file, and
 // the state it needs in the component that keeps its kind (loop.hpp, the members).
-#include "reactor/loop.hpp"
+#include "loop.hpp"
 
-#include "platform/checked_math.hpp"
-#include "platform/fatal.hpp"
-#include "platform/fork_generation.hpp"
-#include "platform/timer_slack.hpp"
-#include "reactor/async.hpp"
-#include "reactor/child.hpp"
-#include "reactor/hook.hpp"
-#include "reactor/io.hpp"
-#include "reactor/periodic.hpp"
-#include "reactor/signal.hpp"
-#include "reactor/timer.hpp"
+#include "../platform/checked_math.hpp"
+#include "../platform/fatal.hpp"
+#include "../platform/fork_generation.hpp"
+#include "../platform/timer_slack.hpp"
+#include "async.hpp"
+#include "child.hpp"
+#include "hook.hpp"
+#include "io.hpp"
+#include "periodic.hpp"
+#include "signal.hpp"
+#include "timer.hpp"
 
 namespace evflow {
 

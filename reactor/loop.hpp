@@ -48,16 +48,16 @@
 #include <chrono>
 #include <cstdint>
 
-#include "platform/backend.hpp"
-#include "platform/clock.hpp"
-#include "reactor/async_set.hpp"
-#include "reactor/child_reaper.hpp"
-#include "reactor/descriptor_table.hpp"
-#include "reactor/hook_lists.hpp"
-#include "reactor/loop_core.hpp"
-#include "reactor/post_queue.hpp"
-#include "reactor/signal_sources.hpp"
-#include "reactor/time_keeper.hpp"
+#include "../platform/backend.hpp"
+#include "../platform/clock.hpp"
+#include "async_set.hpp"
+#include "child_reaper.hpp"
+#include "descriptor_table.hpp"
+#include "hook_lists.hpp"
+#include "loop_core.hpp"
+#include "post_queue.hpp"
+#include "signal_sources.hpp"
+#include "time_keeper.hpp"
 
 namespace evflow {
 

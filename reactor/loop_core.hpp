@@ -11,9 +11,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "platform/backend.hpp"
-#include "platform/fork_generation.hpp"
-#include "reactor/thread_check.hpp"
+#include "../platform/backend.hpp"
+#include "../platform/fork_generation.hpp"
+#include "thread_check.hpp"
 
 namespace evflow {
 

@@ -1,6 +1,6 @@
-#include "reactor/periodic.hpp"
+#include "periodic.hpp"
 
-#include "platform/checked_math.hpp"
+#include "../platform/checked_math.hpp"
 
 namespace evflow {
 

@@ -30,13 +30,13 @@
 #include <chrono>
 #include <cstdint>
 
-#include "platform/clock.hpp"
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
-#include "timers/timer_wheel.hpp"
+#include "../platform/clock.hpp"
+#include "../platform/result.hpp"
+#include "../timers/timer_wheel.hpp"
+#include "callback.hpp"
+#include "intrusive_list.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

@@ -1,8 +1,8 @@
-#include "reactor/post_queue.hpp"
+#include "post_queue.hpp"
 
 #include <new>
 
-#include "reactor/loop.hpp"
+#include "loop.hpp"
 
 namespace evflow::detail {
 

@@ -21,9 +21,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/loop_core.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

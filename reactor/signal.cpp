@@ -1,6 +1,6 @@
-#include "reactor/signal.hpp"
+#include "signal.hpp"
 
-#include "signals/signal_registry.hpp"
+#include "../signals/signal_registry.hpp"
 
 namespace evflow {
 

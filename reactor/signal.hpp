@@ -40,11 +40,11 @@
 // inactive, even one that was active on another signal.
 #pragma once
 
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
+#include "../platform/result.hpp"
+#include "callback.hpp"
+#include "intrusive_list.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

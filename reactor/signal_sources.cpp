@@ -1,12 +1,12 @@
-#include "reactor/signal_sources.hpp"
+#include "signal_sources.hpp"
 
 #include <bit>
 #include <new>
 
-#include "reactor/io.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/signal.hpp"
-#include "signals/signal_registry.hpp"
+#include "../signals/signal_registry.hpp"
+#include "io.hpp"
+#include "loop.hpp"
+#include "signal.hpp"
 
 namespace evflow::detail {
 

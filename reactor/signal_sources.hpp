@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "platform/signal_fd.hpp"
-#include "reactor/change_batch.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop_core.hpp"
+#include "../platform/signal_fd.hpp"
+#include "change_batch.hpp"
+#include "intrusive_list.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

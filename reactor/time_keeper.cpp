@@ -1,12 +1,12 @@
-#include "reactor/time_keeper.hpp"
+#include "time_keeper.hpp"
 
 #include <new>
 
-#include "platform/checked_math.hpp"
+#include "../platform/checked_math.hpp"
 
-#include "reactor/io.hpp"
-#include "reactor/periodic.hpp"
-#include "reactor/timer.hpp"
+#include "io.hpp"
+#include "periodic.hpp"
+#include "timer.hpp"
 
 namespace evflow::detail {
 

@@ -12,11 +12,11 @@
 #include <cstdint>
 #include <memory>
 
-#include "platform/clock.hpp"
-#include "platform/wall_clock_watch.hpp"
-#include "reactor/intrusive_list.hpp"
-#include "reactor/loop_core.hpp"
-#include "timers/timer_wheel.hpp"
+#include "../platform/clock.hpp"
+#include "../platform/wall_clock_watch.hpp"
+#include "../timers/timer_wheel.hpp"
+#include "intrusive_list.hpp"
+#include "loop_core.hpp"
 
 namespace evflow {
 

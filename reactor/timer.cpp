@@ -1,6 +1,6 @@
-#include "reactor/timer.hpp"
+#include "timer.hpp"
 
-#include "platform/checked_math.hpp"
+#include "../platform/checked_math.hpp"
 
 namespace evflow {
 

@@ -33,11 +33,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "platform/result.hpp"
-#include "reactor/callback.hpp"
-#include "reactor/loop.hpp"
-#include "reactor/watcher.hpp"
-#include "timers/timer_wheel.hpp"
+#include "../platform/result.hpp"
+#include "../timers/timer_wheel.hpp"
+#include "callback.hpp"
+#include "loop.hpp"
+#include "watcher.hpp"
 
 namespace evflow {
 

@@ -10,8 +10,8 @@
 // except through the component's verbs (README, "How it fits together").
 #pragma once
 
-#include "platform/result.hpp"
-#include "reactor/loop.hpp"
+#include "../platform/result.hpp"
+#include "loop.hpp"
 
 namespace evflow::detail {
 

@@ -17,8 +17,8 @@
 #include <cstddef>
 #include <utility>
 
-#include "reactor/callback.hpp"
-#include "reactor/loop.hpp"
+#include "callback.hpp"
+#include "loop.hpp"
 
 namespace evflow {
 

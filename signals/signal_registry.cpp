@@ -1,4 +1,4 @@
-#include "signals/signal_registry.hpp"
+#include "signal_registry.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 
 #if defined(_WIN32)
-#include "platform/win/console_events.hpp"
+#include "../platform/win/console_events.hpp"
 #endif
 
 namespace evflow::signals {

@@ -64,7 +64,7 @@
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "../platform/result.hpp"
 
 namespace evflow::signals {
 

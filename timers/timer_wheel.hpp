@@ -41,8 +41,8 @@
 #include <cstdint>
 #include <limits>
 
-#include "platform/checked_math.hpp"
-#include "platform/growable_array.hpp"
+#include "../platform/checked_math.hpp"
+#include "../platform/growable_array.hpp"
 
 namespace evflow {
 

@@ -73,11 +73,11 @@
 #include <memory>
 #include <span>
 
-#include "platform/backend_contract.hpp"
-#include "platform/bsd/kqueue_abi.hpp"
-#include "platform/growable_array.hpp"
-#include "platform/readiness.hpp"
-#include "platform/timer_slack.hpp"
+#include "../backend_contract.hpp"
+#include "../growable_array.hpp"
+#include "../readiness.hpp"
+#include "../timer_slack.hpp"
+#include "kqueue_abi.hpp"
 
 namespace evflow {
 
@@ -167,4 +167,4 @@ class BasicKqueueBackend {
 
 }  // namespace evflow
 
-#include "platform/bsd/kqueue_backend_impl.hpp"
+#include "kqueue_backend_impl.hpp"

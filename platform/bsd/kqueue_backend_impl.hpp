@@ -6,9 +6,9 @@
 #include <limits>
 #include <new>
 
-#include "platform/bsd/kqueue_backend.hpp"
-#include "platform/fatal.hpp"
-#include "platform/fork_generation.hpp"
+#include "../fatal.hpp"
+#include "../fork_generation.hpp"
+#include "kqueue_backend.hpp"
 
 namespace evflow {
 

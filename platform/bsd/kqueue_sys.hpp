@@ -14,8 +14,8 @@
 
 #include <cerrno>
 
-#include "platform/bsd/kqueue_abi.hpp"
-#include "platform/bsd/kqueue_backend.hpp"
+#include "kqueue_abi.hpp"
+#include "kqueue_backend.hpp"
 
 extern "C" {
 int kqueue(void) noexcept;

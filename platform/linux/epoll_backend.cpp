@@ -1,11 +1,11 @@
-#include "platform/linux/epoll_backend.hpp"
+#include "epoll_backend.hpp"
 
 #include <climits>
 #include <limits>
 #include <new>
 
-#include "platform/fatal.hpp"
-#include "platform/timer_slack.hpp"
+#include "../fatal.hpp"
+#include "../timer_slack.hpp"
 
 namespace evflow {
 

@@ -70,9 +70,9 @@
 #include <memory>
 #include <span>
 
-#include "platform/backend_contract.hpp"
-#include "platform/linux/sys.hpp"
-#include "platform/readiness.hpp"
+#include "../backend_contract.hpp"
+#include "../readiness.hpp"
+#include "sys.hpp"
 
 namespace evflow {
 

@@ -8,8 +8,8 @@
 // io_uring joins as a second occupant, chosen by a switch on a byte (never a virtual call).
 #pragma once
 
-#include "platform/backend_contract.hpp"
-#include "platform/linux/epoll_backend.hpp"
+#include "../backend_contract.hpp"
+#include "epoll_backend.hpp"
 
 namespace evflow {
 

@@ -1,6 +1,6 @@
-#include "platform/linux/signal_fd.hpp"
+#include "signal_fd.hpp"
 
-#include "platform/linux/sys.hpp"
+#include "sys.hpp"
 
 namespace evflow {
 

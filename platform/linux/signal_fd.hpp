@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "../result.hpp"
 
 namespace evflow {
 

@@ -17,9 +17,9 @@
 
 #include <cstdint>
 
-#include "platform/linux/raw_syscall.hpp"
-#include "platform/linux/syscall_numbers.hpp"
-#include "platform/result.hpp"
+#include "../result.hpp"
+#include "raw_syscall.hpp"
+#include "syscall_numbers.hpp"
 
 namespace evflow::linux_abi {
 

@@ -1,6 +1,6 @@
-#include "platform/linux/wall_clock_watch.hpp"
+#include "wall_clock_watch.hpp"
 
-#include "platform/linux/sys.hpp"
+#include "sys.hpp"
 
 namespace evflow {
 

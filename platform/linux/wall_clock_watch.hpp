@@ -7,7 +7,7 @@
 // (timerfd_create(2), Linux >= 3.0). Gradual NTP slewing does not trigger it.
 #pragma once
 
-#include "platform/result.hpp"
+#include "../result.hpp"
 
 namespace evflow {
 

@@ -1,10 +1,10 @@
 #if defined(_WIN32)
 
-#include "platform/win/console_events.hpp"
+#include "console_events.hpp"
 
 #include <atomic>
 
-#include "platform/win/win_sys.hpp"
+#include "win_sys.hpp"
 
 namespace evflow::win {
 

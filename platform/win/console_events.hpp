@@ -20,7 +20,7 @@
 // process), as if evflow were not there.
 #pragma once
 
-#include "platform/result.hpp"
+#include "../result.hpp"
 
 namespace evflow::win {
 

@@ -1,6 +1,6 @@
 #if defined(_WIN32)
 
-#include "platform/win/iocp_backend.hpp"
+#include "iocp_backend.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -8,9 +8,9 @@
 #include <limits>
 #include <new>
 
-#include "platform/clock.hpp"
-#include "platform/fatal.hpp"
-#include "platform/win/win_sys.hpp"
+#include "../clock.hpp"
+#include "../fatal.hpp"
+#include "win_sys.hpp"
 
 namespace evflow {
 

@@ -94,9 +94,9 @@
 #include <cstdint>
 #include <span>
 
-#include "platform/backend_contract.hpp"
-#include "platform/growable_array.hpp"
-#include "platform/readiness.hpp"
+#include "../backend_contract.hpp"
+#include "../growable_array.hpp"
+#include "../readiness.hpp"
 
 namespace evflow {
 

@@ -4,9 +4,9 @@
 // (SYNCHRONIZE and PROCESS_QUERY_LIMITED_INFORMATION) can be watched.
 #if defined(_WIN32)
 
-#include "platform/child_process.hpp"
+#include "../child_process.hpp"
 
-#include "platform/win/win_sys.hpp"
+#include "win_sys.hpp"
 
 namespace evflow {
 

@@ -2,7 +2,7 @@
 // (platform/win/iocp_backend.hpp, note l), without naming Winsock in a public header.
 #pragma once
 
-#include "platform/result.hpp"
+#include "../result.hpp"
 
 namespace evflow::win {
 

@@ -1,8 +1,8 @@
 #if defined(_WIN32)
 
-#include "platform/win/win_sys.hpp"
+#include "win_sys.hpp"
 
-#include "platform/win/socket.hpp"
+#include "socket.hpp"
 
 #include <mswsock.h>
 

@@ -26,7 +26,7 @@
 
 #include <cstdint>
 
-#include "platform/result.hpp"
+#include "../result.hpp"
 
 namespace evflow::win_abi {
 

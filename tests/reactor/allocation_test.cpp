@@ -13,7 +13,7 @@
 #include "platform/win/console_events.hpp"
 #endif
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/allocation_control.hpp"
 #include "tests/support/descriptors.hpp"
 

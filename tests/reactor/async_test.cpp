@@ -6,7 +6,7 @@
 #include <memory>
 #include <thread>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 
 namespace evflow {
 namespace {

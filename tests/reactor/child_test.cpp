@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/run_until.hpp"
 #include "tests/support/spawned_process.hpp"
 #if defined(_WIN32)

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <memory>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/descriptors.hpp"
 #include "tests/support/fake_clock.hpp"
 

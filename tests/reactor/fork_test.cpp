@@ -18,8 +18,8 @@
 #include <atomic>
 #include <thread>
 
+#include <evflow/evflow.hpp>
 #include "platform/fork_generation.hpp"
-#include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/thread_state.hpp"
 

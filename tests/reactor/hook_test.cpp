@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/descriptors.hpp"
 
 namespace evflow {

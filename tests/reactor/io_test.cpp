@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <climits>
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"
 

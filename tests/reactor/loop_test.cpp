@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/run_until.hpp"

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/fake_clock.hpp"
 
 namespace evflow {

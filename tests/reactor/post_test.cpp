@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/allocation_control.hpp"
 #include "tests/support/descriptors.hpp"
 

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "signals/signal_registry.hpp"
 #include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"

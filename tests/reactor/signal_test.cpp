@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "signals/signal_registry.hpp"
 #include "tests/support/run_until.hpp"
 #if defined(_WIN32)

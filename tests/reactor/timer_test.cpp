@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/backend_kind.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/fake_clock.hpp"

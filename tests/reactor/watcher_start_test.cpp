@@ -11,7 +11,7 @@
 #include <unistd.h>
 #endif
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 #include "tests/support/descriptors.hpp"
 #include "tests/support/fake_clock.hpp"
 

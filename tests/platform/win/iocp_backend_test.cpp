@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include <evflow/evflow.hpp>
 #include "platform/clock.hpp"
 #include "platform/win/console_events.hpp"
 #include "platform/win/win_sys.hpp"
-#include "reactor/evflow.hpp"
 #include "tests/support/backend_harness.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/run_until.hpp"

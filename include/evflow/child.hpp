@@ -1,0 +1,4 @@
+// evflow — Child: the exit of a child process.
+#pragma once
+
+#include "../../reactor/child.hpp"

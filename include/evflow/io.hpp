@@ -1,0 +1,4 @@
+// evflow — Io: readiness of a descriptor (a socket on Windows).
+#pragma once
+
+#include "../../reactor/io.hpp"
