@@ -20,9 +20,9 @@
 #include <optional>
 #include <vector>
 
+#include <evflow/evflow.hpp>
 #include "platform/clock.hpp"
 #include "platform/linux/sys.hpp"
-#include "reactor/evflow.hpp"
 
 namespace {
 
@@ -50,14 +50,14 @@ bool opened(evflow::Loop& loop, benchmark::State& state) {
 
 void BM_ClockVdso(benchmark::State& state) {
   for (auto _ : state)
-    benchmark::DoNotOptimize(evflow::monotonic_ns());
+    benchmark::DoNotOptimize(evflow::detail::monotonic_ns());
 }
 BENCHMARK(BM_ClockVdso);
 
 void BM_ClockRawSyscall(benchmark::State& state) {
-  evflow::linux_abi::KernelTimespec ts;
+  evflow::detail::linux_abi::KernelTimespec ts;
   for (auto _ : state) {
-    (void)evflow::linux_abi::clock_gettime_syscall(evflow::linux_abi::kClockMonotonic, &ts);
+    (void)evflow::detail::linux_abi::clock_gettime_syscall(evflow::detail::linux_abi::kClockMonotonic, &ts);
     benchmark::DoNotOptimize(ts);
   }
 }
@@ -239,9 +239,9 @@ void BM_StaleRegistrationPause(benchmark::State& state) {
     (void)!::write(s.fds[1], &c, 1);
     const uint64_t rebuilds = loop.stats().backend_rebuilds;
     for (int i = 0; i < 1'000'000 && loop.stats().backend_rebuilds == rebuilds; ++i) {
-      const int64_t start = evflow::monotonic_ns();
+      const int64_t start = evflow::detail::monotonic_ns();
       (void)loop.run(evflow::RunMode::NoWait);
-      const double took = static_cast<double>(evflow::monotonic_ns() - start);
+      const double took = static_cast<double>(evflow::detail::monotonic_ns() - start);
       longest_ns = took > longest_ns ? took : longest_ns;
       total_ns += took;
       ++iterations;

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 
 namespace {
 
@@ -35,7 +35,7 @@ void BM_SignalLatency(benchmark::State& state) {
     evflow::Signal signal(loop);
     evflow::Async quit(loop);
     (void)signal.start(SIGUSR1, [&] {
-      const int64_t now = evflow::monotonic_ns();
+      const int64_t now = evflow::detail::monotonic_ns();
       latency_us.push_back(static_cast<double>(now - sent_at.load()) / 1000.0);
       delivered.fetch_add(1);
     });
@@ -45,7 +45,7 @@ void BM_SignalLatency(benchmark::State& state) {
     });
     std::thread sender([&] {
       for (int i = 0; i < kRounds; ++i) {
-        sent_at.store(evflow::monotonic_ns());
+        sent_at.store(evflow::detail::monotonic_ns());
         ::kill(::getpid(), SIGUSR1);
         while (delivered.load() <= i)
           std::this_thread::yield();  // one in flight at a time

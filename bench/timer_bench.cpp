@@ -19,8 +19,8 @@
 #include <random>
 #include <vector>
 
+#include <evflow/evflow.hpp>
 #include "bench/timer_lateness.hpp"
-#include "reactor/evflow.hpp"
 
 namespace {
 

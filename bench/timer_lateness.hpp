@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "reactor/evflow.hpp"
+#include <evflow/evflow.hpp>
 
 namespace evflow::bench {
 
@@ -36,7 +36,7 @@ inline void measure_timer_lateness(Loop& loop, Lateness& out) {
       timers.push_back(std::make_unique<Timer>(loop));
       Timer* t = timers.back().get();
       (void)t->start(std::chrono::nanoseconds(offset(rng)), [t, &out] {
-        const int64_t late = monotonic_ns() - t->when().time_since_epoch().count();
+        const int64_t late = detail::monotonic_ns() - t->when().time_since_epoch().count();
         if (late < 0) ++out.early;
         out.microseconds.push_back(static_cast<double>(late) / 1000.0);
       });

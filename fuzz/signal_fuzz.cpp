@@ -84,7 +84,8 @@ struct Harness {
       int loops_watching = 0;
       for (int l = 0; l < kLoops; ++l)
         loops_watching += loops[l] && watching(l, s) > 0;
-      FUZZ_CHECK(evflow::signals::watchers_of(signal_numbers[s]) == loops_watching, "watchers_of() counts loops");
+      FUZZ_CHECK(evflow::detail::signals::watchers_of(signal_numbers[s]) == loops_watching,
+                 "watchers_of() counts loops");
       if (s >= kHandlerSignals) continue;  // signalfd signals: blocked here, read from the signalfds
       struct sigaction current {};
       FUZZ_CHECK(::sigaction(signal_numbers[s], nullptr, &current) == 0, "sigaction query");

@@ -23,9 +23,9 @@
 
 namespace {
 
-using evflow::kNoDeadline;
-using evflow::TimerNode;
-using evflow::TimerWheel;
+using evflow::detail::kNoDeadline;
+using evflow::detail::TimerNode;
+using evflow::detail::TimerWheel;
 using evflow::fuzz::clamped_add;
 using evflow::fuzz::FuzzInput;
 

@@ -109,17 +109,17 @@
 #include EVFLOW_BACKEND_HEADER
 #elif defined(__linux__)
 #include "linux/linux_backend.hpp"
-namespace evflow {
+namespace evflow::detail {
 using Backend = LinuxBackend;
 }
 #elif defined(__FreeBSD__) || defined(__APPLE__)
 #include "bsd/kqueue_sys.hpp"
-namespace evflow {
+namespace evflow::detail {
 using Backend = KqueueBackend;
 }
 #elif defined(_WIN32)
 #include "win/iocp_backend.hpp"
-namespace evflow {
+namespace evflow::detail {
 using Backend = IocpBackend;
 }
 #else

@@ -9,7 +9,7 @@
 
 #include "readiness.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 template <class B>
 concept ReadinessBackend = requires(B& b, const B& cb, std::span<InterestChange> changes, int64_t ns, SleepPath path) {
@@ -56,4 +56,4 @@ concept ReadinessBackend = requires(B& b, const B& cb, std::span<InterestChange>
   noexcept->std::same_as<uint64_t>;
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -14,7 +14,7 @@
 #include "linux/sys.hpp"
 #endif
 
-namespace evflow {
+namespace evflow::detail {
 
 namespace {
 
@@ -94,6 +94,6 @@ bool ChildProcess::signaled(int status) noexcept { return WIFSIGNALED(status); }
 int ChildProcess::signal_number(int status) noexcept { return WTERMSIG(status); }
 bool ChildProcess::core_dumped(int status) noexcept { return WIFSIGNALED(status) && WCOREDUMP(status); }
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

@@ -19,7 +19,7 @@
 #include <signal.h>
 #endif
 
-namespace evflow {
+namespace evflow::detail {
 
 class ChildProcess {
  public:
@@ -81,4 +81,4 @@ class ChildProcess {
   void* handle_ = nullptr;
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -11,6 +11,7 @@
 #include <ctime>
 
 namespace evflow {
+namespace detail {
 
 // Nanoseconds since an unspecified start (boot, on Linux). Never goes backwards.
 inline int64_t monotonic_ns() noexcept {
@@ -27,6 +28,8 @@ inline int64_t realtime_ns() noexcept {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+}  // namespace detail
+
 // A std::chrono clock over monotonic_ns(), so durations and time points type-check.
 struct MonotonicClock {
   using rep = int64_t;
@@ -34,7 +37,7 @@ struct MonotonicClock {
   using duration = std::chrono::nanoseconds;
   using time_point = std::chrono::time_point<MonotonicClock>;
   static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point(duration(monotonic_ns())); }
+  static time_point now() noexcept { return time_point(duration(detail::monotonic_ns())); }
 };
 
 // A std::chrono clock over realtime_ns(): what Periodic watchers are scheduled on.
@@ -45,7 +48,7 @@ struct WallClock {
   using duration = std::chrono::nanoseconds;
   using time_point = std::chrono::time_point<WallClock>;
   static constexpr bool is_steady = false;
-  static time_point now() noexcept { return time_point(duration(realtime_ns())); }
+  static time_point now() noexcept { return time_point(duration(detail::realtime_ns())); }
   static time_point from_sys(std::chrono::system_clock::time_point t) noexcept {
     return time_point(std::chrono::duration_cast<duration>(t.time_since_epoch()));
   }

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #endif
 
-namespace evflow {
+namespace evflow::detail {
 
 // close(2). The descriptor is released even when an error (EINTR, EIO) is reported.
 // Windows: closesocket(), descriptors being sockets there.
@@ -30,4 +30,4 @@ inline Error close_descriptor(int fd) noexcept {
 #endif
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

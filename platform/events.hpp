@@ -37,6 +37,9 @@ class Events {
 inline constexpr Events Readable{1};
 inline constexpr Events Writable{2};
 inline constexpr Events Invalid{4};
-inline constexpr Events kInterestMask = Readable | Writable;
+
+namespace detail {
+inline constexpr Events kInterestMask = Readable | Writable;  // the bits a watcher may ask for
+}  // namespace detail
 
 }  // namespace evflow

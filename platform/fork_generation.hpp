@@ -6,17 +6,15 @@
 #include <atomic>
 #include <cstdint>
 
-namespace evflow {
+namespace evflow::detail {
 
-namespace detail {
 extern std::atomic<uint64_t> fork_generation_counter;  // bumped in every forked child
-}  // namespace detail
 
 // Installs the atfork handler (once per process; later calls are free).
 void watch_forks() noexcept;
 
 // Increases by one in every forked child, never in the parent. Async-signal-safe read.
 // Read once per loop iteration: inline, one relaxed load.
-inline uint64_t fork_generation() noexcept { return detail::fork_generation_counter.load(std::memory_order_relaxed); }
+inline uint64_t fork_generation() noexcept { return fork_generation_counter.load(std::memory_order_relaxed); }
 
-}  // namespace evflow
+}  // namespace evflow::detail

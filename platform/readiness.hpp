@@ -9,6 +9,7 @@
 #include "result.hpp"
 
 namespace evflow {
+namespace detail {
 
 // What a registration watches. Descriptors on every backend; signals only on a backend
 // whose kernel reports them itself (Backend::kReportsSignals: kqueue's EVFILT_SIGNAL), and
@@ -43,6 +44,8 @@ struct ReadyEvent {
   Source source = Source::Descriptor;
 };
 inline constexpr int kWakeDescriptor = -1;
+
+}  // namespace detail
 
 // Which kernel mechanism a backend is (Loop::backend_kind()).
 enum class BackendKind : uint8_t {

@@ -14,7 +14,7 @@
 
 #include "result.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class SignalFd {
  public:
@@ -29,6 +29,6 @@ class SignalFd {
   uint64_t take() noexcept { return 0; }
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

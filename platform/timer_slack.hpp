@@ -11,7 +11,7 @@
 #include "linux/sys.hpp"
 #endif
 
-namespace evflow {
+namespace evflow::detail {
 
 // Sets the calling thread's slack to `ns` (> 0). Errors: EINVAL; ENOTSUP elsewhere.
 inline Error set_thread_timer_slack(int64_t ns) noexcept {
@@ -32,4 +32,4 @@ inline int64_t thread_timer_slack() noexcept {
 #endif
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -17,7 +17,7 @@
 
 #include "result.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class WallClockWatch {
  public:
@@ -31,6 +31,6 @@ class WallClockWatch {
   Error after_fork() noexcept { return Error(); }
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

@@ -27,7 +27,7 @@ namespace evflow {
 
 class Async : public detail::ListNode<Async>, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Async&)>;
+  using Callback = detail::InlineCallback<void(Async&)>;
 
   explicit Async(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Async() { stop(); }

@@ -24,10 +24,11 @@ namespace evflow {
 // Bytes available for a callback's captures: three pointers, e.g. `[this, &a, &b]`.
 inline constexpr std::size_t kCallbackCapacity = 3 * sizeof(void*);
 
+namespace detail {
+
 template <class Signature, std::size_t Capacity = kCallbackCapacity>
 class InlineCallback;
 
-namespace detail {
 // The longest prefix of Args... that Fn can be called with; -1 if none.
 template <class Fn, class Tuple, std::size_t N = std::tuple_size_v<Tuple>>
 constexpr int longest_prefix() noexcept {
@@ -43,7 +44,6 @@ constexpr int longest_prefix() noexcept {
     return longest_prefix<Fn, Tuple, N - 1>();
   }
 }
-}  // namespace detail
 
 template <class R, class... Args, std::size_t Capacity>
 class InlineCallback<R(Args...), Capacity> {
@@ -114,4 +114,5 @@ class InlineCallback<R(Args...), Capacity> {
   const Ops* ops_ = nullptr;
 };
 
+}  // namespace detail
 }  // namespace evflow

@@ -4,11 +4,11 @@
 
 namespace evflow {
 
-bool ExitStatus::exited() const noexcept { return known_ && ChildProcess::exited(status_); }
-int ExitStatus::code() const noexcept { return ChildProcess::code(status_); }
-bool ExitStatus::signaled() const noexcept { return known_ && ChildProcess::signaled(status_); }
-int ExitStatus::signal_number() const noexcept { return ChildProcess::signal_number(status_); }
-bool ExitStatus::core_dumped() const noexcept { return known_ && ChildProcess::core_dumped(status_); }
+bool ExitStatus::exited() const noexcept { return known_ && detail::ChildProcess::exited(status_); }
+int ExitStatus::code() const noexcept { return detail::ChildProcess::code(status_); }
+bool ExitStatus::signaled() const noexcept { return known_ && detail::ChildProcess::signaled(status_); }
+int ExitStatus::signal_number() const noexcept { return detail::ChildProcess::signal_number(status_); }
+bool ExitStatus::core_dumped() const noexcept { return known_ && detail::ChildProcess::core_dumped(status_); }
 
 Error Child::start(pid_t pid) noexcept {
   if (Error err = check_loop()) return err;
@@ -67,10 +67,10 @@ bool Child::try_reap() noexcept {
     report(shared_status_);
     return true;
   }
-  const ChildProcess::Outcome outcome = process_.try_reap();
-  if (outcome.state == ChildProcess::State::Running) return false;
-  report(outcome.state == ChildProcess::State::Exited ? ExitStatus::from_wait_status(outcome.status)
-                                                      : ExitStatus::unknown());
+  const detail::ChildProcess::Outcome outcome = process_.try_reap();
+  if (outcome.state == detail::ChildProcess::State::Running) return false;
+  report(outcome.state == detail::ChildProcess::State::Exited ? ExitStatus::from_wait_status(outcome.status)
+                                                              : ExitStatus::unknown());
   return true;
 }
 

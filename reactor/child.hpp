@@ -79,7 +79,7 @@ class ExitStatus {
 
 class Child : public detail::ListNode<Child>, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Child&, ExitStatus)>;
+  using Callback = detail::InlineCallback<void(Child&, ExitStatus)>;
 
   explicit Child(Loop& loop) noexcept : WatcherBase(loop), pidfd_watch_(loop) {}
   ~Child() { stop(); }
@@ -121,8 +121,8 @@ class Child : public detail::ListNode<Child>, public detail::WatcherBase {
 
   Io pidfd_watch_;  // pidfd path: readable when the child exits
   pid_t pid_ = 0;
-  ChildProcess process_;  // the pidfd (Linux) or the process handle (Windows)
-  uint32_t tag_ = 0;      // process-event path: the registration's tag
+  detail::ChildProcess process_;  // the pidfd (Linux) or the process handle (Windows)
+  uint32_t tag_ = 0;              // process-event path: the registration's tag
   bool active_ = false;
   bool process_registered_ = false;  // process-event path: the backend still holds it
   ChildPath path_ = ChildPath::Pidfd;

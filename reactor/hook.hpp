@@ -29,7 +29,7 @@ namespace evflow {
 template <detail::HookKind Kind>
 class Hook : public detail::ListNode<Hook<Kind>>, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Hook&)>;
+  using Callback = detail::InlineCallback<void(Hook&)>;
 
   explicit Hook(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Hook() { stop(); }

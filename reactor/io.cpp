@@ -10,7 +10,7 @@ Error Io::start(int fd, Events interest) noexcept {
   if (Error err = check_loop()) return err;
   if (active_) stop();
   if (fd < 0) return Error(EBADF);
-  if (interest.empty() || !kInterestMask.contains(interest) || !callback_) return Error(EINVAL);
+  if (interest.empty() || !detail::kInterestMask.contains(interest) || !callback_) return Error(EINVAL);
   fd_ = fd;
   interest_ = interest;
   if (Error err = loop_->descriptors().start(*this)) return err;
@@ -19,7 +19,7 @@ Error Io::start(int fd, Events interest) noexcept {
 }
 
 Error Io::set_interest(Events interest) noexcept {
-  if (interest.empty() || !kInterestMask.contains(interest)) return Error(EINVAL);
+  if (interest.empty() || !detail::kInterestMask.contains(interest)) return Error(EINVAL);
   interest_ = interest;
   if (active_) {
     loop_->core().assert_owner_thread();
@@ -40,7 +40,7 @@ Error Io::close() noexcept {
   if (detached()) {  // the loop was destroyed: nothing of it to undo
     const int fd = fd_;
     fd_ = -1;
-    return close_descriptor(fd);
+    return detail::close_descriptor(fd);
   }
   loop_->core().assert_owner_thread();
   return loop_->descriptors().close(*this);

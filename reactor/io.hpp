@@ -62,7 +62,7 @@ namespace evflow {
 
 class Io : public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Io&, Events)>;
+  using Callback = detail::InlineCallback<void(Io&, Events)>;
 
   // What a stopped watcher leaves of its kernel registration for another watcher of the
   // same open file (hand_over()). Plain data: keep it beside the descriptor.

@@ -68,8 +68,8 @@ Error Loop::open() noexcept {
   core_.owner = detail::this_thread_identity();
   asyncs_.forget_wake();  // (an Async started later with a send pending is scanned by its start)
   time_.open();
-  watch_forks();
-  core_.fork_generation_seen.store(fork_generation(), std::memory_order_relaxed);
+  detail::watch_forks();
+  core_.fork_generation_seen.store(detail::fork_generation(), std::memory_order_relaxed);
   return Error();
 }
 
@@ -107,7 +107,7 @@ Error Loop::rebuild() noexcept {
 
 Error Loop::rebuild_backend() noexcept {
   if (core_.forked()) return after_fork();  // the objects to replace are shared with the parent
-  if constexpr (Backend::kReportsSignals || Backend::kReportsProcesses) collect_process_events();
+  if constexpr (detail::Backend::kReportsSignals || detail::Backend::kReportsProcesses) collect_process_events();
   if (Error err = core_.backend.reopen()) return err;
   return reregister_all();
 }
@@ -120,9 +120,9 @@ void Loop::collect_process_events() noexcept {
   Result<int> count = core_.backend.wait(0, time_.now());
   if (!count) return;
   for (int i = 0; i < count.value(); ++i) {
-    const ReadyEvent event = core_.backend.event(i);
-    if (event.source == Source::Signal) signals_.on_backend_report(event.fd);
-    if (event.source == Source::Process) children_.on_backend_report(event);
+    const detail::ReadyEvent event = core_.backend.event(i);
+    if (event.source == detail::Source::Signal) signals_.on_backend_report(event.fd);
+    if (event.source == detail::Source::Process) children_.on_backend_report(event);
   }
 }
 
@@ -132,15 +132,15 @@ Error Loop::reregister_all() noexcept {
   asyncs_.rescan();  // the new kernel object is empty: a wake-up may have gone with the old
   detail::ChangeBatch batch(core_.backend, &Loop::record_change, this);
   descriptors_.reregister(batch);
-  if constexpr (Backend::kReportsSignals) signals_.reregister(batch);     // kqueue's EVFILT_SIGNAL
-  if constexpr (Backend::kReportsProcesses) children_.reregister(batch);  // EVFILT_PROC, IOCP's waits
+  if constexpr (detail::Backend::kReportsSignals) signals_.reregister(batch);     // kqueue's EVFILT_SIGNAL
+  if constexpr (detail::Backend::kReportsProcesses) children_.reregister(batch);  // EVFILT_PROC, IOCP's waits
   return batch.finish();
 }
 
-Error Loop::record_change(void* loop, const InterestChange& change) noexcept {
+Error Loop::record_change(void* loop, const detail::InterestChange& change) noexcept {
   Loop& self = *static_cast<Loop*>(loop);
-  if (change.source == Source::Descriptor) return detail::DescriptorTable::record(&self.descriptors_, change);
-  if (change.source == Source::Process) return self.children_.record(change);
+  if (change.source == detail::Source::Descriptor) return detail::DescriptorTable::record(&self.descriptors_, change);
+  if (change.source == detail::Source::Process) return self.children_.record(change);
   if (!change.error) return Error();
   // A signal filter refused for want of resources (ENOMEM): nothing is dropped silently;
   // the caller hears of it, and the next iteration builds the whole set again.
@@ -173,10 +173,10 @@ Error Loop::after_fork() noexcept {
   if (Error err = core_.backend.after_fork()) return err;
   if (Error err = time_.after_fork()) return err;
   if (Error err = signals_.after_fork()) return err;
-  core_.fork_generation_seen.store(fork_generation(), std::memory_order_relaxed);
+  core_.fork_generation_seen.store(detail::fork_generation(), std::memory_order_relaxed);
   children_.drop_inherited();
   Error err = reregister_all();
-  if constexpr (Backend::kReportsSignals) signals_.after_fork_registered();
+  if constexpr (detail::Backend::kReportsSignals) signals_.after_fork_registered();
   core_.changed_outside_run();  // an embedded loop's new kernel object gets its deadline
   return err;
 }
@@ -198,18 +198,18 @@ bool Loop::has_due_work() const noexcept {
 void Loop::dispatch_events(int count) noexcept {
   bool woken = false;
   for (int i = 0; i < count; ++i) {
-    const ReadyEvent event = core_.backend.event(i);
-    if (event.fd == kWakeDescriptor) {
+    const detail::ReadyEvent event = core_.backend.event(i);
+    if (event.fd == detail::kWakeDescriptor) {
       woken = true;
       continue;
     }
     if (core_.forked()) break;  // a callback forked: this batch is the parent's
-    if constexpr (Backend::kReportsSignals || Backend::kReportsProcesses) {
-      if (event.source == Source::Signal) {
+    if constexpr (detail::Backend::kReportsSignals || detail::Backend::kReportsProcesses) {
+      if (event.source == detail::Source::Signal) {
         signals_.on_backend_report(event.fd);
         continue;
       }
-      if (event.source == Source::Process) {
+      if (event.source == detail::Source::Process) {
         children_.on_backend_report(event);
         continue;
       }
@@ -247,11 +247,11 @@ Error Loop::run(RunMode mode, int64_t until) noexcept {
     if (descriptors_.renewing()) descriptors_.continue_renewal();
     const bool poll = mode == RunMode::NoWait || active_watchers() == 0 || stop_requested_ || has_due_work();
     int64_t timeout = poll ? 0 : -1;
-    int64_t deadline = kNoDeadline;
+    int64_t deadline = detail::kNoDeadline;
     if (!poll) {
       deadline = time_.next_deadline();
       if (until < deadline) deadline = until;  // run_until(): the wait ends there at the latest
-      if (deadline != kNoDeadline) timeout = time_until(deadline, deadline);
+      if (deadline != detail::kNoDeadline) timeout = time_until(deadline, deadline);
     }
     core_.tag_mark = core_.next_tag;
     Result<int> count = core_.backend.wait(timeout, deadline);
@@ -283,10 +283,10 @@ Error Loop::run(RunMode mode, int64_t until) noexcept {
 int64_t Loop::time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept {
   const int64_t now = time_.read_monotonic();  // callbacks since the last wait took time
   int64_t timeout = 0;
-  if (deadline > now && detail::sub_overflows(deadline, now, timeout)) timeout = kNoDeadline;
+  if (deadline > now && detail::sub_overflows(deadline, now, timeout)) timeout = detail::kNoDeadline;
   // The kernel sleeps on its own clock: with a clock source installed, the same timeout
   // from the real present (a fake clock's deadline would be meaningless to a timerfd).
-  kernel_deadline = time_.fake_clock() ? saturating_add(monotonic_ns(), timeout) : deadline;
+  kernel_deadline = time_.fake_clock() ? detail::saturating_add(detail::monotonic_ns(), timeout) : deadline;
   return timeout;
 }
 
@@ -308,8 +308,8 @@ void Loop::keep_handle_ready() noexcept {
   if (descriptors_.has_changes()) descriptors_.apply_changes();
   const bool due = has_due_work() || core_.rebuild_needed || descriptors_.renewal_needed();
   const int64_t deadline = due ? time_.read_monotonic() : time_.next_deadline();
-  if (deadline == kNoDeadline) return;
-  int64_t kernel_deadline = kNoDeadline;
+  if (deadline == detail::kNoDeadline) return;
+  int64_t kernel_deadline = detail::kNoDeadline;
   const int64_t timeout = time_until(deadline, kernel_deadline);
   core_.backend.keep_ready_at(timeout, kernel_deadline);
 }
@@ -334,6 +334,6 @@ Error Loop::set_timer_slack(std::chrono::nanoseconds slack) noexcept {
 
 void Loop::request_sleep_path(SleepPath path) noexcept { core_.backend.request_sleep_path(path); }
 
-std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(thread_timer_slack()); }
+std::chrono::nanoseconds Loop::timer_slack() noexcept { return std::chrono::nanoseconds(detail::thread_timer_slack()); }
 
 }  // namespace evflow

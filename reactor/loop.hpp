@@ -94,7 +94,7 @@ class Loop {
   // replaced and could not be (a forked child, a stale registration: the next call tries
   // again), or what the kernel answered when waiting failed. The calling thread becomes
   // the owner.
-  Error run(RunMode mode = RunMode::Default) noexcept { return run(mode, kNoDeadline); }
+  Error run(RunMode mode = RunMode::Default) noexcept { return run(mode, detail::kNoDeadline); }
 
   // Runs iterations as run() does, and also returns once `deadline` (on the loop's
   // monotonic clock, that of now()) has passed: the waits are cut short at the deadline,
@@ -106,7 +106,7 @@ class Loop {
   }
   // run_until() the present instant (the clock read now, not the cached now()) plus `duration`.
   Error run_for(std::chrono::nanoseconds duration) noexcept {
-    return run(RunMode::Default, saturating_add(time_.read_monotonic(), duration.count()));
+    return run(RunMode::Default, detail::saturating_add(time_.read_monotonic(), duration.count()));
   }
 
   // Asks the run() in progress to return after the current iteration.
@@ -269,7 +269,7 @@ class Loop {
   Error rebuild_backend() noexcept;
   Error reregister_all() noexcept;
   // The outcome of a change applied through a batch, to the component it belongs to.
-  static Error record_change(void* loop, const InterestChange& change) noexcept;
+  static Error record_change(void* loop, const detail::InterestChange& change) noexcept;
   void collect_process_events() noexcept;
   void dispatch_events(int count) noexcept;
   bool has_due_work() const noexcept;

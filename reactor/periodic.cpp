@@ -7,10 +7,10 @@ namespace evflow {
 int64_t Periodic::next_instant(int64_t now, bool strictly_after) noexcept {
   if (reschedule_) {
     const int64_t next = reschedule_(*this, WallClock::time_point(WallClock::duration(now))).time_since_epoch().count();
-    return next > now ? next : (strictly_after ? kNoDeadline : now);
+    return next > now ? next : (strictly_after ? detail::kNoDeadline : now);
   }
   if (interval_ns_ == 0) {  // once, at offset
-    return strictly_after ? kNoDeadline : offset_ns_;
+    return strictly_after ? detail::kNoDeadline : offset_ns_;
   }
   // The first grid point offset + k * interval (k any whole number: the offset only sets
   // the phase) at or after `now`, or strictly after it when rescheduling after a callback;
@@ -22,7 +22,7 @@ Error Periodic::arm() noexcept {
   if (Error err = check_loop()) return err;
   if (!callback_) return Error(EINVAL);
   const int64_t next = next_instant(loop_->time().read_realtime(), false);
-  if (next == kNoDeadline) {
+  if (next == detail::kNoDeadline) {
     stop();
     return Error();
   }

@@ -40,10 +40,10 @@
 
 namespace evflow {
 
-class Periodic : public TimerNode, public detail::ListNode<Periodic>, public detail::WatcherBase {
+class Periodic : private detail::TimerNode, public detail::ListNode<Periodic>, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Periodic&)>;
-  using Reschedule = InlineCallback<WallClock::time_point(Periodic&, WallClock::time_point)>;
+  using Callback = detail::InlineCallback<void(Periodic&)>;
+  using Reschedule = detail::InlineCallback<WallClock::time_point(Periodic&, WallClock::time_point)>;
   using Duration = std::chrono::nanoseconds;
 
   explicit Periodic(Loop& loop) noexcept : WatcherBase(loop) {}

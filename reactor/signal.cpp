@@ -7,7 +7,7 @@ namespace evflow {
 Error Signal::start(int signo) noexcept {
   if (Error err = check_loop()) return err;
   Error err;
-  if (!callback_ || !signals::watchable(signo)) {
+  if (!callback_ || !detail::signals::watchable(signo)) {
     err = Error(EINVAL);
   } else if (active_) {
     err = loop_->signal_sources().restart(*this, signo);

@@ -50,7 +50,7 @@ namespace evflow {
 
 class Signal : public detail::ListNode<Signal>, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Signal&)>;
+  using Callback = detail::InlineCallback<void(Signal&)>;
 
   explicit Signal(Loop& loop) noexcept : WatcherBase(loop) {}
   ~Signal() { stop(); }

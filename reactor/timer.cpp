@@ -12,7 +12,7 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
   }
   detail::TimeKeeper& time = loop_->time();
   const int64_t timeout = after.count() < 0 ? 0 : after.count();
-  if (Error err = time.start_timer(*this, saturating_add(time.now(), timeout))) return err;
+  if (Error err = time.start_timer(*this, detail::saturating_add(time.now(), timeout))) return err;
   timeout_ns_ = timeout;
   repeat_ns_ = repeat.count();
   loop_->core().changed_outside_run();
@@ -35,7 +35,7 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
   const int64_t at = deadline.time_since_epoch().count();
   if (Error err = time.start_timer(*this, at)) return err;
   int64_t timeout = 0;
-  if (at > time.now() && detail::sub_overflows(at, time.now(), timeout)) timeout = kNoDeadline;
+  if (at > time.now() && detail::sub_overflows(at, time.now(), timeout)) timeout = detail::kNoDeadline;
   timeout_ns_ = timeout;
   repeat_ns_ = 0;
   loop_->core().changed_outside_run();
@@ -53,7 +53,7 @@ Error Timer::again(Duration timeout) noexcept {
 
 Error Timer::arm(int64_t timeout_ns) noexcept {
   detail::TimeKeeper& time = loop_->time();
-  if (Error err = time.start_timer(*this, saturating_add(time.now(), timeout_ns))) return err;
+  if (Error err = time.start_timer(*this, detail::saturating_add(time.now(), timeout_ns))) return err;
   loop_->core().changed_outside_run();
   return Error();
 }
@@ -82,7 +82,7 @@ Timer::Duration Timer::remaining() const noexcept {
   if (!linked()) return Duration::zero();
   const int64_t now = loop_->time().now();
   int64_t left = 0;
-  if (deadline() > now && detail::sub_overflows(deadline(), now, left)) left = kNoDeadline;
+  if (deadline() > now && detail::sub_overflows(deadline(), now, left)) left = detail::kNoDeadline;
   return Duration(left);
 }
 

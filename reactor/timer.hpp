@@ -41,9 +41,9 @@
 
 namespace evflow {
 
-class Timer : public TimerNode, public detail::WatcherBase {
+class Timer : private detail::TimerNode, public detail::WatcherBase {
  public:
-  using Callback = InlineCallback<void(Timer&)>;
+  using Callback = detail::InlineCallback<void(Timer&)>;
   using Duration = std::chrono::nanoseconds;
 
   explicit Timer(Loop& loop) noexcept : WatcherBase(loop) {}

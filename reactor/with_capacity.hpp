@@ -53,7 +53,7 @@ class WithCapacity : public Watcher {
   }
 
  private:
-  InlineCallback<Signature, Capacity> large_;
+  detail::InlineCallback<Signature, Capacity> large_;
 };
 
 }  // namespace evflow

@@ -11,7 +11,7 @@
 #include "../platform/win/console_events.hpp"
 #endif
 
-namespace evflow::signals {
+namespace evflow::detail::signals {
 
 namespace {
 
@@ -316,4 +316,4 @@ int watchers_of(int signo) noexcept {
   return count;
 }
 
-}  // namespace evflow::signals
+}  // namespace evflow::detail::signals

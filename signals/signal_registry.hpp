@@ -66,7 +66,7 @@
 
 #include "../platform/result.hpp"
 
-namespace evflow::signals {
+namespace evflow::detail::signals {
 
 // How a signal is caught in this process while it is watched.
 enum class CatchMode : uint8_t { None, Handler, SignalFd, KernelFilter };
@@ -115,4 +115,4 @@ int watchers_of(int signo) noexcept;
 // For tests: how `signo` is caught now (None while no loop watches it).
 CatchMode catch_mode(int signo) noexcept;
 
-}  // namespace evflow::signals
+}  // namespace evflow::detail::signals

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <bit>
 
-namespace evflow {
+namespace evflow::detail {
 
 namespace {
 
@@ -303,4 +303,4 @@ void TimerWheel::rebase(int64_t now) noexcept {
   }
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -44,7 +44,7 @@
 #include "../platform/checked_math.hpp"
 #include "../platform/growable_array.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 // Deadlines are nanoseconds on some clock; arithmetic on them saturates.
 inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
@@ -261,4 +261,4 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
   return fired;
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -3,8 +3,8 @@
 // allocated per event. The loop runs with its defaults (timer slack, sleep path).
 #include <chrono>
 
+#include <evflow/evflow.hpp>
 #include "bench/compare/harness.hpp"
-#include "reactor/evflow.hpp"
 
 namespace {
 

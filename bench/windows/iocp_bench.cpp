@@ -11,8 +11,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include <evflow/evflow.hpp>
 #include "bench/timer_lateness.hpp"
-#include "reactor/evflow.hpp"
 #include "tests/support/descriptors.hpp"
 
 namespace {

@@ -21,7 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace evflow::kqueue_abi {
+namespace evflow::detail::kqueue_abi {
 
 // Flags of a change or a result (identical on FreeBSD and macOS).
 inline constexpr uint16_t kEvAdd = 0x0001;       // add the event; re-adding modifies it
@@ -113,4 +113,4 @@ namespace native = freebsd;
 namespace native = macos;
 #endif
 
-}  // namespace evflow::kqueue_abi
+}  // namespace evflow::detail::kqueue_abi

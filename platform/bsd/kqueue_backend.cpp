@@ -4,7 +4,7 @@
 #include "kqueue_sys.hpp"
 
 #if defined(__FreeBSD__) || defined(__APPLE__)
-namespace evflow {
+namespace evflow::detail {
 template class BasicKqueueBackend<NativeKqueue>;
-}  // namespace evflow
+}  // namespace evflow::detail
 #endif

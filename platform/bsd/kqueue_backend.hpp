@@ -79,7 +79,7 @@
 #include "../timer_slack.hpp"
 #include "kqueue_abi.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 // Note j: EPERM for a regular file or a directory, else 0 (when fstat(2) itself fails,
 // kevent() reports the descriptor's own error). A kernel's `refusal` answers with this.
@@ -165,6 +165,6 @@ class BasicKqueueBackend {
   uint64_t interest_syscalls_ = 0;
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #include "kqueue_backend_impl.hpp"

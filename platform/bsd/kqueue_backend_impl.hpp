@@ -10,7 +10,7 @@
 #include "../fork_generation.hpp"
 #include "kqueue_backend.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 template <class Kernel>
 Error BasicKqueueBackend<Kernel>::create_instance() noexcept {
@@ -265,4 +265,4 @@ void BasicKqueueBackend<Kernel>::keep_ready_at(int64_t timeout_ns, int64_t deadl
   if (Kernel::kevent(native_handle(), &timer, 1, nullptr, 0, nullptr) == 0) armed_deadline_ = deadline_ns;
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

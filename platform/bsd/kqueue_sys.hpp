@@ -19,12 +19,12 @@
 
 extern "C" {
 int kqueue(void) noexcept;
-int kevent(int kq, const evflow::kqueue_abi::native::Kevent* changelist, int nchanges,
-           evflow::kqueue_abi::native::Kevent* eventlist, int nevents,
-           const evflow::kqueue_abi::Timespec* timeout) noexcept;
+int kevent(int kq, const evflow::detail::kqueue_abi::native::Kevent* changelist, int nchanges,
+           evflow::detail::kqueue_abi::native::Kevent* eventlist, int nevents,
+           const evflow::detail::kqueue_abi::Timespec* timeout) noexcept;
 }
 
-namespace evflow {
+namespace evflow::detail {
 
 // The kernel of BasicKqueueBackend on the system it was compiled for.
 struct NativeKqueue {
@@ -46,6 +46,6 @@ struct NativeKqueue {
 using KqueueBackend = BasicKqueueBackend<NativeKqueue>;
 static_assert(ReadinessBackend<KqueueBackend>);
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

@@ -7,7 +7,7 @@
 #include "../fatal.hpp"
 #include "../timer_slack.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 namespace {
 
@@ -326,4 +326,4 @@ void EpollBackend::acknowledge_wake() noexcept {
   (void)linux_abi::read(wake_fd_, &value, sizeof value);
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

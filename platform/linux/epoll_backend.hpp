@@ -74,7 +74,7 @@
 #include "../readiness.hpp"
 #include "sys.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class EpollBackend {
  public:
@@ -165,4 +165,4 @@ class EpollBackend {
 
 static_assert(ReadinessBackend<EpollBackend>);
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -11,7 +11,7 @@
 #include "../backend_contract.hpp"
 #include "epoll_backend.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class LinuxBackend {
  public:
@@ -54,4 +54,4 @@ class LinuxBackend {
 
 static_assert(ReadinessBackend<LinuxBackend>);
 
-}  // namespace evflow
+}  // namespace evflow::detail

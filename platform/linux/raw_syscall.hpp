@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-namespace evflow::linux_abi {
+namespace evflow::detail::linux_abi {
 
 #if defined(__x86_64__)
 
@@ -48,4 +48,4 @@ inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, 
 // True when a raw return value encodes -errno (the kernel's error range).
 constexpr bool is_error(long ret) noexcept { return ret < 0 && ret >= -4095; }
 
-}  // namespace evflow::linux_abi
+}  // namespace evflow::detail::linux_abi

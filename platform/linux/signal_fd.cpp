@@ -2,7 +2,7 @@
 
 #include "sys.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 Error SignalFd::set_mask(uint64_t mask) noexcept {
   Result<int> fd = linux_abi::signalfd(fd_, mask);  // fd_ -1 creates, else changes the mask
@@ -41,4 +41,4 @@ uint64_t SignalFd::take() noexcept {
   }
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -8,7 +8,7 @@
 
 #include "../result.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class SignalFd {
  public:
@@ -41,4 +41,4 @@ class SignalFd {
   uint64_t mask_ = 0;
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail

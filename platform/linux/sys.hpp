@@ -21,7 +21,7 @@
 #include "raw_syscall.hpp"
 #include "syscall_numbers.hpp"
 
-namespace evflow::linux_abi {
+namespace evflow::detail::linux_abi {
 
 // open(2) flags shared by every descriptor-creating call (same values on x86_64 and
 // aarch64: include/uapi/asm-generic/fcntl.h).
@@ -186,4 +186,4 @@ inline Error clock_gettime_syscall(int clock, KernelTimespec* out) noexcept {
   return detail::to_error(raw_syscall(nr::clock_gettime, clock, reinterpret_cast<long>(out)));
 }
 
-}  // namespace evflow::linux_abi
+}  // namespace evflow::detail::linux_abi

@@ -5,7 +5,7 @@
 // epoll_create: only their newer forms, which are the ones evflow calls everywhere.
 #pragma once
 
-namespace evflow::linux_abi::nr {
+namespace evflow::detail::linux_abi::nr {
 
 #if defined(__x86_64__)
 inline constexpr long read = 0;
@@ -41,4 +41,4 @@ inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #endif
 
-}  // namespace evflow::linux_abi::nr
+}  // namespace evflow::detail::linux_abi::nr

@@ -2,7 +2,7 @@
 
 #include "sys.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 Error WallClockWatch::open() noexcept {
   if (fd_ >= 0) return Error();
@@ -47,4 +47,4 @@ bool WallClockWatch::acknowledge() noexcept {
   return was_set;
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -9,7 +9,7 @@
 
 #include "../result.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class WallClockWatch {
  public:
@@ -36,4 +36,4 @@ class WallClockWatch {
   int fd_ = -1;
 };
 
-}  // namespace evflow
+}  // namespace evflow::detail

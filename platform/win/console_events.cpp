@@ -6,7 +6,7 @@
 
 #include "win_sys.hpp"
 
-namespace evflow::win {
+namespace evflow::detail::win {
 
 namespace {
 
@@ -51,6 +51,6 @@ Error install_console_handler(ConsoleSink sink) noexcept {
   return Error();
 }
 
-}  // namespace evflow::win
+}  // namespace evflow::detail::win
 
 #endif

@@ -22,7 +22,7 @@
 
 #include "../result.hpp"
 
-namespace evflow::win {
+namespace evflow::detail::win {
 
 // The signal numbers of the console events. SIGINT and SIGBREAK are the C runtime's
 // (<signal.h>); the C runtime has no SIGHUP, and 1 is its number everywhere else.
@@ -51,4 +51,4 @@ Error install_console_handler(ConsoleSink sink) noexcept;
 // Tests call it to raise an event that no console can send them.
 bool dispatch_console_event(unsigned long ctrl_type) noexcept;
 
-}  // namespace evflow::win
+}  // namespace evflow::detail::win

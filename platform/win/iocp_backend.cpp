@@ -12,7 +12,7 @@
 #include "../fatal.hpp"
 #include "win_sys.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 using namespace win_abi;
 
@@ -444,6 +444,6 @@ Result<int> IocpBackend::wait(int64_t timeout_ns, int64_t) noexcept {
   }
 }
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

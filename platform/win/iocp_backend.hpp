@@ -98,7 +98,7 @@
 #include "../growable_array.hpp"
 #include "../readiness.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 class IocpBackend {
  public:
@@ -182,6 +182,6 @@ class IocpBackend {
 
 static_assert(ReadinessBackend<IocpBackend>);
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

@@ -8,7 +8,7 @@
 
 #include "win_sys.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 Error ChildProcess::attach(int64_t pid) noexcept {
   close();
@@ -45,6 +45,6 @@ bool ChildProcess::signaled(int) noexcept { return false; }
 int ChildProcess::signal_number(int) noexcept { return 0; }
 bool ChildProcess::core_dumped(int) noexcept { return false; }
 
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif

@@ -4,10 +4,10 @@
 
 #include "../result.hpp"
 
-namespace evflow::win {
+namespace evflow::detail::win {
 
 // closesocket() of a SOCKET given as an evflow descriptor. Errors: EBADF for a value that
 // is not a socket (WSAENOTSOCK), what Winsock answers otherwise.
 Error close_socket(int fd) noexcept;
 
-}  // namespace evflow::win
+}  // namespace evflow::detail::win

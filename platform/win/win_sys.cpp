@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-namespace evflow::win_abi {
+namespace evflow::detail::win_abi {
 
 namespace {
 
@@ -212,9 +212,9 @@ Error start_winsock() noexcept {
 
 void stop_winsock() noexcept { (void)WSACleanup(); }
 
-}  // namespace evflow::win_abi
+}  // namespace evflow::detail::win_abi
 
-namespace evflow::win {
+namespace evflow::detail::win {
 
 Error close_socket(int fd) noexcept {
   const SOCKET socket = static_cast<SOCKET>(static_cast<intptr_t>(fd));  // iocp_backend.hpp, note l
@@ -223,6 +223,6 @@ Error close_socket(int fd) noexcept {
   return code == WSAENOTSOCK ? Error(EBADF) : win_abi::error_from_win32(static_cast<DWORD>(code));
 }
 
-}  // namespace evflow::win
+}  // namespace evflow::detail::win
 
 #endif

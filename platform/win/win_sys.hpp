@@ -28,7 +28,7 @@
 
 #include "../result.hpp"
 
-namespace evflow::win_abi {
+namespace evflow::detail::win_abi {
 
 // NTSTATUS values the backend tests for (ntstatus.h; spelled out here so that this file
 // does not need the WIN32_NO_STATUS dance around <windows.h>).
@@ -114,6 +114,6 @@ Error post(HANDLE port, DWORD bytes, ULONG_PTR key, OVERLAPPED* overlapped) noex
 Error start_winsock() noexcept;
 void stop_winsock() noexcept;
 
-}  // namespace evflow::win_abi
+}  // namespace evflow::detail::win_abi
 
 #endif

@@ -20,7 +20,7 @@
 #include "tests/support/kqueue_emulation.hpp"
 #endif
 
-namespace evflow {
+namespace evflow::detail {
 namespace {
 
 constexpr int64_t kNoDeadlineForTest = INT64_MAX;
@@ -275,4 +275,4 @@ TYPED_TEST(BackendContract, CloseIsIdempotentAndReleasesDescriptors) {
 }
 
 }  // namespace
-}  // namespace evflow
+}  // namespace evflow::detail

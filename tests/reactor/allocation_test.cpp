@@ -22,8 +22,8 @@ namespace {
 // A signal the test can raise in its own process: a console control event on Windows
 // (platform/win/console_events.hpp), a real signal elsewhere.
 #if defined(_WIN32)
-constexpr int kSignal = evflow::win::kSigInt;
-void raise_signal() { (void)evflow::win::dispatch_console_event(CTRL_C_EVENT); }
+constexpr int kSignal = evflow::detail::win::kSigInt;
+void raise_signal() { (void)evflow::detail::win::dispatch_console_event(CTRL_C_EVENT); }
 #else
 constexpr int kSignal = SIGUSR1;
 void raise_signal() { ::raise(SIGUSR1); }

@@ -8,7 +8,7 @@ namespace evflow {
 namespace {
 
 TEST(InlineCallback, InvokesWithTheWatchersArguments) {
-  InlineCallback<void(int, int)> cb;
+  detail::InlineCallback<void(int, int)> cb;
   EXPECT_FALSE(cb);
   int sum = 0;
   cb.emplace([&sum](int a, int b) { sum = a + b; });
@@ -18,7 +18,7 @@ TEST(InlineCallback, InvokesWithTheWatchersArguments) {
 }
 
 TEST(InlineCallback, AcceptsACallableWithoutArguments) {
-  InlineCallback<void(int)> cb;
+  detail::InlineCallback<void(int)> cb;
   int calls = 0;
   cb.emplace([&calls] { ++calls; });
   cb(7);
@@ -27,7 +27,7 @@ TEST(InlineCallback, AcceptsACallableWithoutArguments) {
 
 TEST(InlineCallback, AcceptsAPlainFunctionPointer) {
   static int calls = 0;
-  InlineCallback<void()> cb;
+  detail::InlineCallback<void()> cb;
   cb.emplace(+[] { ++calls; });
   cb();
   EXPECT_EQ(calls, 1);
@@ -36,7 +36,7 @@ TEST(InlineCallback, AcceptsAPlainFunctionPointer) {
 TEST(InlineCallback, DestroysTheCapturesOnResetReplaceAndDestruction) {
   auto token = std::make_shared<int>(0);
   {
-    InlineCallback<void()> cb;
+    detail::InlineCallback<void()> cb;
     cb.emplace([token] {});
     EXPECT_EQ(token.use_count(), 2);
     cb.emplace([] {});
@@ -53,7 +53,7 @@ TEST(InlineCallback, DestroysTheCapturesOnResetReplaceAndDestruction) {
 
 TEST(InlineCallback, HoldsThreePointersOfCaptures) {
   int a = 0, b = 0, c = 0;
-  InlineCallback<void()> cb;
+  detail::InlineCallback<void()> cb;
   cb.emplace([&a, &b, &c] { a = b = c = 1; });
   cb();
   EXPECT_EQ(a + b + c, 3);

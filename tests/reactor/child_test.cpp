@@ -244,7 +244,7 @@ TEST_P(ChildTest, StoppingOneOfTwoWatchersOfAChildKeepsTheOtherWatching) {
 // events where it reports them (kqueue's EVFILT_PROC).
 std::vector<ChildPath> available_child_paths() {
   std::vector<ChildPath> paths{ChildPath::Pidfd, ChildPath::SigChld};
-  if (Backend::kReportsProcesses) paths.push_back(ChildPath::ProcessEvent);
+  if (detail::Backend::kReportsProcesses) paths.push_back(ChildPath::ProcessEvent);
   return paths;
 }
 
@@ -255,8 +255,8 @@ TEST(ChildPathChoice, APathTheBackendLacksMeansTheDefault) {
   loop.request_child_path(ChildPath::SigChld);
   EXPECT_EQ(loop.child_path(), ChildPath::SigChld);
   loop.request_child_path(ChildPath::ProcessEvent);
-  EXPECT_EQ(loop.child_path(), Backend::kReportsProcesses ? ChildPath::ProcessEvent : Loop::kDefaultChildPath);
-  EXPECT_EQ(Loop::kDefaultChildPath, Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd);
+  EXPECT_EQ(loop.child_path(), detail::Backend::kReportsProcesses ? ChildPath::ProcessEvent : Loop::kDefaultChildPath);
+  EXPECT_EQ(Loop::kDefaultChildPath, detail::Backend::kReportsProcesses ? ChildPath::ProcessEvent : ChildPath::Pidfd);
 }
 
 #endif  // !_WIN32

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using testing::FakeClockLoopTest;
 
 TEST(InlineCallbackPrefix, TakesTheLongestPrefixOfTheArgumentsTheCallableAccepts) {
-  InlineCallback<void(int, int, int)> cb;
+  detail::InlineCallback<void(int, int, int)> cb;
   int seen = 0;
   cb.emplace([&seen](int a) { seen = a; });
   cb(7, 8, 9);

@@ -436,13 +436,13 @@ TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
 }
 
 TEST(ForkGeneration, AdvancesInTheChildOnly) {
-  watch_forks();
-  const uint64_t before = fork_generation();
+  detail::watch_forks();
+  const uint64_t before = detail::fork_generation();
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
-  if (pid == 0) _exit(fork_generation() == before + 1 ? 0 : 1);
+  if (pid == 0) _exit(detail::fork_generation() == before + 1 ? 0 : 1);
   EXPECT_EQ(wait_for_exit_code(pid), 0);
-  EXPECT_EQ(fork_generation(), before);
+  EXPECT_EQ(detail::fork_generation(), before);
 }
 
 }  // namespace

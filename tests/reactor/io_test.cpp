@@ -866,10 +866,10 @@ TEST(IoRegression, AnOrphanedRegistrationAmongManyIsReplacedABatchAtATimeWithNot
     ++iterations;
   }
   EXPECT_EQ(loop.stats().backend_rebuilds, 1u);
-  EXPECT_GE(iterations, kQuiet / static_cast<int>(kMaxChangesPerApply)) << "spread over several iterations";
+  EXPECT_GE(iterations, kQuiet / static_cast<int>(detail::kMaxChangesPerApply)) << "spread over several iterations";
   // A batch moves 64 registrations (an add to the new set, a removal from the old), plus
   // the renewal's own few calls: never all 600 at once.
-  EXPECT_LE(most, 2 * kMaxChangesPerApply + 4);
+  EXPECT_LE(most, 2 * detail::kMaxChangesPerApply + 4);
   EXPECT_GT(written, 0);
   // Afterwards every watcher is served from the new set, and the orphan is gone.
   const uint64_t one = 1;

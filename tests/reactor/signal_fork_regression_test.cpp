@@ -80,7 +80,7 @@ TEST(SignalForkRegression, APidfdChildWatcherStartedInAForkedChildIsReported) {
   EXPECT_EQ(in_subprocess([] { return sigchld_child_started_in_forked_child(ChildPath::Pidfd); }), 0);
 }
 TEST(SignalForkRegression, AProcessEventChildWatcherStartedInAForkedChildIsReported) {
-  if (!Backend::kReportsProcesses) GTEST_SKIP() << "this backend reports no process events";
+  if (!detail::Backend::kReportsProcesses) GTEST_SKIP() << "this backend reports no process events";
   EXPECT_EQ(in_subprocess([] { return sigchld_child_started_in_forked_child(ChildPath::ProcessEvent); }), 0);
 }
 
@@ -339,7 +339,7 @@ TEST(SignalForkRegression, AForkedChildWhoseRebuildFailsReportsItRetriesAndNever
 }  // namespace
 }  // namespace evflow
 
-namespace evflow::signals {
+namespace evflow::detail::signals {
 namespace {
 
 // D6: release_slot() clears the mailbox's pending set *after* dropping the lock and
@@ -386,4 +386,4 @@ TEST(SignalForkRegression, ReleasingAMailboxNeverWipesTheNextOwnersPendingSignal
 }
 
 }  // namespace
-}  // namespace evflow::signals
+}  // namespace evflow::detail::signals

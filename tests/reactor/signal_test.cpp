@@ -32,8 +32,9 @@ class SignalTest : public ::testing::Test {
   // own EVFILT_SIGNAL: checked, so that a test cannot pass on another path by accident
   // (say the signalfd one, for a signal some earlier test left blocked).
   static void expect_the_unblocked_path(int signo) {
-    EXPECT_EQ(signals::catch_mode(signo),
-              Backend::kReportsSignals ? signals::CatchMode::KernelFilter : signals::CatchMode::Handler)
+    EXPECT_EQ(detail::signals::catch_mode(signo), detail::Backend::kReportsSignals
+                                                      ? detail::signals::CatchMode::KernelFilter
+                                                      : detail::signals::CatchMode::Handler)
         << "signal " << signo;
   }
   Loop loop;
@@ -168,7 +169,7 @@ TEST_F(SignalTest, ThePreviousDispositionIsRestoredWhenTheLastWatcherStops) {
 // 256 loops whose Signal watchers had all stopped, the next loop got EAGAIN, which the
 // error table says means 256 loops *watch* signals.
 TEST_F(SignalTest, ALoopGivesBackItsSignalSlotWhenItsLastSignalWatcherStops) {
-  constexpr int kLoops = signals::kMaxLoops + 10;
+  constexpr int kLoops = detail::signals::kMaxLoops + 10;
   std::vector<std::unique_ptr<Loop>> loops;
   for (int i = 0; i < kLoops; ++i) {
     loops.push_back(std::make_unique<Loop>());
@@ -176,7 +177,7 @@ TEST_F(SignalTest, ALoopGivesBackItsSignalSlotWhenItsLastSignalWatcherStops) {
     Signal signal(*loops.back());
     ASSERT_FALSE(signal.start(SIGUSR1, [] {})) << "loop " << i;
   }  // each watcher stopped as it went
-  EXPECT_EQ(signals::watchers_of(SIGUSR1), 0);
+  EXPECT_EQ(detail::signals::watchers_of(SIGUSR1), 0);
   int calls = 0;
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGUSR1, [&] { ++calls; }));
@@ -248,7 +249,7 @@ TEST_F(SignalTest, ABlockedSignalIsReadFromASignalfd) {
     int calls = 0;
     Signal signal(loop);
     ASSERT_FALSE(signal.start(SIGRTMIN + 3, [&] { ++calls; }));
-    EXPECT_EQ(signals::catch_mode(SIGRTMIN + 3), signals::CatchMode::SignalFd);
+    EXPECT_EQ(detail::signals::catch_mode(SIGRTMIN + 3), detail::signals::CatchMode::SignalFd);
     ASSERT_EQ(::raise(SIGRTMIN + 3), 0);  // stays pending: blocked
     ASSERT_FALSE(loop.run(RunMode::NoWait));
     EXPECT_EQ(calls, 1);
@@ -274,7 +275,7 @@ TEST_F(SignalTest, ASignalfdModeSignalLandingOnAThreadThatDoesNotBlockItIsDelive
     int calls = 0;
     Signal signal(loop);
     ASSERT_FALSE(signal.start(SIGRTMIN + 4, [&] { ++calls; }));
-    ASSERT_EQ(signals::catch_mode(SIGRTMIN + 4), signals::CatchMode::SignalFd);
+    ASSERT_EQ(detail::signals::catch_mode(SIGRTMIN + 4), detail::signals::CatchMode::SignalFd);
     std::thread unblocked([&block] {
       (void)::pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
       (void)::pthread_kill(::pthread_self(), SIGRTMIN + 4);  // delivered here, to a handler
@@ -303,7 +304,7 @@ TEST_F(SignalTest, StartAndStopRaceWithRaisesAcrossThreads) {
   };
   std::thread raiser([&] {
     while (!done.load()) {
-      if (signals::watchers_of(SIGUSR1) > 0) ::kill(::getpid(), SIGUSR1);
+      if (detail::signals::watchers_of(SIGUSR1) > 0) ::kill(::getpid(), SIGUSR1);
       std::this_thread::yield();
     }
   });
@@ -318,7 +319,7 @@ TEST_F(SignalTest, StartAndStopRaceWithRaisesAcrossThreads) {
   keeper.stop();
   ASSERT_EQ(::sigaction(SIGUSR1, nullptr, &seen), 0);
   EXPECT_EQ(seen.sa_handler, SIG_DFL);
-  EXPECT_EQ(signals::watchers_of(SIGUSR1), 0);
+  EXPECT_EQ(detail::signals::watchers_of(SIGUSR1), 0);
 }
 
 #endif  // !_WIN32
@@ -338,7 +339,7 @@ TEST_F(SignalTest, AConsoleEventRunsTheCallbackInTheLoopNotInTheHandler) {
     ++calls;
     EXPECT_EQ(self.signal_number(), SIGINT);
   }));
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));
   EXPECT_EQ(calls, 0) << "the handler only records the signal";
   ASSERT_FALSE(loop.run(RunMode::Once));
   EXPECT_EQ(calls, 1);
@@ -353,7 +354,7 @@ TEST_F(SignalTest, AConsoleEventInAnotherThreadWakesABlockedLoop) {
   ASSERT_FALSE(signal.start(SIGINT, [&] { ++calls; }));
   std::atomic<bool> delivered{false};
   std::thread console([&] {
-    delivered.store(win::dispatch_console_event(CTRL_C_EVENT));
+    delivered.store(detail::win::dispatch_console_event(CTRL_C_EVENT));
     if (!delivered.load()) loop.wake();  // so that a failing test ends instead of blocking
   });
   EXPECT_FALSE(loop.run(RunMode::Once));  // no timer: only the delivery ends this wait
@@ -377,7 +378,7 @@ TEST_F(SignalTest, TwoLoopsInTwoThreadsBothSeeOneConsoleEvent) {
     self.stop();
   }));
   std::thread remote([&] { EXPECT_TRUE(run_until(other_loop, [&] { return other_calls.load() > 0; })); });
-  EXPECT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));  // once, to the process
+  EXPECT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));  // once, to the process
   EXPECT_TRUE(run_until(loop, [&] { return calls > 0; }));
   remote.join();
   EXPECT_EQ(calls, 1);
@@ -390,25 +391,25 @@ TEST_F(SignalTest, CtrlBreakIsSigbreakAndAClosingConsoleIsSighup) {
   Signal interrupt(loop), ctrl_break(loop), hangup(loop);
   ASSERT_FALSE(interrupt.start(SIGINT, record));
   ASSERT_FALSE(ctrl_break.start(SIGBREAK, record));
-  ASSERT_FALSE(hangup.start(win::kSigHup, record));
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_BREAK_EVENT));
+  ASSERT_FALSE(hangup.start(detail::win::kSigHup, record));
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_BREAK_EVENT));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(seen, (std::vector<int>{SIGBREAK}));
   seen.clear();
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_CLOSE_EVENT));  // returns: only the real handler waits
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_CLOSE_EVENT));  // returns: only the real handler waits
   ASSERT_FALSE(loop.run(RunMode::NoWait));
-  EXPECT_EQ(seen, (std::vector<int>{win::kSigHup}));
+  EXPECT_EQ(seen, (std::vector<int>{detail::win::kSigHup}));
 }
 
 TEST_F(SignalTest, AConsoleEventNobodyWatchesIsLeftToTheNextHandler) {
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_C_EVENT)) << "no watcher: the default handler ends the process";
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_C_EVENT)) << "no watcher: the default handler ends the process";
   int calls = 0;
   Signal ctrl_break(loop);
   ASSERT_FALSE(ctrl_break.start(SIGBREAK, [&] { ++calls; }));
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_C_EVENT)) << "SIGINT is not watched";
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_CLOSE_EVENT)) << "SIGHUP is not watched";
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_LOGOFF_EVENT)) << "for services only: never a signal";
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_SHUTDOWN_EVENT));
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_C_EVENT)) << "SIGINT is not watched";
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_CLOSE_EVENT)) << "SIGHUP is not watched";
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_LOGOFF_EVENT)) << "for services only: never a signal";
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_SHUTDOWN_EVENT));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 0);
 }
@@ -421,9 +422,9 @@ TEST_F(SignalTest, TheEventIsLeftToTheNextHandlerAgainWhenTheLastWatcherStops) {
   ASSERT_FALSE(a.start(SIGBREAK, [&] { ++calls; }));
   ASSERT_FALSE(b.start(SIGBREAK, [&] { ++calls; }));
   a.stop();
-  EXPECT_TRUE(win::dispatch_console_event(CTRL_BREAK_EVENT)) << "another loop still watches";
+  EXPECT_TRUE(detail::win::dispatch_console_event(CTRL_BREAK_EVENT)) << "another loop still watches";
   b.stop();
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_BREAK_EVENT)) << "after the last watcher";
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_BREAK_EVENT)) << "after the last watcher";
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   ASSERT_FALSE(other_loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 0) << "no callback after stop()";
@@ -436,8 +437,8 @@ TEST_F(SignalTest, DestroyingTheLoopLetsTheConsoleEventGo) {
   ASSERT_FALSE(signal.start(SIGINT, [] {}));
   doomed.reset();
   EXPECT_FALSE(signal.active());
-  EXPECT_EQ(signals::watchers_of(SIGINT), 0);
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_C_EVENT));
+  EXPECT_EQ(detail::signals::watchers_of(SIGINT), 0);
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_C_EVENT));
 }
 
 // Semantics 13: k events before the loop looks give one callback; none is lost after.
@@ -446,10 +447,10 @@ TEST_F(SignalTest, ConsoleEventsBeforeTheLoopLooksCoalesceAndLaterOnesAreNotLost
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGINT, [&] { ++calls; }));
   for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
+    ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 2);
 }
@@ -460,7 +461,7 @@ TEST_F(SignalTest, EveryWatcherOfTheConsoleSignalInOneLoopIsCalledInStartOrder) 
   ASSERT_FALSE(a.start(SIGINT, [&] { order.push_back(1); }));
   ASSERT_FALSE(other.start(SIGBREAK, [&] { order.push_back(9); }));
   ASSERT_FALSE(b.start(SIGINT, [&] { order.push_back(2); }));
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
@@ -469,7 +470,7 @@ TEST_F(SignalTest, AConsoleEventCaughtBeforeARebuildIsNotLost) {
   int calls = 0;
   Signal signal(loop);
   ASSERT_FALSE(signal.start(SIGINT, [&] { ++calls; }));
-  ASSERT_TRUE(win::dispatch_console_event(CTRL_C_EVENT));
+  ASSERT_TRUE(detail::win::dispatch_console_event(CTRL_C_EVENT));
   ASSERT_FALSE(loop.rebuild());  // a new AFD handle: the signal layer's mailbox keeps the signal
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(calls, 1);
@@ -482,7 +483,7 @@ TEST_F(SignalTest, SignalsOtherThanTheConsoleEventsAreRefused) {
     EXPECT_FALSE(signal.active());
   }
   EXPECT_EQ(loop.active_watchers(), 0);
-  for (int signo : {win::kSigHup, SIGINT, SIGBREAK}) {
+  for (int signo : {detail::win::kSigHup, SIGINT, SIGBREAK}) {
     EXPECT_FALSE(signal.start(signo, [] {})) << signo;
     EXPECT_TRUE(signal.active());
     signal.stop();
@@ -507,7 +508,7 @@ TEST_F(SignalTest, StartAndStopRaceWithConsoleEventsAcrossThreads) {
   };
   std::thread raiser([&] {
     while (!done.load()) {
-      (void)win::dispatch_console_event(CTRL_C_EVENT);
+      (void)detail::win::dispatch_console_event(CTRL_C_EVENT);
       std::this_thread::yield();
     }
   });
@@ -516,8 +517,8 @@ TEST_F(SignalTest, StartAndStopRaceWithConsoleEventsAcrossThreads) {
   b.join();
   done.store(true);
   raiser.join();
-  EXPECT_EQ(signals::watchers_of(SIGINT), 0);
-  EXPECT_FALSE(win::dispatch_console_event(CTRL_C_EVENT));
+  EXPECT_EQ(detail::signals::watchers_of(SIGINT), 0);
+  EXPECT_FALSE(detail::win::dispatch_console_event(CTRL_C_EVENT));
 }
 #endif
 

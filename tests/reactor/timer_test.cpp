@@ -172,7 +172,7 @@ TEST_F(TimerTest, NegativeTimeoutFiresInTheNextIteration) {
 TEST_F(TimerTest, HugeTimeoutsSaturateInsteadOfWrapping) {
   Timer timer(loop);
   ASSERT_FALSE(timer.start(std::chrono::nanoseconds::max(), [] { ADD_FAILURE() << "fired"; }));
-  EXPECT_EQ(timer.when().time_since_epoch().count(), kNoDeadline);
+  EXPECT_EQ(timer.when().time_since_epoch().count(), detail::kNoDeadline);
   step(std::chrono::hours(24 * 365 * 100));
   EXPECT_TRUE(timer.active());
 }
@@ -302,9 +302,9 @@ INSTANTIATE_TEST_SUITE_P(AllPaths, RealTimeTimer,
 // Whether this process may call epoll_pwait2 (not under valgrind 3.19 or qemu-user 7.2).
 bool epoll_pwait2_exists() {
   const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-  linux_abi::EpollEvent event{};
-  const linux_abi::KernelTimespec zero{0, 0};
-  const Result<int> answer = linux_abi::epoll_pwait2(epoll, &event, 1, &zero);
+  detail::linux_abi::EpollEvent event{};
+  const detail::linux_abi::KernelTimespec zero{0, 0};
+  const Result<int> answer = detail::linux_abi::epoll_pwait2(epoll, &event, 1, &zero);
   ::close(epoll);
   return answer || (answer.error().code() != ENOSYS && answer.error().code() != EPERM);
 }

@@ -16,7 +16,7 @@
 #include "tests/support/pipe_waker.hpp"
 #endif
 
-namespace evflow::signals {
+namespace evflow::detail::signals {
 namespace {
 
 #if !defined(_WIN32)
@@ -177,4 +177,4 @@ TEST(SignalRegistry, AConsoleEventIsDeliveredToTheSlotsWatchingItsSignalOnly) {
 #endif
 
 }  // namespace
-}  // namespace evflow::signals
+}  // namespace evflow::detail::signals

@@ -18,18 +18,18 @@ class BackendHarness : public ::testing::Test {
   void SetUp() override { ASSERT_FALSE(backend.open()); }
 
   Error apply_one(int fd, Events from, Events to, uint32_t tag) {
-    InterestChange change{fd, from, to, tag};
-    backend.apply(std::span<InterestChange>(&change, 1));
+    detail::InterestChange change{fd, from, to, tag};
+    backend.apply(std::span<detail::InterestChange>(&change, 1));
     return change.error;
   }
 
   // Waits at most `timeout_ns` and returns the descriptor events (wake-ups left out).
-  std::vector<ReadyEvent> poll(int64_t timeout_ns = 0) {
-    std::vector<ReadyEvent> out;
-    Result<int> n = backend.wait(timeout_ns, monotonic_ns() + timeout_ns);
+  std::vector<detail::ReadyEvent> poll(int64_t timeout_ns = 0) {
+    std::vector<detail::ReadyEvent> out;
+    Result<int> n = backend.wait(timeout_ns, detail::monotonic_ns() + timeout_ns);
     EXPECT_TRUE(n.ok());
     for (int i = 0; i < n.value_or(0); ++i) {
-      if (backend.event(i).fd != kWakeDescriptor) out.push_back(backend.event(i));
+      if (backend.event(i).fd != detail::kWakeDescriptor) out.push_back(backend.event(i));
     }
     return out;
   }
@@ -37,9 +37,9 @@ class BackendHarness : public ::testing::Test {
   // The events of a condition that holds already. epoll and kqueue know it at once; on
   // IOCP the AFD poll completes on its own schedule, so wait for it (up to a minute:
   // never reached unless the report is missing, which fails the test anyway).
-  std::vector<ReadyEvent> poll_expecting_events() {
+  std::vector<detail::ReadyEvent> poll_expecting_events() {
     for (int round = 0; round < 60; ++round) {
-      std::vector<ReadyEvent> events = poll(1'000'000'000);
+      std::vector<detail::ReadyEvent> events = poll(1'000'000'000);
       if (!events.empty()) return events;
     }
     return {};

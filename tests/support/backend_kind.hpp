@@ -14,7 +14,8 @@ namespace evflow::testing {
 // False in the kqueue-freebsd and kqueue-macos builds (Makefile), where the loop runs on
 // the kqueue backend over the emulation, and on Windows (IOCP).
 #if defined(__linux__)
-inline constexpr bool kLoopUsesEpoll = std::is_same_v<Backend, LinuxBackend>;  // epoll its only occupant
+inline constexpr bool kLoopUsesEpoll =
+    std::is_same_v<detail::Backend, detail::LinuxBackend>;  // epoll its only occupant
 #else
 inline constexpr bool kLoopUsesEpoll = false;
 #endif

@@ -7,7 +7,7 @@
 #include "platform/bsd/kqueue_backend.hpp"
 #include "tests/support/kqueue_emulation.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 
 #if defined(EVFLOW_EMULATED_MACOS)
 using Backend = BasicKqueueBackend<testing::EmulatedKqueue<testing::MacosAbi>>;
@@ -16,4 +16,4 @@ using Backend = BasicKqueueBackend<testing::EmulatedKqueue<testing::FreeBsdAbi>>
 #endif
 static_assert(ReadinessBackend<Backend>);
 
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -28,7 +28,7 @@
 namespace evflow::testing::kqueue_emulation {
 namespace {
 
-using namespace kqueue_abi;
+using namespace evflow::detail::kqueue_abi;
 using detail::Knote;
 using detail::Kqueue;
 using detail::Record;

@@ -76,8 +76,8 @@ namespace evflow::testing {
 namespace kqueue_emulation {
 int create() noexcept;  // a new emulated kqueue: an epoll descriptor, or -1 with errno
 // kevent(2) for either layout (`macos_layout`: the 32-byte struct kevent).
-int kevent(int kq, const void* changes, int nchanges, void* events, int nevents, const kqueue_abi::Timespec* timeout,
-           int16_t user_filter, bool macos_layout) noexcept;
+int kevent(int kq, const void* changes, int nchanges, void* events, int nevents,
+           const detail::kqueue_abi::Timespec* timeout, int16_t user_filter, bool macos_layout) noexcept;
 int close(int kq) noexcept;  // closes an emulated kqueue (or any other descriptor)
 }  // namespace kqueue_emulation
 
@@ -87,28 +87,28 @@ struct EmulatedKqueue {
   using Kevent = typename Flavour::Kevent;
   static constexpr int16_t kEvfiltUser = Flavour::kEvfiltUser;
   static constexpr uint32_t kNoteNanoseconds = Flavour::kNoteNanoseconds;
-  static constexpr bool kMacos = sizeof(Kevent) == sizeof(kqueue_abi::macos::Kevent);
+  static constexpr bool kMacos = sizeof(Kevent) == sizeof(detail::kqueue_abi::macos::Kevent);
 
   static int kqueue() noexcept { return kqueue_emulation::create(); }
   static int kevent(int kq, const Kevent* changes, int nchanges, Kevent* events, int nevents,
-                    const kqueue_abi::Timespec* timeout) noexcept {
+                    const detail::kqueue_abi::Timespec* timeout) noexcept {
     return kqueue_emulation::kevent(kq, changes, nchanges, events, nevents, timeout, kEvfiltUser, kMacos);
   }
   static int close(int fd) noexcept { return kqueue_emulation::close(fd); }
   static int set_cloexec(int) noexcept { return 0; }  // created close-on-exec
-  static int refusal(int fd) noexcept { return refusal_by_file_type(fd); }
+  static int refusal(int fd) noexcept { return detail::refusal_by_file_type(fd); }
   static int last_error() noexcept { return errno; }
 };
 
 struct FreeBsdAbi {
-  using Kevent = kqueue_abi::freebsd::Kevent;
-  static constexpr int16_t kEvfiltUser = kqueue_abi::freebsd::kEvfiltUser;
-  static constexpr uint32_t kNoteNanoseconds = kqueue_abi::freebsd::kNoteNanoseconds;
+  using Kevent = detail::kqueue_abi::freebsd::Kevent;
+  static constexpr int16_t kEvfiltUser = detail::kqueue_abi::freebsd::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = detail::kqueue_abi::freebsd::kNoteNanoseconds;
 };
 struct MacosAbi {
-  using Kevent = kqueue_abi::macos::Kevent;
-  static constexpr int16_t kEvfiltUser = kqueue_abi::macos::kEvfiltUser;
-  static constexpr uint32_t kNoteNanoseconds = kqueue_abi::macos::kNoteNanoseconds;
+  using Kevent = detail::kqueue_abi::macos::Kevent;
+  static constexpr int16_t kEvfiltUser = detail::kqueue_abi::macos::kEvfiltUser;
+  static constexpr uint32_t kNoteNanoseconds = detail::kqueue_abi::macos::kNoteNanoseconds;
 };
 
 }  // namespace evflow::testing

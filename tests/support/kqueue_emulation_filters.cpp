@@ -21,7 +21,7 @@
 namespace evflow::testing::kqueue_emulation::detail {
 namespace {
 
-using namespace kqueue_abi;
+using namespace evflow::detail::kqueue_abi;
 
 // Adds one of the knote's own descriptors to the kqueue's nested set.
 int watch(Kqueue& q, int fd) {

@@ -8,7 +8,7 @@
 
 #include "signals/signal_registry.hpp"
 
-namespace evflow::signals {
+namespace evflow::detail::signals {
 
 // `fd` must outlive the slot the waker is given to.
 inline Waker pipe_waker(const int* fd) noexcept {
@@ -19,4 +19,4 @@ inline Waker pipe_waker(const int* fd) noexcept {
                const_cast<int*>(fd)};
 }
 
-}  // namespace evflow::signals
+}  // namespace evflow::detail::signals

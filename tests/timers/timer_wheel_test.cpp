@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-namespace evflow {
+namespace evflow::detail {
 namespace {
 
 // A test timer: a node that knows its id.
@@ -480,11 +480,11 @@ TEST(TimerWheel, TenMillionTimersDrainInOrderWithBoundedMemory) {
 }
 
 }  // namespace
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #include "tests/support/allocation_control.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 namespace {
 
 // Regression (found in review): the sort scratch space of a large batch was reserved on a
@@ -518,4 +518,4 @@ TEST(TimerWheelRegression, NoFailedReservationLeavesTheExpiryBatchTooSmall) {
 }
 
 }  // namespace
-}  // namespace evflow
+}  // namespace evflow::detail

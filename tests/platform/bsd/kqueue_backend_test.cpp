@@ -10,10 +10,10 @@
 // The kqueue backend's own logic on Linux, over a scripted kernel in each ABI flavour:
 // what it submits to kevent() and how it reads the answers. (The backend-parameterised
 // suite over a full kqueue emulation is the next step; this pins the translation.)
-namespace evflow {
+namespace evflow::detail {
 namespace {
 
-using namespace kqueue_abi;
+using namespace evflow::detail::kqueue_abi;
 
 // A kernel that records every kevent() call and answers from a script.
 template <class Flavour>
@@ -313,4 +313,4 @@ TYPED_TEST(KqueueBackendTest, InAForkedChildCloseAndReopenLeaveTheUninheritedNum
 }
 
 }  // namespace
-}  // namespace evflow
+}  // namespace evflow::detail

@@ -26,7 +26,7 @@
 namespace evflow::testing {
 namespace {
 
-using namespace kqueue_abi;
+using namespace evflow::detail::kqueue_abi;
 
 template <class Flavour>
 class KqueueEmulationTest : public ::testing::Test {
@@ -752,14 +752,14 @@ template <class Flavour>
 class KqueueBackendOnEmulationTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(backend.open()); }
-  BasicKqueueBackend<EmulatedKqueue<Flavour>> backend;
+  detail::BasicKqueueBackend<EmulatedKqueue<Flavour>> backend;
 };
 TYPED_TEST_SUITE(KqueueBackendOnEmulationTest, Flavours);
 
 TYPED_TEST(KqueueBackendOnEmulationTest, ReportsReadinessWithItsTagAndOneEventPerDescriptor) {
   auto pair = make_socketpair();
-  InterestChange change{pair.a.get(), Events(), Readable | Writable, 77};
-  this->backend.apply(std::span<InterestChange>(&change, 1));
+  detail::InterestChange change{pair.a.get(), Events(), Readable | Writable, 77};
+  this->backend.apply(std::span<detail::InterestChange>(&change, 1));
   ASSERT_FALSE(change.error);
   ASSERT_EQ(::write(pair.b.get(), "x", 1), 1);
   Result<int> n = this->backend.wait(0, 0);
@@ -772,16 +772,16 @@ TYPED_TEST(KqueueBackendOnEmulationTest, ReportsReadinessWithItsTagAndOneEventPe
 
 TYPED_TEST(KqueueBackendOnEmulationTest, AClosedDescriptorIsEbadfAndARemovalOfAGoneOneSucceeds) {
   auto pair = make_socketpair();
-  InterestChange add{pair.a.get(), Events(), Readable, 1};
-  this->backend.apply(std::span<InterestChange>(&add, 1));
+  detail::InterestChange add{pair.a.get(), Events(), Readable, 1};
+  this->backend.apply(std::span<detail::InterestChange>(&add, 1));
   ASSERT_FALSE(add.error);
   const int number = pair.a.get();
   pair.a.reset();
-  InterestChange again{number, Readable, Readable | Writable, 2};
-  this->backend.apply(std::span<InterestChange>(&again, 1));
+  detail::InterestChange again{number, Readable, Readable | Writable, 2};
+  this->backend.apply(std::span<detail::InterestChange>(&again, 1));
   EXPECT_EQ(again.error.code(), EBADF);
-  InterestChange remove{number, Readable, Events(), 3};
-  this->backend.apply(std::span<InterestChange>(&remove, 1));
+  detail::InterestChange remove{number, Readable, Events(), 3};
+  this->backend.apply(std::span<detail::InterestChange>(&remove, 1));
   EXPECT_FALSE(remove.error) << "close(2) removed it already";
 }
 
@@ -796,7 +796,7 @@ TYPED_TEST(KqueueBackendOnEmulationTest, AWakeFromAnotherThreadEndsABlockingWait
   waker.join();
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(n.value(), 1);
-  EXPECT_EQ(this->backend.event(0).fd, kWakeDescriptor);
+  EXPECT_EQ(this->backend.event(0).fd, detail::kWakeDescriptor);
   (void)this->backend.wait(0, 0);  // a wake after the wait returned may be pending: take it
   this->backend.wake();
   this->backend.wake();

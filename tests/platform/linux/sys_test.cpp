@@ -7,7 +7,7 @@
 
 #include "platform/clock.hpp"
 
-namespace evflow::linux_abi {
+namespace evflow::detail::linux_abi {
 namespace {
 
 TEST(RawSyscall, ReadAndWriteMoveBytesAndReportEagainAsAnErrorValue) {
@@ -103,4 +103,4 @@ TEST(RawSyscall, ClockSyscallAgreesWithTheVdsoClock) {
 }
 
 }  // namespace
-}  // namespace evflow::linux_abi
+}  // namespace evflow::detail::linux_abi

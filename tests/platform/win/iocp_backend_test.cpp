@@ -22,7 +22,7 @@
 #include "tests/support/run_until.hpp"
 #include "tests/support/spawned_process.hpp"
 
-namespace evflow {
+namespace evflow::detail {
 namespace {
 
 using testing::descriptor_of;
@@ -34,7 +34,7 @@ using testing::write_byte;
 class IocpBackendTest : public testing::BackendHarness<IocpBackend> {};
 
 TEST(IocpTranslation, AfdBitsBecomeReadinessAsEpollWouldReportIt) {
-  using namespace win_abi;
+  using namespace evflow::detail::win_abi;
   EXPECT_EQ(IocpBackend::translate(kAfdPollReceive), Readable);
   EXPECT_EQ(IocpBackend::translate(kAfdPollAccept), Readable);
   EXPECT_EQ(IocpBackend::translate(kAfdPollDisconnect), Readable) << "recv() then returns 0";
@@ -45,7 +45,7 @@ TEST(IocpTranslation, AfdBitsBecomeReadinessAsEpollWouldReportIt) {
 }
 
 TEST(IocpTranslation, ErrorsAndTheLocalCloseAreAlwaysAskedFor) {
-  using namespace win_abi;
+  using namespace evflow::detail::win_abi;
   const uint32_t always = kAfdPollAbort | kAfdPollConnectFail | kAfdPollLocalClose;
   EXPECT_EQ(IocpBackend::afd_interest(Readable) & always, always);
   EXPECT_EQ(IocpBackend::afd_interest(Writable) & always, always);
@@ -322,6 +322,6 @@ TEST(ConsoleEvents, EachEventHasItsSignalAndOthersHaveNone) {
 }
 
 }  // namespace
-}  // namespace evflow
+}  // namespace evflow::detail
 
 #endif
