@@ -447,15 +447,26 @@ fuzz-merge: fuzz-build
 
 # --- install --------------------------------------------------------------------
 
+# The CMake package (lib/cmake/evflow/) is the one CMakeLists.txt installs, written without
+# CMake: the config from the same template, a hand-written targets file that finds the
+# prefix from its own directory, and the version rule of SameMajorVersion (cmake/).
+EVFLOW_VERSION := $(shell sed -n 's/^Version: *//p' evflow.pc.in)
+CMAKE_PACKAGE_DIR = $(DESTDIR)$(PREFIX)/lib/cmake/evflow
+
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig $(CMAKE_PACKAGE_DIR)
 	for h in $(CORE_HDRS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/evflow/$$h; done
 	for h in $(PUBLIC_HDRS); do sed 's|^#include "\.\./\.\./|#include "|' $$h > $(DESTDIR)$(PREFIX)/include/evflow/$$(basename $$h); done
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libevflow.a
-	sed -e 's|@PREFIX@|$(PREFIX)|g' evflow.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$${prefix}/lib|g' -e 's|@INCLUDEDIR@|$${prefix}/include|g' \
+	  evflow.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
+	sed '/@PACKAGE_INIT@/d' cmake/evflowConfig.cmake.in > $(CMAKE_PACKAGE_DIR)/evflowConfig.cmake
+	sed 's|@EVFLOW_VERSION@|$(EVFLOW_VERSION)|g' cmake/evflowConfigVersion-make.cmake.in > $(CMAKE_PACKAGE_DIR)/evflowConfigVersion.cmake
+	install -m 644 cmake/evflowTargets-make.cmake $(CMAKE_PACKAGE_DIR)/evflowTargets.cmake
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/include/evflow $(DESTDIR)$(PREFIX)/lib/libevflow.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/evflow $(DESTDIR)$(PREFIX)/lib/libevflow.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/evflow.pc \
+	  $(CMAKE_PACKAGE_DIR)
 
 # Installs into a scratch prefix and builds every example from the installed copy only.
 install-check:
@@ -467,6 +478,14 @@ install-check:
 	  $(CXX_NATIVE) -std=c++20 -Wall -Wextra -Werror -fno-exceptions -fno-rtti $$e \
 	    $$(PKG_CONFIG_PATH=$(CURDIR)/build/install-check/lib/pkgconfig pkg-config --cflags --libs evflow) \
 	    -o build/install-check/$$(basename $$e .cpp) || exit 1; done
+
+# Every way a project can use the library, each proved by building examples/consumers/main.cpp
+# against it and running it (.ci/package-check): pkg-config and find_package after make install
+# and after cmake --install, add_subdirectory, FetchContent. Scratch and logs: build/package-check/.
+.PHONY: package-check
+package-check:
+	@CXX="$(CXX_NATIVE)" EVFLOW_MAKE_INSTALL="$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release install" \
+	  .ci/package-check
 
 # --- the whole of CI ------------------------------------------------------------
 
