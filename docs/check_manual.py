@@ -80,6 +80,8 @@ class FileTracker:
                     self.file = loc["file"]
 
     def in_project(self):
+        if not self.file:
+            return False
         path = os.path.realpath(self.file)
         return any(path.startswith(root) for root in self.roots)
 
