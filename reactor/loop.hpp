@@ -7,7 +7,7 @@
 // event. A Loop is constructed without system calls; open() creates its kernel objects.
 //
 // One iteration, always in this order:
-//   1. Prepare watchers run (only when the loop is about to wait for events).
+//   1. Prepare watchers run (every iteration, RunMode::NoWait included).
 //   2. Interest changes recorded by Io::start/stop since the last wait are applied in
 //      one batch; an unchanged watcher costs no system call.
 //   3. The loop waits for readiness until the earliest Timer or Periodic deadline: not
@@ -160,7 +160,8 @@ class Loop {
   // call this where it cannot, or after moving a fake clock's wall time.
   void wall_clock_changed() noexcept;
 
-  // Installs a clock source (nullptr: the kernel's clocks). Errors: EBUSY while any
+  // Installs a clock source (nullptr: the kernel's clocks). The loop keeps the pointer:
+  // the source must outlive the loop or be replaced first. Errors: EBUSY while any
   // Timer or Periodic is active.
   Error set_clock(const ClockSource* source) noexcept;
 

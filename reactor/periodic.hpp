@@ -84,8 +84,12 @@ class Periodic : private detail::TimerNode, public detail::ListNode<Periodic>, p
     callback_.emplace(std::forward<F>(callback));
     if (!callback_) stop();  // a null function pointer is no callback: nothing left to call
   }
-  // Recomputes the next instant from the rule and the current wall time.
-  Error again() noexcept { return arm(); }
+  // Recomputes the next instant from the rule and the current wall time. EINVAL on a
+  // Periodic never started (it has no rule yet), as Timer::again().
+  Error again() noexcept {
+    if (interval_ns_ == kNoRule && !reschedule_) return Error(EINVAL);
+    return arm();
+  }
 
   // No callback runs after this returns. Idempotent.
   void stop() noexcept;
@@ -103,8 +107,9 @@ class Periodic : private detail::TimerNode, public detail::ListNode<Periodic>, p
   // `after`); kNoDeadline when the rule has no more.
   int64_t next_instant(int64_t now, bool strictly_after) noexcept;
 
+  static constexpr int64_t kNoRule = -1;  // interval_ns_ before the first start()
   int64_t offset_ns_ = 0;
-  int64_t interval_ns_ = 0;
+  int64_t interval_ns_ = kNoRule;
   Callback callback_;
   Reschedule reschedule_;
 };

@@ -21,7 +21,9 @@
 //   idle-timeout idiom: push the deadline back in O(1)) and on a stopped one that was
 //   started before; on a timer never started it returns EINVAL.
 // - start() on an active timer restarts it with the new parameters.
-// - A negative timeout is treated as zero: the timer fires in the next iteration.
+// - A negative timeout is treated as zero: the timer is due at once. Started from an Io,
+//   Async, Signal or Child callback, it fires in the same iteration (timers run after
+//   those in step 5); started anywhere else, in the next iteration.
 //
 // Errors: EINVAL for a negative repeat interval, for a timer without a callback, when
 // the loop is not open or was destroyed; ENOMEM when the loop's timer wheel needs more
@@ -73,7 +75,7 @@ class Timer : private detail::TimerNode, public detail::WatcherBase {
   }
 
   // Fires once at `deadline` on the loop's monotonic clock (now() and when() are on it);
-  // a deadline already past fires in the next iteration. again() then counts the time
+  // a deadline already past is due at once, like a negative timeout (above). again() then counts the time
   // from now() to `deadline` (at least zero).
   template <class F>
   Error start_at(MonotonicClock::time_point deadline, F&& callback) noexcept {

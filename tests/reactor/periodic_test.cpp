@@ -172,6 +172,24 @@ namespace {
 using namespace std::chrono_literals;
 using PeriodicRegression = testing::FakeClockLoopTest;
 
+TEST_F(PeriodicRegression, AgainOnAPeriodicNeverStartedIsRefusedInsteadOfFiringAtTheEpoch) {
+  // It used to take the rule "offset 0, interval 0": active, due at the epoch, fired at once.
+  int calls = 0;
+  Periodic p(loop);
+  p.set_callback([&] { ++calls; });
+  EXPECT_EQ(p.again().code(), EINVAL);
+  EXPECT_FALSE(p.active());
+  step(0s);
+  EXPECT_EQ(calls, 0);
+
+  ASSERT_FALSE(p.start(wall() + 500ms, 1s));
+  p.stop();
+  ASSERT_FALSE(p.again()) << "a stopped Periodic that was started keeps its rule";
+  EXPECT_EQ(p.at(), wall() + 500ms);
+  step(500ms);
+  EXPECT_EQ(calls, 1);
+}
+
 // Regression: rescheduling on a wall-clock change moved every periodic to the first grid
 // point after the new time, so a forward jump skipped the instant it made due.
 TEST_F(PeriodicRegression, AForwardClockJumpNoticedBeforeExpiryStillFiresTheMissedInstantOnce) {
