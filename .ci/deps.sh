@@ -25,7 +25,9 @@ bench_deps=(
   "util-linux:/usr/bin/taskset"
 )
 check_deps=(
+  # the package check: consumers built with pkg-config and with CMake
   "pkg-config:/usr/bin/pkg-config"
+  "cmake:/usr/bin/cmake"
   "clang-format:/usr/bin/clang-format"
   "g++-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-g++"
   "qemu-user:/usr/bin/qemu-aarch64"
