@@ -29,11 +29,7 @@ void AsyncSet::dispatch() noexcept {
 }
 
 void AsyncSet::detach_all() noexcept {
-  while (Async* w = asyncs_.front()) {
-    asyncs_.remove(*w);
-    w->active_ = false;
-    w->detach();
-  }
+  detach_each(asyncs_, [](Async& w) { w.active_ = false; });
 }
 
 }  // namespace evflow::detail

@@ -180,13 +180,11 @@ void ChildReaper::detach_all() noexcept {
   // Nothing here may issue a system call on the kernel object: in a forked child that
   // has not rebuilt yet, it is still the parent's. Child watchers are let go without
   // Child::stop.
-  while (Child* child = children_.front()) {
-    children_.remove(*child);
-    child->process_.close();             // the pidfd's Io is detached with the descriptors'
-    child->process_registered_ = false;  // dropped with the kqueue
-    child->active_ = false;
-    child->detach();
-  }
+  detach_each(children_, [](Child& child) {
+    child.process_.close();             // the pidfd's Io is detached with the descriptors'
+    child.process_registered_ = false;  // dropped with the kqueue
+    child.active_ = false;
+  });
   sigchld_.reset();
   sigchld_children_ = 0;
 }

@@ -4,19 +4,11 @@
 
 namespace evflow::detail {
 
-template <class List>
-void HookLists::detach(List& list) noexcept {
-  while (auto* hook = list.front()) {
-    list.remove(*hook);
-    hook->active_ = false;
-    hook->detach();
-  }
-}
-
 void HookLists::detach_all() noexcept {
-  detach(prepares_);
-  detach(checks_);
-  detach(idles_);
+  auto forget = [](auto& hook) { hook.active_ = false; };
+  detach_each(prepares_, forget);
+  detach_each(checks_, forget);
+  detach_each(idles_, forget);
 }
 
 }  // namespace evflow::detail

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "intrusive_list.hpp"
 #include "loop_core.hpp"
@@ -27,6 +28,10 @@ class HookLists {
 
   template <HookKind K>
   auto& list() noexcept {
+    return const_cast<IntrusiveList<Hook<K>>&>(std::as_const(*this).list<K>());
+  }
+  template <HookKind K>
+  const auto& list() const noexcept {
     if constexpr (K == HookKind::Prepare) {
       return prepares_;
     } else if constexpr (K == HookKind::Check) {
@@ -36,10 +41,9 @@ class HookLists {
     }
   }
   template <HookKind K>
-  bool empty() noexcept {
+  bool empty() const noexcept {
     return list<K>().empty();
   }
-  bool idle_empty() const noexcept { return idles_.empty(); }
   // The Hook watcher's verbs (hook.hpp).
   template <HookKind K>
   void start(Hook<K>& hook) noexcept {
@@ -60,9 +64,6 @@ class HookLists {
   void detach_all() noexcept;
 
  private:
-  template <class List>
-  static void detach(List& list) noexcept;  // hook_lists.cpp
-
   LoopCore& core_;
   IntrusiveList<Hook<HookKind::Prepare>> prepares_;
   IntrusiveList<Hook<HookKind::Check>> checks_;

@@ -191,8 +191,8 @@ void Loop::stop() noexcept {
 }
 
 bool Loop::has_due_work() const noexcept {
-  return !hooks_.idle_empty() || descriptors_.has_failed() || asyncs_.scan_due() || children_.check_due() ||
-         posts_.due();
+  return !hooks_.empty<detail::HookKind::Idle>() || descriptors_.has_failed() || asyncs_.scan_due() ||
+         children_.check_due() || posts_.due();
 }
 
 void Loop::dispatch_events(int count) noexcept {

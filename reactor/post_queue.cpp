@@ -53,25 +53,15 @@ void PostQueue::destroy(Node* list) noexcept {
   }
 }
 
-PostQueue::Node* PostQueue::take(Node*& free, bool remote) noexcept {
+PostQueue::Node* PostQueue::allocate(bool remote) noexcept {
+  if (remote) lock();
+  Node*& free = remote ? remote_free_ : local_free_;
   Node* node = free;
-  if (node != nullptr) {
-    free = node->next;
-    return node;
-  }
-  node = new (std::nothrow) Node;  // the pool grows to the most work pending at once
-  if (node != nullptr) node->remote = remote;
-  return node;
-}
-
-PostQueue::Node* PostQueue::take_remote() noexcept {
-  lock();
-  Node* node = remote_free_;
-  if (node != nullptr) remote_free_ = node->next;
-  unlock();
+  if (node != nullptr) free = node->next;
+  if (remote) unlock();
   if (node != nullptr) return node;
-  node = new (std::nothrow) Node;  // outside the lock; the pool grows to the most work pending
-  if (node != nullptr) node->remote = true;
+  node = new (std::nothrow) Node;  // outside the lock
+  if (node != nullptr) node->remote = remote;
   return node;
 }
 

@@ -42,7 +42,7 @@ class PostQueue {
   // The loop thread. Errors: EINVAL for a null function pointer, ENOMEM.
   template <class F>
   Error post(F&& fn) noexcept {
-    Node* node = take(local_free_, false);
+    Node* node = allocate(false);
     if (node == nullptr) return Error(ENOMEM);
     node->fn.emplace(std::forward<F>(fn));
     if (!node->fn) {
@@ -57,7 +57,7 @@ class PostQueue {
   // Any thread. Errors: EINVAL for a null function pointer, ENOMEM.
   template <class F>
   Error post_from_any_thread(F&& fn) noexcept {
-    Node* node = take_remote();
+    Node* node = allocate(true);
     if (node == nullptr) return Error(ENOMEM);
     node->fn.emplace(std::forward<F>(fn));
     if (!node->fn) {
@@ -87,8 +87,9 @@ class PostQueue {
     InlineCallback<void(), kPostCapacity> fn;
   };
 
-  Node* take(Node*& free, bool remote) noexcept;
-  Node* take_remote() noexcept;
+  // A node from the loop thread's pool (no lock) or other threads' (under the spin
+  // lock), or a new one: the pools grow to the most work pending at once.
+  Node* allocate(bool remote) noexcept;
   void give_back_remote(Node* node) noexcept;
   void push_remote(Node* node) noexcept;
   void take_remote_posts() noexcept;

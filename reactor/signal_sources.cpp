@@ -183,12 +183,10 @@ void SignalSources::detach_all() noexcept {
   signalfd_io_.reset();  // closed with the kernel set, which goes with the loop
   signal_fd_.close();
   filtered_ = filtered_pending_ = 0;  // dropped with the kqueue
-  while (Signal* signal = signals_.front()) {
-    signals_.remove(*signal);
-    signal->active_ = false;
-    signal->detach();
+  detach_each(signals_, [this](Signal& signal) {
+    signal.active_ = false;
     --core_.active;
-  }
+  });
   if (slot_ >= 0) {
     signals::release_slot(slot_);  // drops its watches, restores dispositions
     slot_ = -1;

@@ -121,10 +121,7 @@ void TimeKeeper::detach_all() noexcept {
   wall_clock_io_.reset();
   timers_.clear([](TimerNode& node) { static_cast<Timer&>(node).detach(); });
   periodics_.clear([](TimerNode&) {});
-  while (Periodic* p = periodic_list_.front()) {
-    periodic_list_.remove(*p);
-    p->detach();
-  }
+  detach_each(periodic_list_, [](Periodic&) {});
 }
 
 }  // namespace evflow::detail

@@ -36,6 +36,21 @@ class WatcherBase {
   bool detached() const noexcept { return loop_ == nullptr; }
 
   Loop* loop_;
+
+  template <class List, class Forget>
+  friend void detach_each(List& list, Forget&& forget) noexcept;
 };
+
+// The loop is going away: empties `list` (an IntrusiveList of one watcher kind) without a
+// system call; each watcher is unlinked, `forget(watcher)` clears its kind's own state,
+// and the watcher forgets the loop. The one way every component lets its watchers go.
+template <class List, class Forget>
+void detach_each(List& list, Forget&& forget) noexcept {
+  while (auto* watcher = list.front()) {
+    list.remove(*watcher);
+    forget(*watcher);
+    watcher->detach();
+  }
+}
 
 }  // namespace evflow::detail
