@@ -325,71 +325,26 @@ TEST(Fork, ALoopThatAnotherThreadWasRunningAtTheForkRunsInTheChild) {
   runner.join();
 }
 
-// The runner thread is inside the first callback of a batch of due timers at the fork:
-// in the child, the rest of that batch goes back into the wheel and fires at the child's
-// first iteration, the interrupted one does not fire again, and the loop and its timers
-// can be destroyed in any order.
-TEST(Fork, TimersTakenOutForFiringByAThreadGoneInTheChildFireThere) {
+// Three callbacks of one phase of the iteration, the first of which sleeps in the kernel
+// (reading a pipe) when the process forks; the thread that ran the loop is gone in the
+// child. `schedule(loop, work)` makes work(0), work(1), work(2) due in that phase (from
+// the loop's thread, before it runs). In the child, the other two run at the first
+// iteration, the interrupted one does not run again, then the loop is destroyed and
+// `after_loop(...)` runs (the loop's watchers may go after it). The parent's thread then
+// finishes the phase.
+template <class Schedule, class AfterLoop>
+void fork_inside_the_first_of_three(Schedule schedule, AfterLoop after_loop) {
   auto loop = std::make_unique<Loop>();
-  int gate[2];  // the first timer's callback blocks reading it
-  ASSERT_EQ(::pipe(gate), 0);
-  std::array<std::atomic<int>, 3> fired{};
-  std::vector<std::unique_ptr<Timer>> timers;
-  Async quit(*loop);
-  std::atomic<bool> ready{false}, done{false};
-  std::atomic<pid_t> runner_tid{0};
-  std::thread runner([&] {
-    if (loop->open() || quit.start([&] { quit.stop(); })) {
-      done.store(true);
-      return;
-    }
-    for (int i = 0; i < 3; ++i) {
-      timers.push_back(std::make_unique<Timer>(*loop));
-      (void)timers.back()->start(1ms, [&fired, &gate, i] {
-        fired[static_cast<size_t>(i)].fetch_add(1);
-        if (i == 0) {
-          char c;
-          (void)!::read(gate[0], &c, 1);  // asleep in the kernel, inside the loop's expiry
-        }
-      });
-    }
-    runner_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
-    ready.store(true);
-    (void)loop->run();
-    done.store(true);
-  });
-  while (!ready.load() && !done.load())
-    std::this_thread::yield();
-  while (fired[0] == 0 && !done.load())  // written by the runner before it blocks
-    std::this_thread::yield();
-  ASSERT_TRUE(testing::wait_until_asleep(runner_tid.load(), done));
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (fired[1] != 0 || fired[2] != 0) _exit(10);  // the rest of the batch was still to come
-    if (loop->run(RunMode::NoWait)) _exit(11);
-    if (fired[0] != 1 || fired[1] != 1 || fired[2] != 1) _exit(12);
-    loop.reset();    // before the timers: they are detached
-    timers.clear();  // and may then go
-    _exit(0);
-  }
-  EXPECT_EQ(wait_for_exit_code(pid), 0);
-  (void)!::write(gate[1], "x", 1);  // the parent's runner goes on
-  quit.send();
-  runner.join();
-  EXPECT_EQ(fired[0].load() + fired[1].load() + fired[2].load(), 3);
-  ::close(gate[0]);
-  ::close(gate[1]);
-}
-
-// The same for posted work: the runner thread is inside the first of three pieces of
-// posted work at the fork. In the child the other two run at the first iteration, the
-// interrupted one does not run again.
-TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
-  auto loop = std::make_unique<Loop>();
-  int gate[2];  // the first piece of work blocks reading it
+  int gate[2];
   ASSERT_EQ(::pipe(gate), 0);
   std::array<std::atomic<int>, 3> ran{};
+  auto work = [&ran, &gate](int i) {
+    ran[static_cast<size_t>(i)].fetch_add(1);
+    if (i == 0) {
+      char c;
+      (void)!::read(gate[0], &c, 1);  // asleep in the kernel, inside the loop's phase
+    }
+  };
   Async quit(*loop);
   std::atomic<bool> ready{false}, done{false};
   std::atomic<pid_t> runner_tid{0};
@@ -398,15 +353,7 @@ TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
       done.store(true);
       return;
     }
-    for (int i = 0; i < 3; ++i) {
-      (void)loop->post([&ran, &gate, i] {
-        ran[static_cast<size_t>(i)].fetch_add(1);
-        if (i == 0) {
-          char c;
-          (void)!::read(gate[0], &c, 1);  // asleep in the kernel, inside the posted-work phase
-        }
-      });
-    }
+    schedule(*loop, work);
     runner_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
     ready.store(true);
     (void)loop->run();
@@ -414,16 +361,17 @@ TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
   });
   while (!ready.load() && !done.load())
     std::this_thread::yield();
-  while (ran[0] == 0 && !done.load())
+  while (ran[0] == 0 && !done.load())  // written by the runner before it blocks
     std::this_thread::yield();
   ASSERT_TRUE(testing::wait_until_asleep(runner_tid.load(), done));
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    if (ran[1] != 0 || ran[2] != 0) _exit(10);
+    if (ran[1] != 0 || ran[2] != 0) _exit(10);  // the rest of the phase was still to come
     if (loop->run(RunMode::NoWait)) _exit(11);
     if (ran[0] != 1 || ran[1] != 1 || ran[2] != 1) _exit(12);
     loop.reset();
+    after_loop();
     _exit(0);
   }
   EXPECT_EQ(wait_for_exit_code(pid), 0);
@@ -433,6 +381,32 @@ TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
   EXPECT_EQ(ran[0].load() + ran[1].load() + ran[2].load(), 3);
   ::close(gate[0]);
   ::close(gate[1]);
+}
+
+// The runner thread is inside the first callback of a batch of due timers at the fork:
+// the rest of that batch goes back into the wheel and fires at the child's first
+// iteration, and the loop and its timers can be destroyed in any order.
+TEST(Fork, TimersTakenOutForFiringByAThreadGoneInTheChildFireThere) {
+  std::vector<std::unique_ptr<Timer>> timers;
+  fork_inside_the_first_of_three(
+      [&](Loop& loop, auto& work) {
+        for (int i = 0; i < 3; ++i) {
+          timers.push_back(std::make_unique<Timer>(loop));
+          (void)timers.back()->start(1ms, [&work, i] { work(i); });
+        }
+      },
+      [&] { timers.clear(); });  // after the loop: the timers were detached
+}
+
+// The same for posted work: the runner thread is inside the first of three pieces of
+// posted work at the fork.
+TEST(Fork, PostedWorkTakenForRunningByAThreadGoneInTheChildRunsThere) {
+  fork_inside_the_first_of_three(
+      [](Loop& loop, auto& work) {
+        for (int i = 0; i < 3; ++i)
+          (void)loop.post([&work, i] { work(i); });
+      },
+      [] {});
 }
 
 TEST(ForkGeneration, AdvancesInTheChildOnly) {
