@@ -98,9 +98,9 @@ LDFLAGS := $(MODE) -pthread $(LDSTATIC)
 # The OS layer: platform/linux everywhere but CONFIG=windows, which has platform/win
 # (the IOCP backend) in its place.
 ifeq ($(CONFIG),windows)
-  CORE_DIRS := platform platform/win timers signals reactor
+  CORE_DIRS := platform platform/win timers signals reactor tasks
 else
-  CORE_DIRS := platform platform/linux timers signals reactor
+  CORE_DIRS := platform platform/linux timers signals reactor tasks
 endif
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.cpp))
 CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.hpp))
@@ -145,8 +145,8 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 BSD_HDRS := $(wildcard platform/bsd/*.hpp)
 BSD_SRCS := $(wildcard platform/bsd/*.cpp)
 # What bsd-check compiles for each FreeBSD/macOS target: the whole library but platform/linux.
-BSD_LIBRARY_SRCS := $(foreach d,platform platform/bsd timers signals reactor,$(wildcard $(d)/*.cpp))
-BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor,$(wildcard $(d)/*.hpp))
+BSD_LIBRARY_SRCS := $(foreach d,platform platform/bsd timers signals reactor tasks,$(wildcard $(d)/*.cpp))
+BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor tasks,$(wildcard $(d)/*.hpp))
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok) \
   $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
@@ -188,7 +188,7 @@ $(LIB): $(CORE_OBJS)
 	ar rcs $@ $^
 
 # The core: no exceptions, no RTTI.
-$(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
+$(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o $(BUILD)/tasks/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/tests/%.o: CXXFLAGS = $(TEST_CXXFLAGS)
 $(BUILD)/examples/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/fuzz/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
@@ -514,7 +514,7 @@ check: deps-check format-check
 
 # --- housekeeping ---------------------------------------------------------------
 
-FORMAT_SRCS = $(shell find include platform reactor timers signals tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
+FORMAT_SRCS = $(shell find include platform reactor timers signals tasks tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

@@ -54,7 +54,11 @@ Loop::~Loop() {
       detail::fatal("evflow::Loop destroyed while it runs (from one of its own callbacks, or another thread)");
     abandon_orphaned_run();  // timers taken out for firing go back, to be detached with the others
   }
-  posts_.drop_pending();  // first: the callables' destructors may still use the loop and its watchers
+  if (Extension* extension = extension_) {  // first: what it runs may still use the loop
+    extension_ = nullptr;
+    extension->loop_destroyed();
+  }
+  posts_.drop_pending();  // the callables' destructors may still use the loop and its watchers
   detach_all();
   core_.backend.close();
 }

@@ -251,6 +251,23 @@ class Loop {
   ChildPath child_path() const noexcept { return children_.path(); }
   static constexpr ChildPath kDefaultChildPath = detail::ChildReaper::kDefaultPath;
 
+  // A layer built on this loop (the coroutine tasks of tasks/) keeps its per-loop state
+  // here, one object per loop. When the loop is destroyed it calls loop_destroyed() first,
+  // while its watchers and posted work still work, so that the layer ends what it runs;
+  // the loop knows nothing else of it. The object must outlive the loop or be cleared.
+  class Extension {
+   public:
+    virtual void loop_destroyed() noexcept = 0;
+
+   protected:
+    Extension() noexcept = default;
+    Extension(const Extension&) = delete;
+    Extension& operator=(const Extension&) = delete;
+    ~Extension() = default;
+  };
+  Extension* extension() const noexcept { return extension_; }
+  void set_extension(Extension* extension) noexcept { extension_ = extension; }
+
   // Internal: the loop's components, for the watcher kinds (each calls the component that
   // keeps its kind; README, "How it fits together"). Not for applications.
   detail::LoopCore& core() noexcept { return core_; }
@@ -293,6 +310,7 @@ class Loop {
   detail::ChildReaper children_;
   detail::PostQueue posts_;
   detail::AsyncSet asyncs_;
+  Extension* extension_ = nullptr;
 };
 
 }  // namespace evflow

@@ -1,0 +1,112 @@
+#include "scheduler.hpp"
+
+#include <new>
+
+namespace evflow::detail {
+
+TaskScheduler::TaskScheduler(Loop& loop, FramePool* frames) noexcept
+    : loop_(loop), frames_(frames), keep_running_(loop) {
+  keep_running_.set_callback([this] { run_ready(); });
+}
+
+TaskScheduler* TaskScheduler::of(Loop& loop) noexcept {
+  if (Loop::Extension* extension = loop.extension()) return static_cast<TaskScheduler*>(extension);
+  auto* frames = new (std::nothrow) FramePool();
+  if (frames == nullptr) return nullptr;
+  auto* scheduler = new (std::nothrow) TaskScheduler(loop, frames);
+  if (scheduler == nullptr) {
+    frames->release();
+    return nullptr;
+  }
+  loop.set_extension(scheduler);
+  return scheduler;
+}
+
+void TaskScheduler::adopt(TaskRoot& root) noexcept {
+  root.scheduler = this;
+  live_.push_back(root);
+  if (live_count_++ == 0) (void)keep_running_.start();  // EINVAL only on a loop not open
+  wake(root);
+}
+
+void TaskScheduler::wake(TaskRoot& root) noexcept {
+  root.queued = true;
+  root.next_ready = nullptr;
+  *ready_tail_ = &root;
+  ready_tail_ = &root.next_ready;
+  request_run();
+}
+
+void TaskScheduler::request_run() noexcept {
+  if (run_requested_) return;
+  run_requested_ = true;
+  // The posted-work phase; if the pool of posted work cannot grow, the Async (step 5,
+  // before timers) runs the queue instead: nothing is lost either way.
+  if (loop_.post([this] { run_ready(); })) keep_running_.send();
+}
+
+std::coroutine_handle<> TaskScheduler::transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept {
+  if (++inline_transfers_ <= kMaxInlineTransfers) return target;
+  root.resume_point = target;
+  wake(root);
+  return std::noop_coroutine();
+}
+
+void TaskScheduler::run_ready() noexcept {
+  if (!run_requested_) return;  // the Async fallback after the post already ran
+  run_requested_ = false;
+  // The tasks queued now; those woken while they run wait for the next iteration.
+  TaskRoot* batch = ready_head_;
+  ready_head_ = nullptr;
+  ready_tail_ = &ready_head_;
+  FramePool::Scope frames(frames_);
+  while (TaskRoot* root = batch) {
+    batch = root->next_ready;
+    root->next_ready = nullptr;
+    root->queued = false;
+    if (root->state == TaskState::Pending) root->state = TaskState::Running;
+    inline_transfers_ = 0;
+    root->resume_point.resume();
+  }
+}
+
+void TaskScheduler::finished(TaskRoot& root) noexcept {
+  // Joiners in the order they began to wait (the list is newest first).
+  JoinWaiter* oldest_first = nullptr;
+  while (JoinWaiter* waiter = root.joiners) {
+    root.joiners = waiter->next;
+    waiter->next = oldest_first;
+    oldest_first = waiter;
+  }
+  for (JoinWaiter* waiter = oldest_first; waiter != nullptr; waiter = waiter->next)
+    wake(*waiter->waiter);
+  live_.remove(root);
+  if (--live_count_ == 0) keep_running_.stop();
+  root.frame = nullptr;
+  root.release();
+}
+
+void TaskScheduler::loop_destroyed() noexcept {
+  // Every task still owned is destroyed, its frames and the watchers in them with it;
+  // its handles (if any) see Cancelled. Nothing runs any more.
+  ready_head_ = nullptr;
+  ready_tail_ = &ready_head_;
+  {
+    FramePool::Scope frames(frames_);
+    while (TaskRoot* root = live_.front()) {
+      live_.remove(*root);
+      root->state = TaskState::Cancelled;
+      root->joiners = nullptr;  // joiners are tasks of this loop: destroyed here too
+      std::coroutine_handle<> frame = root->frame;
+      root->frame = nullptr;
+      frame.destroy();
+      root->release();
+    }
+  }
+  live_count_ = 0;
+  keep_running_.stop();
+  frames_->release();
+  delete this;
+}
+
+}  // namespace evflow::detail

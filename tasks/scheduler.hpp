@@ -1,0 +1,117 @@
+// evflow — detail::TaskScheduler: one loop's ready queue of tasks.
+//
+// The bet: tasks are woken by the loop's own callbacks (a timer fired, a descriptor became
+// readable, a task finished) and run a little later, in one place of the iteration, in
+// the order they were woken. The queue is a FIFO of TaskRoot records linked through the
+// record itself: waking a task costs two pointer writes and no allocation.
+//
+// Where tasks run: in the loop's posted-work phase (the end of step 5 of the iteration,
+// Loop::post). The first wake-up of a phase posts one piece of work that runs the tasks
+// queued when it starts, in wake order; a task woken while they run (a yield, a join of a
+// task that just finished, a transfer past the inline bound) runs in the next iteration,
+// after the loop has polled for I/O and fired due timers: a loop of tasks that only yield
+// never starves the loop.
+//
+// Inline resumption is bounded: a task that awaits a task, which completes at once,
+// continues by symmetric transfer, which an unoptimised build makes a nested call. After
+// kMaxInlineTransfers transfers in a row the next one goes through the queue, so that a
+// chain of any length runs in bounded stack.
+//
+// The scheduler is the loop's Extension (Loop::set_extension): made by the first spawn on
+// a loop, it destroys every task it still owns when the loop is destroyed, and keeps the
+// loop's run() going while it owns a task (an Async watcher active while tasks live).
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include "../reactor/async.hpp"
+#include "../reactor/intrusive_list.hpp"
+#include "../reactor/loop.hpp"
+#include "frame_pool.hpp"
+
+namespace evflow {
+
+// Where a spawned task is in its life (TaskHandle::state()).
+enum class TaskState : uint8_t {
+  Pending,    // spawned, not yet started
+  Running,    // started, not finished (running now, or suspended at an await)
+  Completed,  // returned (co_return)
+  Failed,     // an exception left it (builds with exceptions only)
+  Cancelled,  // its loop was destroyed before it finished
+};
+
+namespace detail {
+
+class TaskScheduler;
+
+// What a join awaits: one per task that awaits another's end, in the awaiter (in the
+// awaiting frame), linked into the awaited task's record.
+struct JoinWaiter {
+  JoinWaiter* next = nullptr;
+  struct TaskRoot* waiter = nullptr;
+};
+
+// The record of one spawned task, apart from its frames so that a handle may outlive
+// them. The loop holds one reference while the task has not finished, each handle one.
+struct TaskRoot : ListNode<TaskRoot> {
+  TaskScheduler* scheduler = nullptr;
+  std::coroutine_handle<> frame;         // the spawned frame (owned until the task ends)
+  std::coroutine_handle<> resume_point;  // the innermost frame, to resume when woken
+  TaskRoot* next_ready = nullptr;
+  JoinWaiter* joiners = nullptr;  // newest first
+  uint32_t references = 1;
+  TaskState state = TaskState::Pending;
+  bool queued = false;
+  void (*destroy_record)(TaskRoot*) noexcept = nullptr;
+
+  // Drops one reference; the record goes with the last.
+  void release() noexcept {
+    if (--references == 0) destroy_record(this);
+  }
+};
+
+class TaskScheduler final : public Loop::Extension {
+ public:
+  static constexpr int kMaxInlineTransfers = 64;
+
+  // The loop's scheduler, made on first use; null when the memory is not there.
+  static TaskScheduler* of(Loop& loop) noexcept;
+
+  Loop& loop() const noexcept { return loop_; }
+  FramePool& frames() noexcept { return *frames_; }
+
+  // Takes a new task (state Pending) and queues its first step.
+  void adopt(TaskRoot& root) noexcept;
+  // Queues `root` to resume at root.resume_point. Precondition: not queued.
+  void wake(TaskRoot& root) noexcept;
+  // Symmetric transfer from a frame of `root` to `target`, inline up to the bound, else
+  // through the queue (then the noop coroutine is returned).
+  std::coroutine_handle<> transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept;
+  // The task has finished: wakes its joiners, drops the loop's reference.
+  void finished(TaskRoot& root) noexcept;
+
+  std::size_t live_tasks() const noexcept { return live_count_; }
+
+  void loop_destroyed() noexcept override;
+
+ private:
+  explicit TaskScheduler(Loop& loop, FramePool* frames) noexcept;
+  ~TaskScheduler() = default;
+
+  void run_ready() noexcept;
+  void request_run() noexcept;
+
+  Loop& loop_;
+  FramePool* frames_;
+  TaskRoot* ready_head_ = nullptr;
+  TaskRoot** ready_tail_ = &ready_head_;
+  bool run_requested_ = false;
+  int inline_transfers_ = 0;
+  IntrusiveList<TaskRoot> live_;
+  std::size_t live_count_ = 0;
+  Async keep_running_;  // active while tasks live; also runs the queue if a post fails
+};
+
+}  // namespace detail
+}  // namespace evflow

@@ -1,0 +1,83 @@
+// evflow — the time awaitables of a task: sleep(d), sleep_until(t), yield().
+//
+//   co_await evflow::sleep(5ms);          // Error: 0, or what Timer::start refused
+//   co_await evflow::yield();             // let the loop poll I/O and fire timers first
+//
+// Each await embeds its Timer in the awaiting frame: no allocation, and the Timer is
+// stopped (by its destructor) if the frame is destroyed while it waits. The task is woken
+// by the timer's callback and runs in the loop's task phase of that iteration, in wake
+// order (scheduler.hpp). Durations and instants are on the loop's monotonic clock (a fake
+// one too: Loop::set_clock).
+//
+// yield() puts the task at the tail of the ready queue: it runs again in the next
+// iteration, after the loop has polled for I/O without blocking and fired due timers. It
+// arms no timer and makes no system call.
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+#include "../reactor/timer.hpp"
+#include "task.hpp"
+
+namespace evflow {
+
+namespace detail {
+
+class SleepAwaiter {
+ public:
+  explicit SleepAwaiter(MonotonicClock::time_point deadline) noexcept : deadline_(deadline), absolute_(true) {}
+  explicit SleepAwaiter(Timer::Duration duration) noexcept : duration_(duration) {}
+  SleepAwaiter(const SleepAwaiter&) = delete;
+  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    TaskRoot& root = root_of(awaiting);
+    root.resume_point = awaiting;
+    timer_.emplace(root.scheduler->loop());
+    auto wake = [&root] { root.scheduler->wake(root); };
+    error_ = absolute_ ? timer_->start_at(deadline_, wake) : timer_->start(duration_, wake);
+    return !error_;  // a refused start resumes at once with the error
+  }
+  Error await_resume() const noexcept { return error_; }
+
+ private:
+  MonotonicClock::time_point deadline_{};
+  Timer::Duration duration_{};
+  bool absolute_ = false;
+  std::optional<Timer> timer_;
+  Error error_;
+};
+
+class YieldAwaiter {
+ public:
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  void await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    TaskRoot& root = root_of(awaiting);
+    root.resume_point = awaiting;
+    root.scheduler->wake(root);
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace detail
+
+// Suspends the task until `deadline` on its loop's monotonic clock.
+inline detail::SleepAwaiter sleep_until(MonotonicClock::time_point deadline) noexcept {
+  return detail::SleepAwaiter(deadline);
+}
+
+// Suspends the task for `duration` from the loop's now(); a duration of zero or less is
+// due at once (the task still goes round the loop: use yield() for that, which is cheaper).
+template <class Rep, class Period>
+detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> duration) noexcept {
+  return detail::SleepAwaiter(std::chrono::duration_cast<Timer::Duration>(duration));
+}
+
+// Suspends the task until the next iteration (the tail of the ready queue).
+inline detail::YieldAwaiter yield() noexcept { return {}; }
+
+}  // namespace evflow

@@ -1,0 +1,244 @@
+// evflow — spawn(): a task owned by its loop; TaskHandle<T>: its state and its result.
+//
+//   auto handle = evflow::spawn(loop, fetch, url, 3);   // fetch(std::string, int) -> Task<Reply>
+//   ... co_await handle.join() ...                      // in another task
+//   auto reply = evflow::run_until_complete(loop, fetch, url, 3);   // from plain code
+//
+// spawn(loop, fn, args...) copies `fn` and each argument into the spawned task (decayed,
+// by value) and calls fn(args...) there: the coroutine's parameters refer to those copies,
+// which live as long as the task. Passing a reference to a coroutine yourself (calling a
+// coroutine with `const std::string&` of a temporary and awaiting it later) leaves it
+// dangling after its first suspension: spawn is the safe way.
+//
+// The loop owns a spawned task until it finishes: dropping the handle neither destroys
+// nor stops it. The task's first step runs in the loop's task phase (scheduler.hpp), never
+// inside spawn(). A loop destroyed with tasks still running destroys them (their frames,
+// and the watchers awaited in them); their handles then report Cancelled.
+//
+// Errors: spawn gives an empty handle (valid() false, error() ENOMEM) when the task's
+// record or first frame cannot be allocated, EINVAL when the loop is not open.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "task.hpp"
+
+namespace evflow {
+
+template <class T>
+class TaskHandle;
+namespace detail {
+template <class T>
+struct JoinAwaiter;
+}  // namespace detail
+
+namespace detail {
+
+// The record of a spawned task with its result, apart from the frames.
+template <class T>
+struct TaskRecord : TaskRoot {
+  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+#if defined(__cpp_exceptions)
+  std::exception_ptr exception;
+#endif
+  static void destroy(TaskRoot* root) noexcept {
+    TaskRecord* record = static_cast<TaskRecord*>(root);
+    record->~TaskRecord();
+    FramePool::deallocate(record);
+  }
+};
+
+// The frame spawn() makes: holds the copies of the callable and its arguments, runs the
+// task they make, and stores its result in the record.
+template <class T>
+struct SpawnedFrame {
+  struct promise_type : PromiseBase {
+    TaskRecord<T>* record = nullptr;
+    SpawnedFrame get_return_object() noexcept {
+      return SpawnedFrame{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    static SpawnedFrame get_return_object_on_allocation_failure() noexcept { return SpawnedFrame{}; }
+    static void* operator new(std::size_t size) noexcept { return FramePool::allocate(size); }
+    static void operator delete(void* frame) noexcept { FramePool::deallocate(frame); }
+
+    struct Finish {
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<promise_type> frame) noexcept {
+        TaskRecord<T>* record = frame.promise().record;
+        record->state = TaskState::Completed;
+#if defined(__cpp_exceptions)
+        if (frame.promise().exception) {
+          record->exception = std::exchange(frame.promise().exception, nullptr);
+          record->state = TaskState::Failed;
+        }
+#endif
+        frame.destroy();  // the copies of the callable and arguments go with it
+        record->scheduler->finished(*record);
+      }
+      void await_resume() const noexcept {}
+    };
+    Finish final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+  };
+  std::coroutine_handle<promise_type> frame;
+};
+
+template <class T, class Fn, class... Args>
+SpawnedFrame<T> run_spawned(TaskRecord<T>* record, Fn fn, Args... args) {
+  if constexpr (std::is_void_v<T>) {
+    co_await std::invoke(fn, args...);
+    record->value.emplace(true);
+  } else {
+    record->value.emplace(co_await std::invoke(fn, args...));
+  }
+}
+
+}  // namespace detail
+
+template <class T>
+class TaskHandle {
+ public:
+  TaskHandle() noexcept = default;
+  TaskHandle(TaskHandle&& other) noexcept
+      : record_(std::exchange(other.record_, nullptr)), error_(std::exchange(other.error_, Error())) {}
+  TaskHandle& operator=(TaskHandle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      record_ = std::exchange(other.record_, nullptr);
+      error_ = std::exchange(other.error_, Error());
+    }
+    return *this;
+  }
+  TaskHandle(const TaskHandle&) = delete;
+  TaskHandle& operator=(const TaskHandle&) = delete;
+  ~TaskHandle() { reset(); }
+
+  // False when spawn() failed (error() says why) or the handle was moved from.
+  bool valid() const noexcept { return record_ != nullptr; }
+  Error error() const noexcept { return error_; }
+  TaskState state() const noexcept { return record_ ? record_->state : TaskState::Cancelled; }
+  // Finished: completed, failed or cancelled.
+  bool done() const noexcept {
+    const TaskState s = state();
+    return s != TaskState::Pending && s != TaskState::Running;
+  }
+
+  // Awaitable from another task of the same loop: suspends until this task has finished,
+  // then gives its value: Result<T> (an Error for void), ECANCELED if the loop destroyed
+  // it; rethrows its exception (builds with exceptions).
+  auto join() const noexcept { return detail::JoinAwaiter<T>{record_, {}}; }
+
+  // The value of a finished task (as join() gives it); EAGAIN while it runs.
+  auto result() { return outcome(record_); }
+
+  // Internal (spawn, join).
+  static auto outcome(detail::TaskRecord<T>* record);
+  explicit TaskHandle(Error error) noexcept : error_(error) {}
+  explicit TaskHandle(detail::TaskRecord<T>* record) noexcept : record_(record) {}
+
+ private:
+  void reset() noexcept {
+    if (record_) std::exchange(record_, nullptr)->release();
+  }
+  detail::TaskRecord<T>* record_ = nullptr;
+  Error error_;
+};
+
+template <class T>
+auto TaskHandle<T>::outcome(detail::TaskRecord<T>* record) {
+  const Error error = record == nullptr                                                              ? Error(EINVAL)
+                      : record->state == TaskState::Cancelled                                        ? Error(ECANCELED)
+                      : (record->state == TaskState::Pending || record->state == TaskState::Running) ? Error(EAGAIN)
+                                                                                                     : Error();
+#if defined(__cpp_exceptions)
+  if (!error && record->exception) std::rethrow_exception(record->exception);
+#endif
+  if constexpr (std::is_void_v<T>) {
+    return error;
+  } else {
+    if (error) return Result<T>(error);
+    return Result<T>(std::move(*record->value));
+  }
+}
+
+namespace detail {
+
+// join(): suspends until the joined task has finished.
+template <class T>
+struct JoinAwaiter {
+  TaskRecord<T>* record;
+  JoinWaiter waiter;
+  bool await_ready() const noexcept {
+    return record == nullptr || (record->state != TaskState::Pending && record->state != TaskState::Running);
+  }
+  template <class Promise>
+  void await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    TaskRoot& root = root_of(awaiting);
+    root.resume_point = awaiting;
+    waiter.waiter = &root;
+    waiter.next = record->joiners;
+    record->joiners = &waiter;
+  }
+  auto await_resume() { return TaskHandle<T>::outcome(record); }
+};
+
+template <class Fn, class... Args>
+using SpawnedValue = typename std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>::value_type;
+}  // namespace detail
+
+// Starts fn(args...) (a callable giving a Task) as a task of `loop`; see the header
+// comment for what is copied, who owns the task and the errors.
+template <class Fn, class... Args>
+TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&... args) noexcept {
+  using T = detail::SpawnedValue<Fn, Args...>;
+  if (!loop.is_open()) return TaskHandle<T>(Error(EINVAL));
+  detail::TaskScheduler* scheduler = detail::TaskScheduler::of(loop);
+  if (scheduler == nullptr) return TaskHandle<T>(Error(ENOMEM));
+  detail::FramePool::Scope frames(&scheduler->frames());
+  void* memory = detail::FramePool::allocate(sizeof(detail::TaskRecord<T>));
+  if (memory == nullptr) return TaskHandle<T>(Error(ENOMEM));
+  auto* record = ::new (memory) detail::TaskRecord<T>();
+  record->destroy_record = &detail::TaskRecord<T>::destroy;
+  auto spawned = detail::run_spawned<T, std::decay_t<Fn>, std::decay_t<Args>...>(record, std::forward<Fn>(fn),
+                                                                                 std::forward<Args>(args)...);
+  if (!spawned.frame) {
+    detail::TaskRecord<T>::destroy(record);
+    return TaskHandle<T>(Error(ENOMEM));
+  }
+  spawned.frame.promise().record = record;
+  spawned.frame.promise().root = record;
+  record->frame = spawned.frame;
+  record->resume_point = spawned.frame;
+  ++record->references;  // the handle's
+  scheduler->adopt(*record);
+  return TaskHandle<T>(record);
+}
+
+// Runs fn(args...) as a task of `loop` and runs the loop until it has finished; gives its
+// value as join() does. From plain code (not from a callback of `loop`: EBUSY).
+template <class Fn, class... Args>
+auto run_until_complete(Loop& loop, Fn&& fn, Args&&... args) {
+  auto handle = spawn(loop, std::forward<Fn>(fn), std::forward<Args>(args)...);
+  while (handle.valid() && !handle.done()) {
+    if (Error err = loop.run(RunMode::Once)) return decltype(handle.result())(err);
+  }
+  if (!handle.valid()) return decltype(handle.result())(handle.error());
+  return handle.result();
+}
+
+// The tasks `loop` owns now (spawned and not finished), and the most bytes of task frames
+// it has had live at once (the frame pool's high-water mark).
+inline std::size_t live_tasks(Loop& loop) noexcept {
+  auto* scheduler = static_cast<detail::TaskScheduler*>(loop.extension());
+  return scheduler ? scheduler->live_tasks() : 0;
+}
+inline std::size_t task_frames_high_water(Loop& loop) noexcept {
+  auto* scheduler = static_cast<detail::TaskScheduler*>(loop.extension());
+  return scheduler ? scheduler->frames().high_water_bytes() : 0;
+}
+
+}  // namespace evflow
