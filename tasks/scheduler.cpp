@@ -78,12 +78,42 @@ void TaskScheduler::finished(TaskRoot& root) noexcept {
     waiter->next = oldest_first;
     oldest_first = waiter;
   }
-  for (JoinWaiter* waiter = oldest_first; waiter != nullptr; waiter = waiter->next)
-    wake(*waiter->waiter);
+  while (JoinWaiter* waiter = oldest_first) {
+    oldest_first = waiter->next;
+    waiter->joined(*waiter);
+  }
   live_.remove(root);
   if (--live_count_ == 0) keep_running_.stop();
   root.frame = nullptr;
   root.release();
+}
+
+void TaskScheduler::cancel(TaskRoot& root) noexcept {
+  if (root.state != TaskState::Pending && root.state != TaskState::Running) return;
+  if (root.state == TaskState::Pending) {  // never started: it never runs
+    if (root.queued) {                     // out of the ready queue
+      TaskRoot** link = &ready_head_;
+      while (*link != &root)
+        link = &(*link)->next_ready;
+      *link = root.next_ready;
+      if (ready_tail_ == &root.next_ready) ready_tail_ = link;
+      root.queued = false;
+    }
+    std::coroutine_handle<> frame = root.frame;
+    root.state = TaskState::Cancelled;
+    {
+      FramePool::Scope frames(frames_);
+      frame.destroy();
+    }
+    finished(root);
+    return;
+  }
+  root.cancel_requested = true;
+  if (Suspension* suspension = root.suspended) {  // ends the await pending now
+    root.suspended = nullptr;
+    suspension->interrupt(*suspension);
+    if (!root.queued) wake(root);
+  }
 }
 
 void TaskScheduler::loop_destroyed() noexcept {

@@ -45,11 +45,22 @@ namespace detail {
 
 class TaskScheduler;
 
+// A suspension that a cancellation can end early: the awaiter that holds it stops what it
+// waits for (its watcher) and records ECANCELED; the task is then woken.
+struct Suspension {
+  void (*interrupt)(Suspension& self) noexcept = nullptr;
+
+ protected:
+  Suspension() noexcept = default;
+  ~Suspension() = default;
+};
+
 // What a join awaits: one per task that awaits another's end, in the awaiter (in the
 // awaiting frame), linked into the awaited task's record.
 struct JoinWaiter {
   JoinWaiter* next = nullptr;
-  struct TaskRoot* waiter = nullptr;
+  void (*joined)(JoinWaiter& self) noexcept = nullptr;  // wakes the joining task
+  void* awaiter = nullptr;
 };
 
 // The record of one spawned task, apart from its frames so that a handle may outlive
@@ -61,8 +72,10 @@ struct TaskRoot : ListNode<TaskRoot> {
   TaskRoot* next_ready = nullptr;
   JoinWaiter* joiners = nullptr;  // newest first
   uint32_t references = 1;
+  Suspension* suspended = nullptr;  // the await it is suspended in, if cancellable
   TaskState state = TaskState::Pending;
   bool queued = false;
+  bool cancel_requested = false;  // level-triggered: every later suspension completes at once
   void (*destroy_record)(TaskRoot*) noexcept = nullptr;
 
   // Drops one reference; the record goes with the last.
@@ -90,6 +103,8 @@ class TaskScheduler final : public Loop::Extension {
   std::coroutine_handle<> transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept;
   // The task has finished: wakes its joiners, drops the loop's reference.
   void finished(TaskRoot& root) noexcept;
+  // TaskHandle::cancel(): see spawn.hpp.
+  void cancel(TaskRoot& root) noexcept;
 
   std::size_t live_tasks() const noexcept { return live_count_; }
 

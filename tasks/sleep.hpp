@@ -18,49 +18,56 @@
 #include <optional>
 
 #include "../reactor/timer.hpp"
-#include "task.hpp"
+#include "await_base.hpp"
 
 namespace evflow {
 
 namespace detail {
 
-class SleepAwaiter {
+class SleepAwaiter : public CancellableAwait {
  public:
   explicit SleepAwaiter(MonotonicClock::time_point deadline) noexcept : deadline_(deadline), absolute_(true) {}
   explicit SleepAwaiter(Timer::Duration duration) noexcept : duration_(duration) {}
-  SleepAwaiter(const SleepAwaiter&) = delete;
-  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
 
-  bool await_ready() const noexcept { return false; }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
-    TaskRoot& root = root_of(awaiting);
-    root.resume_point = awaiting;
-    timer_.emplace(root.scheduler->loop());
-    auto wake = [&root] { root.scheduler->wake(root); };
-    error_ = absolute_ ? timer_->start_at(deadline_, wake) : timer_->start(duration_, wake);
-    return !error_;  // a refused start resumes at once with the error
+    if (!enter<SleepAwaiter>(awaiting)) return false;
+    timer_.emplace(root_->scheduler->loop());
+    auto fired = [this] { complete(); };
+    const Error error = absolute_ ? timer_->start_at(deadline_, fired) : timer_->start(duration_, fired);
+    return error ? refuse(error) : true;
   }
+  // 0 when the time has come; ECANCELED when the task was cancelled; what Timer::start
+  // refused (EINVAL on a loop not open, ENOMEM).
   Error await_resume() const noexcept { return error_; }
+  void stop_waiting() noexcept { timer_->stop(); }
 
  private:
   MonotonicClock::time_point deadline_{};
   Timer::Duration duration_{};
   bool absolute_ = false;
   std::optional<Timer> timer_;
-  Error error_;
 };
 
 class YieldAwaiter {
  public:
   bool await_ready() const noexcept { return false; }
   template <class Promise>
-  void await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     TaskRoot& root = root_of(awaiting);
+    if (root.cancel_requested) {
+      error_ = Error(ECANCELED);
+      return false;
+    }
     root.resume_point = awaiting;
     root.scheduler->wake(root);
+    return true;
   }
-  void await_resume() const noexcept {}
+  // 0, or ECANCELED (at once, without going round the loop) when the task was cancelled.
+  Error await_resume() const noexcept { return error_; }
+
+ private:
+  Error error_;
 };
 
 }  // namespace detail

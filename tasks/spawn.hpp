@@ -25,7 +25,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "task.hpp"
+#include "await_base.hpp"
 
 namespace evflow {
 
@@ -130,7 +130,12 @@ class TaskHandle {
   // Awaitable from another task of the same loop: suspends until this task has finished,
   // then gives its value: Result<T> (an Error for void), ECANCELED if the loop destroyed
   // it; rethrows its exception (builds with exceptions).
-  auto join() const noexcept { return detail::JoinAwaiter<T>{record_, {}}; }
+  auto join() const noexcept { return detail::JoinAwaiter<T>(record_); }
+
+  // Requests the task's cancellation; see the header comment. No effect on a finished task.
+  void cancel() noexcept {
+    if (record_ != nullptr && record_->scheduler != nullptr) record_->scheduler->cancel(*record_);
+  }
 
   // The value of a finished task (as join() gives it); EAGAIN while it runs.
   auto result() { return outcome(record_); }
@@ -167,23 +172,38 @@ auto TaskHandle<T>::outcome(detail::TaskRecord<T>* record) {
 
 namespace detail {
 
-// join(): suspends until the joined task has finished.
+// join(): suspends until the joined task has finished. A cancellation of the joining
+// task ends the wait (ECANCELED); the joined task goes on.
 template <class T>
-struct JoinAwaiter {
-  TaskRecord<T>* record;
-  JoinWaiter waiter;
+class JoinAwaiter : public CancellableAwait {
+ public:
+  explicit JoinAwaiter(TaskRecord<T>* record) noexcept : record_(record) {}
   bool await_ready() const noexcept {
-    return record == nullptr || (record->state != TaskState::Pending && record->state != TaskState::Running);
+    return record_ == nullptr || (record_->state != TaskState::Pending && record_->state != TaskState::Running);
   }
   template <class Promise>
-  void await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
-    TaskRoot& root = root_of(awaiting);
-    root.resume_point = awaiting;
-    waiter.waiter = &root;
-    waiter.next = record->joiners;
-    record->joiners = &waiter;
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    if (!enter<JoinAwaiter>(awaiting)) return false;
+    waiter_.awaiter = this;
+    waiter_.joined = [](JoinWaiter& self) noexcept { static_cast<JoinAwaiter*>(self.awaiter)->complete(); };
+    waiter_.next = record_->joiners;
+    record_->joiners = &waiter_;
+    return true;
   }
-  auto await_resume() { return TaskHandle<T>::outcome(record); }
+  auto await_resume() {
+    if (error_) return decltype(TaskHandle<T>::outcome(record_))(error_);
+    return TaskHandle<T>::outcome(record_);
+  }
+  void stop_waiting() noexcept {
+    JoinWaiter** link = &record_->joiners;
+    while (*link != &waiter_)
+      link = &(*link)->next;
+    *link = waiter_.next;
+  }
+
+ private:
+  TaskRecord<T>* record_;
+  JoinWaiter waiter_;
 };
 
 template <class Fn, class... Args>

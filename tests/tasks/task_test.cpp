@@ -248,5 +248,71 @@ TEST_F(TaskTest, AnExceptionLeavingATaskIsRethrownByJoinNotFatal) {
 }
 #endif
 
+TEST_F(TaskTest, ATaskCancelledBeforeItsFirstStepNeverRuns) {
+  bool ran = false;
+  auto handle = spawn(loop, [&ran]() -> Task<> {
+    ran = true;
+    co_return;
+  });
+  handle.cancel();
+  EXPECT_EQ(handle.state(), TaskState::Cancelled);
+  step(0s);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(handle.result().code(), ECANCELED);
+  EXPECT_EQ(live_tasks(loop), 0u);
+}
+
+TEST_F(TaskTest, CancellationEndsThePendingSleepAndEveryLaterAwaitAtOnce) {
+  std::vector<int> outcomes;
+  auto handle = spawn(loop, [&outcomes]() -> Task<> {
+    outcomes.push_back((co_await sleep(1h)).code());
+    outcomes.push_back((co_await sleep(1h)).code());  // level-triggered: at once
+    outcomes.push_back((co_await yield()).code());
+    outcomes.push_back((co_await sleep(0s)).code());
+  });
+  step(0s);
+  EXPECT_EQ(loop.active_watchers(), 2) << "the sleep's timer and the scheduler's keep-alive";
+  handle.cancel();
+  step(0s);
+  EXPECT_EQ(outcomes, (std::vector<int>{ECANCELED, ECANCELED, ECANCELED, ECANCELED}));
+  EXPECT_EQ(handle.state(), TaskState::Completed) << "it returned: cancellation is what its awaits saw";
+  EXPECT_EQ(loop.active_watchers(), 0) << "the cancelled sleep stopped its timer";
+}
+
+TEST_F(TaskTest, ACancelArrivingAfterTheAwaitedEventInTheSameIterationLetsTheResultThrough) {
+  std::vector<int> outcomes;
+  auto handle = spawn(loop, [&outcomes]() -> Task<> {
+    outcomes.push_back((co_await sleep(1ms)).code());
+    outcomes.push_back((co_await sleep(1ms)).code());
+  });
+  step(0s);
+  Timer canceller(loop);  // fires after the task's timer in the same iteration
+  ASSERT_FALSE(canceller.start(1ms, [&handle] { handle.cancel(); }));
+  step(1ms);
+  EXPECT_EQ(outcomes, (std::vector<int>{0, ECANCELED}));
+}
+
+TEST_F(TaskTest, CancellingATaskBlockedInJoinEndsTheJoinButNotTheJoinedTask) {
+  auto worker = spawn(loop, []() -> Task<int> {
+    co_await sleep(5ms);
+    co_return 5;
+  });
+  auto joiner = spawn(
+      loop,
+      [](TaskHandle<int>* other) -> Task<int> {
+        Result<int> r = co_await other->join();
+        co_return r ? r.value() : -r.error().code();
+      },
+      &worker);
+  step(0s);
+  joiner.cancel();
+  step(0s);
+  ASSERT_TRUE(joiner.done());
+  EXPECT_EQ(joiner.result().value(), -ECANCELED);
+  EXPECT_EQ(worker.state(), TaskState::Running);
+  step(5ms);
+  EXPECT_EQ(worker.result().value(), 5);
+}
+
 }  // namespace
 }  // namespace evflow
