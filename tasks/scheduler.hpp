@@ -27,6 +27,7 @@
 
 #include "../reactor/async.hpp"
 #include "../reactor/intrusive_list.hpp"
+#include "../reactor/io.hpp"
 #include "../reactor/loop.hpp"
 #include "frame_pool.hpp"
 
@@ -73,6 +74,7 @@ struct TaskRoot : ListNode<TaskRoot> {
   JoinWaiter* joiners = nullptr;  // newest first
   uint32_t references = 1;
   Suspension* suspended = nullptr;  // the await it is suspended in, if cancellable
+  Io::Handover last_readiness;      // the registration its last readiness await left
   TaskState state = TaskState::Pending;
   bool queued = false;
   bool cancel_requested = false;  // level-triggered: every later suspension completes at once

@@ -1,0 +1,188 @@
+#include "tasks/tasks.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#if !defined(_WIN32)
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+#include <evflow/evflow.hpp>
+#include "tests/support/descriptors.hpp"
+#include "tests/support/run_until.hpp"
+
+namespace evflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+class AwaitTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(loop.open()); }
+  void iterate() { ASSERT_FALSE(loop.run(RunMode::NoWait)); }
+  Loop loop;
+};
+
+TEST_F(AwaitTest, ReadableCompletesWhenDataArrivesAndAgainWithoutASystemCall) {
+  auto pair = testing::make_socketpair();
+  const int fd = pair.a.get();
+  std::vector<char> got;
+  auto reader = spawn(
+      loop,
+      [&got](int from) -> Task<> {
+        for (int i = 0; i < 3; ++i) {
+          Result<Events> ready = co_await readable(from);
+          if (!ready || !ready.value().readable()) co_return;
+          char c;
+          if (testing::read_fd(from, &c, 1) == 1) got.push_back(c);
+        }
+      },
+      fd);
+  iterate();  // the first await registers the descriptor
+  iterate();
+  const uint64_t syscalls = loop.stats().interest_syscalls;
+  for (char c : {'a', 'b', 'c'}) {
+    ASSERT_TRUE(testing::write_byte(pair.b.get(), c));
+    ASSERT_TRUE(testing::run_until(loop, [&] { return got.size() == static_cast<size_t>(c - 'a' + 1); }));
+  }
+  EXPECT_EQ(got, (std::vector<char>{'a', 'b', 'c'}));
+  EXPECT_EQ(loop.stats().interest_syscalls, syscalls) << "each await handed the registration to the next";
+  EXPECT_TRUE(testing::run_until(loop, [&] { return reader.done(); }));
+  iterate();
+  EXPECT_EQ(loop.stats().interest_syscalls, syscalls + 1) << "the registration goes when no await takes it";
+}
+
+TEST_F(AwaitTest, ACancelledReadinessAwaitStopsItsWatcherAndGivesEcanceled) {
+  auto pair = testing::make_socketpair();
+  Error seen;
+  auto reader = spawn(
+      loop,
+      [&seen](int from) -> Task<> {
+        Result<Events> ready = co_await readable(from);
+        seen = ready.error();
+      },
+      pair.a.get());
+  iterate();
+  EXPECT_EQ(loop.active_watchers(), 2) << "the Io and the scheduler's keep-alive";
+  reader.cancel();
+  iterate();
+  EXPECT_EQ(seen.code(), ECANCELED);
+  EXPECT_EQ(loop.active_watchers(), 0);
+  ASSERT_TRUE(testing::write_byte(pair.b.get()));
+  iterate();  // nothing is called any more
+}
+
+TEST_F(AwaitTest, ReadinessOfABadDescriptorIsEbadfAtOnce) {
+  auto result = run_until_complete(loop, []() -> Task<int> { co_return (co_await readable(-1)).error().code(); });
+  EXPECT_EQ(result.value(), EBADF);
+}
+
+TEST_F(AwaitTest, ANotificationFromAnotherThreadWakesTheTaskAndOneMadeBeforeTheWaitIsNotLost) {
+  Notification note(loop);
+  int wakes = 0;
+  auto waiter = spawn(loop, [&note, &wakes]() -> Task<> {
+    for (int i = 0; i < 2; ++i) {
+      if (co_await note.wait()) co_return;
+      ++wakes;
+    }
+  });
+  iterate();
+  std::thread other([&note] { note.notify(); });
+  other.join();
+  ASSERT_TRUE(testing::run_until(loop, [&] { return wakes == 1; }));
+  note.notify();  // before the task waits again: kept for its next wait
+  ASSERT_TRUE(testing::run_until(loop, [&] { return waiter.done(); }));
+  EXPECT_EQ(wakes, 2);
+}
+
+TEST_F(AwaitTest, ACancelledNotificationWaitGivesEcanceledAndLeavesNoWatcher) {
+  Notification note(loop);
+  Error seen;
+  auto waiter = spawn(loop, [&]() -> Task<> { seen = co_await note.wait(); });
+  iterate();
+  waiter.cancel();
+  iterate();
+  EXPECT_EQ(seen.code(), ECANCELED);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+#if !defined(_WIN32)
+TEST_F(AwaitTest, ChildExitGivesTheStatusOfTheChild) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(7);
+  auto result = run_until_complete(
+      loop,
+      [](pid_t child) -> Task<int> {
+        Result<ExitStatus> status = co_await child_exit(child);
+        co_return status ? status.value().code() : -1;
+      },
+      pid);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result.value(), 7);
+}
+
+TEST_F(AwaitTest, ACancelledChildExitAwaitGivesEcanceledAndTheChildCanStillBeWaitedFor) {
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char c;
+    (void)!::read(gate[0], &c, 1);
+    _exit(0);
+  }
+  Error seen;
+  auto waiter = spawn(
+      loop, [&seen](pid_t child) -> Task<> { seen = (co_await child_exit(child)).error(); }, pid);
+  iterate();
+  waiter.cancel();
+  iterate();
+  EXPECT_EQ(seen.code(), ECANCELED);
+  (void)!::write(gate[1], "x", 1);
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid) << "not reaped by the cancelled await";
+  ::close(gate[0]);
+  ::close(gate[1]);
+}
+
+TEST_F(AwaitTest, ASignalRaisedWhileNoTaskWaitsCompletesTheNextWait) {
+  SignalWaiter usr1(loop);
+  ASSERT_FALSE(usr1.start(SIGUSR1));
+  int raised = 0;
+  auto waiter = spawn(loop, [&usr1, &raised]() -> Task<> {
+    for (int i = 0; i < 2; ++i) {
+      if (co_await usr1.next()) co_return;
+      ++raised;
+    }
+  });
+  iterate();
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_TRUE(testing::run_until(loop, [&] { return raised == 1; }));
+  ASSERT_EQ(::raise(SIGUSR1), 0);  // the task is in the task phase or waiting: either way kept
+  ASSERT_TRUE(testing::run_until(loop, [&] { return waiter.done(); }));
+  EXPECT_EQ(raised, 2);
+}
+
+TEST_F(AwaitTest, ACancelledSignalWaitGivesEcanceledAndTheWatcherStaysForTheNext) {
+  SignalWaiter usr2(loop);
+  ASSERT_FALSE(usr2.start(SIGUSR2));
+  Error seen;
+  auto waiter = spawn(loop, [&]() -> Task<> { seen = co_await usr2.next(); });
+  iterate();
+  waiter.cancel();
+  iterate();
+  EXPECT_EQ(seen.code(), ECANCELED);
+  ASSERT_EQ(::raise(SIGUSR2), 0);  // still caught, not fatal
+  auto again = spawn(loop, [&]() -> Task<> { seen = co_await usr2.next(); });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return again.done(); }));
+  EXPECT_FALSE(seen);
+}
+#endif
+
+}  // namespace
+}  // namespace evflow
