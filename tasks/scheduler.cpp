@@ -54,20 +54,24 @@ std::coroutine_handle<> TaskScheduler::transfer(TaskRoot& root, std::coroutine_h
 
 void TaskScheduler::run_ready() noexcept {
   if (!run_requested_) return;  // the Async fallback after the post already ran
-  run_requested_ = false;
-  // The tasks queued now; those woken while they run wait for the next iteration.
-  TaskRoot* batch = ready_head_;
-  ready_head_ = nullptr;
-  ready_tail_ = &ready_head_;
+  // run_requested_ stays set while the rounds run: a wake-up meanwhile only queues.
   FramePool::Scope frames(frames_);
-  while (TaskRoot* root = batch) {
-    batch = root->next_ready;
-    root->next_ready = nullptr;
-    root->queued = false;
-    if (root->state == TaskState::Pending) root->state = TaskState::Running;
-    inline_transfers_ = 0;
-    root->resume_point.resume();
+  for (int round = 0; round < kRoundsPerPhase && ready_head_ != nullptr; ++round) {
+    // A round: the tasks queued now, in wake order; those they wake go to the next round.
+    TaskRoot* batch = ready_head_;
+    ready_head_ = nullptr;
+    ready_tail_ = &ready_head_;
+    while (TaskRoot* root = batch) {
+      batch = root->next_ready;
+      root->next_ready = nullptr;
+      root->queued = false;
+      if (root->state == TaskState::Pending) root->state = TaskState::Running;
+      inline_transfers_ = 0;
+      root->resume_point.resume();
+    }
   }
+  run_requested_ = false;
+  if (ready_head_ != nullptr) request_run();  // the rest after the loop has polled and fired timers
 }
 
 void TaskScheduler::finished(TaskRoot& root) noexcept {

@@ -6,11 +6,12 @@
 // record itself: waking a task costs two pointer writes and no allocation.
 //
 // Where tasks run: in the loop's posted-work phase (the end of step 5 of the iteration,
-// Loop::post). The first wake-up of a phase posts one piece of work that runs the tasks
-// queued when it starts, in wake order; a task woken while they run (a yield, a join of a
-// task that just finished, a transfer past the inline bound) runs in the next iteration,
-// after the loop has polled for I/O and fired due timers: a loop of tasks that only yield
-// never starves the loop.
+// Loop::post). The first wake-up posts one piece of work that runs the queue in rounds: a
+// round runs the tasks queued when it starts, in wake order, and those they wake (a
+// yield, the joiners of a task that ended, a transfer past the inline bound) run in the
+// next round. After kRoundsPerPhase rounds the rest waits for the next iteration, after
+// the loop has polled for I/O and fired due timers: tasks that only yield never starve
+// the loop, and a yield costs a system call only once per kRoundsPerPhase.
 //
 // Inline resumption is bounded: a task that awaits a task, which completes at once,
 // continues by symmetric transfer, which an unoptimised build makes a nested call. After
@@ -89,6 +90,7 @@ struct TaskRoot : ListNode<TaskRoot> {
 class TaskScheduler final : public Loop::Extension {
  public:
   static constexpr int kMaxInlineTransfers = 64;
+  static constexpr int kRoundsPerPhase = 64;
 
   // The loop's scheduler, made on first use; null when the memory is not there.
   static TaskScheduler* of(Loop& loop) noexcept;

@@ -120,26 +120,40 @@ TEST_F(TaskTest, TasksRunInThePostedWorkPhaseAfterTheTimerCallbacksOfTheIteratio
   EXPECT_EQ(log, (std::vector<std::string>{"timer", "posted", "task"}));
 }
 
-TEST_F(TaskTest, YieldRunsTheTaskInTheNextIterationAfterDueTimersWithoutASystemCall) {
+TEST_F(TaskTest, YieldGoesToTheTailOfTheQueueWithoutASystemCall) {
   std::vector<std::string> log;
-  std::vector<uint64_t> iterations;
-  Timer timer(loop);
-  auto handle = spawn(loop, [&]() -> Task<> {
-    iterations.push_back(loop.iteration());
-    EXPECT_FALSE(timer.start(0ms, [&log] { log.push_back("timer"); }));
+  auto yielder = [&log](std::string name) -> Task<> {
+    log.push_back(name + "1");
     co_await yield();
-    log.push_back("task");
-    iterations.push_back(loop.iteration());
-  });
+    log.push_back(name + "2");
+  };
+  (void)spawn(loop, yielder, std::string("a"));
+  (void)spawn(loop, yielder, std::string("b"));
   const uint64_t syscalls_before = loop.stats().interest_syscalls;
   step(0s);
-  step(0s);
-  step(0s);
-  ASSERT_TRUE(handle.done());
-  EXPECT_EQ(log, (std::vector<std::string>{"timer", "task"}));
-  ASSERT_EQ(iterations.size(), 2u);
-  EXPECT_EQ(iterations[1], iterations[0] + 1);
+  EXPECT_EQ(log, (std::vector<std::string>{"a1", "b1", "a2", "b2"}));
   EXPECT_EQ(loop.stats().interest_syscalls, syscalls_before);
+}
+
+// A task that only yields gets kRoundsPerPhase rounds of the task phase; the rest of its
+// work waits for the next iteration, after the loop has polled and fired due timers.
+TEST_F(TaskTest, ATaskThatOnlyYieldsDoesNotStarveTimers) {
+  bool fired = false;
+  long yields_before_the_timer = -1;
+  Timer timer(loop);
+  auto spinner = spawn(loop, [&]() -> Task<> {
+    EXPECT_FALSE(timer.start(0ms, [&fired] { fired = true; }));
+    for (long i = 0; !fired; ++i) {
+      yields_before_the_timer = i;
+      co_await yield();
+    }
+  });
+  step(0s);
+  step(0s);
+  step(0s);
+  ASSERT_TRUE(spinner.done());
+  EXPECT_TRUE(fired);
+  EXPECT_LE(yields_before_the_timer, detail::TaskScheduler::kRoundsPerPhase);
 }
 
 TEST_F(TaskTest, JoinWaitsForTheOtherTaskAndGivesItsValue) {
