@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
 #include <thread>
 #include <vector>
@@ -110,7 +111,76 @@ TEST_F(AwaitTest, ACancelledNotificationWaitGivesEcanceledAndLeavesNoWatcher) {
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
+// Each loop's tasks, scheduler and frame pool belong to its thread; one loop's task wakes
+// the other's through a Notification.
+TEST(TaskThreads, TwoLoopsInTwoThreadsRunTheirTasksAndNotifyEachOther) {
+  Loop first_loop;
+  ASSERT_FALSE(first_loop.open());
+  Notification to_first(first_loop);
+  std::atomic<bool> second_ready{false};
+  long second_sum = 0;
+  std::thread second([&] {
+    Loop loop;
+    if (loop.open()) return;
+    auto result = run_until_complete(loop, [&]() -> Task<long> {
+      long sum = 0;
+      for (int i = 0; i < 1000; ++i) {
+        auto child = spawn(
+            loop,
+            [](int v) -> Task<int> {
+              co_await yield();
+              co_return v;
+            },
+            i);
+        sum += (co_await child.join()).value();
+      }
+      second_ready.store(true);
+      to_first.notify();
+      co_return sum;
+    });
+    second_sum = result.value_or(-1);
+  });
+  auto first = run_until_complete(first_loop, [&]() -> Task<int> {
+    long local = 0;
+    for (int i = 0; i < 1000; ++i) {
+      co_await yield();
+      ++local;
+    }
+    while (!second_ready.load())
+      if (co_await to_first.wait()) co_return -1;
+    co_return static_cast<int>(local);
+  });
+  second.join();
+  EXPECT_EQ(first.value(), 1000);
+  EXPECT_EQ(second_sum, 999L * 1000 / 2);
+}
+
 #if !defined(_WIN32)
+TEST(TaskFork, AForkedChildsLoopKeepsItsTasks) {
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  int steps = 0;
+  auto task = spawn(loop, [&steps]() -> Task<> {
+    ++steps;
+    co_await sleep(1ms);
+    ++steps;
+  });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_EQ(steps, 1);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    for (int i = 0; i < 10000 && !task.done(); ++i)
+      if (loop.run(RunMode::Once)) _exit(10);
+    _exit(task.done() && steps == 2 ? 0 : 11);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_TRUE(testing::run_until(loop, [&] { return task.done(); }));
+  EXPECT_EQ(steps, 2);
+}
+
 TEST_F(AwaitTest, ChildExitGivesTheStatusOfTheChild) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
