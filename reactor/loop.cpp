@@ -56,7 +56,7 @@ Loop::~Loop() {
   }
   if (Extension* extension = extension_) {  // first: what it runs may still use the loop
     extension_ = nullptr;
-    extension->loop_destroyed();
+    if (extension->loop_destroyed != nullptr) extension->loop_destroyed(*extension);
   }
   posts_.drop_pending();  // the callables' destructors may still use the loop and its watchers
   detach_all();

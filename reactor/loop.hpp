@@ -255,15 +255,8 @@ class Loop {
   // here, one object per loop. When the loop is destroyed it calls loop_destroyed() first,
   // while its watchers and posted work still work, so that the layer ends what it runs;
   // the loop knows nothing else of it. The object must outlive the loop or be cleared.
-  class Extension {
-   public:
-    virtual void loop_destroyed() noexcept = 0;
-
-   protected:
-    Extension() noexcept = default;
-    Extension(const Extension&) = delete;
-    Extension& operator=(const Extension&) = delete;
-    ~Extension() = default;
+  struct Extension {
+    void (*loop_destroyed)(Extension& self) noexcept = nullptr;  // a function, not a virtual: no RTTI
   };
   Extension* extension() const noexcept { return extension_; }
   void set_extension(Extension* extension) noexcept { extension_ = extension; }

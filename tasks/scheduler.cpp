@@ -7,6 +7,7 @@ namespace evflow::detail {
 TaskScheduler::TaskScheduler(Loop& loop, FramePool* frames) noexcept
     : loop_(loop), frames_(frames), keep_running_(loop) {
   keep_running_.set_callback([this] { run_ready(); });
+  loop_destroyed = [](Loop::Extension& self) noexcept { static_cast<TaskScheduler&>(self).end_with_loop(); };
 }
 
 TaskScheduler* TaskScheduler::of(Loop& loop) noexcept {
@@ -120,7 +121,7 @@ void TaskScheduler::cancel(TaskRoot& root) noexcept {
   }
 }
 
-void TaskScheduler::loop_destroyed() noexcept {
+void TaskScheduler::end_with_loop() noexcept {
   // Every task still owned is destroyed, its frames and the watchers in them with it;
   // its handles (if any) see Cancelled. Nothing runs any more.
   ready_head_ = nullptr;

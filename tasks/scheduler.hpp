@@ -112,7 +112,8 @@ class TaskScheduler final : public Loop::Extension {
 
   std::size_t live_tasks() const noexcept { return live_count_; }
 
-  void loop_destroyed() noexcept override;
+  // The loop is being destroyed (Loop::Extension).
+  void end_with_loop() noexcept;
 
  private:
   explicit TaskScheduler(Loop& loop, FramePool* frames) noexcept;
