@@ -51,7 +51,10 @@ TEST_F(AwaitTest, ReadableCompletesWhenDataArrivesAndAgainWithoutASystemCall) {
     ASSERT_TRUE(testing::run_until(loop, [&] { return got.size() == static_cast<size_t>(c - 'a' + 1); }));
   }
   EXPECT_EQ(got, (std::vector<char>{'a', 'b', 'c'}));
-  EXPECT_EQ(loop.stats().interest_syscalls, syscalls) << "each await handed the registration to the next";
+  // IOCP's AFD poll is one-shot: each report is re-armed with a call, handed over or not
+  // (platform/win/iocp_backend.hpp, note b). The readiness backends keep registrations.
+  if (loop.backend_kind() != BackendKind::Iocp)
+    EXPECT_EQ(loop.stats().interest_syscalls, syscalls) << "each await handed the registration to the next";
   EXPECT_TRUE(testing::run_until(loop, [&] { return reader.done(); }));
 }
 
