@@ -53,8 +53,9 @@ TEST_F(AwaitTest, ReadableCompletesWhenDataArrivesAndAgainWithoutASystemCall) {
   EXPECT_EQ(got, (std::vector<char>{'a', 'b', 'c'}));
   // IOCP's AFD poll is one-shot: each report is re-armed with a call, handed over or not
   // (platform/win/iocp_backend.hpp, note b). The readiness backends keep registrations.
-  if (loop.backend_kind() != BackendKind::Iocp)
+  if (loop.backend_kind() != BackendKind::Iocp) {
     EXPECT_EQ(loop.stats().interest_syscalls, syscalls) << "each await handed the registration to the next";
+  }
   EXPECT_TRUE(testing::run_until(loop, [&] { return reader.done(); }));
 }
 
