@@ -25,7 +25,7 @@ evflow::Task<int> worker(const char* name, int steps) {
 
 // Cancels `victim` unless it has finished within `limit`.
 evflow::Task<> watchdog(evflow::TaskHandle<int>* victim, std::chrono::milliseconds limit) {
-  co_await evflow::sleep(limit);
+  (void)co_await evflow::sleep(limit);
   if (!victim->done()) {
     std::printf("watchdog: %lld ms are up, cancelling\n", static_cast<long long>(limit.count()));
     victim->cancel();

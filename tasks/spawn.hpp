@@ -33,7 +33,7 @@ template <class T>
 class TaskHandle;
 namespace detail {
 template <class T>
-struct JoinAwaiter;
+class JoinAwaiter;
 }  // namespace detail
 
 namespace detail {
@@ -67,17 +67,17 @@ struct SpawnedFrame {
 
     struct Finish {
       bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<promise_type> frame) noexcept {
-        TaskRecord<T>* record = frame.promise().record;
-        record->state = TaskState::Completed;
+      void await_suspend(std::coroutine_handle<promise_type> ending) noexcept {
+        TaskRecord<T>* finished = ending.promise().record;
+        finished->state = TaskState::Completed;
 #if defined(__cpp_exceptions)
-        if (frame.promise().exception) {
-          record->exception = std::exchange(frame.promise().exception, nullptr);
-          record->state = TaskState::Failed;
+        if (ending.promise().exception) {
+          finished->exception = std::exchange(ending.promise().exception, nullptr);
+          finished->state = TaskState::Failed;
         }
 #endif
-        frame.destroy();  // the copies of the callable and arguments go with it
-        record->scheduler->finished(*record);
+        ending.destroy();  // the copies of the callable and arguments go with it
+        finished->scheduler->finished(*finished);
       }
       void await_resume() const noexcept {}
     };

@@ -130,7 +130,7 @@ TEST(TaskThreads, TwoLoopsInTwoThreadsRunTheirTasksAndNotifyEachOther) {
         auto child = spawn(
             loop,
             [](int v) -> Task<int> {
-              co_await yield();
+              (void)co_await yield();
               co_return v;
             },
             i);
@@ -145,7 +145,7 @@ TEST(TaskThreads, TwoLoopsInTwoThreadsRunTheirTasksAndNotifyEachOther) {
   auto first = run_until_complete(first_loop, [&]() -> Task<int> {
     long local = 0;
     for (int i = 0; i < 1000; ++i) {
-      co_await yield();
+      (void)co_await yield();
       ++local;
     }
     while (!second_ready.load())
@@ -164,7 +164,7 @@ TEST(TaskFork, AForkedChildsLoopKeepsItsTasks) {
   int steps = 0;
   auto task = spawn(loop, [&steps]() -> Task<> {
     ++steps;
-    co_await sleep(1ms);
+    (void)co_await sleep(1ms);
     ++steps;
   });
   ASSERT_FALSE(loop.run(RunMode::NoWait));
