@@ -190,6 +190,12 @@ $(LIB): $(CORE_OBJS)
 # The core: no exceptions, no RTTI.
 $(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o $(BUILD)/tasks/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/tests/%.o: CXXFLAGS = $(TEST_CXXFLAGS)
+ifeq ($(CONFIG),asan-clang)
+  # clang 14 cannot emit -fsanitize=function's prologue data for the parts a coroutine is
+  # split into ("Cannot represent a difference across sections"): the coroutine tests go
+  # without that one check of UBSan's; every other check stays.
+  $(BUILD)/tests/tasks/%.o: CXXFLAGS = $(TEST_CXXFLAGS) -fno-sanitize=function
+endif
 $(BUILD)/examples/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/fuzz/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/bench/%.o: CXXFLAGS = $(CXXFLAGS_BASE) $(WARNINGS)
