@@ -11,7 +11,7 @@ TaskScheduler::TaskScheduler(Loop& loop, FramePool* frames) noexcept
 }
 
 TaskScheduler* TaskScheduler::of(Loop& loop) noexcept {
-  if (Loop::Extension* extension = loop.extension()) return static_cast<TaskScheduler*>(extension);
+  if (TaskScheduler* scheduler = existing(loop)) return scheduler;
   auto* frames = new (std::nothrow) FramePool();
   if (frames == nullptr) return nullptr;
   auto* scheduler = new (std::nothrow) TaskScheduler(loop, frames);

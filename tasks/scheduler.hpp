@@ -94,6 +94,8 @@ class TaskScheduler final : public Loop::Extension {
 
   // The loop's scheduler, made on first use; null when the memory is not there.
   static TaskScheduler* of(Loop& loop) noexcept;
+  // The loop's scheduler if a spawn has made one, else null.
+  static TaskScheduler* existing(const Loop& loop) noexcept { return static_cast<TaskScheduler*>(loop.extension()); }
 
   Loop& loop() const noexcept { return loop_; }
   FramePool& frames() noexcept { return *frames_; }

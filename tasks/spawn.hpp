@@ -253,11 +253,11 @@ auto run_until_complete(Loop& loop, Fn&& fn, Args&&... args) {
 // The tasks `loop` owns now (spawned and not finished), and the most bytes of task frames
 // it has had live at once (the frame pool's high-water mark).
 inline std::size_t live_tasks(Loop& loop) noexcept {
-  auto* scheduler = static_cast<detail::TaskScheduler*>(loop.extension());
+  auto* scheduler = detail::TaskScheduler::existing(loop);
   return scheduler ? scheduler->live_tasks() : 0;
 }
 inline std::size_t task_frames_high_water(Loop& loop) noexcept {
-  auto* scheduler = static_cast<detail::TaskScheduler*>(loop.extension());
+  auto* scheduler = detail::TaskScheduler::existing(loop);
   return scheduler ? scheduler->frames().high_water_bytes() : 0;
 }
 
