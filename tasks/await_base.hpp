@@ -31,7 +31,7 @@ class CancellableAwait : public Suspension {
   template <class Derived, class Promise>
   bool enter(std::coroutine_handle<Promise> awaiting) noexcept {
     root_ = &root_of(awaiting);
-    if (root_->cancel_requested) {
+    if (root_->cancelled()) {
       error_ = Error(ECANCELED);
       return false;
     }

@@ -114,11 +114,15 @@ void TaskScheduler::cancel(TaskRoot& root) noexcept {
     return;
   }
   root.cancel_requested = true;
-  if (Suspension* suspension = root.suspended) {  // ends the await pending now
-    root.suspended = nullptr;
-    suspension->interrupt(*suspension);
-    if (!root.queued) wake(root);
-  }
+  deliver_cancellation(root);
+}
+
+void TaskScheduler::deliver_cancellation(TaskRoot& root) noexcept {
+  Suspension* suspension = root.suspended;
+  if (suspension == nullptr || !root.cancelled()) return;
+  root.suspended = nullptr;  // ends the await pending now
+  suspension->interrupt(*suspension);
+  if (!root.queued) wake(root);
 }
 
 void TaskScheduler::end_with_loop() noexcept {

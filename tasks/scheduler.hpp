@@ -57,6 +57,14 @@ struct Suspension {
   ~Suspension() = default;
 };
 
+// A cancellation scope as the task's chain of scopes sees it (cancellation.hpp): the
+// scopes a task is inside link innermost first, up to the task itself.
+struct ScopeNode {
+  ScopeNode* parent = nullptr;
+  bool cancelled = false;  // the scope's own cancellation (cancel() or its deadline)
+  bool shield = false;     // cancellations from outside the scope do not reach inside
+};
+
 // What a join awaits: one per task that awaits another's end, in the awaiter (in the
 // awaiting frame), linked into the awaited task's record.
 struct JoinWaiter {
@@ -79,7 +87,19 @@ struct TaskRoot : ListNode<TaskRoot> {
   TaskState state = TaskState::Pending;
   bool queued = false;
   bool cancel_requested = false;  // level-triggered: every later suspension completes at once
+  ScopeNode* innermost_scope = nullptr;
   void (*destroy_record)(TaskRoot*) noexcept = nullptr;
+
+  // Whether a suspension of the task now completes at once with ECANCELED: the innermost
+  // cancelled scope decides, unless a shield lies between it and the suspension; the
+  // task's own cancellation (TaskHandle::cancel) is the outermost scope.
+  bool cancelled() const noexcept {
+    for (const ScopeNode* scope = innermost_scope; scope != nullptr; scope = scope->parent) {
+      if (scope->cancelled) return true;
+      if (scope->shield) return false;
+    }
+    return cancel_requested;
+  }
 
   // Drops one reference; the record goes with the last.
   void release() noexcept {
@@ -111,6 +131,9 @@ class TaskScheduler final : public Loop::Extension {
   void finished(TaskRoot& root) noexcept;
   // TaskHandle::cancel(): see spawn.hpp.
   void cancel(TaskRoot& root) noexcept;
+  // A cancellation that may now reach the task (its own, a scope's, a shield lifted): if
+  // it is suspended in a cancellable await and root.cancelled(), ends that await.
+  void deliver_cancellation(TaskRoot& root) noexcept;
 
   std::size_t live_tasks() const noexcept { return live_count_; }
 

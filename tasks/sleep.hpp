@@ -55,7 +55,7 @@ class YieldAwaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     TaskRoot& root = root_of(awaiting);
-    if (root.cancel_requested) {
+    if (root.cancelled()) {
       error_ = Error(ECANCELED);
       return false;
     }

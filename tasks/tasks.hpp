@@ -1,7 +1,9 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
-// every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter.
+// every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
+// CancellationScope, with_timeout, with_deadline, shielded.
 #pragma once
 
+#include "cancellation.hpp"
 #include "child_exit.hpp"
 #include "notification.hpp"
 #include "readiness.hpp"

@@ -1,4 +1,5 @@
-// evflow — coroutine tasks on the loop: Task, spawn, TaskHandle, sleep, yield.
+// evflow — coroutine tasks on the loop: Task, spawn, TaskHandle, the awaits of every
+// watcher, cancellation scopes.
 #pragma once
 
 #include "../../tasks/tasks.hpp"
