@@ -213,6 +213,20 @@ $(BUILD)/gtest/gtest-all.o: $(GTEST_SRC)/src/gtest-all.cc
 $(TEST_BIN): $(TEST_OBJS) $(GTEST_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $(TEST_OBJS) $(GTEST_OBJS) $(LIB) $(PLATFORM_LIBS)
 
+# The coroutine layer needs no exceptions: its tests once more, built with -fno-exceptions
+# -fno-rtti (GoogleTest too), run by the debug configuration's test-run.
+NOEXCEPT_TEST_SRCS := $(sort $(wildcard tests/tasks/*.cpp)) tests/main.cpp tests/support/allocation_control.cpp
+NOEXCEPT_TEST_OBJS := $(NOEXCEPT_TEST_SRCS:%.cpp=$(BUILD)/noexcept/%.o) $(BUILD)/noexcept/gtest-all.o
+NOEXCEPT_TEST_BIN := $(BUILD)/evflow_tasks_noexcept_tests$(EXE)
+$(BUILD)/noexcept/tests/%.o: tests/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(TEST_CXXFLAGS) $(CORE_ONLY) -c $< -o $@
+$(BUILD)/noexcept/gtest-all.o: $(GTEST_SRC)/src/gtest-all.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXSTD) $(MODE) $(CORE_ONLY) -pthread -isystem $(GTEST_SRC)/include -I$(GTEST_SRC) -c $< -o $@
+$(NOEXCEPT_TEST_BIN): $(NOEXCEPT_TEST_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $(NOEXCEPT_TEST_OBJS) $(LIB) $(PLATFORM_LIBS)
+
 $(GTEST_SRC)/src/gtest-all.cc:
 	@echo "GoogleTest sources not found at $(GTEST_SRC): run 'make deps' (installs googletest) or set GTEST_SRC" && exit 1
 
@@ -228,8 +242,12 @@ else
   RUN_TESTS := $(TEST_BIN)
 endif
 
-test-run: $(TEST_BIN)
+test-run: $(TEST_BIN) $(if $(filter debug,$(CONFIG)),$(NOEXCEPT_TEST_BIN))
 	$(RUN_TESTS) --gtest_brief=1 $(GTEST_ARGS)
+ifeq ($(CONFIG),debug)
+	@echo "tasks/ tests built with -fno-exceptions -fno-rtti:"
+	$(NOEXCEPT_TEST_BIN) --gtest_brief=1 $(GTEST_ARGS)
+endif
 
 test: deps-test
 	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run

@@ -35,10 +35,21 @@ void* allocate_nothrow(std::size_t size) noexcept {
   return std::malloc(size ? size : 1);
 }
 
+// Out of memory in a throwing operator new: bad_alloc, or the end of a build without
+// exceptions (as the standard library's own operator new does there).
+[[noreturn]] void out_of_memory() {
+#if defined(__cpp_exceptions)
+  throw std::bad_alloc();
+#else
+  std::fputs("evflow test: out of memory\n", stderr);
+  std::abort();
+#endif
+}
+
 void* allocate_throwing(std::size_t size) {
   if (t_kernel_depth > 0) {
     if (void* p = std::malloc(size ? size : 1)) return p;
-    throw std::bad_alloc();
+    out_of_memory();
   }
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (g_countdown.load(std::memory_order_relaxed) > 0) g_throwing_while_armed.fetch_add(1);
@@ -50,7 +61,7 @@ void* allocate_throwing(std::size_t size) {
     std::abort();
   }
   if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
+  out_of_memory();
 }
 
 }  // namespace
