@@ -151,7 +151,7 @@ HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=
   $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
-.PHONY: all lib test check manual-check bench bench-quick bench-compare bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
+.PHONY: all lib test check manual-check bench bench-quick bench-tasks bench-compare bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check \
         windows windows-build windows-bench windows-bench-build
 
@@ -167,6 +167,8 @@ help:
 	@echo "make bench      run the benchmarks and the comparison with libev, libuv, libevent, Asio"
 	@echo "                (pinned to one CPU; tables, bench/results/latest.json, charts)"
 	@echo "make bench-quick the comparison on a reduced grid (about a minute)"
+	@echo "make bench-tasks the coroutine-task benchmark alone (evflow, Asio, Boost.Fiber), merged into"
+	@echo "                bench/results/latest.json and tasks.svg"
 	@echo "make fuzz       every fuzz/ target for FUZZ_SECONDS (default 60), FUZZ_JOBS (2) at a time"
 	@echo "make valgrind   the test suite under valgrind's memcheck"
 	@echo "make bsd-check  compile the library for FreeBSD 14 and macOS 13 (x86_64, arm64) with clang"
@@ -363,10 +365,13 @@ $(BUILD)/examples/%$(EXE): $(BUILD)/examples/%.o $(LIB)
 # --- benchmarks -----------------------------------------------------------------
 
 BENCH_LIBS := -lbenchmark -lpthread
+# What one program links besides: BENCH_LIBS_<program>. task_bench's stackful peer,
+# Boost.Fiber (Debian's libboost-fiber-dev), over Boost.Context.
+BENCH_LIBS_task_bench := -lboost_fiber -lboost_context
 bench-build: $(BENCH_BINS) $(COMPARE_BINS)
 $(BUILD)/bench/%$(EXE): $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS) $(PLATFORM_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS_$*) $(BENCH_LIBS) $(PLATFORM_LIBS)
 
 # The side-by-side comparison (bench/compare/): one executable per library, each peer
 # linked statically from Debian's archives, as evflow is. Peer headers use macros and
@@ -385,23 +390,49 @@ $(COMPARE_BINS): $(BUILD)/bench/compare/%: $(BUILD)/bench/compare/%.o $$(filter 
 
 # make bench: the micro-benchmarks of bench/*.cpp, then the comparison, each program
 # pinned to CPU 1. BENCH_ARGS goes to every program (e.g. --benchmark_filter=benchc).
+# Each micro-benchmark program also writes its JSON to BENCH_MICRO_OUT; task_bench's (the
+# coroutine tasks, evflow beside Asio and Boost.Fiber) joins the comparison's report as
+# the `tasks` workload. make bench-quick runs task_bench once, briefly, for the same.
+# task_bench's rows are compared with one another, so their repetitions run interleaved
+# at random (TASK_BENCH_ARGS): drift of this shared machine then hits every library alike.
 BENCH_CPU ?= 1
 BENCH_OUT := build/release/bench/results
+BENCH_MICRO_OUT := build/release/bench/micro
+MICRO_BENCH_ARGS := --benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2
+TASK_BENCH_ARGS := --benchmark_enable_random_interleaving=true
 bench: bench-deps
 	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-build
+	@rm -rf $(BENCH_MICRO_OUT) && mkdir -p $(BENCH_MICRO_OUT)
 	@for b in $(BENCH_SRCS:bench/%.cpp=build/release/bench/%); do \
-	  echo "== $$b"; taskset -c $(BENCH_CPU) $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-	    --benchmark_min_time=0.2 $(BENCH_ARGS) || exit 1; done
-	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=full
+	  echo "== $$b"; taskset -c $(BENCH_CPU) $$b $(MICRO_BENCH_ARGS) \
+	    $$(case $$b in */task_bench) echo '$(TASK_BENCH_ARGS)';; esac) \
+	    --benchmark_out=$(BENCH_MICRO_OUT)/$$(basename $$b).json --benchmark_out_format=json $(BENCH_ARGS) \
+	    || exit 1; done
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=full TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json
 
 bench-quick: bench-deps
 	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-build
-	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=quick
+	@rm -rf $(BENCH_MICRO_OUT) && mkdir -p $(BENCH_MICRO_OUT)
+	taskset -c $(BENCH_CPU) build/release/bench/task_bench --benchmark_repetitions=3 \
+	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.05 $(TASK_BENCH_ARGS) \
+	  --benchmark_out=$(BENCH_MICRO_OUT)/task_bench.json --benchmark_out_format=json $(BENCH_ARGS)
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=quick TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json
+
+# The coroutine-task rows alone: task_bench run as make bench runs it, its figures merged
+# into bench/results/latest.json (every other workload's records kept) and tasks.svg redrawn.
+bench-tasks: bench-deps
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release build/release/bench/task_bench
+	@mkdir -p $(BENCH_MICRO_OUT)
+	taskset -c $(BENCH_CPU) build/release/bench/task_bench $(MICRO_BENCH_ARGS) $(TASK_BENCH_ARGS) \
+	  --benchmark_out=$(BENCH_MICRO_OUT)/task_bench.json --benchmark_out_format=json $(BENCH_ARGS)
+	python3 bench/compare/report.py --merge --out bench/results $(BENCH_MICRO_OUT)/task_bench.json
 
 # Rounds: every program runs once per round, in turn, so that drift of this shared machine
 # hits every library alike; the report takes each figure's median over the rounds.
+# TASK_RESULTS: a task_bench JSON to report beside them (make bench and bench-quick set it).
 GRID ?= full
 ROUNDS ?= $(if $(filter quick,$(GRID)),1,3)
+TASK_RESULTS ?=
 bench-compare:
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
 	@for r in $$(seq 1 $(ROUNDS)); do for lib in $(COMPARE_LIBRARIES); do \
@@ -410,19 +441,22 @@ bench-compare:
 	    --benchmark_out=$(BENCH_OUT)/round$$r-$$lib.json --benchmark_out_format=json $(BENCH_ARGS) >/dev/null \
 	    || exit 1; \
 	done; done
-	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json
+	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json $(TASK_RESULTS)
 
 bench-deps:
 	@./.ci/deps.sh bench
 
-# A few seconds of the comparison, so that `make check` proves every program runs and the
-# report (JSON, tables, gnuplot charts) is produced; the figures go to a scratch directory.
+# A few seconds of the comparison and of task_bench, so that `make check` proves every
+# program runs and the report (JSON, tables, gnuplot charts) is produced; the figures go to
+# a scratch directory.
 bench-smoke:
 	@rm -rf build/bench-smoke && mkdir -p build/bench-smoke
 	@for lib in $(COMPARE_LIBRARIES); do \
 	  build/release/bench/compare/$$lib --grid=quick --benchmark_filter='syscall_floor|idle_iteration/timers:0/' \
 	    --benchmark_out=build/bench-smoke/$$lib.json --benchmark_out_format=json >/dev/null || exit 1; \
 	done
+	@build/release/bench/task_bench --benchmark_min_time=0.01 \
+	  --benchmark_out=build/bench-smoke/task_bench.json --benchmark_out_format=json >/dev/null
 	python3 bench/compare/report.py --out build/bench-smoke build/bench-smoke/*.json
 
 # --- fuzzing --------------------------------------------------------------------

@@ -20,6 +20,8 @@ bench_deps=(
   "libuv1-dev:/usr/include/uv.h"
   "libevent-dev:/usr/include/event2/event.h"
   "libasio-dev:/usr/include/asio.hpp"
+  # bench/task_bench.cpp's stackful peer
+  "libboost-fiber-dev:/usr/include/boost/fiber/all.hpp"
   "python3:/usr/bin/python3"
   "gnuplot-nox:/usr/bin/gnuplot"
   "util-linux:/usr/bin/taskset"

@@ -1,18 +1,35 @@
-// Coroutine task benchmarks, evflow and Asio's C++20 coroutines side by side in one run.
+// Coroutine task benchmarks: evflow, Asio's C++20 coroutines and Boost.Fiber (stackful)
+// side by side in one run.
 //
 //   make bench BENCH_ARGS=--benchmark_filter=Task
 //
-// Each workload runs inside one driver coroutine on one thread, N operations per
-// benchmark iteration batch, and reports ns per operation and heap allocations per
-// operation (a counting operator new in this program):
+// Each workload runs inside one driver (a coroutine, or for Boost.Fiber the main fiber) on
+// one thread, N operations per benchmark iteration batch, and reports ns per operation and
+// heap allocations per operation (a counting operator new in this program; Boost.Fiber's
+// stacks, which come from malloc, are counted by the stack allocator handed to each fiber):
 //   SpawnJoin    spawn a task that returns at once, then await its end
-//                (evflow: spawn + co_await handle.join(); Asio: co_await co_spawn(..., use_awaitable))
+//                (evflow: spawn + co_await handle.join(); Asio: co_await co_spawn(..., use_awaitable);
+//                Boost.Fiber: a fiber with the default stack + join())
 //   AwaitReady   co_await a task that completes at once (evflow Task<int>, asio::awaitable<int>)
-//   Yield        give way to the loop and be resumed (evflow yield(); Asio co_await post(use_awaitable))
+//   Yield        give way to the scheduler and be resumed (evflow yield(); Asio co_await
+//                post(use_awaitable); Boost.Fiber this_fiber::yield() in two fibers taking
+//                turns, each yield one switch to the other)
+//   SleepZero    a sleep of zero: a timer armed, due at once, fired by the loop
+//                (evflow sleep(0ns); Asio a steady_timer, expires_after(0ns), async_wait)
+//   FailureAsValue / FailureAsException
+//                co_await a task that fails at once, the awaiting driver noticing the failure:
+//                evflow Task<Result<int>> giving Error(EIO) (failure as a value); Asio an
+//                awaitable<int> throwing an exception the driver catches (the way Asio's
+//                awaitables report failure). The exception object and the record of its
+//                rethrow come from malloc in the C++ runtime, outside the count: two per failure.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <memory>
 #include <new>
 
 #include <evflow/evflow.hpp>
@@ -27,7 +44,9 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <boost/fiber/all.hpp>
 #pragma GCC diagnostic pop
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -119,6 +138,28 @@ void BM_TaskYield_evflow(benchmark::State& state) {
   });
 }
 
+void BM_TaskSleepZero_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop*, long count) -> evflow::Task<long> {
+    long done = 0;
+    for (long i = 0; i < count; ++i)
+      if (!co_await evflow::sleep(std::chrono::nanoseconds(0))) ++done;
+    co_return done;
+  });
+}
+
+evflow::Task<evflow::Result<int>> evflow_failing(int code) { co_return evflow::Error(code); }
+
+void BM_TaskFailureAsValue_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop*, long count) -> evflow::Task<long> {
+    long failed = 0;
+    for (long i = 0; i < count; ++i) {
+      const evflow::Result<int> result = co_await evflow_failing(EIO);
+      if (result.error().code() == EIO) ++failed;
+    }
+    co_return failed;
+  });
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -169,12 +210,117 @@ void BM_TaskYield_asio(benchmark::State& state) {
   });
 }
 
+void BM_TaskSleepZero_asio(benchmark::State& state) {
+  measure(state, [](long n) {
+    run_asio(n, [](long count, long* out) -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      long done = 0;
+      for (long i = 0; i < count; ++i) {
+        asio::steady_timer timer(executor);
+        timer.expires_after(std::chrono::nanoseconds(0));
+        co_await timer.async_wait(asio::use_awaitable);
+        ++done;
+      }
+      *out = done;
+    });
+  });
+}
+
+// What a failed operation throws: the errno and nothing else (no message string to build),
+// so that the row measures the throw and the catch.
+class IoFailure : public std::exception {
+ public:
+  explicit IoFailure(int code) noexcept : code_(code) {}
+  const char* what() const noexcept override { return "I/O failure"; }
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+asio::awaitable<int> asio_failing(int code) {
+  if (code != 0) throw IoFailure(code);
+  co_return 0;
+}
+
+void BM_TaskFailureAsException_asio(benchmark::State& state) {
+  measure(state, [](long n) {
+    run_asio(n, [](long count, long* out) -> asio::awaitable<void> {
+      long failed = 0;
+      for (long i = 0; i < count; ++i) {
+        try {
+          failed += co_await asio_failing(EIO) == EIO;
+        } catch (const IoFailure& failure) {
+          if (failure.code() == EIO) ++failed;
+        }
+      }
+      *out = failed;
+    });
+  });
+}
+
+// --- Boost.Fiber -----------------------------------------------------------------------
+//
+// The main thread's fibers, on Boost.Fiber's default scheduler (round robin); the
+// benchmark's thread is the main fiber, which spawns, joins and yields.
+
+// Boost.Fiber's default stack (fixedsize_stack: malloc), counted as one heap allocation:
+// a fiber's stack is what a task's frame is to a coroutine.
+class CountedStack {
+ public:
+  boost::context::stack_context allocate() {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    return stacks_.allocate();
+  }
+  void deallocate(boost::context::stack_context& stack) noexcept { stacks_.deallocate(stack); }
+
+ private:
+  boost::fibers::fixedsize_stack stacks_;
+};
+
+void BM_TaskSpawnJoin_boost_fiber(benchmark::State& state) {
+  measure(state, [](long n) {
+    long sum = 0;
+    for (long i = 0; i < n; ++i) {
+      int value = 0;
+      boost::fibers::fiber fiber(std::allocator_arg, CountedStack(), [&value] { value = 1; });
+      fiber.join();
+      sum += value;
+    }
+    if (sum != n) std::abort();
+  });
+}
+
+void BM_TaskYield_boost_fiber(benchmark::State& state) {
+  measure(state, [](long n) {
+    // Two fibers take turns, n yields between them: each yield gives way to the other
+    // fiber, whose next yield gives way back.
+    long done = 0;
+    auto yielder = [&done](long count) {
+      for (long i = 0; i < count; ++i) {
+        boost::this_fiber::yield();
+        ++done;
+      }
+    };
+    boost::fibers::fiber other(std::allocator_arg, CountedStack(), yielder, n / 2);
+    yielder(n - n / 2);
+    other.join();
+    if (done != n) std::abort();
+  });
+}
+
 BENCHMARK(BM_TaskSpawnJoin_evflow);
 BENCHMARK(BM_TaskSpawnJoin_asio);
+BENCHMARK(BM_TaskSpawnJoin_boost_fiber);
 BENCHMARK(BM_TaskAwaitReady_evflow);
 BENCHMARK(BM_TaskAwaitReady_asio);
 BENCHMARK(BM_TaskYield_evflow);
 BENCHMARK(BM_TaskYield_asio);
+BENCHMARK(BM_TaskYield_boost_fiber);
+BENCHMARK(BM_TaskSleepZero_evflow);
+BENCHMARK(BM_TaskSleepZero_asio);
+BENCHMARK(BM_TaskFailureAsValue_evflow);
+BENCHMARK(BM_TaskFailureAsException_asio);
 
 }  // namespace
 

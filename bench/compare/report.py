@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
 """Turns the Google Benchmark JSON of the comparison programs into evflow's bench report.
 
-    report.py --out bench/results build/release/bench/results/round*/<library>.json
+    report.py --out bench/results build/release/bench/results/round*/<library>.json \
+        [build/release/bench/micro/task_bench.json]
 
-Each input file is one program's run (one library, one round). Counters are named
+Each comparison file is one program's run (one library, one round). Counters are named
 <metric>_<unit>; a figure measured in several rounds is reported as the median of its
-rounds. Writes <out>/latest.json (one record per figure: workload, library, params,
-metric, value, unit), one SVG chart per workload drawn by gnuplot, and prints a table per
-workload with the ratios evflow/libev and evflow/best peer, then the targets of the
-comparison and whether this run met them.
+rounds. A task_bench file (bench/task_bench.cpp: every library in one program, rows named
+BM_Task<Operation>_<library>) gives the `tasks` workload: the median of its repetitions
+when it ran with several, its counters ns/op and allocs/op.
+
+Writes <out>/latest.json (one record per figure: workload, library, params, metric, value,
+unit), one SVG chart per workload drawn by gnuplot, and prints a table per workload with
+the ratios evflow/reference peer (libev; Asio for the tasks) and evflow/best peer, then
+the targets of the comparison and whether this run met them.
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 
-LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio"]
-PEERS = ["libev", "libuv", "libevent", "asio"]
+LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio", "boost_fiber"]
+PEERS = ["libev", "libuv", "libevent", "asio", "boost_fiber"]
+# The peer of the first ratio column and of the targets, per workload (libev otherwise).
+REFERENCE = {"tasks": "asio"}
 UNITS = {"ns": "ns", "us": "us", "bytes": "bytes", "per_s": "1/s", "count": "count", "x": "x"}
 HIGHER_IS_BETTER = {"round_trips_per_s"}
 # Figures that describe the run rather than rank the libraries: no ratio.
@@ -28,7 +36,7 @@ NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_
 # ratio to the floor measured in its own process (see bench/README.md).
 NORMALISED_BY = {"loop": "loop_vs_floor", "per_event": "loop_vs_floor", "total": "total_vs_floor"}
 WORKLOAD_ORDER = ["syscall_floor", "benchc", "timer_churn", "timer_lateness", "wakeup_pingpong",
-                  "wakeup_burst", "idle_iteration", "memory"]
+                  "wakeup_burst", "idle_iteration", "memory", "tasks"]
 TITLES = {
     "syscall_floor": "Syscall floor (kernel only)",
     "benchc": "bench.c: re-register every watcher, then A active clients pass W=1000 bytes around N socketpairs",
@@ -38,7 +46,17 @@ TITLES = {
     "wakeup_burst": "Cross-thread wake-up: a burst of sends from another thread",
     "idle_iteration": "Idle iteration: one non-blocking iteration, one quiet descriptor + N far timers",
     "memory": "Memory: watcher sizes and resident bytes per active timer",
+    "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation",
 }
+
+# task_bench's rows: BM_Task<Operation>_<library>. The failure rows pair evflow's failure
+# as a value with Asio's exception, under one operation.
+TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)$")
+TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
+                   "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
+                   "FailureAsException": "failure_value_vs_exception"}
+# counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
+TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
 
 def split_counter(name):
@@ -57,12 +75,42 @@ def parse_name(name):
     return parts[0], params
 
 
+def is_task_bench(data):
+    return any(TASK_ROW.match(b.get("run_name", b["name"])) for b in data.get("benchmarks", []))
+
+
+def load_tasks(data, figures, errors):
+    """task_bench's rows into figures: each row's median over its repetitions (Google
+    Benchmark's median aggregate), or its one run."""
+    rows = data.get("benchmarks", [])
+    medians = [b for b in rows if b.get("aggregate_name") == "median"]
+    runs = medians or [b for b in rows if b.get("run_type", "iteration") == "iteration"]
+    for b in runs:
+        match = TASK_ROW.match(b.get("run_name", b["name"]))
+        if not match or match.group(1) not in TASK_OPERATIONS:
+            continue
+        library = match.group(2)
+        if b.get("error_occurred"):
+            errors.append((library, b["name"], b.get("error_message", "")))
+            continue
+        params = json.dumps({"op": TASK_OPERATIONS[match.group(1)]}, sort_keys=True)
+        for counter, (metric, unit, scale) in TASK_COUNTERS.items():
+            if counter in b:
+                figures.setdefault(("tasks", params, metric, unit), {}).setdefault(library, []).append(
+                    float(b[counter]) * scale)
+
+
 def load(files):
     """{(workload, params-json, metric, unit): {library: [values per round]}}, errors, grids."""
     figures, errors, grids = {}, [], set()
     for path in files:
+        if os.path.getsize(path) == 0:
+            continue  # a program whose benchmarks a --benchmark_filter all left out writes nothing
         with open(path) as f:
             data = json.load(f)
+        if is_task_bench(data):
+            load_tasks(data, figures, errors)
+            continue
         library = data["context"].get("library", os.path.basename(path).split(".")[0])
         grids.add(data["context"].get("grid", "full"))
         for b in data.get("benchmarks", []):
@@ -116,7 +164,8 @@ def ratio_values(fig, workload, params, metric, values):
 
 
 def table(workload, rows, libraries, fig):
-    heads = ["params", "metric"] + libraries + ["evflow/libev", "evflow/best peer", ""]
+    reference = REFERENCE.get(workload, "libev")
+    heads = ["params", "metric"] + libraries + ["evflow/" + reference, "evflow/best peer", ""]
     lines = []
     for (params, metric, unit), values in rows:
         cells = [param_text(params), "%s [%s]" % (metric, unit)] + [fmt(values.get(l)) for l in libraries]
@@ -128,9 +177,9 @@ def table(workload, rows, libraries, fig):
         if ranked and peers and ev is not None:
             higher = metric in HIGHER_IS_BETTER
             best = max(peers) if higher else min(peers)
-            r_libev, r_best = ratio(ev, compared.get("libev")), ratio(ev, best)
+            r_reference, r_best = ratio(ev, compared.get(reference)), ratio(ev, best)
             mark = "*" if normalised else ""
-            cells += ["%.2fx%s" % (r_libev, mark) if r_libev is not None else "-",
+            cells += ["%.2fx%s" % (r_reference, mark) if r_reference is not None else "-",
                       "%.2fx%s" % (r_best, mark) if r_best is not None else "-"]
             if (ev < best) if higher else (ev > best):
                 note = "<- evflow behind"
@@ -152,7 +201,12 @@ def table(workload, rows, libraries, fig):
 
 
 # What each chart shows (every ranked metric when a workload is not listed).
-CHART_METRICS = {"benchc": ["total", "loop", "overhead_per_event"], "wakeup_pingpong": ["round_trip"]}
+CHART_METRICS = {"benchc": ["total", "loop", "overhead_per_event"], "wakeup_pingpong": ["round_trip"],
+                 "tasks": ["time_per_op"]}
+
+
+# Each library keeps its colour (gnuplot's default line colour of that index) in every chart.
+CHART_COLOURS = {"evflow": 1, "libev": 2, "libuv": 3, "libevent": 4, "asio": 5, "boost_fiber": 6}
 
 
 def chart(out_dir, workload, rows, libraries, fmt="svg"):
@@ -181,8 +235,8 @@ def chart(out_dir, workload, rows, libraries, fmt="svg"):
         return lines + ["EOD"]
 
     def plot(name):
-        return "plot " + ", ".join("$%s using %d:xtic(1) title columnheader(%d)" % (name, i + 2, i + 2)
-                                   for i in range(len(libraries)))
+        return "plot " + ", ".join("$%s using %d:xtic(1) title columnheader(%d) linecolor %d" % (
+            name, i + 2, i + 2, CHART_COLOURS.get(library, i + 1)) for i, library in enumerate(libraries))
 
     panels = []
     if len(param_sets) > 1 and len(metrics) > 1:
@@ -226,10 +280,12 @@ def targets(fig):
 
     def point(workload, params, metric, limit, higher=False, label=None):
         source = NORMALISED_BY.get(metric, metric) if workload == "benchc" else metric
-        ev, le = get(workload, params, source, "evflow"), get(workload, params, source, "libev")
-        r = ratio(ev, le)
+        reference = REFERENCE.get(workload, "libev")
+        ev, peer = get(workload, params, source, "evflow"), get(workload, params, source, reference)
+        r = ratio(ev, peer)
         met = r is not None and (r >= limit if higher else r <= limit)
-        return (label or "%s %s %s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric),
+        against = "" if reference == "libev" else " (/%s)" % reference
+        return (label or "%s %s %s%s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric, against),
                 "%s %.2fx" % (">=" if higher else "<=", limit), r, met)
 
     result = []
@@ -249,6 +305,8 @@ def targets(fig):
             result.append(point(w, json.loads(p), m, 0.1))
         if w == "wakeup_pingpong" and m == "round_trips":
             result.append(point(w, json.loads(p), m, 1.0, higher=True))
+        if w == "tasks" and m == "time_per_op" and json.loads(p)["op"] in ("spawn_join", "yield"):
+            result.append(point(w, json.loads(p), m, 0.2 if json.loads(p)["op"] == "spawn_join" else 0.1))
     return [r for r in result if r[2] is not None]
 
 
@@ -256,6 +314,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--format", choices=["svg", "png"], default="svg", help="chart format")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the records of <out>/latest.json of every workload the files do not measure "
+                         "(to refresh one workload, e.g. the tasks from a task_bench run, without the rest)")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     raw, errors, grids = load(args.files)
@@ -268,10 +329,17 @@ def main():
         for lib, value in values.items():
             records.append({"workload": workload, "library": lib, "params": json.loads(params),
                             "metric": metric, "value": value, "unit": unit})
+    latest = os.path.join(args.out, "latest.json")
+    kept = []
+    if args.merge and os.path.exists(latest):
+        measured = {r["workload"] for r in records}
+        with open(latest) as f:
+            kept = [r for r in json.load(f) if r["workload"] not in measured]
+        records += kept
     records.sort(key=lambda r: (WORKLOAD_ORDER.index(r["workload"]) if r["workload"] in WORKLOAD_ORDER else 99,
                                 json.dumps(r["params"], sort_keys=True), r["metric"],
                                 LIBRARIES.index(r["library"]) if r["library"] in LIBRARIES else 99))
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
+    with open(latest, "w") as f:
         json.dump(records, f, indent=1)
         f.write("\n")
 
@@ -288,8 +356,8 @@ def main():
         if svg:
             charts.append(svg)
     print()
-    print("## targets (ratio evflow/libev, this run)")
-    if grids != {"full"}:
+    print("## targets (ratio evflow/libev, for the tasks evflow/asio; this run)")
+    if grids and grids != {"full"}:
         print("  (reduced grid: the targets are set for make bench's full grid: the largest ring, 1M timers)")
     failed = 0
     for label, limit, r, met in targets(fig):
@@ -298,7 +366,8 @@ def main():
     print()
     for lib, name, message in errors:
         print("error: %s %s: %s" % (lib, name, message))
-    print("wrote %s (%d records) and %d charts" % (os.path.join(args.out, "latest.json"), len(records), len(charts)))
+    print("wrote %s (%d records%s) and %d charts" % (
+        latest, len(records), ", %d kept from before" % len(kept) if kept else "", len(charts)))
     return 1 if errors else 0
 
 
