@@ -8,8 +8,8 @@
 // the loop until every task has finished, or destroys the loop with tasks suspended.
 //
 // The model runs the same programs by the rules tasks/ documents: one FIFO ready queue
-// run in rounds in the posted-work phase, after the iteration's timers; timers fire in
-// (deadline, start order); a wake-up in a round runs in the next one; cancellation is
+// run in the posted-work phase, after the iteration's timers, up to a budget of
+// resumptions; timers fire in (deadline, start order); cancellation is
 // level-triggered, reaches a suspension through the scopes unless a shield is in the
 // way, and ends a pending sleep or join at once; a scope's outcome is Completed, Cancelled
 // or TimedOut. Checked after every iteration: the same events (each await's result, each
@@ -325,7 +325,7 @@ struct Model {
     }
   }
 
-  // One iteration at `now`: due timers, then up to 64 rounds of the ready queue.
+  // One iteration at `now`: due timers, then the ready queue up to the budget.
   void iterate() {
     for (;;) {
       auto due = std::min_element(timers.begin(), timers.end(), [](const TimerModel& a, const TimerModel& b) {
@@ -341,10 +341,10 @@ struct Model {
         cancel_scope(timer.task, timer.scope, ScopeOutcome::TimedOut);
       }
     }
-    for (int round = 0; round < evflow::detail::TaskScheduler::kRoundsPerPhase && !ready.empty(); ++round) {
-      std::deque<int> batch = std::exchange(ready, {});
-      for (int task : batch)
-        resume(task);
+    for (int resumed = 0; resumed < evflow::detail::TaskScheduler::kResumptionsPerPhase && !ready.empty(); ++resumed) {
+      const int task = ready.front();
+      ready.pop_front();
+      resume(task);
     }
   }
 };

@@ -19,6 +19,7 @@
 // lists is kept until the pool goes (high_water_bytes() bounds it).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -51,9 +52,32 @@ class FramePool {
 
   // `size` bytes from the current pool, or from the heap when none is current or the size
   // is larger than the largest class. Null when the memory is not there.
-  static void* allocate(std::size_t size) noexcept;
+  static void* allocate(std::size_t size) noexcept {
+    FramePool* pool = current_;
+    if (pool != nullptr) {
+      const std::size_t klass = class_of(size + kHeaderSize);
+      if (klass < kClasses && pool->free_[klass] != nullptr) {
+        FreeBlock* block = pool->free_[klass];
+        pool->free_[klass] = block->next;
+        return pool->hand_out(block, klass);
+      }
+    }
+    return allocate_new(size);
+  }
   // Gives back a block from allocate(), to its pool (or to the heap).
-  static void deallocate(void* block) noexcept;
+  static void deallocate(void* block) noexcept {
+    if (block == nullptr) return;
+    Header* header = reinterpret_cast<Header*>(static_cast<unsigned char*>(block) - kHeaderSize);
+    FramePool* pool = header->pool;
+    if (pool == nullptr) return free_to_heap(header);
+    const std::size_t klass = header->klass;
+    pool->live_ -= class_bytes(klass);
+    --pool->blocks_out_;
+    FreeBlock* free = reinterpret_cast<FreeBlock*>(header);
+    free->next = pool->free_[klass];
+    pool->free_[klass] = free;
+    if (pool->orphaned_ && pool->blocks_out_ == 0) delete pool;
+  }
 
   // The most bytes of pooled frames live at once (headers and class rounding included).
   std::size_t high_water_bytes() const noexcept { return high_water_; }
@@ -66,9 +90,35 @@ class FramePool {
   struct FreeBlock {
     FreeBlock* next;
   };
+  struct Header {
+    FramePool* pool;    // null: the block came from the heap and goes back there
+    std::size_t klass;  // the size class, when pooled
+  };
+  static_assert(sizeof(Header) <= kHeaderSize);
+
   ~FramePool();
 
-  static thread_local FramePool* current_;
+  // The smallest class holding `bytes` (64 << class), or kClasses when none does.
+  static std::size_t class_of(std::size_t bytes) noexcept {
+    if (bytes <= kSmallestClass) return 0;
+    const std::size_t klass = static_cast<std::size_t>(std::bit_width(bytes - 1)) - 6;
+    return klass < kClasses ? klass : kClasses;
+  }
+  static std::size_t class_bytes(std::size_t klass) noexcept { return kSmallestClass << klass; }
+
+  void* hand_out(void* raw, std::size_t klass) noexcept {
+    Header* header = static_cast<Header*>(raw);
+    header->pool = this;
+    header->klass = klass;
+    ++blocks_out_;
+    live_ += class_bytes(klass);
+    if (live_ > high_water_) high_water_ = live_;
+    return static_cast<unsigned char*>(raw) + kHeaderSize;
+  }
+  static void* allocate_new(std::size_t size) noexcept;
+  static void free_to_heap(Header* header) noexcept;
+
+  static inline thread_local FramePool* current_ = nullptr;
 
   FreeBlock* free_[kClasses] = {};
   std::size_t live_ = 0;

@@ -46,8 +46,7 @@ void TaskScheduler::request_run() noexcept {
   if (loop_.post([this] { run_ready(); })) keep_running_.send();
 }
 
-std::coroutine_handle<> TaskScheduler::transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept {
-  if (++inline_transfers_ <= kMaxInlineTransfers) return target;
+std::coroutine_handle<> TaskScheduler::transfer_through_queue(TaskRoot& root, std::coroutine_handle<> target) noexcept {
   root.resume_point = target;
   wake(root);
   return std::noop_coroutine();
@@ -55,21 +54,17 @@ std::coroutine_handle<> TaskScheduler::transfer(TaskRoot& root, std::coroutine_h
 
 void TaskScheduler::run_ready() noexcept {
   if (!run_requested_) return;  // the Async fallback after the post already ran
-  // run_requested_ stays set while the rounds run: a wake-up meanwhile only queues.
+  // run_requested_ stays set while tasks run: a wake-up meanwhile only queues.
   FramePool::Scope frames(frames_);
-  for (int round = 0; round < kRoundsPerPhase && ready_head_ != nullptr; ++round) {
-    // A round: the tasks queued now, in wake order; those they wake go to the next round.
-    TaskRoot* batch = ready_head_;
-    ready_head_ = nullptr;
-    ready_tail_ = &ready_head_;
-    while (TaskRoot* root = batch) {
-      batch = root->next_ready;
-      root->next_ready = nullptr;
-      root->queued = false;
-      if (root->state == TaskState::Pending) root->state = TaskState::Running;
-      inline_transfers_ = 0;
-      root->resume_point.resume();
-    }
+  for (int resumed = 0; resumed < kResumptionsPerPhase && ready_head_ != nullptr; ++resumed) {
+    TaskRoot* root = ready_head_;
+    ready_head_ = root->next_ready;
+    if (ready_head_ == nullptr) ready_tail_ = &ready_head_;
+    root->next_ready = nullptr;
+    root->queued = false;
+    if (root->state == TaskState::Pending) root->state = TaskState::Running;
+    inline_transfers_ = 0;
+    root->resume_point.resume();
   }
   run_requested_ = false;
   if (ready_head_ != nullptr) request_run();  // the rest after the loop has polled and fired timers
@@ -90,6 +85,7 @@ void TaskScheduler::finished(TaskRoot& root) noexcept {
   live_.remove(root);
   if (--live_count_ == 0) keep_running_.stop();
   root.frame = nullptr;
+  if (root.end_call != nullptr) root.end_call(&root);
   root.release();
 }
 
@@ -139,6 +135,7 @@ void TaskScheduler::end_with_loop() noexcept {
       std::coroutine_handle<> frame = root->frame;
       root->frame = nullptr;
       frame.destroy();
+      if (root->end_call != nullptr) root->end_call(root);
       root->release();
     }
   }

@@ -6,12 +6,12 @@
 // record itself: waking a task costs two pointer writes and no allocation.
 //
 // Where tasks run: in the loop's posted-work phase (the end of step 5 of the iteration,
-// Loop::post). The first wake-up posts one piece of work that runs the queue in rounds: a
-// round runs the tasks queued when it starts, in wake order, and those they wake (a
-// yield, the joiners of a task that ended, a transfer past the inline bound) run in the
-// next round. After kRoundsPerPhase rounds the rest waits for the next iteration, after
-// the loop has polled for I/O and fired due timers: tasks that only yield never starve
-// the loop, and a yield costs a system call only once per kRoundsPerPhase.
+// Loop::post). The first wake-up posts one piece of work that resumes the queued tasks in
+// FIFO order, those woken meanwhile (a yield, the joiners of a task that ended, a transfer
+// past the inline bound) behind the others. After kResumptionsPerPhase resumptions the
+// rest waits for the next iteration, after the loop has polled for I/O and fired due
+// timers: tasks that only yield never starve the loop, and the iteration's system call is
+// shared by up to kResumptionsPerPhase resumptions.
 //
 // Inline resumption is bounded: a task that awaits a task, which completes at once,
 // continues by symmetric transfer, which an unoptimised build makes a nested call. After
@@ -89,6 +89,7 @@ struct TaskRoot : ListNode<TaskRoot> {
   bool cancel_requested = false;  // level-triggered: every later suspension completes at once
   ScopeNode* innermost_scope = nullptr;
   void (*destroy_record)(TaskRoot*) noexcept = nullptr;
+  void (*end_call)(TaskRoot*) noexcept = nullptr;  // the task's frames are gone: its arguments go
 
   // Whether a suspension of the task now completes at once with ECANCELED: the innermost
   // cancelled scope decides, unless a shield lies between it and the suspension; the
@@ -110,7 +111,7 @@ struct TaskRoot : ListNode<TaskRoot> {
 class TaskScheduler final : public Loop::Extension {
  public:
   static constexpr int kMaxInlineTransfers = 64;
-  static constexpr int kRoundsPerPhase = 64;
+  static constexpr int kResumptionsPerPhase = 1024;
 
   // The loop's scheduler, made on first use; null when the memory is not there.
   static TaskScheduler* of(Loop& loop) noexcept;
@@ -126,7 +127,10 @@ class TaskScheduler final : public Loop::Extension {
   void wake(TaskRoot& root) noexcept;
   // Symmetric transfer from a frame of `root` to `target`, inline up to the bound, else
   // through the queue (then the noop coroutine is returned).
-  std::coroutine_handle<> transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept;
+  std::coroutine_handle<> transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept {
+    if (++inline_transfers_ <= kMaxInlineTransfers) return target;
+    return transfer_through_queue(root, target);
+  }
   // The task has finished: wakes its joiners, drops the loop's reference.
   void finished(TaskRoot& root) noexcept;
   // TaskHandle::cancel(): see spawn.hpp.
@@ -144,6 +148,7 @@ class TaskScheduler final : public Loop::Extension {
   explicit TaskScheduler(Loop& loop, FramePool* frames) noexcept;
   ~TaskScheduler() = default;
 
+  std::coroutine_handle<> transfer_through_queue(TaskRoot& root, std::coroutine_handle<> target) noexcept;
   void run_ready() noexcept;
   void request_run() noexcept;
 

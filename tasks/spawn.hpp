@@ -4,11 +4,13 @@
 //   ... co_await handle.join() ...                      // in another task
 //   auto reply = evflow::run_until_complete(loop, fetch, url, 3);   // from plain code
 //
-// spawn(loop, fn, args...) copies `fn` and each argument into the spawned task (decayed,
-// by value) and calls fn(args...) there: the coroutine's parameters refer to those copies,
-// which live as long as the task. Passing a reference to a coroutine yourself (calling a
-// coroutine with `const std::string&` of a temporary and awaiting it later) leaves it
-// dangling after its first suspension: spawn is the safe way.
+// spawn(loop, fn, args...) copies `fn` and each argument (decayed, by value) into the
+// task's record and calls fn(args...) on those copies: a parameter taken by value is moved
+// from its copy, a reference parameter refers to the copy, which lives until the task
+// ends. Passing a reference to a coroutine yourself (calling a coroutine with `const
+// std::string&` of a temporary and awaiting it later) leaves it dangling after its first
+// suspension: spawn is the safe way. fn is called inside spawn(), but a coroutine does
+// nothing before its first step.
 //
 // The loop owns a spawned task until it finishes: dropping the handle neither destroys
 // nor stops it. The task's first step runs in the loop's task phase (scheduler.hpp), never
@@ -38,64 +40,34 @@ class JoinAwaiter;
 
 namespace detail {
 
-// The record of a spawned task with its result, apart from the frames.
-template <class T>
-struct TaskRecord : TaskRoot {
-  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
-#if defined(__cpp_exceptions)
-  std::exception_ptr exception;
-#endif
+// A spawned task's record with the copies of its callable and arguments, which its
+// frames refer to: they live until the task ends.
+template <class T, class Fn, class... Args>
+struct SpawnRecord final : TaskRecord<T> {
+  struct Call {
+    Fn fn;
+    std::tuple<Args...> args;
+  };
+  std::optional<Call> call;
+
+  template <class F, class... A>
+  explicit SpawnRecord(F&& f, A&&... a)
+      : call(Call{Fn(std::forward<F>(f)), std::tuple<Args...>(std::forward<A>(a)...)}) {
+    this->destroy_record = &destroy;
+    this->end_call = [](TaskRoot* root) noexcept { static_cast<SpawnRecord*>(root)->call.reset(); };
+  }
+  // fn(args...): the callable as the lvalue it is in the record (a lambda's frame refers
+  // to it), each argument as an rvalue: a parameter by value is moved from the record's
+  // copy, a reference parameter refers to the copy itself.
+  Task<T> start() {
+    return std::apply([this](Args&... a) { return std::invoke(call->fn, std::move(a)...); }, call->args);
+  }
   static void destroy(TaskRoot* root) noexcept {
-    TaskRecord* record = static_cast<TaskRecord*>(root);
-    record->~TaskRecord();
+    SpawnRecord* record = static_cast<SpawnRecord*>(root);
+    record->~SpawnRecord();
     FramePool::deallocate(record);
   }
 };
-
-// The frame spawn() makes: holds the copies of the callable and its arguments, runs the
-// task they make, and stores its result in the record.
-template <class T>
-struct SpawnedFrame {
-  struct promise_type : PromiseBase {
-    TaskRecord<T>* record = nullptr;
-    SpawnedFrame get_return_object() noexcept {
-      return SpawnedFrame{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    static SpawnedFrame get_return_object_on_allocation_failure() noexcept { return SpawnedFrame{}; }
-    static void* operator new(std::size_t size) noexcept { return FramePool::allocate(size); }
-    static void operator delete(void* frame) noexcept { FramePool::deallocate(frame); }
-
-    struct Finish {
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<promise_type> ending) noexcept {
-        TaskRecord<T>* finished = ending.promise().record;
-        finished->state = TaskState::Completed;
-#if defined(__cpp_exceptions)
-        if (ending.promise().exception) {
-          finished->exception = std::exchange(ending.promise().exception, nullptr);
-          finished->state = TaskState::Failed;
-        }
-#endif
-        ending.destroy();  // the copies of the callable and arguments go with it
-        finished->scheduler->finished(*finished);
-      }
-      void await_resume() const noexcept {}
-    };
-    Finish final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-  };
-  std::coroutine_handle<promise_type> frame;
-};
-
-template <class T, class Fn, class... Args>
-SpawnedFrame<T> run_spawned(TaskRecord<T>* record, Fn fn, Args... args) {
-  if constexpr (std::is_void_v<T>) {
-    co_await std::invoke(fn, args...);
-    record->value.emplace(true);
-  } else {
-    record->value.emplace(co_await std::invoke(fn, args...));
-  }
-}
 
 }  // namespace detail
 
@@ -219,20 +191,18 @@ TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&.
   detail::TaskScheduler* scheduler = detail::TaskScheduler::of(loop);
   if (scheduler == nullptr) return TaskHandle<T>(Error(ENOMEM));
   detail::FramePool::Scope frames(&scheduler->frames());
-  void* memory = detail::FramePool::allocate(sizeof(detail::TaskRecord<T>));
+  using Record = detail::SpawnRecord<T, std::decay_t<Fn>, std::decay_t<Args>...>;
+  void* memory = detail::FramePool::allocate(sizeof(Record));
   if (memory == nullptr) return TaskHandle<T>(Error(ENOMEM));
-  auto* record = ::new (memory) detail::TaskRecord<T>();
-  record->destroy_record = &detail::TaskRecord<T>::destroy;
-  auto spawned = detail::run_spawned<T, std::decay_t<Fn>, std::decay_t<Args>...>(record, std::forward<Fn>(fn),
-                                                                                 std::forward<Args>(args)...);
-  if (!spawned.frame) {
-    detail::TaskRecord<T>::destroy(record);
+  auto* record = ::new (memory) Record(std::forward<Fn>(fn), std::forward<Args>(args)...);
+  auto frame = record->start().release_frame();
+  if (!frame) {
+    Record::destroy(record);
     return TaskHandle<T>(Error(ENOMEM));
   }
-  spawned.frame.promise().record = record;
-  spawned.frame.promise().root = record;
-  record->frame = spawned.frame;
-  record->resume_point = spawned.frame;
+  frame.promise().root = record;
+  record->frame = frame;
+  record->resume_point = frame;
   ++record->references;  // the handle's
   scheduler->adopt(*record);
   return TaskHandle<T>(record);

@@ -9,9 +9,9 @@
 // symmetric transfer, without going back to the loop when the task completes at once (up
 // to a bound, see scheduler.hpp: a chain of any length runs in bounded stack).
 //
-// Frames come from the loop's frame pool (frame_pool.hpp); a frame that cannot be
-// allocated ends the process with a message (a spawned task's first frame reports ENOMEM
-// instead: spawn.hpp). With exceptions on, an exception leaving a task goes to whoever
+// Frames come from the loop's frame pool (frame_pool.hpp). A frame that cannot be
+// allocated makes an empty Task: spawn() reports it as ENOMEM, and a co_await of it ends
+// the process with a message. With exceptions on, an exception leaving a task goes to whoever
 // awaits it (rethrown by co_await and by TaskHandle::join); with -fno-exceptions an
 // exception cannot happen.
 #pragma once
@@ -19,6 +19,7 @@
 #include <coroutine>
 #include <exception>
 #include <new>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -48,24 +49,42 @@ struct PromiseBase {
   void rethrow_if_failed() noexcept {}
 #endif
 
-  // Never null: a frame of a task awaited inside another has no caller to report to.
-  static void* operator new(std::size_t size) {
-    void* frame = FramePool::allocate(size);
-    if (frame == nullptr) fatal("evflow: no memory for a coroutine frame");
-    return frame;
-  }
+  // Null when the pool has no memory: the Task is then empty (get_return_object_on_
+  // allocation_failure).
+  static void* operator new(std::size_t size) noexcept { return FramePool::allocate(size); }
   static void operator delete(void* frame) noexcept { FramePool::deallocate(frame); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
 };
 
-// Back to the awaiting frame, through the scheduler's bounded transfer.
-struct ContinueAwaiter {
+template <class T>
+struct TaskPromise;
+
+// The record of a spawned task with its result, apart from its frames (a handle may
+// outlive them). The outermost frame of the task stores its result here when it ends.
+template <class T>
+struct TaskRecord : TaskRoot {
+  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+#if defined(__cpp_exceptions)
+  std::exception_ptr exception;
+#endif
+  void take_result(TaskPromise<T>& promise) noexcept;
+};
+
+// The end of a frame: back to the awaiting frame, through the scheduler's bounded
+// transfer; the end of a task's outermost frame: its result to the record, the frame
+// destroyed, the task finished.
+template <class T>
+struct FinalAwaiter {
   bool await_ready() const noexcept { return false; }
-  template <class Promise>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> frame) noexcept {
-    PromiseBase& promise = frame.promise();
-    return promise.root->scheduler->transfer(*promise.root, promise.continuation);
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<TaskPromise<T>> frame) noexcept {
+    TaskPromise<T>& promise = frame.promise();
+    TaskRoot& root = *promise.root;
+    if (promise.continuation) return root.scheduler->transfer(root, promise.continuation);
+    static_cast<TaskRecord<T>&>(root).take_result(promise);
+    frame.destroy();
+    root.scheduler->finished(root);
+    return std::noop_coroutine();
   }
   void await_resume() const noexcept {}
 };
@@ -73,7 +92,8 @@ struct ContinueAwaiter {
 template <class T>
 struct TaskPromise : PromiseBase {
   Task<T> get_return_object() noexcept;
-  ContinueAwaiter final_suspend() const noexcept { return {}; }
+  static Task<T> get_return_object_on_allocation_failure() noexcept;
+  FinalAwaiter<T> final_suspend() const noexcept { return {}; }
   template <class U>
   void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     ::new (static_cast<void*>(&value_)) T(std::forward<U>(value));
@@ -95,7 +115,8 @@ struct TaskPromise : PromiseBase {
 template <>
 struct TaskPromise<void> : PromiseBase {
   Task<void> get_return_object() noexcept;
-  ContinueAwaiter final_suspend() const noexcept { return {}; }
+  static Task<void> get_return_object_on_allocation_failure() noexcept;
+  FinalAwaiter<void> final_suspend() const noexcept { return {}; }
   void return_void() const noexcept {}
   void take() { rethrow_if_failed(); }
 };
@@ -147,9 +168,13 @@ class [[nodiscard]] Task {
   // Runs the task to its end inside the awaiting task; gives its value (rethrows its
   // exception). A Task can be awaited once.
   auto operator co_await() && noexcept {
-    if (!frame_) detail::fatal("evflow: co_await of an empty or already awaited Task");
+    if (!frame_)
+      detail::fatal("evflow: co_await of an empty Task (moved from, awaited already, or no memory for its frame)");
     return detail::TaskAwaiter<T>{frame_};
   }
+
+  // False when the frame could not be allocated (or the Task was moved from or awaited).
+  bool valid() const noexcept { return static_cast<bool>(frame_); }
 
   // Internal (spawn): the frame, which the caller now owns.
   std::coroutine_handle<promise_type> release_frame() noexcept { return std::exchange(frame_, nullptr); }
@@ -168,6 +193,30 @@ Task<T> TaskPromise<T>::get_return_object() noexcept {
 }
 inline Task<void> TaskPromise<void>::get_return_object() noexcept {
   return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+}
+template <class T>
+Task<T> TaskPromise<T>::get_return_object_on_allocation_failure() noexcept {
+  return Task<T>(std::coroutine_handle<TaskPromise<T>>());
+}
+inline Task<void> TaskPromise<void>::get_return_object_on_allocation_failure() noexcept {
+  return Task<void>(std::coroutine_handle<TaskPromise<void>>());
+}
+
+template <class T>
+void TaskRecord<T>::take_result(TaskPromise<T>& promise) noexcept {
+  state = TaskState::Completed;
+#if defined(__cpp_exceptions)
+  if (promise.exception) {
+    exception = std::exchange(promise.exception, nullptr);
+    state = TaskState::Failed;
+    return;
+  }
+#endif
+  if constexpr (std::is_void_v<T>) {
+    value.emplace(true);
+  } else {
+    value.emplace(promise.take());
+  }
 }
 }  // namespace detail
 

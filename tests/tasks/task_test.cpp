@@ -135,7 +135,7 @@ TEST_F(TaskTest, YieldGoesToTheTailOfTheQueueWithoutASystemCall) {
   EXPECT_EQ(loop.stats().interest_syscalls, syscalls_before);
 }
 
-// A task that only yields gets kRoundsPerPhase rounds of the task phase; the rest of its
+// A task that only yields gets kResumptionsPerPhase resumptions of the task phase; the rest of its
 // work waits for the next iteration, after the loop has polled and fired due timers.
 TEST_F(TaskTest, ATaskThatOnlyYieldsDoesNotStarveTimers) {
   bool fired = false;
@@ -154,7 +154,7 @@ TEST_F(TaskTest, ATaskThatOnlyYieldsDoesNotStarveTimers) {
   step(0s);
   ASSERT_TRUE(spinner.done());
   EXPECT_TRUE(fired);
-  EXPECT_LE(yields_before_the_timer, detail::TaskScheduler::kRoundsPerPhase);
+  EXPECT_LE(yields_before_the_timer, detail::TaskScheduler::kResumptionsPerPhase);
 }
 
 TEST_F(TaskTest, JoinWaitsForTheOtherTaskAndGivesItsValue) {
@@ -203,6 +203,35 @@ TEST_F(TaskTest, ASpawnAllocatesNothingFromTheHeapInSteadyState) {
   }
   EXPECT_EQ(testing::allocation_count() - before, 0);
   EXPECT_GT(task_frames_high_water(loop), 0u);
+}
+
+// Every allocation a first spawn makes (the scheduler, its frame pool, the task's record,
+// its frame) failing in turn: each failure is ENOMEM with nothing left behind (the
+// sanitizer and valgrind runs check for leaks), the others run the task to its value.
+TEST(TaskMemory, ASpawnThatCannotAllocateIsEnomemAndLeavesNothing) {
+  auto measure = [](std::string text) -> Task<size_t> {
+    (void)co_await yield();
+    co_return text.size();
+  };
+  int refused = 0;
+  for (long k = 1; k <= 12; ++k) {
+    Loop loop;
+    ASSERT_FALSE(loop.open());
+    testing::arm_failure(k);
+    auto handle = spawn(loop, measure, std::string("four"));
+    const bool failed = testing::disarm_failure();
+    if (!handle.valid()) {
+      EXPECT_TRUE(failed);
+      EXPECT_EQ(handle.error().code(), ENOMEM) << "allocation " << k;
+      EXPECT_EQ(live_tasks(loop), 0u);
+      ++refused;
+      continue;
+    }
+    while (!handle.done())
+      ASSERT_FALSE(loop.run(RunMode::NoWait));
+    EXPECT_EQ(handle.result().value(), 4u) << "allocation " << k;
+  }
+  EXPECT_GE(refused, 4) << "the scheduler, its pool, the record and the frame";
 }
 
 TEST(TaskLoop, DestroyingALoopWithSuspendedTasksDestroysThemAndTheirHandlesSayCancelled) {
