@@ -1,6 +1,6 @@
-// Three tasks on one loop: one finishes its work, one is cancelled by a watchdog when it
-// takes too long, one waits for a notification from another thread. Prints what happened
-// to each, in the order it happened.
+// Tasks on one loop: one finishes its work, one is cancelled by a watchdog when it takes
+// too long, one runs its work under a deadline, one waits for a notification from another
+// thread. Prints what happened to each, in the order it happened.
 #include <evflow/tasks.hpp>
 
 #include <cstdio>
@@ -32,6 +32,14 @@ evflow::Task<> watchdog(evflow::TaskHandle<int>* victim, std::chrono::millisecon
   }
 }
 
+// Runs a 100-step worker under a 35 ms deadline: the worker's sleep is cancelled, the
+// worker returns, and only then does this task learn that the deadline passed.
+evflow::Task<int> bounded(const char* name) {
+  auto scoped = co_await evflow::with_timeout(35ms, worker(name, 100));
+  std::printf("%s: %s, %d steps done\n", name, scoped.timed_out() ? "timed out" : "completed in time", scoped.value());
+  co_return scoped.value();
+}
+
 evflow::Task<> listener(evflow::Notification* note) {
   if (evflow::Error err = co_await note->wait()) {
     std::printf("listener: %s\n", err.message());
@@ -45,6 +53,7 @@ evflow::Task<int> main_task(evflow::Loop* loop) {
   auto quick = evflow::spawn(*loop, worker, "quick", 3);
   auto slow = evflow::spawn(*loop, worker, "slow", 100);
   auto dog = evflow::spawn(*loop, watchdog, &slow, 50ms);
+  auto limited = evflow::spawn(*loop, bounded, "limited");
   auto listening = evflow::spawn(*loop, listener, &note);
   std::thread other([&note] {
     std::this_thread::sleep_for(20ms);
@@ -52,10 +61,12 @@ evflow::Task<int> main_task(evflow::Loop* loop) {
   });
   evflow::Result<int> quick_steps = co_await quick.join();
   evflow::Result<int> slow_steps = co_await slow.join();
+  evflow::Result<int> limited_steps = co_await limited.join();
   (void)co_await dog.join();
   (void)co_await listening.join();
   other.join();
-  std::printf("main: quick did %d steps, slow %d\n", quick_steps.value_or(-1), slow_steps.value_or(-1));
+  std::printf("main: quick did %d steps, slow %d, limited %d\n", quick_steps.value_or(-1), slow_steps.value_or(-1),
+              limited_steps.value_or(-1));
   co_return 0;
 }
 
