@@ -131,7 +131,8 @@ void TaskScheduler::end_with_loop() noexcept {
     while (TaskRoot* root = live_.front()) {
       live_.remove(*root);
       root->state = TaskState::Cancelled;
-      root->joiners = nullptr;  // joiners are tasks of this loop: destroyed here too
+      root->scheduler = nullptr;  // a handle's cancel() then does nothing
+      root->joiners = nullptr;    // joiners are tasks of this loop: destroyed here too
       std::coroutine_handle<> frame = root->frame;
       root->frame = nullptr;
       frame.destroy();

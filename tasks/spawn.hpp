@@ -109,6 +109,9 @@ class TaskHandle {
     if (record_ != nullptr && record_->scheduler != nullptr) record_->scheduler->cancel(*record_);
   }
 
+  // The loop the task runs on; null for an empty handle or once its loop is destroyed.
+  Loop* loop() const noexcept { return record_ && record_->scheduler ? &record_->scheduler->loop() : nullptr; }
+
   // The value of a finished task (as join() gives it); EAGAIN while it runs.
   auto result() { return outcome(record_); }
 
@@ -208,16 +211,26 @@ TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&.
   return TaskHandle<T>(record);
 }
 
+// Runs `loop` until the task of `handle` has finished (from plain code, not from a
+// callback of `loop`: EBUSY), then gives its value as join() does: the join of plain code.
+// EINVAL for an empty handle or a task of another loop.
+template <class T>
+auto run_until_done(Loop& loop, TaskHandle<T>& handle) {
+  using Outcome = decltype(handle.result());
+  if (!handle.valid() || (!handle.done() && handle.loop() != &loop)) return Outcome(Error(EINVAL));
+  while (!handle.done()) {
+    if (Error err = loop.run(RunMode::Once)) return Outcome(err);
+  }
+  return handle.result();
+}
+
 // Runs fn(args...) as a task of `loop` and runs the loop until it has finished; gives its
 // value as join() does. From plain code (not from a callback of `loop`: EBUSY).
 template <class Fn, class... Args>
 auto run_until_complete(Loop& loop, Fn&& fn, Args&&... args) {
   auto handle = spawn(loop, std::forward<Fn>(fn), std::forward<Args>(args)...);
-  while (handle.valid() && !handle.done()) {
-    if (Error err = loop.run(RunMode::Once)) return decltype(handle.result())(err);
-  }
   if (!handle.valid()) return decltype(handle.result())(handle.error());
-  return handle.result();
+  return run_until_done(loop, handle);
 }
 
 // The tasks `loop` owns now (spawned and not finished), and the most bytes of task frames

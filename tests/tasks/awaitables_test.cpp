@@ -113,6 +113,108 @@ TEST_F(AwaitTest, ACancelledNotificationWaitGivesEcanceledAndLeavesNoWatcher) {
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
+// A loop destroyed while its tasks wait in each kind of await: every frame is destroyed
+// (its locals too), every watcher awaited in one is stopped, every handle says Cancelled
+// and no longer refers to the loop (ASan and valgrind check that nothing is left).
+TEST(TaskLoopEnd, DestroyingALoopWithTasksInEveryKindOfAwaitLeavesNothingBehind) {
+  auto pair = testing::make_socketpair();
+  auto loop = std::make_unique<Loop>();
+  ASSERT_FALSE(loop->open());
+  int unwound = 0;
+  struct Guard {
+    int* count;
+    ~Guard() { ++*count; }
+  };
+  Notification note(*loop);
+  std::vector<TaskHandle<int>> handles;
+  auto keep = [&](auto&& fn) { handles.push_back(spawn(*loop, fn)); };
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await readable(pair.a.get())).error().code();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await note.wait()).code();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await sleep(1h)).code();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await handles[2].join()).error().code();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    for (;;)
+      (void)co_await yield();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    auto scoped = co_await with_timeout(
+        1h, [](int fd) -> Task<int> { co_return (co_await readable(fd)).error().code(); }(pair.b.get()));
+    co_return scoped.value();
+  });
+#if !defined(_WIN32)
+  SignalWaiter usr1(*loop);
+  ASSERT_FALSE(usr1.start(SIGUSR1));
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    (void)!::read(gate[0], &c, 1);
+    _exit(0);
+  }
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await usr1.next()).code();
+  });
+  keep([&]() -> Task<int> {
+    Guard guard{&unwound};
+    co_return (co_await child_exit(child)).error().code();
+  });
+#endif
+  ASSERT_FALSE(loop->run(RunMode::NoWait));
+  ASSERT_FALSE(loop->run(RunMode::NoWait));
+  EXPECT_EQ(unwound, 0);
+  loop.reset();
+  EXPECT_EQ(unwound, static_cast<int>(handles.size()));
+  for (auto& handle : handles) {
+    EXPECT_EQ(handle.state(), TaskState::Cancelled);
+    EXPECT_EQ(handle.loop(), nullptr);
+    handle.cancel();  // nothing to do any more
+  }
+#if !defined(_WIN32)
+  (void)!::write(gate[1], "x", 1);
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child) << "not reaped by the destroyed await";
+  ::close(gate[0]);
+  ::close(gate[1]);
+#endif
+}
+
+TEST_F(AwaitTest, RunUntilDoneJoinsATaskFromPlainCode) {
+  auto handle = spawn(loop, []() -> Task<int> {
+    (void)co_await yield();
+    (void)co_await yield();
+    co_return 9;
+  });
+  EXPECT_EQ(handle.loop(), &loop);
+  auto value = run_until_done(loop, handle);
+  ASSERT_TRUE(value);
+  EXPECT_EQ(value.value(), 9);
+  EXPECT_EQ(run_until_done(loop, handle).value(), 9) << "a finished task gives its value again";
+  TaskHandle<int> empty;
+  EXPECT_EQ(run_until_done(loop, empty).error().code(), EINVAL);
+  Loop other;
+  ASSERT_FALSE(other.open());
+  auto elsewhere = spawn(other, []() -> Task<int> { co_return 1; });
+  EXPECT_EQ(run_until_done(loop, elsewhere).error().code(), EINVAL) << "a task of another loop";
+  EXPECT_EQ(run_until_done(other, elsewhere).value(), 1);
+}
+
 // Each loop's tasks, scheduler and frame pool belong to its thread; one loop's task wakes
 // the other's through a Notification.
 TEST(TaskThreads, TwoLoopsInTwoThreadsRunTheirTasksAndNotifyEachOther) {
