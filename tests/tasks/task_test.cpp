@@ -285,9 +285,19 @@ TEST_F(TaskTest, AnExceptionLeavingATaskIsRethrownByJoinNotFatal) {
     throw std::runtime_error("broken");
     co_return 0;
   });
+  std::string caught;
+  auto joiner = spawn(loop, [&]() -> Task<> {
+    try {
+      (void)co_await failing.join();
+    } catch (const std::runtime_error& e) {
+      caught = e.what();
+    }
+  });
   step(0s);
   step(0s);
   EXPECT_EQ(failing.state(), TaskState::Failed);
+  EXPECT_EQ(caught, "broken") << "join() in another task rethrows it";
+  EXPECT_EQ(joiner.state(), TaskState::Completed);
   EXPECT_THROW((void)failing.result(), std::runtime_error);
 }
 #endif
