@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """Checks that the reference manual mentions every public symbol of evflow.
 
-The symbols come from the code, not from a list kept by hand: clang++ parses a
-translation unit that includes the public header and dumps its AST as JSON; every
+The symbols come from the code, not from a list kept by hand: for each public header,
+clang++ parses a translation unit that includes it and dumps its AST as JSON; every
 declaration directly in namespace `evflow` (not in `evflow::detail` or any other
 nested namespace) is a top-level name, and for each class, struct or class template
 among them its public members are collected: methods (not constructors, destructors,
 operator= or deleted functions), nested types and aliases, static data members, and
 the constants of public nested enums. Enumerators of namespace-scope enums count too.
+A member defined outside its class, at namespace scope, is not a top-level name.
+The symbols of all the headers are checked together: a name that several of them
+declare (a header that includes another) is counted once.
 
 A top-level name is covered when some code span of the manual names it (`Loop`,
 `evflow::Loop`); a member when a code span contains `Type::member` (`Loop::run`).
 
-Usage: check_manual.py [--cxx clang++-14] [--include include] [--header evflow/evflow.hpp]
+Usage: check_manual.py [--cxx clang++-14] [--include include]
+                       [--header evflow/evflow.hpp [--header evflow/tasks.hpp ...]]
                        [--ignore Name,Name] manual.md [more.md ...]
+--header may be given more than once, or name several headers separated by commas;
+without it, the header is evflow/evflow.hpp.
 Exit status: 0 when every symbol is covered, 1 otherwise (the missing ones are listed).
 """
 import argparse
@@ -29,16 +35,20 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cxx", default="clang++-14")
     p.add_argument("--include", default="include", help="directory holding evflow/ (added with -I)")
-    p.add_argument("--header", default="evflow/evflow.hpp", help="the public header to include")
+    p.add_argument("--header", action="append", default=[],
+                   help="a public header to include (repeatable, or comma-separated); default evflow/evflow.hpp")
     p.add_argument("--ignore", default="", help="comma-separated names to leave out (top-level or Type::member)")
     p.add_argument("manuals", nargs="+")
-    return p.parse_args()
+    args = p.parse_args()
+    headers = [h.strip() for value in args.header for h in value.split(",") if h.strip()]
+    args.headers = list(dict.fromkeys(headers)) or ["evflow/evflow.hpp"]
+    return args
 
 
-def dump_ast(args):
+def dump_ast(args, header):
     """The AST of `#include <header>` as a list of JSON objects (one per dumped declaration)."""
     with tempfile.NamedTemporaryFile("w", suffix=".cpp", delete=False) as tu:
-        tu.write(f"#include <{args.header}>\n")
+        tu.write(f"#include <{header}>\n")
     cmd = [args.cxx, "-std=c++20", "-fsyntax-only", "-Xclang", "-ast-dump=json",
            # Only declarations whose qualified name contains "evflow": the namespace is
            # dumped whole, the standard library (hundreds of MB of JSON) not at all.
@@ -133,12 +143,26 @@ def collect_symbols(values, roots):
             tracker.see(decl)
             name, kind = decl.get("name", ""), decl.get("kind")
             if (tracker.in_project() and name and not name.startswith("_") and not decl.get("isImplicit")
-                    and kind != "NamespaceDecl"):  # not detail, nor any other nested namespace
+                    and kind != "NamespaceDecl"  # not detail, nor any other nested namespace
+                    and not out_of_line(decl)):
                 top.add(name)
                 members.update(f"{name}::{member}" for member in declared_members(decl))
             for _ in walk(decl, tracker):
                 pass  # keeps the file current for the declarations that follow
     return top, members
+
+
+def out_of_line(decl):
+    """Whether `decl` is the definition of a class's member written at namespace scope
+    (`auto TaskHandle<T>::outcome(...) {...}`): clang then names its semantic parent, the
+    class, in parentDeclContextId. Such a definition is the member, not a name of the
+    namespace."""
+    if "parentDeclContextId" in decl:
+        return True
+    if decl.get("kind") != "FunctionTemplateDecl":
+        return False
+    return any("parentDeclContextId" in d for d in decl.get("inner", [])
+               if d.get("kind") in ("CXXMethodDecl", "CXXConstructorDecl", "CXXConversionDecl"))
 
 
 def declared_members(decl):
@@ -161,7 +185,11 @@ def code_spans(text):
 def main():
     args = parse_args()
     ignored = {name.strip() for name in args.ignore.split(",") if name.strip()}
-    top, members = collect_symbols(dump_ast(args), [".", args.include])
+    top, members = set(), set()
+    for header in args.headers:  # each header in a translation unit of its own
+        header_top, header_members = collect_symbols(dump_ast(args, header), [".", args.include])
+        top |= header_top
+        members |= header_members
     top = {t for t in top if t not in ignored}
     members = {m for m in members if m not in ignored and m.split("::")[0] in top}
     spans = []
