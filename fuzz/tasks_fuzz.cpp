@@ -290,14 +290,14 @@ struct Model {
           return;
         case Op::Join: {
           const TaskModel& joined = tasks[op.arg];
+          if (cancelled(t)) {  // level-triggered: before the joined task's end
+            ++frame.pc;
+            log.push_back({task, 'J', -ECANCELED});
+            continue;
+          }
           if (joined.state == TaskState::Completed || joined.state == TaskState::Cancelled) {
             ++frame.pc;
             log.push_back({task, 'J', joined.state == TaskState::Completed ? joined.value : -ECANCELED});
-            continue;
-          }
-          if (cancelled(t)) {
-            ++frame.pc;
-            log.push_back({task, 'J', -ECANCELED});
             continue;
           }
           tasks[op.arg].joiners.push_back(task);

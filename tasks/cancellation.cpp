@@ -43,6 +43,7 @@ Error CancellationScope::arm() noexcept {
     cancel_for(ScopeOutcome::TimedOut);
     return Error();
   }
+  if (timer_ && &timer_->loop() != &loop) timer_.reset();  // run before by a task of another loop
   if (!timer_) timer_.emplace(loop);
   return timer_->start_at(deadline_, [this] { cancel_for(ScopeOutcome::TimedOut); });
 }
@@ -54,12 +55,11 @@ Error CancellationScope::set_deadline(MonotonicClock::time_point deadline) noexc
 }
 
 Error CancellationScope::set_timeout(Duration timeout) noexcept {
-  if (root_ == nullptr) {
-    deadline_kind_ = DeadlineKind::AfterStart;
-    timeout_ = timeout;
-    return Error();
-  }
-  return set_deadline(root_->scheduler->loop().now() + timeout);
+  deadline_kind_ = DeadlineKind::AfterStart;
+  timeout_ = timeout;
+  if (root_ == nullptr) return Error();
+  deadline_ = root_->scheduler->loop().now() + timeout;
+  return arm();
 }
 
 void CancellationScope::clear_deadline() noexcept {

@@ -61,8 +61,9 @@ class [[nodiscard]] ScopeResult {
   bool completed() const noexcept { return !error_ && outcome_ == ScopeOutcome::Completed; }
   bool cancelled() const noexcept { return !error_ && outcome_ == ScopeOutcome::Cancelled; }
   bool timed_out() const noexcept { return !error_ && outcome_ == ScopeOutcome::TimedOut; }
-  // EBUSY when the scope was already running another body (which then did not run), or
-  // what arming the deadline's timer refused.
+  // EBUSY when the scope was already running another body (which then did not run);
+  // ENOMEM when the body is an empty Task (its frame could not be allocated); what arming
+  // the deadline's timer refused.
   Error error() const noexcept { return error_; }
   // What the body returned, whatever the outcome. Precondition: !error().
   T& value() noexcept {
@@ -161,7 +162,8 @@ class CancellationScope {
   // and a deadline already past cancels the scope at once. Errors: what Timer::start_at
   // refused while re-arming.
   Error set_deadline(MonotonicClock::time_point deadline) noexcept;
-  // A deadline `timeout` from now (from the start of the body, if it has not started).
+  // A deadline `timeout` after the start of each later run; while a body runs, also `timeout`
+  // from now for this run.
   Error set_timeout(Duration timeout) noexcept;
   // No deadline any more.
   void clear_deadline() noexcept;
@@ -197,6 +199,10 @@ template <class T>
 template <class Promise>
 std::coroutine_handle<> ScopeRun<T>::await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
   TaskRoot& root = root_of(awaiting);
+  if (!frame_) {  // an empty Task: its frame could not be allocated (or it was moved from)
+    refused_ = Error(ENOMEM);
+    return awaiting;
+  }
   if (Error error = scope_.enter(root)) {
     refused_ = error;
     return awaiting;

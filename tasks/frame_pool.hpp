@@ -16,7 +16,8 @@
 // it orphaned and the last frame given back deletes it.
 //
 // Costs: allocate and deallocate O(1), one branch on the class; the memory of the free
-// lists is kept until the pool goes (high_water_bytes() bounds it).
+// lists is kept until the pool goes: at most the sum of each class's own peak, which can
+// exceed high_water_bytes() (the peak of all classes together) when the shapes change.
 #pragma once
 
 #include <bit>

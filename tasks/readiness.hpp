@@ -40,8 +40,8 @@ class ReadinessAwaiter : public CancellableAwait {
     return error ? refuse(error) : true;
   }
   // The readiness seen (a subset of the interest, or Invalid alone), or the error:
-  // ECANCELED, or what Io::start refused (EBADF, EPERM, EEXIST for a descriptor epoll
-  // refuses, ENOMEM).
+  // ECANCELED, or what Io::start refused (EBADF; EPERM for a descriptor the backend
+  // cannot watch, such as a regular file under epoll; ENOMEM).
   Result<Events> await_resume() const noexcept {
     if (error_) return error_;
     return events_;

@@ -40,7 +40,7 @@ enum class TaskState : uint8_t {
   Running,    // started, not finished (running now, or suspended at an await)
   Completed,  // returned (co_return)
   Failed,     // an exception left it (builds with exceptions only)
-  Cancelled,  // its loop was destroyed before it finished
+  Cancelled,  // cancelled before its first step, or its loop was destroyed before it finished
 };
 
 namespace detail {

@@ -23,7 +23,6 @@ namespace detail {
 class SignalAwaiter : public CancellableAwait {
  public:
   explicit SignalAwaiter(SignalWaiter& waiter) noexcept : waiter_(&waiter) {}
-  bool await_ready() noexcept;
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept;
   // 0 once the signal was raised; ECANCELED; EINVAL when the waiter is not started;
@@ -68,11 +67,12 @@ class SignalWaiter {
 
 namespace detail {
 
-inline bool SignalAwaiter::await_ready() noexcept { return std::exchange(waiter_->pending_, false); }
-
 template <class Promise>
 bool SignalAwaiter::await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+  // Cancellation first: a cancelled task's wait leaves a signal already caught to the
+  // next wait.
   if (!enter<SignalAwaiter>(awaiting)) return false;
+  if (std::exchange(waiter_->pending_, false)) return refuse(Error());
   if (!waiter_->signal_.active()) return refuse(Error(EINVAL));
   if (waiter_->waiting_ != nullptr) return refuse(Error(EBUSY));
   waiter_->waiting_ = this;

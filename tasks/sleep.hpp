@@ -1,7 +1,7 @@
 // evflow — the time awaitables of a task: sleep(d), sleep_until(t), yield().
 //
 //   co_await evflow::sleep(5ms);          // Error: 0, or what Timer::start refused
-//   co_await evflow::yield();             // let the loop poll I/O and fire timers first
+//   co_await evflow::yield();             // let the other ready tasks run first
 //
 // Each await embeds its Timer in the awaiting frame: no allocation, and the Timer is
 // stopped (by its destructor) if the frame is destroyed while it waits. The task is woken
@@ -9,9 +9,10 @@
 // order (scheduler.hpp). Durations and instants are on the loop's monotonic clock (a fake
 // one too: Loop::set_clock).
 //
-// yield() puts the task at the tail of the ready queue: it runs again in the next
-// iteration, after the loop has polled for I/O without blocking and fired due timers. It
-// arms no timer and makes no system call.
+// yield() puts the task at the tail of the ready queue: it runs again after every task
+// queued before it, in the same task phase unless the phase's budget of resumptions is
+// spent (then in the next iteration, after the loop has polled for I/O and fired due
+// timers; scheduler.hpp). It arms no timer and makes no system call.
 #pragma once
 
 #include <chrono>
@@ -84,7 +85,7 @@ detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> duration) noexcept
   return detail::SleepAwaiter(std::chrono::duration_cast<Timer::Duration>(duration));
 }
 
-// Suspends the task until the next iteration (the tail of the ready queue).
+// Suspends the task behind the tasks already woken (the tail of the ready queue).
 inline detail::YieldAwaiter yield() noexcept { return {}; }
 
 }  // namespace evflow

@@ -6,9 +6,10 @@
 //
 // spawn(loop, fn, args...) copies `fn` and each argument (decayed, by value) into the
 // task's record and calls fn(args...) on those copies: a parameter taken by value is moved
-// from its copy, a reference parameter refers to the copy, which lives until the task
-// ends. Passing a reference to a coroutine yourself (calling a coroutine with `const
-// std::string&` of a temporary and awaiting it later) leaves it dangling after its first
+// from its copy, a `const&` or `&&` parameter refers to the copy, which lives until the
+// task ends (a non-const `&` parameter does not compile: take it by value). spawn() is
+// noexcept: an argument whose copy throws ends the process. Passing a reference to a coroutine yourself (calling a
+// coroutine with `const std::string&` of a temporary and awaiting it later) leaves it dangling after its first
 // suspension: spawn is the safe way. fn is called inside spawn(), but a coroutine does
 // nothing before its first step.
 //
@@ -104,7 +105,9 @@ class TaskHandle {
   // it; rethrows its exception (builds with exceptions).
   auto join() const noexcept { return detail::JoinAwaiter<T>(record_); }
 
-  // Requests the task's cancellation; see the header comment. No effect on a finished task.
+  // Requests the task's cancellation. A task that has not started never runs (Cancelled);
+  // otherwise the await pending now ends with ECANCELED, and every later one at once
+  // (await_base.hpp), until the task returns (Completed). No effect on a finished task.
   void cancel() noexcept {
     if (record_ != nullptr && record_->scheduler != nullptr) record_->scheduler->cancel(*record_);
   }
@@ -141,24 +144,37 @@ auto TaskHandle<T>::outcome(detail::TaskRecord<T>* record) {
     return error;
   } else {
     if (error) return Result<T>(error);
-    return Result<T>(std::move(*record->value));
+    // Every reader gets the value: a copy, or, for a type that cannot be copied, the
+    // value itself, moved out by the first reader.
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return Result<T>(*record->value);
+    } else {
+      return Result<T>(std::move(*record->value));
+    }
   }
 }
 
 namespace detail {
 
 // join(): suspends until the joined task has finished. A cancellation of the joining
-// task ends the wait (ECANCELED); the joined task goes on.
+// task ends the wait (ECANCELED), or refuses it at once, even when the joined task has
+// finished; the joined task goes on.
 template <class T>
 class JoinAwaiter : public CancellableAwait {
  public:
-  explicit JoinAwaiter(TaskRecord<T>* record) noexcept : record_(record) {}
-  bool await_ready() const noexcept {
-    return record_ == nullptr || (record_->state != TaskState::Pending && record_->state != TaskState::Running);
+  // The awaiter holds a reference to the record: the handle may go while it waits.
+  explicit JoinAwaiter(TaskRecord<T>* record) noexcept : record_(record) {
+    if (record_ != nullptr) ++record_->references;
   }
+  ~JoinAwaiter() {
+    if (record_ != nullptr) record_->release();
+  }
+  bool await_ready() const noexcept { return record_ == nullptr; }  // an empty handle: EINVAL
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    // Cancellation first (level-triggered, even when the joined task has finished).
     if (!enter<JoinAwaiter>(awaiting)) return false;
+    if (record_->state != TaskState::Pending && record_->state != TaskState::Running) return refuse(Error());
     waiter_.awaiter = this;
     waiter_.joined = [](JoinWaiter& self) noexcept { static_cast<JoinAwaiter*>(self.awaiter)->complete(); };
     waiter_.next = record_->joiners;

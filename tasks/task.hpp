@@ -128,9 +128,16 @@ TaskRoot& root_of(std::coroutine_handle<Promise> awaiting) noexcept {
   return *static_cast<PromiseBase&>(awaiting.promise()).root;
 }
 
-// co_await of a Task: the awaited frame continues in the awaiting one's task.
+// co_await of a Task: the awaited frame continues in the awaiting one's task. The awaiter
+// owns the frame from then on (the Task is empty) and destroys it with the full
+// expression of the co_await.
 template <class T>
 struct TaskAwaiter {
+  explicit TaskAwaiter(std::coroutine_handle<TaskPromise<T>> awaited) noexcept : frame(awaited) {}
+  TaskAwaiter(const TaskAwaiter&) = delete;
+  TaskAwaiter& operator=(const TaskAwaiter&) = delete;
+  ~TaskAwaiter() { frame.destroy(); }
+
   std::coroutine_handle<TaskPromise<T>> frame;
   bool await_ready() const noexcept { return false; }
   template <class Promise>
@@ -170,7 +177,7 @@ class [[nodiscard]] Task {
   auto operator co_await() && noexcept {
     if (!frame_)
       detail::fatal("evflow: co_await of an empty Task (moved from, awaited already, or no memory for its frame)");
-    return detail::TaskAwaiter<T>{frame_};
+    return detail::TaskAwaiter<T>(std::exchange(frame_, nullptr));
   }
 
   // False when the frame could not be allocated (or the Task was moved from or awaited).

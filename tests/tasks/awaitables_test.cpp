@@ -342,6 +342,26 @@ TEST_F(AwaitTest, ASignalRaisedWhileNoTaskWaitsCompletesTheNextWait) {
   EXPECT_EQ(raised, 2);
 }
 
+TEST_F(AwaitTest, ACancelledTasksSignalWaitLeavesASignalAlreadyCaughtToTheNextWait) {
+  SignalWaiter usr1(loop);
+  ASSERT_FALSE(usr1.start(SIGUSR1));
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  ASSERT_FALSE(loop.run(RunMode::NoWait));  // caught while no task waits: pending
+  Error cancelled_wait, next_wait(EINVAL);
+  auto cancelled = spawn(loop, [&]() -> Task<> {
+    (void)co_await sleep(1h);
+    cancelled_wait = co_await usr1.next();
+  });
+  iterate();
+  cancelled.cancel();
+  iterate();
+  EXPECT_EQ(cancelled_wait.code(), ECANCELED);
+  auto next = spawn(loop, [&]() -> Task<> { next_wait = co_await usr1.next(); });
+  iterate();
+  EXPECT_TRUE(next.done());
+  EXPECT_FALSE(next_wait) << "the signal caught before was kept for this wait";
+}
+
 TEST_F(AwaitTest, ACancelledSignalWaitGivesEcanceledAndTheWatcherStaysForTheNext) {
   SignalWaiter usr2(loop);
   ASSERT_FALSE(usr2.start(SIGUSR2));

@@ -358,6 +358,38 @@ TEST_F(ScopeTest, AScopeRunsOneBodyAtATimeAndItsCancellationIsPermanent) {
   EXPECT_EQ(rerun.code(), ECANCELED) << "a cancelled scope stays cancelled";
 }
 
+TEST_F(ScopeTest, SetTimeoutWhileABodyRunsAppliesToThisRunAndFromTheStartOfLaterOnes) {
+  CancellationScope scope(1s);
+  std::vector<ScopeOutcome> outcomes;
+  auto task = spawn(loop, [&]() -> Task<> {
+    for (int run = 0; run < 2; ++run) {
+      auto scoped = co_await scope.run([&]() -> Task<> {
+        (void)scope.set_timeout(5ms);
+        (void)co_await sleep(3ms);
+      }());
+      outcomes.push_back(scoped.outcome());
+    }
+  });
+  step(0s);
+  step(3ms);  // the first run's sleep ends before its 5 ms
+  step(3ms);  // the second run started 3 ms after the first: its deadline is its own
+  EXPECT_EQ(outcomes, (std::vector<ScopeOutcome>{ScopeOutcome::Completed, ScopeOutcome::Completed}));
+  EXPECT_TRUE(task.done());
+}
+
+TEST_F(ScopeTest, AnEmptyBodyIsEnomemWithoutRunning) {
+  Error refused;
+  auto task = spawn(loop, [&]() -> Task<> {
+    Task<Error> body = sleep_for(1ms);
+    Task<Error> taken = std::move(body);
+    auto scoped = co_await with_timeout(5ms, std::move(body));  // NOLINT(bugprone-use-after-move): empty on purpose
+    refused = scoped.error();
+  });
+  step(0s);
+  EXPECT_TRUE(task.done());
+  EXPECT_EQ(refused.code(), ENOMEM);
+}
+
 TEST(ScopeLoop, DestroyingALoopWhileABodyWaitsInsideAScopeWithADeadlineLeavesNothingBehind) {
   auto loop = std::make_unique<Loop>();
   ASSERT_FALSE(loop->open());

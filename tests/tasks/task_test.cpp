@@ -41,6 +41,51 @@ TEST_F(TaskTest, TenMillionAwaitsThatCompleteAtOnceRunInBoundedStack) {
   EXPECT_EQ(result.value(), 10'000'000);
 }
 
+TEST_F(TaskTest, AnAwaitedTaskIsEmptyAfterwards) {
+  auto result = run_until_complete(loop, []() -> Task<int> {
+    Task<int> task = value_of(3);
+    const bool before = task.valid();
+    const int v = co_await std::move(task);
+    co_return before && !task.valid() ? v : -1;  // NOLINT(bugprone-use-after-move): the point of the test
+  });
+  EXPECT_EQ(result.value(), 3);
+}
+
+TEST_F(TaskTest, EveryJoinerAndResultGetTheValueAndAJoinKeepsTheRecordAlive) {
+  auto producer = std::make_unique<TaskHandle<std::string>>(spawn(loop, []() -> Task<std::string> {
+    (void)co_await sleep(1ms);
+    co_return std::string(40, 'x');  // long enough to live on the heap
+  }));
+  std::vector<std::string> got;
+  auto joiner = [&got](TaskHandle<std::string>* handle) -> Task<> {
+    auto value = co_await handle->join();
+    got.push_back(value ? value.value() : "error");
+  };
+  auto first = spawn(loop, joiner, producer.get());
+  auto second = spawn(loop, joiner, producer.get());
+  auto late = spawn(loop, joiner, producer.get());
+  step(0s);
+  producer.reset();  // every handle goes while the joins wait: each awaiter keeps the record
+  step(1ms);
+  step(0s);
+  EXPECT_EQ(got, (std::vector<std::string>(3, std::string(40, 'x'))));
+}
+
+TEST_F(TaskTest, ACancelledTasksJoinOfAFinishedTaskIsEcanceled) {
+  auto finished = spawn(loop, value_of, 5);
+  step(0s);
+  ASSERT_TRUE(finished.done());
+  Error seen;
+  auto joiner = spawn(loop, [&]() -> Task<> {
+    (void)co_await sleep(1ms);
+    seen = (co_await finished.join()).error();
+  });
+  step(0s);
+  joiner.cancel();
+  step(0s);
+  EXPECT_EQ(seen.code(), ECANCELED) << "cancellation is checked before the joined task's end";
+}
+
 TEST_F(TaskTest, ATaskIsLazyAndItsFirstStepRunsInTheLoopNotInSpawn) {
   bool ran = false;
   auto handle = spawn(loop, [&ran]() -> Task<> {
