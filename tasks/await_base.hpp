@@ -40,6 +40,7 @@ class CancellableAwait : public Suspension {
       Derived& awaiter = static_cast<Derived&>(static_cast<CancellableAwait&>(self));
       awaiter.error_ = Error(ECANCELED);
       awaiter.stop_waiting();
+      return true;
     };
     root_->suspended = this;
     return true;

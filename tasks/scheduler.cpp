@@ -71,6 +71,17 @@ void TaskScheduler::run_ready() noexcept {
 }
 
 void TaskScheduler::finished(TaskRoot& root) noexcept {
+  if (GroupNode* group = root.group) {  // out of its group, which learns how it ended
+    if (root.prev_in_group != nullptr) {
+      root.prev_in_group->next_in_group = root.next_in_group;
+    } else {
+      group->children = root.next_in_group;
+    }
+    if (root.next_in_group != nullptr) root.next_in_group->prev_in_group = root.prev_in_group;
+    root.group = nullptr;
+    --group->live;
+    root.report_to_group(root, *group);
+  }
   // Joiners in the order they began to wait (the list is newest first).
   JoinWaiter* oldest_first = nullptr;
   while (JoinWaiter* waiter = root.joiners) {
@@ -115,10 +126,16 @@ void TaskScheduler::cancel(TaskRoot& root) noexcept {
 
 void TaskScheduler::deliver_cancellation(TaskRoot& root) noexcept {
   Suspension* suspension = root.suspended;
-  if (suspension == nullptr || !root.cancelled()) return;
-  root.suspended = nullptr;  // ends the await pending now
-  suspension->interrupt(*suspension);
-  if (!root.queued) wake(root);
+  if (suspension != nullptr && root.cancelled() && suspension->interrupt(*suspension)) {
+    root.suspended = nullptr;  // the await pending now has ended
+    if (!root.queued) wake(root);
+  }
+  // The tasks spawned into the groups running in this task run inside its scopes: the
+  // cancellation may reach them too (each decides by its own chain).
+  for (GroupNode* group = root.groups; group != nullptr; group = group->outer) {
+    for (TaskRoot* child = group->children; child != nullptr; child = child->next_in_group)
+      deliver_cancellation(*child);
+  }
 }
 
 void TaskScheduler::end_with_loop() noexcept {

@@ -47,10 +47,12 @@ namespace detail {
 
 class TaskScheduler;
 
-// A suspension that a cancellation can end early: the awaiter that holds it stops what it
-// waits for (its watcher) and records ECANCELED; the task is then woken.
+// A suspension that a cancellation reaches: interrupt() stops what it waits for (its
+// watcher), records ECANCELED and returns true, and the task is then woken; or returns
+// false to go on waiting (a task group waiting for its children, which the cancellation
+// reaches in turn).
 struct Suspension {
-  void (*interrupt)(Suspension& self) noexcept = nullptr;
+  bool (*interrupt)(Suspension& self) noexcept = nullptr;
 
  protected:
   Suspension() noexcept = default;
@@ -63,6 +65,18 @@ struct ScopeNode {
   ScopeNode* parent = nullptr;
   bool cancelled = false;  // the scope's own cancellation (cancel() or its deadline)
   bool shield = false;     // cancellations from outside the scope do not reach inside
+};
+
+struct TaskRoot;
+
+// A task group as the scheduler sees it (task_group.hpp): a scope in the chain of the
+// task that runs it, and the tasks spawned into it, which run inside that scope.
+struct GroupNode {
+  ScopeNode scope;
+  TaskRoot* owner = nullptr;     // the task that runs the group, while it runs
+  GroupNode* outer = nullptr;    // the next group running in the same task
+  TaskRoot* children = nullptr;  // unfinished children, newest first
+  std::size_t live = 0;
 };
 
 // What a join awaits: one per task that awaits another's end, in the awaiter (in the
@@ -88,18 +102,32 @@ struct TaskRoot : ListNode<TaskRoot> {
   bool queued = false;
   bool cancel_requested = false;  // level-triggered: every later suspension completes at once
   ScopeNode* innermost_scope = nullptr;
+  // A task spawned into a group runs inside the group's scope, in its parent's chain.
+  TaskRoot* parent = nullptr;
+  const ScopeNode* spawned_in = nullptr;
+  GroupNode* group = nullptr;  // until it finishes
+  TaskRoot* next_in_group = nullptr;
+  TaskRoot* prev_in_group = nullptr;
+  GroupNode* groups = nullptr;  // the groups running in this task, innermost first
+  // A child of a group has finished (its record still there): its group notes how it
+  // ended, and wakes the owner when it was the last.
+  void (*report_to_group)(TaskRoot& child, GroupNode& group) noexcept = nullptr;
   void (*destroy_record)(TaskRoot*) noexcept = nullptr;
   void (*end_call)(TaskRoot*) noexcept = nullptr;  // the task's frames are gone: its arguments go
 
   // Whether a suspension of the task now completes at once with ECANCELED: the innermost
   // cancelled scope decides, unless a shield lies between it and the suspension; the
   // task's own cancellation (TaskHandle::cancel) is the outermost scope.
-  bool cancelled() const noexcept {
-    for (const ScopeNode* scope = innermost_scope; scope != nullptr; scope = scope->parent) {
+  bool cancelled() const noexcept { return cancelled_from(innermost_scope); }
+  // The same, seen from `scope` of this task's chain (a child of a group sees its parent
+  // from the group's scope).
+  bool cancelled_from(const ScopeNode* scope) const noexcept {
+    for (; scope != nullptr; scope = scope->parent) {
       if (scope->cancelled) return true;
       if (scope->shield) return false;
     }
-    return cancel_requested;
+    if (cancel_requested) return true;
+    return parent != nullptr && parent->cancelled_from(spawned_in);
   }
 
   // Drops one reference; the record goes with the last.

@@ -201,17 +201,18 @@ template <class Fn, class... Args>
 using SpawnedValue = typename std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>::value_type;
 }  // namespace detail
 
-// Starts fn(args...) (a callable giving a Task) as a task of `loop`; see the header
-// comment for what is copied, who owns the task and the errors.
-template <class Fn, class... Args>
-TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&... args) noexcept {
-  using T = detail::SpawnedValue<Fn, Args...>;
+namespace detail {
+// spawn(), with `prepare(record)` called on the new task's record before the loop adopts it
+// (a task group links its children there).
+template <class Prepare, class Fn, class... Args>
+TaskHandle<SpawnedValue<Fn, Args...>> spawn_with(Loop& loop, Prepare&& prepare, Fn&& fn, Args&&... args) noexcept {
+  using T = SpawnedValue<Fn, Args...>;
   if (!loop.is_open()) return TaskHandle<T>(Error(EINVAL));
-  detail::TaskScheduler* scheduler = detail::TaskScheduler::of(loop);
+  TaskScheduler* scheduler = TaskScheduler::of(loop);
   if (scheduler == nullptr) return TaskHandle<T>(Error(ENOMEM));
-  detail::FramePool::Scope frames(&scheduler->frames());
-  using Record = detail::SpawnRecord<T, std::decay_t<Fn>, std::decay_t<Args>...>;
-  void* memory = detail::FramePool::allocate(sizeof(Record));
+  FramePool::Scope frames(&scheduler->frames());
+  using Record = SpawnRecord<T, std::decay_t<Fn>, std::decay_t<Args>...>;
+  void* memory = FramePool::allocate(sizeof(Record));
   if (memory == nullptr) return TaskHandle<T>(Error(ENOMEM));
   auto* record = ::new (memory) Record(std::forward<Fn>(fn), std::forward<Args>(args)...);
   auto frame = record->start().release_frame();
@@ -223,8 +224,18 @@ TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&.
   record->frame = frame;
   record->resume_point = frame;
   ++record->references;  // the handle's
+  prepare(static_cast<TaskRecord<T>&>(*record));
   scheduler->adopt(*record);
   return TaskHandle<T>(record);
+}
+}  // namespace detail
+
+// Starts fn(args...) (a callable giving a Task) as a task of `loop`; see the header
+// comment for what is copied, who owns the task and the errors.
+template <class Fn, class... Args>
+TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&... args) noexcept {
+  return detail::spawn_with(
+      loop, [](auto&) noexcept {}, std::forward<Fn>(fn), std::forward<Args>(args)...);
 }
 
 // Runs `loop` until the task of `handle` has finished (from plain code, not from a

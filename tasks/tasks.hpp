@@ -1,6 +1,6 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
-// CancellationScope, with_timeout, with_deadline, shielded.
+// CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup.
 #pragma once
 
 #include "cancellation.hpp"
@@ -11,3 +11,4 @@
 #include "sleep.hpp"
 #include "spawn.hpp"
 #include "task.hpp"
+#include "task_group.hpp"
