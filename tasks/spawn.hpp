@@ -198,7 +198,7 @@ class JoinAwaiter : public CancellableAwait {
 };
 
 template <class Fn, class... Args>
-using SpawnedValue = typename std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>::value_type;
+using SpawnedValue = typename std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>...>::value_type;
 }  // namespace detail
 
 namespace detail {
