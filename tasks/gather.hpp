@@ -35,6 +35,10 @@
 
 namespace evflow {
 
+namespace detail {
+struct GatherAccess;
+}  // namespace detail
+
 // How one task of a gather ended.
 template <class T>
 class Outcome {
@@ -55,7 +59,8 @@ class Outcome {
     return *value_;
   }
 
-  // Internal (gather).
+ private:
+  friend struct detail::GatherAccess;
   void set_value(Stored value) noexcept(std::is_nothrow_move_constructible_v<Stored>) {
     value_.emplace(std::move(value));
     kind_ = Kind::Value;
@@ -66,7 +71,6 @@ class Outcome {
     error_ = error;
   }
 
- private:
   Kind kind_ = Kind::Cancelled;
   Error error_{ECANCELED};
   std::optional<Stored> value_;
@@ -105,7 +109,8 @@ class [[nodiscard]] GatherResult {
   // Why nothing ran (ENOMEM, a task that is empty); success otherwise.
   Error error() const noexcept { return error_; }
 
-  // Internal (gather).
+ private:
+  friend struct detail::GatherAccess;
   std::optional<V> value_;
   std::vector<Error> failures_;
   int index_ = -1;
@@ -116,6 +121,29 @@ class [[nodiscard]] GatherResult {
 namespace detail {
 
 enum class Strategy : uint8_t { All, Settle, Any, Race };
+
+// What gather's internals may touch of an Outcome and a GatherResult.
+struct GatherAccess {
+  template <class T, class V>
+  static void set_value(Outcome<T>& outcome, V&& value) {
+    outcome.set_value(std::forward<V>(value));
+  }
+  template <class T>
+  static void set_failed(Outcome<T>& outcome, Error error) noexcept {
+    outcome.set_failed(error);
+  }
+  template <class V>
+  static std::optional<V>& value(GatherResult<V>& result) noexcept {
+    return result.value_;
+  }
+  template <class V>
+  static void set(GatherResult<V>& result, std::vector<Error> failures, int index, bool cancelled, Error error) {
+    result.failures_ = std::move(failures);
+    result.index_ = index;
+    result.cancelled_ = cancelled;
+    result.error_ = error;
+  }
+};
 
 // What the children of one gather share: the strategy and what has been decided.
 struct GatherState {
@@ -165,7 +193,7 @@ Task<> gather_child(GatherState* state, int index, Task<T> task, Outcome<T>* out
       // Two statements: g++ 12 did not resume this coroutine after an `if (!co_await ...)`
       // whose await does not suspend.
       const bool cancelled_now = co_await CancelledNow{};
-      if (!cancelled_now) out->set_value(std::monostate{});
+      if (!cancelled_now) GatherAccess::set_value(*out, std::monostate{});
     } else {
       T value = co_await std::move(task);
       const Error failure = failure_of(value);
@@ -179,27 +207,28 @@ Task<> gather_child(GatherState* state, int index, Task<T> task, Outcome<T>* out
         passed_on_cancel = !value.ok() && value.error().code() == ECANCELED;
       }
       if (failure) {
-        out->set_failed(failure);
+        GatherAccess::set_failed(*out, failure);
       } else if (!passed_on_cancel) {
-        out->set_value(std::move(value));
+        GatherAccess::set_value(*out, std::move(value));
       }
     }
 #if defined(__cpp_exceptions)
   } catch (...) {
     state->exceptions.push_back(std::current_exception());
-    out->set_failed(Error(EIO));
+    GatherAccess::set_failed(*out, Error(EIO));
   }
 #endif
   state->ended(index, *out);
 }
 
 template <class V>
-void finish(GatherResult<V>& result, GatherState& state, bool reached) {
-  result.failures_ = std::move(state.failures);
-  result.index_ = state.winner;
-  result.cancelled_ = reached;
+void finish(GatherResult<V>& result, GatherState& state, bool reached, Error error) {
+  GatherAccess::set(result, std::move(state.failures), state.winner, reached, error);
 #if defined(__cpp_exceptions)
-  if (!state.exceptions.empty()) throw TaskGroupError(std::move(state.exceptions), result.failures_);
+  if (!state.exceptions.empty()) {
+    throw TaskGroupError(std::move(state.exceptions),
+                         std::vector<Error>(result.failures().begin(), result.failures().end()));
+  }
 #endif
 }
 
@@ -222,15 +251,17 @@ Task<GatherResult<V>> gather_tuple(Strategy strategy, std::tuple<Task<T>...> tas
   state.strategy = strategy;
   auto ran = co_await group.run(start_each(&group, &state, &tasks, &outcomes, std::index_sequence_for<T...>{}));
   GatherResult<V> result;
-  result.error_ = ran.error();
-  finish(result, state, ran.cancelled() && state.winner < 0);
+  finish(result, state, ran.cancelled() && state.winner < 0, ran.error());
   if (ran.error()) co_return result;
   if (strategy == Strategy::Settle) {
-    if constexpr (std::is_same_v<V, std::tuple<Outcome<T>...>>) result.value_.emplace(std::move(outcomes));
+    if constexpr (std::is_same_v<V, std::tuple<Outcome<T>...>>)
+      GatherAccess::value(result).emplace(std::move(outcomes));
   } else if (strategy == Strategy::All) {
     if constexpr (std::is_same_v<V, std::tuple<typename Outcome<T>::Stored...>>) {
       const bool every = std::apply([](auto&... o) { return (o.has_value() && ...); }, outcomes);
-      if (every) result.value_.emplace(std::apply([](auto&... o) { return V(std::move(o.value())...); }, outcomes));
+      if (every)
+        GatherAccess::value(result).emplace(
+            std::apply([](auto&... o) { return V(std::move(o.value())...); }, outcomes));
     }
   }
   co_return result;
@@ -275,17 +306,16 @@ Task<GatherResult<V>> gather_range(Strategy strategy, std::vector<Task<T>> tasks
   range.state.window = &range;
   auto ran = co_await group.run(start_window(&range, limit));
   GatherResult<V> result;
-  result.error_ = ran.error();
-  finish(result, range.state, ran.cancelled() && range.state.winner < 0);
+  finish(result, range.state, ran.cancelled() && range.state.winner < 0, ran.error());
   if (ran.error()) co_return result;
   const int winner = range.state.winner;
   if constexpr (std::is_same_v<V, std::vector<Outcome<T>>>) {
-    result.value_.emplace(std::move(range.outcomes));
+    GatherAccess::value(result).emplace(std::move(range.outcomes));
   } else if constexpr (std::is_same_v<V, Outcome<T>>) {
-    if (winner >= 0) result.value_.emplace(std::move(range.outcomes[static_cast<std::size_t>(winner)]));
+    if (winner >= 0) GatherAccess::value(result).emplace(std::move(range.outcomes[static_cast<std::size_t>(winner)]));
   } else if constexpr (std::is_same_v<V, typename Outcome<T>::Stored>) {
     if (winner >= 0 && range.outcomes[static_cast<std::size_t>(winner)].has_value())
-      result.value_.emplace(std::move(range.outcomes[static_cast<std::size_t>(winner)].value()));
+      GatherAccess::value(result).emplace(std::move(range.outcomes[static_cast<std::size_t>(winner)].value()));
   } else {  // all: the vector of values
     bool every = true;
     for (auto& outcome : range.outcomes)
@@ -295,7 +325,7 @@ Task<GatherResult<V>> gather_range(Strategy strategy, std::vector<Task<T>> tasks
       values.reserve(range.outcomes.size());
       for (auto& outcome : range.outcomes)
         values.push_back(std::move(outcome.value()));
-      result.value_.emplace(std::move(values));
+      GatherAccess::value(result).emplace(std::move(values));
     }
   }
   co_return result;
