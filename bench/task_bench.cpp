@@ -22,6 +22,14 @@
 //                awaitable<int> throwing an exception the driver catches (the way Asio's
 //                awaitables report failure). The exception object and the record of its
 //                rethrow come from malloc in the C++ runtime, outside the count: two per failure.
+//   GatherTwo    await two tasks that return at once, side by side, for both values
+//                (evflow gather(all, a, b); Asio co_await (a && b), awaitable_operators)
+//   GatherHundred  the same over a std::vector of 100 tasks, per gather (evflow gather(all,
+//                vector); evflow alone: Asio 1.22's make_parallel_group has no range form)
+//   GroupThousand  a TaskGroup whose body spawns 1,000 children that return at once, awaited
+//                to the end; per child (evflow alone)
+//   GroupCancelThousand  a TaskGroup of 1,000 children, each in sleep(1h): from
+//                group.cancel() to the end of run(), per cancel of the 1,000 (evflow alone)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -31,6 +39,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include <evflow/evflow.hpp>
 #include <evflow/tasks.hpp>
@@ -42,6 +51,7 @@
 #pragma GCC diagnostic ignored "-Wcast-align"
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -76,17 +86,18 @@ namespace {
 
 constexpr long kBatch = 10'000;
 
-// Runs `batch(n)` (a driver doing n operations) for the benchmark, with the counters.
+// Runs `batch(n)` (a driver doing n operations) for the benchmark, with the counters;
+// `size` operations per batch.
 template <class Batch>
-void measure(benchmark::State& state, Batch batch) {
+void measure(benchmark::State& state, Batch batch, long size = kBatch) {
   long operations = 0;
   long allocations = 0;
-  batch(kBatch);  // warm: pools and free lists reach their steady size
+  batch(size);  // warm: pools and free lists reach their steady size
   for (auto _ : state) {
     const long before = g_allocations.load(std::memory_order_relaxed);
-    batch(kBatch);
+    batch(size);
     allocations += g_allocations.load(std::memory_order_relaxed) - before;
-    operations += kBatch;
+    operations += size;
   }
   state.SetItemsProcessed(operations);
   state.counters["ns/op"] =
@@ -101,12 +112,15 @@ evflow::Task<int> evflow_trivial(int v) { co_return v; }
 // Runs driver(loop, n), a task giving n once its n operations went through, on one loop
 // kept for the whole benchmark (its frame pool warm, as in a server).
 template <class Driver>
-void measure_evflow(benchmark::State& state, Driver driver) {
+void measure_evflow(benchmark::State& state, Driver driver, long size = kBatch) {
   evflow::Loop loop;
   if (loop.open()) std::abort();
-  measure(state, [&](long n) {
-    if (evflow::run_until_complete(loop, driver, &loop, n).value() != n) std::abort();
-  });
+  measure(
+      state,
+      [&](long n) {
+        if (evflow::run_until_complete(loop, driver, &loop, n).value() != n) std::abort();
+      },
+      size);
 }
 
 void BM_TaskSpawnJoin_evflow(benchmark::State& state) {
@@ -158,6 +172,121 @@ void BM_TaskFailureAsValue_evflow(benchmark::State& state) {
     }
     co_return failed;
   });
+}
+
+void BM_TaskGatherTwo_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop*, long count) -> evflow::Task<long> {
+    long gathered = 0;
+    for (long i = 0; i < count; ++i) {
+      auto both = co_await evflow::gather(evflow::all, evflow_trivial(1), evflow_trivial(2));
+      if (both.ok() && std::get<0>(both.value()) + std::get<1>(both.value()) == 3) ++gathered;
+    }
+    co_return gathered;
+  });
+}
+
+constexpr int kGatherWidth = 100;
+constexpr long kGatherBatch = 1'000;  // gathers per batch: 100,000 tasks
+
+void BM_TaskGatherHundred_evflow(benchmark::State& state) {
+  measure_evflow(
+      state,
+      [](evflow::Loop*, long count) -> evflow::Task<long> {
+        long gathered = 0;
+        for (long i = 0; i < count; ++i) {
+          std::vector<evflow::Task<int>> tasks;
+          tasks.reserve(kGatherWidth);
+          for (int k = 0; k < kGatherWidth; ++k)
+            tasks.push_back(evflow_trivial(1));
+          auto every = co_await evflow::gather(evflow::all, std::move(tasks));
+          long sum = 0;
+          if (every.ok())
+            for (int value : every.value())
+              sum += value;
+          if (sum == kGatherWidth) ++gathered;
+        }
+        co_return gathered;
+      },
+      kGatherBatch);
+}
+
+constexpr long kGroupChildren = 1'000;
+
+// A group's body: spawns `children` tasks that return at once, counting those started.
+evflow::Task<> spawn_trivial_children(evflow::TaskGroup* group, long children, long* started) {
+  for (long i = 0; i < children; ++i)
+    if (group->spawn(evflow_trivial, 1).valid()) ++*started;
+  co_return;
+}
+
+void BM_TaskGroupThousand_evflow(benchmark::State& state) {
+  // One operation is one child: a batch of 10,000 is ten groups of 1,000.
+  measure_evflow(state, [](evflow::Loop*, long count) -> evflow::Task<long> {
+    long started = 0;
+    for (long done = 0; done < count; done += kGroupChildren) {
+      evflow::TaskGroup group;
+      auto ended = co_await group.run(spawn_trivial_children(&group, kGroupChildren, &started));
+      if (ended.error() || ended.failed() || group.size() != 0) std::abort();
+    }
+    co_return started;
+  });
+}
+
+// What one round of GroupCancelThousand saw, from group.cancel() to the end of run().
+struct CancelRound {
+  std::chrono::steady_clock::time_point cancelled_at;
+  long allocations_at_cancel = 0;
+  long asleep = 0;
+};
+
+evflow::Task<> sleep_an_hour(long* asleep) {
+  ++*asleep;
+  static_cast<void>(co_await evflow::sleep(std::chrono::hours(1)));
+}
+
+// The body: spawns the sleepers, gives way so that each runs to its sleep, then cancels.
+evflow::Task<> spawn_sleepers_then_cancel(evflow::TaskGroup* group, long children, CancelRound* round) {
+  for (long i = 0; i < children; ++i)
+    static_cast<void>(group->spawn(sleep_an_hour, &round->asleep));
+  static_cast<void>(co_await evflow::yield());  // behind every child in the ready queue
+  if (round->asleep != children) std::abort();
+  round->allocations_at_cancel = g_allocations.load(std::memory_order_relaxed);
+  round->cancelled_at = std::chrono::steady_clock::now();
+  group->cancel();
+}
+
+// One round: nanoseconds from the cancel to the end of run(); `allocations` gets the heap
+// allocations of that span.
+evflow::Task<long> cancel_round(long children, long* allocations) {
+  CancelRound round;
+  evflow::TaskGroup group;
+  auto ended = co_await group.run(spawn_sleepers_then_cancel(&group, children, &round));
+  const auto end = std::chrono::steady_clock::now();
+  *allocations = g_allocations.load(std::memory_order_relaxed) - round.allocations_at_cancel;
+  if (ended.error() || ended.failed() || !ended.cancelled() || group.size() != 0) std::abort();
+  co_return std::chrono::duration_cast<std::chrono::nanoseconds>(end - round.cancelled_at).count();
+}
+
+// Manual time: each iteration is one round, timed from the cancel on; the spawns and the
+// loop iteration that puts the children to sleep are left out.
+void BM_TaskGroupCancelThousand_evflow(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) std::abort();
+  long allocations = 0;
+  if (!evflow::run_until_complete(loop, cancel_round, kGroupChildren, &allocations).ok()) std::abort();  // warm
+  double seconds = 0;
+  long total_allocations = 0;
+  long rounds = 0;
+  for (auto _ : state) {
+    const long ns = evflow::run_until_complete(loop, cancel_round, kGroupChildren, &allocations).value();
+    state.SetIterationTime(static_cast<double>(ns) * 1e-9);
+    seconds += static_cast<double>(ns) * 1e-9;
+    total_allocations += allocations;
+    ++rounds;
+  }
+  // Seconds per cancel, as the rate counters of the other rows give them.
+  state.counters["ns/op"] = seconds / static_cast<double>(rounds ? rounds : 1);
+  state.counters["allocs/op"] = static_cast<double>(total_allocations) / static_cast<double>(rounds ? rounds : 1);
 }
 
 // --- Asio ----------------------------------------------------------------------------
@@ -222,6 +351,20 @@ void BM_TaskSleepZero_asio(benchmark::State& state) {
         ++done;
       }
       *out = done;
+    });
+  });
+}
+
+void BM_TaskGatherTwo_asio(benchmark::State& state) {
+  measure(state, [](long n) {
+    run_asio(n, [](long count, long* out) -> asio::awaitable<void> {
+      using namespace asio::experimental::awaitable_operators;
+      long gathered = 0;
+      for (long i = 0; i < count; ++i) {
+        const auto [a, b] = co_await (asio_trivial(1) && asio_trivial(2));
+        if (a + b == 3) ++gathered;
+      }
+      *out = gathered;
     });
   });
 }
@@ -321,6 +464,11 @@ BENCHMARK(BM_TaskSleepZero_evflow);
 BENCHMARK(BM_TaskSleepZero_asio);
 BENCHMARK(BM_TaskFailureAsValue_evflow);
 BENCHMARK(BM_TaskFailureAsException_asio);
+BENCHMARK(BM_TaskGatherTwo_evflow);
+BENCHMARK(BM_TaskGatherTwo_asio);
+BENCHMARK(BM_TaskGatherHundred_evflow);
+BENCHMARK(BM_TaskGroupThousand_evflow);
+BENCHMARK(BM_TaskGroupCancelThousand_evflow)->UseManualTime();
 
 }  // namespace
 

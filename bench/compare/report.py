@@ -7,13 +7,15 @@
 Each comparison file is one program's run (one library, one round). Counters are named
 <metric>_<unit>; a figure measured in several rounds is reported as the median of its
 rounds. A task_bench file (bench/task_bench.cpp: every library in one program, rows named
-BM_Task<Operation>_<library>) gives the `tasks` workload: the median of its repetitions
-when it ran with several, its counters ns/op and allocs/op.
+BM_Task<Operation>_<library>, /manual_time after the name for a row timed by hand) gives
+the `tasks` workload: the median of its repetitions when it ran with several, its
+counters ns/op and allocs/op.
 
 Writes <out>/latest.json (one record per figure: workload, library, params, metric, value,
 unit), one SVG chart per workload drawn by gnuplot, and prints a table per workload with
 the ratios evflow/reference peer (libev; Asio for the tasks) and evflow/best peer, then
-the targets of the comparison and whether this run met them.
+the targets of the comparison (ratios, and a few absolute limits for rows evflow runs
+alone) and whether this run met them.
 """
 import argparse
 import json
@@ -46,15 +48,19 @@ TITLES = {
     "wakeup_burst": "Cross-thread wake-up: a burst of sends from another thread",
     "idle_iteration": "Idle iteration: one non-blocking iteration, one quiet descriptor + N far timers",
     "memory": "Memory: watcher sizes and resident bytes per active timer",
-    "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation",
+    "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation "
+             "(group_cancel_thousand: per cancel of 1,000)",
 }
 
 # task_bench's rows: BM_Task<Operation>_<library>. The failure rows pair evflow's failure
-# as a value with Asio's exception, under one operation.
-TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)$")
+# as a value with Asio's exception, under one operation. The gather and group rows other
+# than gather_two have no peer; group_cancel_thousand is one cancel of 1,000 children.
+TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
-                   "FailureAsException": "failure_value_vs_exception"}
+                   "FailureAsException": "failure_value_vs_exception", "GatherTwo": "gather_two",
+                   "GatherHundred": "gather_hundred", "GroupThousand": "group_thousand",
+                   "GroupCancelThousand": "group_cancel_thousand"}
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
@@ -271,7 +277,8 @@ def chart(out_dir, workload, rows, libraries, fmt="svg"):
 
 
 def targets(fig):
-    """The comparison's targets, as ratios measured in this run."""
+    """The comparison's targets as measured in this run: (label, limit, measured, met), the
+    measured figure a ratio evflow/peer, or for an absolute limit evflow's own figure."""
     def get(workload, params, metric, lib):
         for (w, p, m, _), values in fig.items():
             if w == workload and m == metric and json.loads(p) == params and lib in values:
@@ -286,7 +293,16 @@ def targets(fig):
         met = r is not None and (r >= limit if higher else r <= limit)
         against = "" if reference == "libev" else " (/%s)" % reference
         return (label or "%s %s %s%s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric, against),
-                "%s %.2fx" % (">=" if higher else "<=", limit), r, met)
+                "%s %.2fx" % (">=" if higher else "<=", limit), None if r is None else "%.3fx" % r, met)
+
+    def absolute(workload, params, metric, limit, unit, scale=1.0, strict=False):
+        """evflow's figure against a limit of its own (no peer runs the operation): at most
+        `limit` (below it when strict), shown in `unit`, the figure divided by `scale`."""
+        ev = get(workload, params, metric, "evflow")
+        met = ev is not None and (ev < limit * scale if strict else ev <= limit * scale)
+        return ("%s %s %s" % (workload, param_text(json.dumps(params, sort_keys=True)), metric),
+                "%s %g %s" % ("<" if strict else "<=", limit, unit),
+                None if ev is None else "%.3g %s" % (ev / scale, unit), met)
 
     result = []
     benchc = sorted({json.dumps(json.loads(p), sort_keys=True) for (w, p, m, _) in fig if w == "benchc"})
@@ -305,8 +321,10 @@ def targets(fig):
             result.append(point(w, json.loads(p), m, 0.1))
         if w == "wakeup_pingpong" and m == "round_trips":
             result.append(point(w, json.loads(p), m, 1.0, higher=True))
-        if w == "tasks" and m == "time_per_op" and json.loads(p)["op"] in ("spawn_join", "yield"):
-            result.append(point(w, json.loads(p), m, 0.2 if json.loads(p)["op"] == "spawn_join" else 0.1))
+        if w == "tasks" and m == "time_per_op" and json.loads(p)["op"] in ("spawn_join", "yield", "gather_two"):
+            result.append(point(w, json.loads(p), m, 0.1 if json.loads(p)["op"] == "yield" else 0.2))
+    result.append(absolute("tasks", {"op": "group_cancel_thousand"}, "time_per_op", 100, "us", 1e3, strict=True))
+    result.append(absolute("tasks", {"op": "group_thousand"}, "allocations_per_op", 0, "per child"))
     return [r for r in result if r[2] is not None]
 
 
@@ -356,13 +374,13 @@ def main():
         if svg:
             charts.append(svg)
     print()
-    print("## targets (ratio evflow/libev, for the tasks evflow/asio; this run)")
+    print("## targets (ratio evflow/libev, for the tasks evflow/asio, or evflow's own figure; this run)")
     if grids and grids != {"full"}:
         print("  (reduced grid: the targets are set for make bench's full grid: the largest ring, 1M timers)")
     failed = 0
-    for label, limit, r, met in targets(fig):
+    for label, limit, measured, met in targets(fig):
         failed += not met
-        print("  %-70s %-9s %7.3fx  %s" % (label, limit, r, "met" if met else "NOT MET"))
+        print("  %-70s %-14s %14s  %s" % (label, limit, measured, "met" if met else "NOT MET"))
     print()
     for lib, name, message in errors:
         print("error: %s %s: %s" % (lib, name, message))
