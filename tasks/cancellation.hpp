@@ -48,15 +48,10 @@ namespace evflow {
 // How the body of a cancellation scope ended (see the header comment).
 enum class ScopeOutcome : uint8_t { Completed, Cancelled, TimedOut };
 
-// The outcome of CancellationScope::run: a ScopeOutcome and what the body returned, or an
-// error (EBUSY) when the body did not run.
-template <class T>
-class [[nodiscard]] ScopeResult {
+namespace detail {
+// What every ScopeResult has: the outcome, or the error that kept the body from running.
+class ScopeResultBase {
  public:
-  ScopeResult(ScopeOutcome outcome, T value) noexcept(std::is_nothrow_move_constructible_v<T>)
-      : outcome_(outcome), value_(std::move(value)) {}
-  explicit ScopeResult(Error error) noexcept : error_(error) {}
-
   ScopeOutcome outcome() const noexcept { return outcome_; }
   bool completed() const noexcept { return !error_ && outcome_ == ScopeOutcome::Completed; }
   bool cancelled() const noexcept { return !error_ && outcome_ == ScopeOutcome::Cancelled; }
@@ -65,6 +60,26 @@ class [[nodiscard]] ScopeResult {
   // ENOMEM when the body is an empty Task (its frame could not be allocated); what arming
   // the deadline's timer refused.
   Error error() const noexcept { return error_; }
+
+ protected:
+  explicit ScopeResultBase(ScopeOutcome outcome) noexcept : outcome_(outcome) {}
+  explicit ScopeResultBase(Error error) noexcept : error_(error) {}
+
+ private:
+  ScopeOutcome outcome_ = ScopeOutcome::Completed;
+  Error error_;
+};
+}  // namespace detail
+
+// The outcome of CancellationScope::run: a ScopeOutcome and what the body returned, or an
+// error (EBUSY) when the body did not run.
+template <class T>
+class [[nodiscard]] ScopeResult : public detail::ScopeResultBase {
+ public:
+  ScopeResult(ScopeOutcome outcome, T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : ScopeResultBase(outcome), value_(std::move(value)) {}
+  explicit ScopeResult(Error error) noexcept : ScopeResultBase(error) {}
+
   // What the body returned, whatever the outcome. Precondition: !error().
   T& value() noexcept {
     if (!value_) detail::fatal("evflow: ScopeResult::value() of a body that did not run");
@@ -72,25 +87,14 @@ class [[nodiscard]] ScopeResult {
   }
 
  private:
-  ScopeOutcome outcome_ = ScopeOutcome::Completed;
   std::optional<T> value_;
-  Error error_;
 };
 
 template <>
-class [[nodiscard]] ScopeResult<void> {
+class [[nodiscard]] ScopeResult<void> : public detail::ScopeResultBase {
  public:
-  explicit ScopeResult(ScopeOutcome outcome) noexcept : outcome_(outcome) {}
-  explicit ScopeResult(Error error) noexcept : error_(error) {}
-  ScopeOutcome outcome() const noexcept { return outcome_; }
-  bool completed() const noexcept { return !error_ && outcome_ == ScopeOutcome::Completed; }
-  bool cancelled() const noexcept { return !error_ && outcome_ == ScopeOutcome::Cancelled; }
-  bool timed_out() const noexcept { return !error_ && outcome_ == ScopeOutcome::TimedOut; }
-  Error error() const noexcept { return error_; }
-
- private:
-  ScopeOutcome outcome_ = ScopeOutcome::Completed;
-  Error error_;
+  explicit ScopeResult(ScopeOutcome outcome) noexcept : ScopeResultBase(outcome) {}
+  explicit ScopeResult(Error error) noexcept : ScopeResultBase(error) {}
 };
 
 // The tag of a shield scope: CancellationScope(evflow::shield).

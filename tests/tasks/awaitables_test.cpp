@@ -15,6 +15,7 @@
 #include <evflow/evflow.hpp>
 #include "tests/support/descriptors.hpp"
 #include "tests/support/run_until.hpp"
+#include "tests/support/unwind_counter.hpp"
 
 namespace evflow {
 namespace {
@@ -121,10 +122,7 @@ TEST(TaskLoopEnd, DestroyingALoopWithTasksInEveryKindOfAwaitLeavesNothingBehind)
   auto loop = std::make_unique<Loop>();
   ASSERT_FALSE(loop->open());
   int unwound = 0;
-  struct Guard {
-    int* count;
-    ~Guard() { ++*count; }
-  };
+  using Guard = testing::UnwindCounter;
   Notification note(*loop);
   std::vector<TaskHandle<int>> handles;
   auto keep = [&](auto&& fn) { handles.push_back(spawn(*loop, fn)); };

@@ -14,6 +14,7 @@
 #include <evflow/evflow.hpp>
 #include "tests/support/descriptors.hpp"
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/unwind_counter.hpp"
 
 namespace evflow {
 namespace {
@@ -394,10 +395,7 @@ TEST(ScopeLoop, DestroyingALoopWhileABodyWaitsInsideAScopeWithADeadlineLeavesNot
   auto loop = std::make_unique<Loop>();
   ASSERT_FALSE(loop->open());
   int unwound = 0;
-  struct Guard {
-    int* count;
-    ~Guard() { ++*count; }
-  };
+  using Guard = testing::UnwindCounter;
   auto task = spawn(*loop, [&unwound]() -> Task<> {
     Guard outer{&unwound};
     (void)co_await with_timeout(1h, [](int* count) -> Task<> {

@@ -9,6 +9,7 @@
 #include <evflow/evflow.hpp>
 #include "tests/support/allocation_control.hpp"
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/unwind_counter.hpp"
 
 namespace evflow {
 namespace {
@@ -283,10 +284,7 @@ TEST(TaskLoop, DestroyingALoopWithSuspendedTasksDestroysThemAndTheirHandlesSayCa
   auto loop = std::make_unique<Loop>();
   ASSERT_FALSE(loop->open());
   int destroyed = 0;
-  struct Guard {
-    int* count;
-    ~Guard() { ++*count; }
-  };
+  using Guard = testing::UnwindCounter;
   auto sleeper = spawn(*loop, [&destroyed]() -> Task<int> {
     Guard guard{&destroyed};
     (void)co_await sleep(1h);
