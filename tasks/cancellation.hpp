@@ -7,6 +7,8 @@
 //
 //   auto fetched = co_await evflow::with_timeout(50ms, fetch(url));   // the same, shorter
 //   co_await evflow::shielded(flush(log));              // runs to its end even in a cancelled task
+//   std::optional<Reply> r = co_await evflow::move_on_after(50ms, fetch(url));   // nothing if too slow
+//   Result<Reply> r = co_await evflow::fail_after(50ms, fetch(url));             // ETIMEDOUT if too slow
 //
 // scope.run(body) runs the task `body` inside the scope, in the awaiting task, and gives
 // a ScopeResult once the body has returned. The scope is cancelled by cancel() or by its
@@ -261,6 +263,58 @@ class ShieldedRun : public OwnScopeRun<T> {
   }
 };
 
+// move_on_after / move_on_at: the body's value, or nothing when the deadline cancelled it.
+template <class T>
+class MoveOnRun : public OwnScopeRun<T> {
+ public:
+  using OwnScopeRun<T>::OwnScopeRun;
+  auto await_resume() {
+    ScopeResult<T> ended = OwnScopeRun<T>::await_resume();
+    const bool gave = !ended.error() && !ended.timed_out();
+    if constexpr (std::is_void_v<T>) {
+      return gave;
+    } else {
+      return gave ? std::optional<T>(std::move(ended.value())) : std::optional<T>();
+    }
+  }
+};
+
+// What fail_after gives for a body of type T: Result<T>, or T itself when it already
+// carries an Error (Error, Result<U>); Error for void.
+template <class T>
+struct FailAfterValue {
+  using type = Result<T>;
+};
+template <>
+struct FailAfterValue<void> {
+  using type = Error;
+};
+template <>
+struct FailAfterValue<Error> {
+  using type = Error;
+};
+template <class U>
+struct FailAfterValue<Result<U>> {
+  using type = Result<U>;
+};
+
+// fail_after / fail_at: the body's value, or ETIMEDOUT when the deadline cancelled it.
+template <class T>
+class FailAfterRun : public OwnScopeRun<T> {
+ public:
+  using OwnScopeRun<T>::OwnScopeRun;
+  typename FailAfterValue<T>::type await_resume() {
+    ScopeResult<T> ended = OwnScopeRun<T>::await_resume();
+    if (ended.error()) return ended.error();
+    if (ended.timed_out()) return Error(ETIMEDOUT);
+    if constexpr (std::is_void_v<T>) {
+      return Error();
+    } else {
+      return std::move(ended.value());
+    }
+  }
+};
+
 }  // namespace detail
 
 // Runs `body` in a scope whose deadline is `timeout` after the body starts.
@@ -273,6 +327,33 @@ template <class T>
 detail::OwnScopeRun<T> with_deadline(MonotonicClock::time_point deadline, Task<T> body) noexcept {
   return detail::OwnScopeRun<T>(std::move(body), deadline);
 }
+// Runs `body` with a deadline `timeout` after it starts, and gives its value, or nothing
+// once the deadline has cancelled it and it has unwound: std::optional<T> (bool for a Task<>:
+// whether it finished before the deadline). Nothing either when the body could not run (an
+// empty Task: use with_timeout to tell the cases apart).
+template <class T, class Rep, class Period>
+detail::MoveOnRun<T> move_on_after(std::chrono::duration<Rep, Period> timeout, Task<T> body) noexcept {
+  return detail::MoveOnRun<T>(std::move(body), std::chrono::duration_cast<CancellationScope::Duration>(timeout));
+}
+// move_on_after with the deadline `deadline` on the loop's monotonic clock.
+template <class T>
+detail::MoveOnRun<T> move_on_at(MonotonicClock::time_point deadline, Task<T> body) noexcept {
+  return detail::MoveOnRun<T>(std::move(body), deadline);
+}
+// Runs `body` with a deadline `timeout` after it starts, and gives its value, or
+// ETIMEDOUT once the deadline has cancelled it and it has unwound: Result<T>, Error for a
+// Task<> or a Task<Error>, Result<U> for a Task<Result<U>> (the body's own errors pass
+// through); ENOMEM when the body is an empty Task.
+template <class T, class Rep, class Period>
+detail::FailAfterRun<T> fail_after(std::chrono::duration<Rep, Period> timeout, Task<T> body) noexcept {
+  return detail::FailAfterRun<T>(std::move(body), std::chrono::duration_cast<CancellationScope::Duration>(timeout));
+}
+// fail_after with the deadline `deadline` on the loop's monotonic clock.
+template <class T>
+detail::FailAfterRun<T> fail_at(MonotonicClock::time_point deadline, Task<T> body) noexcept {
+  return detail::FailAfterRun<T>(std::move(body), deadline);
+}
+
 // Runs `body` in a shield scope and gives its value: it runs to its end, its awaits
 // uncancelled, even in a task that was cancelled.
 template <class T>

@@ -22,6 +22,7 @@ namespace detail {
 
 class NotificationAwaiter : public CancellableAwait {
  public:
+  static constexpr const char* kWaitsOn = "a notification";
   explicit NotificationAwaiter(Notification& notification) noexcept : notification_(&notification) {}
 
   template <class Promise>

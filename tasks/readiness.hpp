@@ -24,6 +24,7 @@ namespace detail {
 
 class ReadinessAwaiter : public CancellableAwait {
  public:
+  static constexpr const char* kWaitsOn = "a descriptor";
   ReadinessAwaiter(int fd, Events interest) noexcept : fd_(fd), interest_(interest) {}
 
   template <class Promise>

@@ -1,6 +1,9 @@
 #include "scheduler.hpp"
 
 #include <new>
+#include <utility>
+
+#include "observer.hpp"
 
 namespace evflow::detail {
 
@@ -25,6 +28,13 @@ TaskScheduler* TaskScheduler::of(Loop& loop) noexcept {
 
 void TaskScheduler::adopt(TaskRoot& root) noexcept {
   root.scheduler = this;
+  root.id = ++last_id_;
+  if (root.parent != nullptr) {
+    root.parent_id = root.parent->id;
+  } else if (current_ != nullptr && current_->scheduler == this) {
+    root.parent_id = current_->id;
+  }
+  report(root, TaskEvent::Created);
   live_.push_back(root);
   if (live_count_++ == 0) (void)keep_running_.start();  // EINVAL only on a loop not open
   wake(root);
@@ -56,16 +66,25 @@ void TaskScheduler::run_ready() noexcept {
   if (!run_requested_) return;  // the Async fallback after the post already ran
   // run_requested_ stays set while tasks run: a wake-up meanwhile only queues.
   FramePool::Scope frames(frames_);
+  TaskRoot* const outer = current_;  // a task of another loop, running this one's run()
   for (int resumed = 0; resumed < kResumptionsPerPhase && ready_head_ != nullptr; ++resumed) {
     TaskRoot* root = ready_head_;
     ready_head_ = root->next_ready;
     if (ready_head_ == nullptr) ready_tail_ = &ready_head_;
     root->next_ready = nullptr;
     root->queued = false;
-    if (root->state == TaskState::Pending) root->state = TaskState::Running;
+    if (root->state == TaskState::Pending) {
+      root->state = TaskState::Running;
+      report(*root, TaskEvent::Started);
+    } else {
+      report(*root, TaskEvent::Resumed);
+    }
     inline_transfers_ = 0;
+    current_ = root;  // the switch of context variables: this one pointer
     root->resume_point.resume();
+    if (current_ == root) report(*root, TaskEvent::Suspended);  // finished() clears it
   }
+  current_ = outer;
   run_requested_ = false;
   if (ready_head_ != nullptr) request_run();  // the rest after the loop has polled and fired timers
 }
@@ -96,7 +115,12 @@ void TaskScheduler::finished(TaskRoot& root) noexcept {
   live_.remove(root);
   if (--live_count_ == 0) keep_running_.stop();
   root.frame = nullptr;
+  report(root, root.state == TaskState::Completed ? TaskEvent::Completed
+               : root.state == TaskState::Failed  ? TaskEvent::Failed
+                                                  : TaskEvent::Cancelled);
+  if (current_ == &root) current_ = nullptr;
   if (root.end_call != nullptr) root.end_call(&root);
+  release_context(std::exchange(root.context, nullptr));
   root.release();
 }
 
@@ -148,12 +172,14 @@ void TaskScheduler::end_with_loop() noexcept {
     while (TaskRoot* root = live_.front()) {
       live_.remove(*root);
       root->state = TaskState::Cancelled;
+      report(*root, TaskEvent::Cancelled);
       root->scheduler = nullptr;  // a handle's cancel() then does nothing
       root->joiners = nullptr;    // joiners are tasks of this loop: destroyed here too
       std::coroutine_handle<> frame = root->frame;
       root->frame = nullptr;
       frame.destroy();
       if (root->end_call != nullptr) root->end_call(root);
+      release_context(std::exchange(root->context, nullptr));
       root->release();
     }
   }

@@ -31,6 +31,7 @@
 #include "../reactor/io.hpp"
 #include "../reactor/loop.hpp"
 #include "frame_pool.hpp"
+#include "source_location.hpp"
 
 namespace evflow {
 
@@ -43,9 +44,15 @@ enum class TaskState : uint8_t {
   Cancelled,  // cancelled before its first step, or its loop was destroyed before it finished
 };
 
+// What a task observer is told (observer.hpp).
+enum class TaskEvent : uint8_t;
+class TaskObserver;
+
 namespace detail {
 
 class TaskScheduler;
+struct Context;  // the values of a task's context variables (context_var.hpp)
+void release_context(Context* context) noexcept;
 
 // A suspension that a cancellation reaches: interrupt() stops what it waits for (its
 // watcher), records ECANCELED and returns true, and the task is then woken; or returns
@@ -53,6 +60,7 @@ class TaskScheduler;
 // reaches in turn).
 struct Suspension {
   bool (*interrupt)(Suspension& self) noexcept = nullptr;
+  const char* waits_on = "an await";  // what the task waits for, in the task tree's words
 
  protected:
   Suspension() noexcept = default;
@@ -114,6 +122,10 @@ struct TaskRoot : ListNode<TaskRoot> {
   void (*report_to_group)(TaskRoot& child, GroupNode& group) noexcept = nullptr;
   void (*destroy_record)(TaskRoot*) noexcept = nullptr;
   void (*end_call)(TaskRoot*) noexcept = nullptr;  // the task's frames are gone: its arguments go
+  Context* context = nullptr;                      // its context variables' values (null: none set)
+  uint64_t id = 0;                                 // from 1, in the order of spawns on the loop
+  uint64_t parent_id = 0;                          // the group's owner, or the task that spawned it (0: plain code)
+  SourceLocation spawned_at;
 
   // Whether a suspension of the task now completes at once with ECANCELED: the innermost
   // cancelled scope decides, unless a shield lies between it and the suspension; the
@@ -168,6 +180,18 @@ class TaskScheduler final : public Loop::Extension {
   void deliver_cancellation(TaskRoot& root) noexcept;
 
   std::size_t live_tasks() const noexcept { return live_count_; }
+  // Visits every task not finished, in the order of their spawns.
+  template <class Visit>
+  void visit_live(Visit&& visit) const {
+    live_.visit(visit);
+  }
+
+  // The task running now on this thread (in a task phase), or null.
+  static TaskRoot* current() noexcept { return current_; }
+
+  // The observer told of every task's transitions (observer.hpp), or null.
+  TaskObserver* observer() const noexcept { return observer_; }
+  void set_observer(TaskObserver* observer) noexcept { observer_ = observer; }
 
   // The loop is being destroyed (Loop::Extension).
   void end_with_loop() noexcept;
@@ -179,6 +203,13 @@ class TaskScheduler final : public Loop::Extension {
   std::coroutine_handle<> transfer_through_queue(TaskRoot& root, std::coroutine_handle<> target) noexcept;
   void run_ready() noexcept;
   void request_run() noexcept;
+  void report(TaskRoot& root, TaskEvent event) noexcept {
+    if (observer_ != nullptr) [[unlikely]]
+      notify(root, event);
+  }
+  void notify(TaskRoot& root, TaskEvent event) noexcept;  // observer.cpp
+
+  static inline thread_local TaskRoot* current_ = nullptr;
 
   Loop& loop_;
   FramePool* frames_;
@@ -189,6 +220,8 @@ class TaskScheduler final : public Loop::Extension {
   IntrusiveList<TaskRoot> live_;
   std::size_t live_count_ = 0;
   Async keep_running_;  // active while tasks live; also runs the queue if a post fails
+  TaskObserver* observer_ = nullptr;
+  uint64_t last_id_ = 0;
 };
 
 }  // namespace detail

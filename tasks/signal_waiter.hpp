@@ -22,6 +22,7 @@ namespace detail {
 
 class SignalAwaiter : public CancellableAwait {
  public:
+  static constexpr const char* kWaitsOn = "a signal";
   explicit SignalAwaiter(SignalWaiter& waiter) noexcept : waiter_(&waiter) {}
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept;

@@ -27,6 +27,7 @@ namespace detail {
 
 class SleepAwaiter : public CancellableAwait {
  public:
+  static constexpr const char* kWaitsOn = "a timer";
   explicit SleepAwaiter(MonotonicClock::time_point deadline) noexcept : deadline_(deadline), absolute_(true) {}
   explicit SleepAwaiter(Timer::Duration duration) noexcept : duration_(duration) {}
 

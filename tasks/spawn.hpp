@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "await_base.hpp"
+#include "context.hpp"
 
 namespace evflow {
 
@@ -162,6 +163,7 @@ namespace detail {
 template <class T>
 class JoinAwaiter : public CancellableAwait {
  public:
+  static constexpr const char* kWaitsOn = "the end of another task";
   // The awaiter holds a reference to the record: the handle may go while it waits.
   explicit JoinAwaiter(TaskRecord<T>* record) noexcept : record_(record) {
     if (record_ != nullptr) ++record_->references;
@@ -205,7 +207,8 @@ namespace detail {
 // spawn(), with `prepare(record)` called on the new task's record before the loop adopts it
 // (a task group links its children there).
 template <class Prepare, class Fn, class... Args>
-TaskHandle<SpawnedValue<Fn, Args...>> spawn_with(Loop& loop, Prepare&& prepare, Fn&& fn, Args&&... args) noexcept {
+TaskHandle<SpawnedValue<Fn, Args...>> spawn_with(Loop& loop, SourceLocation where, Prepare&& prepare, Fn&& fn,
+                                                 Args&&... args) noexcept {
   using T = SpawnedValue<Fn, Args...>;
   if (!loop.is_open()) return TaskHandle<T>(Error(EINVAL));
   TaskScheduler* scheduler = TaskScheduler::of(loop);
@@ -223,7 +226,9 @@ TaskHandle<SpawnedValue<Fn, Args...>> spawn_with(Loop& loop, Prepare&& prepare, 
   frame.promise().root = record;
   record->frame = frame;
   record->resume_point = frame;
-  ++record->references;  // the handle's
+  record->spawned_at = where;
+  record->context = retain_context(current_context());  // a snapshot of the spawner's values
+  ++record->references;                                 // the handle's
   prepare(static_cast<TaskRecord<T>&>(*record));
   scheduler->adopt(*record);
   return TaskHandle<T>(record);
@@ -232,10 +237,11 @@ TaskHandle<SpawnedValue<Fn, Args...>> spawn_with(Loop& loop, Prepare&& prepare, 
 
 // Starts fn(args...) (a callable giving a Task) as a task of `loop`; see the header
 // comment for what is copied, who owns the task and the errors.
+// (`site` is the loop, converted: it records where the spawn is, for the task observer.)
 template <class Fn, class... Args>
-TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Loop& loop, Fn&& fn, Args&&... args) noexcept {
+TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(SpawnSite site, Fn&& fn, Args&&... args) noexcept {
   return detail::spawn_with(
-      loop, [](auto&) noexcept {}, std::forward<Fn>(fn), std::forward<Args>(args)...);
+      site.loop, site.location, [](auto&) noexcept {}, std::forward<Fn>(fn), std::forward<Args>(args)...);
 }
 
 // Runs `loop` until the task of `handle` has finished (from plain code, not from a
@@ -254,10 +260,10 @@ auto run_until_done(Loop& loop, TaskHandle<T>& handle) {
 // Runs fn(args...) as a task of `loop` and runs the loop until it has finished; gives its
 // value as join() does. From plain code (not from a callback of `loop`: EBUSY).
 template <class Fn, class... Args>
-auto run_until_complete(Loop& loop, Fn&& fn, Args&&... args) {
-  auto handle = spawn(loop, std::forward<Fn>(fn), std::forward<Args>(args)...);
+auto run_until_complete(SpawnSite site, Fn&& fn, Args&&... args) {
+  auto handle = spawn(site, std::forward<Fn>(fn), std::forward<Args>(args)...);
   if (!handle.valid()) return decltype(handle.result())(handle.error());
-  return run_until_done(loop, handle);
+  return run_until_done(site.loop, handle);
 }
 
 // The tasks `loop` owns now (spawned and not finished), and the most bytes of task frames

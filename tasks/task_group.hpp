@@ -117,7 +117,8 @@ class GroupRun;
 
 class TaskGroup : private detail::GroupNode {
  public:
-  TaskGroup() noexcept = default;
+  // `where`: recorded as the place of the spawn of every child (for the task observer).
+  explicit TaskGroup(SourceLocation where = SourceLocation::current()) noexcept : where_(where) {}
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup() = default;
@@ -146,7 +147,8 @@ class TaskGroup : private detail::GroupNode {
       ++live;
       child.report_to_group = &TaskGroup::child_ended<T>;
     };
-    return detail::spawn_with(owner->scheduler->loop(), link, std::forward<Fn>(fn), std::forward<Args>(args)...);
+    return detail::spawn_with(owner->scheduler->loop(), where_, link, std::forward<Fn>(fn),
+                              std::forward<Args>(args)...);
   }
 
   // Cancels the group: the body and every child (for good). Idempotent.
@@ -162,7 +164,7 @@ class TaskGroup : private detail::GroupNode {
   bool running() const noexcept { return owner != nullptr; }
 
  protected:
-  explicit TaskGroup(bool supervisor) noexcept : supervisor_(supervisor) {}
+  TaskGroup(bool supervisor, SourceLocation where) noexcept : supervisor_(supervisor), where_(where) {}
 
  private:
   template <class T>
@@ -236,6 +238,7 @@ class TaskGroup : private detail::GroupNode {
       detail::TaskRoot& root = detail::root_of(awaiting);
       root.resume_point = awaiting;
       interrupt = [](detail::Suspension&) noexcept { return false; };
+      waits_on = "the children of its group";
       root.suspended = this;
       group->waiting_ = this;
     }
@@ -247,6 +250,7 @@ class TaskGroup : private detail::GroupNode {
 
   bool supervisor_ = false;
   bool cancelled_by_hand_ = false;
+  SourceLocation where_;
   ChildrenDone* waiting_ = nullptr;
   std::vector<Error> failures_;
 #if defined(__cpp_exceptions)
@@ -257,7 +261,7 @@ class TaskGroup : private detail::GroupNode {
 // A group whose children's failures are reported but cancel nothing.
 class SupervisorGroup : public TaskGroup {
  public:
-  SupervisorGroup() noexcept : TaskGroup(true) {}
+  explicit SupervisorGroup(SourceLocation where = SourceLocation::current()) noexcept : TaskGroup(true, where) {}
 };
 
 namespace detail {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -407,6 +408,67 @@ TEST(ScopeLoop, DestroyingALoopWhileABodyWaitsInsideAScopeWithADeadlineLeavesNot
   loop.reset();
   EXPECT_EQ(unwound, 2);
   EXPECT_EQ(task.state(), TaskState::Cancelled);
+}
+
+// move_on_after / fail_after: the value in time, else nothing or ETIMEDOUT, after the body
+// has unwound; the body's own errors pass through fail_after.
+TEST_F(ScopeTest, MoveOnAfterGivesTheValueInTimeAndNothingOnceTheDeadlineEndedTheBody) {
+  std::vector<std::string> log;
+  auto task = spawn(loop, [&]() -> Task<> {
+    auto slow = [&](Timer::Duration d, int v) -> Task<int> {
+      const Error slept = co_await sleep(d);
+      log.push_back(slept ? "unwound" : "slept");
+      co_return v;
+    };
+    std::optional<int> fast = co_await move_on_after(5ms, slow(1ms, 1));
+    log.push_back(fast ? "got " + std::to_string(*fast) : "nothing");
+    std::optional<int> late = co_await move_on_after(2ms, slow(1h, 2));
+    log.push_back(late ? "got " + std::to_string(*late) : "nothing");
+    const bool finished = co_await move_on_at(loop.now() + 1ms, [&]() -> Task<> {
+      (void)co_await sleep(1h);
+      log.push_back("void unwound");
+    }());
+    log.push_back(finished ? "void finished" : "void moved on");
+    Task<int> body = slow(1ms, 3);
+    Task<int> taken = std::move(body);
+    std::optional<int> empty = co_await move_on_after(5ms, std::move(body));  // NOLINT(bugprone-use-after-move)
+    log.push_back(empty ? "empty ran" : "empty gave nothing");
+  });
+  for (int i = 0; i < 10 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(log, (std::vector<std::string>{"slept", "got 1", "unwound", "nothing", "void unwound", "void moved on",
+                                           "empty gave nothing"}));
+}
+
+TEST_F(ScopeTest, FailAfterGivesTheValueOrEtimedoutAndPassesTheBodysErrorsThrough) {
+  std::vector<int> codes;
+  auto task = spawn(loop, [&]() -> Task<> {
+    Result<int> in_time = co_await fail_after(5ms, [&]() -> Task<int> {
+      (void)co_await sleep(1ms);
+      co_return 4;
+    }());
+    codes.push_back(in_time.ok() ? in_time.value() : -in_time.error().code());
+    Result<int> late = co_await fail_after(1ms, [&]() -> Task<int> {
+      (void)co_await sleep(1h);
+      co_return 5;
+    }());
+    codes.push_back(late.ok() ? late.value() : -late.error().code());
+    Error own = co_await fail_at(loop.now() + 5ms, [&]() -> Task<Error> { co_return Error(EIO); }());
+    codes.push_back(-own.code());
+    Result<int> own_result = co_await fail_after(5ms, [&]() -> Task<Result<int>> { co_return Error(EPIPE); }());
+    codes.push_back(-own_result.error().code());
+    Error void_late = co_await fail_after(1ms, [&]() -> Task<> { (void)co_await sleep(1h); }());
+    codes.push_back(-void_late.code());
+    Task<Error> body = sleep_for(1ms);
+    Task<Error> taken = std::move(body);
+    Error empty = co_await fail_after(1ms, std::move(body));  // NOLINT(bugprone-use-after-move): empty on purpose
+    codes.push_back(-empty.code());
+  });
+  for (int i = 0; i < 10 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(codes, (std::vector<int>{4, -ETIMEDOUT, -EIO, -EPIPE, -ETIMEDOUT, -ENOMEM}));
 }
 
 }  // namespace
