@@ -2,7 +2,7 @@
 // shares.
 //
 // An awaiter embeds its watcher and derives from this class, and names what it waits for
-// (kWaitsOn, shown in the task tree). await_suspend calls enter():
+// (kActivity, shown in the task tree). await_suspend calls enter():
 // a task whose cancellation was requested does not suspend, and the await completes at
 // once with ECANCELED (level-triggered: every later await too). Otherwise the task is
 // suspended and the await registered as the task's pending suspension; the watcher's
@@ -37,7 +37,7 @@ class CancellableAwait : public Suspension {
       return false;
     }
     root_->resume_point = awaiting;
-    waits_on = Derived::kWaitsOn;
+    activity = Derived::kActivity;
     interrupt = [](Suspension& self) noexcept {
       Derived& awaiter = static_cast<Derived&>(static_cast<CancellableAwait&>(self));
       awaiter.error_ = Error(ECANCELED);

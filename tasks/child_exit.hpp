@@ -19,7 +19,7 @@ namespace detail {
 
 class ChildExitAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "a child process";
+  static constexpr const char* kActivity = "waiting on a child process";
   explicit ChildExitAwaiter(pid_t pid) noexcept : pid_(pid) {}
 
   template <class Promise>

@@ -22,7 +22,7 @@ namespace detail {
 
 class NotificationAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "a notification";
+  static constexpr const char* kActivity = "waiting on a notification";
   explicit NotificationAwaiter(Notification& notification) noexcept : notification_(&notification) {}
 
   template <class Promise>

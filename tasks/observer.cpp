@@ -63,17 +63,17 @@ TaskInfo info_of(const TaskRoot& task) noexcept {
   info.spawned_at = task.spawned_at;
   info.state = task.state;
   if (task.state == TaskState::Pending) {
-    info.waits_on = "not started";
+    info.activity = "not started";
   } else if (task.state != TaskState::Running) {
-    info.waits_on = "finished";
+    info.activity = "finished";
   } else if (task.queued) {
-    info.waits_on = "ready to run";
+    info.activity = "ready to run";
   } else if (task.suspended != nullptr) {
-    info.waits_on = task.suspended->waits_on;
+    info.activity = task.suspended->activity;
   } else if (TaskScheduler::current() == &task) {
-    info.waits_on = "running";
+    info.activity = "running";
   } else {
-    info.waits_on = "an await";
+    info.activity = "waiting on an await";
   }
   return info;
 }
@@ -81,7 +81,7 @@ TaskInfo info_of(const TaskRoot& task) noexcept {
 void TaskScheduler::notify(TaskRoot& root, TaskEvent event) noexcept {
   TaskInfo info = info_of(root);
   // The transition's own words: a task just resumed or started is running.
-  if (event == TaskEvent::Started || event == TaskEvent::Resumed) info.waits_on = "running";
+  if (event == TaskEvent::Started || event == TaskEvent::Resumed) info.activity = "running";
   if (event == TaskEvent::Cancelled) info.state = TaskState::Cancelled;
   observer_->on_task_event(event, info);
 }
@@ -136,11 +136,9 @@ void print_task_tree(const Loop& loop, std::FILE* out) {
   visit_task_tree(
       loop,
       [](const TaskInfo& task, int depth, void* context) {
-        std::fprintf(static_cast<std::FILE*>(context), "%*stask %llu (parent %llu) [%s] %s; spawned at %s:%u in %s\n",
-                     depth * 2, "", static_cast<unsigned long long>(task.id),
-                     static_cast<unsigned long long>(task.parent_id), to_string(task.state), task.waits_on,
-                     task.spawned_at.file_name(), static_cast<unsigned>(task.spawned_at.line()),
-                     task.spawned_at.function_name());
+        std::fprintf(static_cast<std::FILE*>(context), "%*stask %llu (parent %llu) %s; spawned at %s:%u\n", depth * 2,
+                     "", static_cast<unsigned long long>(task.id), static_cast<unsigned long long>(task.parent_id),
+                     task.activity, task.spawned_at.file_name(), static_cast<unsigned>(task.spawned_at.line()));
       },
       out);
 }

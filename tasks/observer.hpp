@@ -28,7 +28,7 @@
 // Each event carries the task's TaskInfo: its id (from 1, in the order of spawns on the
 // loop), its parent's id (the task whose group it was spawned into, else the task that
 // spawned it; 0 for a spawn from plain code), the place of its spawn (the spawn() call;
-// for a group's child, where the group was declared), its state, and what it waits for.
+// for a group's child, where the group was declared), its state, and what it is doing.
 // The observer must not destroy the loop, nor spawn or cancel from the callback; it may
 // read the tree (visit_task_tree, print_task_tree).
 #pragma once
@@ -53,10 +53,10 @@ struct TaskInfo {
   uint64_t parent_id = 0;  // 0: spawned from plain code
   SourceLocation spawned_at;
   TaskState state = TaskState::Pending;
-  // What the task waits for: "not started", "ready to run" (woken, in the ready queue),
-  // "running", what its pending await waits for ("a timer", "a descriptor", "the children
-  // of its group", ...), or "finished".
-  const char* waits_on = "";
+  // What the task is doing: "not started", "ready to run" (woken, in the ready queue),
+  // "running", "waiting on ..." what its pending await waits for ("a timer", "a
+  // descriptor", "the children of its group", ...), or "finished".
+  const char* activity = "";
 };
 
 class TaskObserver {
@@ -82,7 +82,7 @@ TaskObserver* task_observer(const Loop& loop) noexcept;
 // parent has finished is at depth 0. For debugging: it allocates a table of the tasks.
 void visit_task_tree(const Loop& loop, void (*visit)(const TaskInfo& task, int depth, void* context), void* context);
 // Prints the tree visit_task_tree walks, one task per line, indented by depth:
-//   task 3 (parent 1) [running] a timer; spawned at server.cpp:42 in accept_loop
+//   task 3 (parent 1) waiting on a timer; spawned at server.cpp:42
 void print_task_tree(const Loop& loop, std::FILE* out);
 
 namespace detail {

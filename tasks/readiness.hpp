@@ -24,7 +24,7 @@ namespace detail {
 
 class ReadinessAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "a descriptor";
+  static constexpr const char* kActivity = "waiting on a descriptor";
   ReadinessAwaiter(int fd, Events interest) noexcept : fd_(fd), interest_(interest) {}
 
   template <class Promise>

@@ -60,7 +60,7 @@ void release_context(Context* context) noexcept;
 // reaches in turn).
 struct Suspension {
   bool (*interrupt)(Suspension& self) noexcept = nullptr;
-  const char* waits_on = "an await";  // what the task waits for, in the task tree's words
+  const char* activity = "waiting on an await";  // what the task waits for, in the task tree's words
 
  protected:
   Suspension() noexcept = default;

@@ -22,7 +22,7 @@ namespace detail {
 
 class SignalAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "a signal";
+  static constexpr const char* kActivity = "waiting on a signal";
   explicit SignalAwaiter(SignalWaiter& waiter) noexcept : waiter_(&waiter) {}
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept;

@@ -27,7 +27,7 @@ namespace detail {
 
 class SleepAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "a timer";
+  static constexpr const char* kActivity = "waiting on a timer";
   explicit SleepAwaiter(MonotonicClock::time_point deadline) noexcept : deadline_(deadline), absolute_(true) {}
   explicit SleepAwaiter(Timer::Duration duration) noexcept : duration_(duration) {}
 

@@ -163,7 +163,7 @@ namespace detail {
 template <class T>
 class JoinAwaiter : public CancellableAwait {
  public:
-  static constexpr const char* kWaitsOn = "the end of another task";
+  static constexpr const char* kActivity = "waiting on the end of another task";
   // The awaiter holds a reference to the record: the handle may go while it waits.
   explicit JoinAwaiter(TaskRecord<T>* record) noexcept : record_(record) {
     if (record_ != nullptr) ++record_->references;

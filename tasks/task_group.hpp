@@ -238,7 +238,7 @@ class TaskGroup : private detail::GroupNode {
       detail::TaskRoot& root = detail::root_of(awaiting);
       root.resume_point = awaiting;
       interrupt = [](detail::Suspension&) noexcept { return false; };
-      waits_on = "the children of its group";
+      activity = "waiting on the children of its group";
       root.suspended = this;
       group->waiting_ = this;
     }

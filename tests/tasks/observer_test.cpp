@@ -149,28 +149,28 @@ TEST_F(ObserverTest, TheTreeShowsEachLiveTaskUnderItsParentWithWhatItWaitsFor) {
   struct Line {
     uint64_t id;
     int depth;
-    std::string waits_on;
+    std::string activity;
   };
   std::vector<Line> lines;
   auto collect = [](const TaskInfo& info, int depth, void* context) {
-    static_cast<std::vector<Line>*>(context)->push_back(Line{info.id, depth, info.waits_on});
+    static_cast<std::vector<Line>*>(context)->push_back(Line{info.id, depth, info.activity});
   };
   visit_task_tree(loop, collect, &lines);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0].waits_on, "not started");
+  EXPECT_EQ(lines[0].activity, "not started");
   step(0s);
   lines.clear();
   visit_task_tree(loop, collect, &lines);
   ASSERT_EQ(lines.size(), 3u);  // `other` has finished
   EXPECT_EQ(lines[0].id, 1u);
   EXPECT_EQ(lines[0].depth, 0);
-  EXPECT_EQ(lines[0].waits_on, "the children of its group");
+  EXPECT_EQ(lines[0].activity, "waiting on the children of its group");
   EXPECT_EQ(lines[1].id, 3u);
   EXPECT_EQ(lines[1].depth, 1);
-  EXPECT_EQ(lines[1].waits_on, "a notification");
+  EXPECT_EQ(lines[1].activity, "waiting on a notification");
   EXPECT_EQ(lines[2].id, 4u);
   EXPECT_EQ(lines[2].depth, 1);
-  EXPECT_EQ(lines[2].waits_on, "a timer");
+  EXPECT_EQ(lines[2].activity, "waiting on a timer");
   EXPECT_TRUE(other.done());
 
   std::FILE* out = std::tmpfile();
@@ -182,9 +182,9 @@ TEST_F(ObserverTest, TheTreeShowsEachLiveTaskUnderItsParentWithWhatItWaitsFor) {
   while (std::fgets(buffer, sizeof buffer, out) != nullptr)
     printed += buffer;
   std::fclose(out);
-  EXPECT_NE(printed.find("task 1 (parent 0) [running] the children of its group; spawned at"), std::string::npos)
+  EXPECT_NE(printed.find("task 1 (parent 0) waiting on the children of its group; spawned at"), std::string::npos)
       << printed;
-  EXPECT_NE(printed.find("\n  task 4 (parent 1) [running] a timer;"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("\n  task 4 (parent 1) waiting on a timer;"), std::string::npos) << printed;
   task.cancel();
   step(0s);
   EXPECT_TRUE(task.done());
