@@ -170,32 +170,45 @@ struct GatherState {
   }
 };
 
-// Whether the awaiting task is cancelled now (an await that never suspends).
-struct CancelledNow {
-  bool cancelled = false;
-  bool await_ready() const noexcept { return false; }
-  template <class Promise>
-  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
-    cancelled = root_of(awaiting).cancelled();
-    return false;
-  }
-  bool await_resume() const noexcept { return cancelled; }
-};
-
-// One child of a gather: runs the task, records its outcome, tells the state.
+// A child of a gather is the gathered task itself, spawned into the gather's group by a
+// call that gives it back: its record keeps (state, index, outcome) as that call's
+// arguments, and how it ended is read from the record when it finishes. No frame between.
 template <class T>
-Task<> gather_child(GatherState* state, int index, Task<T> task, Outcome<T>* out) {
+struct GatherChild {
+  struct Call {
+    Task<T> operator()(Task<T>&& task, GatherState*, int, Outcome<T>*) const noexcept { return std::move(task); }
+  };
+  using Record = SpawnRecord<T, Call, Task<T>, GatherState*, int, Outcome<T>*>;
+
+  static void spawn(TaskGroup& group, GatherState* state, int index, Task<T> task, Outcome<T>* out) noexcept {
+    (void)group.spawn_reporting(&ended, Call{}, std::move(task), state, index, out);
+  }
+
+  static void ended(TaskRoot& root, GroupNode& node) noexcept {
+    auto& record = static_cast<Record&>(root);
+    GatherState* state = std::get<1>(record.call->args);
+    Outcome<T>& out = *std::get<3>(record.call->args);
+    // A child that never ran (its loop went first) decides nothing.
+    if (record.state == TaskState::Completed || record.state == TaskState::Failed) {
+      record_outcome(record, *state, out);
+      state->ended(std::get<2>(record.call->args), out);
+    }
+    static_cast<TaskGroup&>(node).child_left();
+  }
+
+  static void record_outcome(Record& record, [[maybe_unused]] GatherState& state, Outcome<T>& out) noexcept {
 #if defined(__cpp_exceptions)
-  try {
+    if (record.exception) {
+      state.exceptions.push_back(record.exception);
+      GatherAccess::set_failed(out, Error(EIO));
+      return;
+    }
 #endif
+    if (!record.value) return;
     if constexpr (std::is_void_v<T>) {
-      co_await std::move(task);
-      // Two statements: g++ 12 did not resume this coroutine after an `if (!co_await ...)`
-      // whose await does not suspend.
-      const bool cancelled_now = co_await CancelledNow{};
-      if (!cancelled_now) GatherAccess::set_value(*out, std::monostate{});
+      if (!record.cancelled()) GatherAccess::set_value(out, std::monostate{});  // else it ended under a cancellation
     } else {
-      T value = co_await std::move(task);
+      T& value = *record.value;
       const Error failure = failure_of(value);
       bool passed_on_cancel = false;
       if constexpr (std::is_same_v<T, Error>) {
@@ -207,19 +220,13 @@ Task<> gather_child(GatherState* state, int index, Task<T> task, Outcome<T>* out
         passed_on_cancel = !value.ok() && value.error().code() == ECANCELED;
       }
       if (failure) {
-        GatherAccess::set_failed(*out, failure);
+        GatherAccess::set_failed(out, failure);
       } else if (!passed_on_cancel) {
-        GatherAccess::set_value(*out, std::move(value));
+        GatherAccess::set_value(out, std::move(value));
       }
     }
-#if defined(__cpp_exceptions)
-  } catch (...) {
-    state->exceptions.push_back(std::current_exception());
-    GatherAccess::set_failed(*out, Error(EIO));
   }
-#endif
-  state->ended(index, *out);
-}
+};
 
 template <class V>
 void finish(GatherResult<V>& result, GatherState& state, bool reached, Error error) {
@@ -232,15 +239,6 @@ void finish(GatherResult<V>& result, GatherState& state, bool reached, Error err
 #endif
 }
 
-template <class... T, std::size_t... I>
-Task<> start_each(TaskGroup* group, GatherState* state, std::tuple<Task<T>...>* tasks,
-                  std::tuple<Outcome<T>...>* outcomes, std::index_sequence<I...>) {
-  (static_cast<void>(group->spawn(gather_child<T>, state, static_cast<int>(I), std::move(std::get<I>(*tasks)),
-                                  &std::get<I>(*outcomes))),
-   ...);
-  co_return;
-}
-
 // The variadic form: one child per argument.
 template <class V, class... T>
 Task<GatherResult<V>> gather_tuple(Strategy strategy, std::tuple<Task<T>...> tasks) {
@@ -249,7 +247,11 @@ Task<GatherResult<V>> gather_tuple(Strategy strategy, std::tuple<Task<T>...> tas
   GatherState state;
   state.group = &group;
   state.strategy = strategy;
-  auto ran = co_await group.run(start_each(&group, &state, &tasks, &outcomes, std::index_sequence_for<T...>{}));
+  auto start_each = [&]<std::size_t... I>(std::index_sequence<I...>) noexcept {
+    (GatherChild<T>::spawn(group, &state, static_cast<int>(I), std::move(std::get<I>(tasks)), &std::get<I>(outcomes)),
+     ...);
+  };
+  auto ran = co_await GroupStartAndWait(group, [&]() noexcept { start_each(std::index_sequence_for<T...>{}); });
   GatherResult<V> result;
   finish(result, state, ran.cancelled() && state.winner < 0, ran.error());
   if (ran.error()) co_return result;
@@ -276,22 +278,13 @@ struct RangeGather {
 
   void start_one() {
     const std::size_t index = next++;
-    (void)state.group->spawn(gather_child<T>, &state, static_cast<int>(index), std::move(tasks[index]),
-                             &outcomes[index]);
+    GatherChild<T>::spawn(*state.group, &state, static_cast<int>(index), std::move(tasks[index]), &outcomes[index]);
   }
   static void start_next(GatherState& state) {
     auto& self = *static_cast<RangeGather*>(state.window);
     if (self.next < self.tasks.size() && state.winner < 0 && state.group->running()) self.start_one();
   }
 };
-
-template <class T>
-Task<> start_window(RangeGather<T>* range, std::size_t limit) {
-  const std::size_t first = limit == 0 ? range->tasks.size() : std::min(limit, range->tasks.size());
-  for (std::size_t i = 0; i < first; ++i)
-    range->start_one();
-  co_return;
-}
 
 // The range form.
 template <class V, class T>
@@ -304,7 +297,11 @@ Task<GatherResult<V>> gather_range(Strategy strategy, std::vector<Task<T>> tasks
   range.state.strategy = strategy;
   range.state.start_next = limit == 0 ? nullptr : &RangeGather<T>::start_next;
   range.state.window = &range;
-  auto ran = co_await group.run(start_window(&range, limit));
+  auto ran = co_await GroupStartAndWait(group, [&]() noexcept {
+    const std::size_t first = limit == 0 ? range.tasks.size() : std::min(limit, range.tasks.size());
+    for (std::size_t i = 0; i < first; ++i)
+      range.start_one();
+  });
   GatherResult<V> result;
   finish(result, range.state, ran.cancelled() && range.state.winner < 0, ran.error());
   if (ran.error()) co_return result;

@@ -45,6 +45,10 @@ class TaskGroup;
 namespace detail {
 template <class T>
 class GroupRun;
+template <class Start>
+class GroupStartAndWait;
+template <class T>
+struct GatherChild;
 }  // namespace detail
 
 #if defined(__cpp_exceptions)
@@ -86,6 +90,8 @@ class [[nodiscard]] GroupResult {
   friend class TaskGroup;
   template <class U>
   friend class detail::GroupRun;
+  template <class Start>
+  friend class detail::GroupStartAndWait;
   Error error_;
   std::vector<Error> failures_;
   bool cancelled_ = false;
@@ -133,22 +139,8 @@ class TaskGroup : private detail::GroupNode {
   // not running; ECANCELED when it is cancelled.
   template <class Fn, class... Args>
   TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn(Fn&& fn, Args&&... args) noexcept {
-    using T = detail::SpawnedValue<Fn, Args...>;
-    if (owner == nullptr) return TaskHandle<T>(Error(EINVAL));
-    if (owner->cancelled_from(&scope)) return TaskHandle<T>(Error(ECANCELED));
-    auto link = [this](detail::TaskRecord<T>& child) noexcept {
-      child.parent = owner;
-      child.spawned_in = &scope;
-      child.group = this;
-      child.prev_in_group = nullptr;
-      child.next_in_group = children;
-      if (children != nullptr) children->prev_in_group = &child;
-      children = &child;
-      ++live;
-      child.report_to_group = &TaskGroup::child_ended<T>;
-    };
-    return detail::spawn_with(owner->scheduler->loop(), where_, link, std::forward<Fn>(fn),
-                              std::forward<Args>(args)...);
+    return spawn_reporting(&TaskGroup::child_ended<detail::SpawnedValue<Fn, Args...>>, std::forward<Fn>(fn),
+                           std::forward<Args>(args)...);
   }
 
   // Cancels the group: the body and every child (for good). Idempotent.
@@ -169,6 +161,33 @@ class TaskGroup : private detail::GroupNode {
  private:
   template <class T>
   friend class detail::GroupRun;
+  template <class Start>
+  friend class detail::GroupStartAndWait;
+  template <class T>
+  friend struct detail::GatherChild;
+
+  // spawn(), with `report` called when the child has finished (instead of child_ended).
+  template <class Fn, class... Args>
+  TaskHandle<detail::SpawnedValue<Fn, Args...>> spawn_reporting(void (*report)(detail::TaskRoot&,
+                                                                               detail::GroupNode&) noexcept,
+                                                                Fn&& fn, Args&&... args) noexcept {
+    using T = detail::SpawnedValue<Fn, Args...>;
+    if (owner == nullptr) return TaskHandle<T>(Error(EINVAL));
+    if (owner->cancelled_from(&scope)) return TaskHandle<T>(Error(ECANCELED));
+    auto link = [this, report](detail::TaskRecord<T>& child) noexcept {
+      child.parent = owner;
+      child.spawned_in = &scope;
+      child.group = this;
+      child.prev_in_group = nullptr;
+      child.next_in_group = children;
+      if (children != nullptr) children->prev_in_group = &child;
+      children = &child;
+      ++live;
+      child.report_to_group = report;
+    };
+    return detail::spawn_with(owner->scheduler->loop(), where_, link, std::forward<Fn>(fn),
+                              std::forward<Args>(args)...);
+  }
 
   // A child (or the body) ended with `failure` (success: nothing to note).
   void note_end(Error failure) noexcept {
@@ -198,11 +217,15 @@ class TaskGroup : private detail::GroupNode {
         if constexpr (!std::is_void_v<T>) {
       if (child.value) group.note_end(detail::failure_of(*child.value));
     }
-    if (group.live == 0 && group.waiting_ != nullptr) {
-      detail::TaskRoot& owner = *group.owner;
-      owner.suspended = nullptr;
-      group.waiting_ = nullptr;
-      owner.scheduler->wake(owner);
+    group.child_left();
+  }
+  // A child has finished: the owner, waiting for the children, goes on after the last.
+  void child_left() noexcept {
+    if (live == 0 && waiting_ != nullptr) {
+      detail::TaskRoot& root = *owner;
+      root.suspended = nullptr;
+      waiting_ = nullptr;
+      root.scheduler->wake(root);
     }
   }
 
@@ -324,6 +347,51 @@ class GroupRun {
   Task<T> body_;
   std::coroutine_handle<TaskPromise<void>> frame_;
   std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value_;
+  Error refused_;
+  bool entered_ = false;
+};
+
+}  // namespace detail
+
+namespace detail {
+
+// Internal (gather): a group run whose body is start(), called in the awaiting task once
+// the group is entered, without a frame of its own: it spawns the children, then the
+// awaiting task waits for them as after a body. Gives a GroupResult<void>.
+template <class Start>
+class GroupStartAndWait {
+ public:
+  GroupStartAndWait(TaskGroup& group, Start start) noexcept : group_(group), start_(start), done_(&group) {}
+  GroupStartAndWait(const GroupStartAndWait&) = delete;
+  GroupStartAndWait& operator=(const GroupStartAndWait&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    if (Error error = group_.enter(root_of(awaiting))) {
+      refused_ = error;
+      return false;
+    }
+    entered_ = true;
+    start_();
+    if (done_.await_ready()) return false;
+    done_.await_suspend(awaiting);
+    return true;
+  }
+  GroupResult<void> await_resume() noexcept {
+    GroupResult<void> result;
+    if (!entered_) {
+      result.error_ = refused_;
+      return result;
+    }
+    group_.leave(result);
+    return result;
+  }
+
+ private:
+  TaskGroup& group_;
+  Start start_;
+  TaskGroup::ChildrenDone done_;
   Error refused_;
   bool entered_ = false;
 };
