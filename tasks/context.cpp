@@ -22,7 +22,20 @@ void destroy_context(Context* context) noexcept {
   ::operator delete(context);
 }
 
+// Plain code's context on one thread, released when the thread ends.
+struct ThreadContext {
+  Context* context = nullptr;
+  ThreadContext() noexcept = default;
+  ThreadContext(const ThreadContext&) = delete;
+  ThreadContext& operator=(const ThreadContext&) = delete;
+  ~ThreadContext() { release_context(context); }
+};
+
+thread_local ThreadContext plain_code_context;
+
 }  // namespace
+
+Context*& thread_context() noexcept { return plain_code_context.context; }
 
 void release_context(Context* context) noexcept {
   if (context != nullptr && context->references.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_context(context);

@@ -58,20 +58,13 @@ inline Context* retain_context(Context* context) noexcept {
   return context;
 }
 
-// The context of plain code on this thread, released when the thread ends.
-struct ThreadContext {
-  Context* context = nullptr;
-  ThreadContext() noexcept = default;
-  ThreadContext(const ThreadContext&) = delete;
-  ThreadContext& operator=(const ThreadContext&) = delete;
-  ~ThreadContext() { release_context(context); }
-};
-inline thread_local ThreadContext thread_context;
+// The context of plain code on this thread (released when the thread ends).
+Context*& thread_context() noexcept;
 
 // Where the running code's context is: the running task's, else the thread's.
 inline Context*& current_context() noexcept {
   TaskRoot* task = TaskScheduler::current();
-  return task != nullptr ? task->context : thread_context.context;
+  return task != nullptr ? task->context : thread_context();
 }
 
 // Gives `*slot` the value `value` for `key` (taking over the caller's reference), or
