@@ -1,11 +1,13 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
-// CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather.
+// CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
+// Generator.
 #pragma once
 
 #include "cancellation.hpp"
 #include "child_exit.hpp"
 #include "gather.hpp"
+#include "generator.hpp"
 #include "notification.hpp"
 #include "readiness.hpp"
 #include "signal_waiter.hpp"
