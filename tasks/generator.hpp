@@ -35,8 +35,8 @@
 //   yield or return then.
 // - Destroying the Generator destroys the producer at the co_yield where it stopped, its
 //   locals unwound. The consumer's frame destroyed while it waits in next() (its loop went)
-//   destroys the producer at the await where it waits. Destroying a Generator otherwise
-//   while a next() of it waits ends the process with a message.
+//   destroys the producer at the await where it waits. Destroying or moving a Generator
+//   otherwise while a next() of it waits ends the process with a message.
 // - Errors of next() itself, without running anything: EINVAL for a moved-from or
 //   default-constructed Generator; ENOMEM when its frame could not be allocated; EBUSY when
 //   another task's next() of it waits now.
@@ -68,7 +68,7 @@ inline GeneratorFailure fail_with(Error error) noexcept { return GeneratorFailur
 
 // What Generator::next() gives: a value, the end of the sequence, or an error.
 template <class T>
-class Yielded {
+class [[nodiscard]] Yielded {
  public:
   // A value is there (the loop condition of `while (auto v = co_await g.next())`).
   explicit operator bool() const noexcept { return value_.has_value(); }
@@ -82,8 +82,14 @@ class Yielded {
     if (!value_) detail::fatal("evflow: Yielded::value() without a value (the end, or an error)");
     return *value_;
   }
+  const T& value() const noexcept {
+    if (!value_) detail::fatal("evflow: Yielded::value() without a value (the end, or an error)");
+    return *value_;
+  }
   T& operator*() noexcept { return value(); }
+  const T& operator*() const noexcept { return value(); }
   T* operator->() noexcept { return &value(); }
+  const T* operator->() const noexcept { return &value(); }
 
   // Internal (next()).
   template <class U>
@@ -155,16 +161,15 @@ class [[nodiscard]] Generator {
 
   // Empty: next() gives EINVAL (a place to move a Generator into).
   Generator() noexcept = default;
+  // Moving a Generator while a next() of it waits ends the process with a message.
   Generator(Generator&& other) noexcept
-      : frame_(std::exchange(other.frame_, nullptr)),
-        no_frame_(std::exchange(other.no_frame_, Error(EINVAL))),
-        waiting_(std::exchange(other.waiting_, false)) {}
+      : frame_(std::exchange(other.taken().frame_, nullptr)),
+        no_frame_(std::exchange(other.no_frame_, Error(EINVAL))) {}
   Generator& operator=(Generator&& other) noexcept {
     if (this != &other) {
       reset();
-      frame_ = std::exchange(other.frame_, nullptr);
+      frame_ = std::exchange(other.taken().frame_, nullptr);
       no_frame_ = std::exchange(other.no_frame_, Error(EINVAL));
-      waiting_ = std::exchange(other.waiting_, false);
     }
     return *this;
   }
@@ -190,6 +195,12 @@ class [[nodiscard]] Generator {
   void reset() noexcept {
     if (waiting_) detail::fatal("evflow: a Generator destroyed while a next() of it waits");
     if (frame_) std::exchange(frame_, nullptr).destroy();
+  }
+  // This Generator, about to be moved from: not while a next() of it waits (that next()
+  // refers to this object).
+  Generator& taken() noexcept {
+    if (waiting_) detail::fatal("evflow: a Generator moved while a next() of it waits");
+    return *this;
   }
   // The producer has stopped: what it gave. At its end, its frame goes first.
   Yielded<T> take() {
