@@ -3,9 +3,10 @@
 //
 //   evflow::Generator<std::string> lines(int fd) {
 //     for (;;) {
-//       if (Error err = co_await evflow::readable(fd)) co_yield evflow::fail_with(err);
-//       ... co_yield std::move(line); ...          // a value for the consumer
-//     }                                            // co_return (or the end of the body): the end
+//       auto ready = co_await evflow::readable(fd);
+//       if (!ready) co_yield evflow::fail_with(ready.error());   // the sequence ends with it
+//       ... co_yield std::move(line); ...                       // a value for the consumer
+//     }                                  // co_return (or the end of the body): the end
 //   }
 //   evflow::Task<> consumer(int fd) {
 //     auto source = lines(fd);
@@ -16,8 +17,9 @@
 // Its frame runs inside the task that awaits next() (the consumer's task, as an awaited
 // Task does): the producer's awaits suspend that task, a cancellation of that task
 // reaches them, and producer and consumer hand over to each other by symmetric transfer
-// through the scheduler's bounded transfer (scheduler.hpp), so that a sequence of any
-// length runs in bounded stack and costs no trip through the loop per value.
+// through the scheduler's bounded transfer (scheduler.hpp): a sequence of any length runs
+// in bounded stack, and a value goes through the ready queue only when a run of 64 inline
+// transfers ends, never round the loop's poll unless the task phase's budget is spent.
 //
 // - Lazy: nothing of the body runs before the first next() is awaited.
 // - next() runs the body to its next co_yield, its end or its failure, and gives a
