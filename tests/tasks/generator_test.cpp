@@ -128,6 +128,23 @@ TEST_F(GeneratorTest, TheProducerAwaitsTasksAndYieldsWhatTheyGive) {
   EXPECT_EQ(handle.result().value(), 20);
 }
 
+// A producer may consume another generator: both frames run in the consumer's task.
+Generator<int> squares_of(Generator<int> source) {
+  while (auto value = co_await source.next())
+    co_yield *value** value;
+}
+
+TEST_F(GeneratorTest, AProducerMayConsumeAnotherGenerator) {
+  std::vector<int> seen;
+  auto handle = spawn(loop, [&]() -> Task<> {
+    auto values = squares_of(count_to(4));
+    while (auto value = co_await values.next())
+      seen.push_back(*value);
+  });
+  run_to_end(loop, handle);
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 4, 9}));
+}
+
 Generator<long long> naturals(long long n) {
   for (long long i = 1; i <= n; ++i)
     co_yield i;
@@ -199,6 +216,24 @@ TEST_F(GeneratorTest, BreakingOutEarlyDestroysTheProducerAtItsYieldWithItsLocals
   run_to_end(loop, handle);
   EXPECT_EQ(produced, (std::vector<int>{0, 1, 2}));
   EXPECT_EQ(unwound_after_break, 4) << "the last value's local and the body's guard";
+}
+
+TEST_F(GeneratorTest, MoveAssigningOverAGeneratorDestroysItsProducerAndTheNewOneStartsFresh) {
+  int unwound = 0;
+  std::vector<int> produced;
+  std::vector<int> seen;
+  auto handle = spawn(loop, [&]() -> Task<> {
+    auto values = guarded(&unwound, &produced);
+    auto first = co_await values.next();
+    seen.push_back(first ? *first : -1);
+    values = guarded(&unwound, &produced);
+    EXPECT_EQ(unwound, 2) << "the first producer's locals, at its co_yield";
+    auto again = co_await values.next();
+    seen.push_back(again ? *again : -1);
+  });
+  run_to_end(loop, handle);
+  EXPECT_EQ(seen, (std::vector<int>{0, 0}));
+  EXPECT_EQ(unwound, 4);
 }
 
 // with_timeout around the consumer: the deadline reaches the producer's pending sleep,
