@@ -30,6 +30,13 @@
 //                to the end; per child (evflow alone)
 //   GroupCancelThousand  a TaskGroup of 1,000 children, each in sleep(1h): from
 //                group.cancel() to the end of run(), per cancel of the 1,000 (evflow alone)
+//   GeneratorValue  one value from a generator to the coroutine consuming it, a generator
+//                of 10,000 values per batch (evflow Generator<int> and co_await next() in a
+//                task; Asio experimental::coro<int> consumed by a coro<void, long> with
+//                co_await, the consumer resumed once per batch from the driver)
+//   HandoffNotification  one value from a producer task to a consumer task through a slot
+//                and two Notifications, one each way (evflow alone: the handoff between two
+//                tasks that evflow has before channels)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -52,6 +59,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/coro.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -289,6 +297,65 @@ void BM_TaskGroupCancelThousand_evflow(benchmark::State& state) {
   state.counters["allocs/op"] = static_cast<double>(total_allocations) / static_cast<double>(rounds ? rounds : 1);
 }
 
+evflow::Generator<int> evflow_ones(long count) {
+  for (long i = 0; i < count; ++i)
+    co_yield 1;
+}
+
+void BM_TaskGeneratorValue_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop*, long count) -> evflow::Task<long> {
+    auto values = evflow_ones(count);
+    long received = 0;
+    while (auto value = co_await values.next())
+      received += *value;
+    co_return received;
+  });
+}
+
+// A slot between two tasks of one loop: the producer fills it and notifies `filled`, the
+// consumer empties it and notifies `emptied`. A notification that finds the slot not yet
+// changed (notifications coalesce, and one made while nobody waits goes to the next wait)
+// is waited past.
+struct Handoff {
+  explicit Handoff(evflow::Loop& loop) noexcept : filled(loop), emptied(loop) {}
+  evflow::Notification filled;
+  evflow::Notification emptied;
+  int slot = 0;
+  bool full = false;
+};
+
+evflow::Task<> handoff_producer(Handoff* handoff, long count) {
+  for (long i = 0; i < count; ++i) {
+    while (handoff->full) {
+      const evflow::Error error = co_await handoff->emptied.wait();
+      if (error) std::abort();
+    }
+    handoff->slot = 1;
+    handoff->full = true;
+    handoff->filled.notify();
+  }
+}
+
+void BM_TaskHandoffNotification_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop* loop, long count) -> evflow::Task<long> {
+    Handoff handoff(*loop);
+    auto producer = evflow::spawn(*loop, handoff_producer, &handoff, count);
+    long received = 0;
+    for (long i = 0; i < count; ++i) {
+      while (!handoff.full) {
+        const evflow::Error error = co_await handoff.filled.wait();
+        if (error) std::abort();
+      }
+      received += handoff.slot;
+      handoff.full = false;
+      handoff.emptied.notify();
+    }
+    const evflow::Error joined = co_await producer.join();
+    if (joined) std::abort();
+    co_return received;
+  });
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -365,6 +432,32 @@ void BM_TaskGatherTwo_asio(benchmark::State& state) {
         if (a + b == 3) ++gathered;
       }
       *out = gathered;
+    });
+  });
+}
+
+asio::experimental::coro<int> asio_ones(asio::any_io_executor, long count) {
+  for (long i = 0; i < count; ++i)
+    co_yield 1;
+}
+
+// The consumer is a coro too: a coro awaiting a coro resumes it directly, the fastest way
+// Asio 1.22 offers (resuming a coro from an awaitable, with async_resume(use_awaitable),
+// goes through the awaitable's machinery for every value).
+asio::experimental::coro<void, long> asio_sum_of(asio::any_io_executor executor, long count) {
+  auto values = asio_ones(executor, count);
+  long received = 0;
+  while (auto value = co_await values)
+    received += *value;
+  co_return received;
+}
+
+void BM_TaskGeneratorValue_asio(benchmark::State& state) {
+  measure(state, [](long n) {
+    run_asio(n, [](long count, long* out) -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      auto consumer = asio_sum_of(executor, count);
+      *out = co_await consumer.async_resume(asio::use_awaitable);
     });
   });
 }
@@ -469,6 +562,9 @@ BENCHMARK(BM_TaskGatherTwo_asio);
 BENCHMARK(BM_TaskGatherHundred_evflow);
 BENCHMARK(BM_TaskGroupThousand_evflow);
 BENCHMARK(BM_TaskGroupCancelThousand_evflow)->UseManualTime();
+BENCHMARK(BM_TaskGeneratorValue_evflow);
+BENCHMARK(BM_TaskGeneratorValue_asio);
+BENCHMARK(BM_TaskHandoffNotification_evflow);
 
 }  // namespace
 
