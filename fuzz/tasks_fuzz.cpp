@@ -428,6 +428,7 @@ Task<Error> run_group(Real* real, Node* node, Context* context) {
     if (child.ended) ended.push_back(&child);
   }
   FUZZ_CHECK(body_record.ended, "a group returned before its body ended");
+  FUZZ_CHECK(ran.value().code() == body_record.result.code(), "a group gave another value than its body's");
   std::sort(ended.begin(), ended.end(), [](const Node* a, const Node* b) { return a->end_seq < b->end_seq; });
   std::vector<int> expected_failures;
   for (const Node* child : ended)
@@ -437,7 +438,9 @@ Task<Error> run_group(Real* real, Node* node, Context* context) {
     FUZZ_CHECK(ran.failures()[i].code() == expected_failures[i], "a group reported its failures out of order");
   if (by_hand) {
     FUZZ_CHECK(ran.cancelled(), "a group cancelled by hand did not say cancelled");
-  } else if (!family.failed) {
+  } else if (family.failed) {
+    FUZZ_CHECK(!ran.cancelled() || cancelled_at(context, now), "a group said cancelled with no cancellation");
+  } else {
     FUZZ_CHECK(ran.cancelled() == cancelled_at(context, now), "a group's cancelled() is not its cancellation");
   }
   if (!ran.failures().empty()) co_return ran.failures()[0];
@@ -549,7 +552,9 @@ Task<Error> run_gather(Real* real, Node* node, Context* context) {
     FUZZ_CHECK(seen.failures[i].code() == expected_failures[i], "a gather reported its failures out of order");
   const int winner = family.winner;
   FUZZ_CHECK(seen.index == (node->strategy == 1 ? -1 : winner), "a gather named another task as the decider");
-  FUZZ_CHECK(seen.cancelled == (winner < 0 && cancelled_at(context, now)), "a gather's cancelled() is wrong");
+  const bool outside = cancelled_at(context, now);
+  FUZZ_CHECK(!seen.cancelled || outside, "a gather said cancelled with no cancellation from outside");
+  if (winner < 0) FUZZ_CHECK(seen.cancelled == outside, "a gather's cancelled() is not the cancellation from outside");
   if (node->range && node->limit > 0)
     FUZZ_CHECK(family.most_running <= static_cast<int>(node->limit), "a gather ran more tasks at once than its limit");
   Error result = Error(ECANCELED);
