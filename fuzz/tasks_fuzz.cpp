@@ -420,8 +420,11 @@ Task<Error> run_group(Real* real, Node* node, Context* context) {
   const int64_t now = real->mono;
   FUZZ_CHECK(!ran.error(), "a group did not run its body");
   FUZZ_CHECK(group.size() == 0 && !group.running(), "a group returned with children alive");
-  for (const auto& handle : handles)
-    FUZZ_CHECK(!handle.valid() || handle.done(), "a group returned before a child was done");
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (!handles[i].valid()) continue;
+    const TaskState expected = node->children[i].started ? TaskState::Completed : TaskState::Cancelled;
+    FUZZ_CHECK(handles[i].state() == expected, "a group returned before a child was done, or it ended otherwise");
+  }
   std::vector<const Node*> ended{&body_record};
   for (const Node& child : node->children) {
     FUZZ_CHECK(!child.started || child.ended, "a group returned before a child ended");
@@ -1032,5 +1035,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& t : model.tasks)
     if (t.state == TaskState::Pending || t.state == TaskState::Running)
       fail("the model's tasks never finished", real, model);
+  for (size_t i = 0; i < real.forest.trees.size(); ++i) {
+    const Tree& tree = real.forest.trees[i];
+    FUZZ_CHECK(!tree.root.started || tree.root.ended, "a tree's task finished before its root node");
+    const TaskState expected = tree.root.started ? TaskState::Completed : TaskState::Cancelled;
+    FUZZ_CHECK(real.forest.handles[i].state() == expected, "a tree's task ended otherwise than its root node");
+  }
   return 0;
 }
