@@ -127,7 +127,12 @@ int value_of_task(int task, const Program& program) { return task * 1000 + stati
 // sleep never ends early; a spawn is refused with ECANCELED exactly under a cancellation;
 // a group or gather returns with every child finished, and reports exactly the failures
 // of its children in the order they ended; a gather's decider, value, outcomes and limit,
-// and a scope's outcome, are what the contexts predict.
+// and a scope's outcome, are what the contexts predict. A group's or a gather's
+// cancelled() is checked only where no failure or decider has cancelled it: there the
+// header comments say "a cancellation from outside reached it" and the code answers false.
+//
+// Trees stay small (16 nodes each) so that they never use up a phase's budget of
+// resumptions, which the model of the other tasks counts on.
 
 constexpr int kTrees = 3;
 constexpr int kMaxNodesPerTree = 16;
