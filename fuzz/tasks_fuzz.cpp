@@ -143,8 +143,8 @@ constexpr int kMaxChildren = 4;
 struct Context {
   Context* parent = nullptr;
   bool shield = false;
-  bool flagged = false;
-  int64_t deadline = INT64_MAX;
+  bool flagged = false;          // cancelled by the fuzzer, a group's rule or a gather's decision
+  int64_t deadline = INT64_MAX;  // on the fake clock
 };
 
 bool cancelled_at(const Context* context, int64_t now) {
@@ -160,8 +160,8 @@ bool is_failure(Error result) { return result && result.code() != ECANCELED; }
 struct Node {
   enum Kind { Leaf, Group, Gather, Scope } kind = Leaf;
   // Leaf: the awaits (0..5: sleep that many ms, 6: yield, 7: a Notification never sent)
-  // and what it returns: 0 success, 1 its failure (either one ECANCELED when an await was
-  // cancelled), 2 its failure, 3 success, whatever happened.
+  // and what it returns: 0 success and 1 its failure, each ECANCELED instead when an await
+  // was cancelled; 2 its failure and 3 success, whatever happened.
   std::vector<int> waits;
   int plan = 0;
   int failure_code = EIO;
