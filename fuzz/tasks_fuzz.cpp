@@ -15,12 +15,20 @@
 // or TimedOut. Checked after every iteration: the same events (each await's result, each
 // scope's outcome, each task's end and its value) in the same order, and the same state
 // for every task; at the end, a destroyed loop leaves every unfinished task Cancelled.
+//
+// Beside them the input spawns up to 3 trees of groups, gathers and deadlines (see "groups,
+// gather and deadlines" below), cancels them, and checks them by invariants after every
+// await and every group, gather and scope.
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "fuzz/fuzz_input.hpp"
@@ -31,10 +39,15 @@ namespace {
 
 using evflow::CancellationScope;
 using evflow::ClockSource;
+using evflow::Error;
+using evflow::GatherResult;
 using evflow::Loop;
+using evflow::Outcome;
 using evflow::RunMode;
 using evflow::ScopeOutcome;
+using evflow::SupervisorGroup;
 using evflow::Task;
+using evflow::TaskGroup;
 using evflow::TaskHandle;
 using evflow::TaskState;
 using evflow::fuzz::FuzzInput;
@@ -94,6 +107,165 @@ Program decode_program(FuzzInput& in, int task, int depth, int& budget) {
 
 int value_of_task(int task, const Program& program) { return task * 1000 + static_cast<int>(program.size()); }
 
+// --- groups, gather and deadlines -------------------------------------------------
+//
+// A tree is one more task of the loop, running a tree of nodes under a deadline of its
+// own: a leaf awaits sleeps, yields or a Notification nobody sends, then succeeds, fails
+// or passes a cancellation on; a group node runs a TaskGroup or a SupervisorGroup whose
+// body spawns children (nodes again), sleeps, cancels the group or a child; a gather node
+// runs its children through gather() with a strategy, in the variadic or the range form
+// (with a limit); a scope node runs its child under with_timeout, with_deadline, a
+// CancellationScope (a shield or not) with a deadline, shielded(), or runs it and then a
+// second child shielded, as cleanup. Trees run beside the modelled tasks and leave their
+// events alone: the checks below are invariants.
+//
+// The cancellation in effect is computed apart from the library: each node runs under a
+// context (the tree's task, a scope and its deadline on the fake clock, a group, a
+// gather, a group's child), flagged when the fuzzer cancels it or when the rules say it is
+// cancelled (a TaskGroup's first failure, a gather's decision). Checked: an await begun
+// under a cancellation ends with ECANCELED, and one that ends with ECANCELED had one; a
+// sleep never ends early; a spawn is refused with ECANCELED exactly under a cancellation;
+// a group or gather returns with every child finished, and reports exactly the failures
+// of its children in the order they ended; a gather's decider, value, outcomes and limit,
+// and a scope's outcome, are what the contexts predict. A group's or a gather's
+// cancelled() is checked only where no failure or decider has cancelled it: there the
+// header comments say "a cancellation from outside reached it" and the code answers false.
+//
+// Trees stay small (16 nodes each) so that they never use up a phase's budget of
+// resumptions, which the model of the other tasks counts on.
+
+constexpr int kTrees = 3;
+constexpr int kMaxNodesPerTree = 16;
+constexpr int kMaxNesting = 3;
+constexpr int kMaxChildren = 4;
+
+// Where a node runs, seen from outside the library.
+struct Context {
+  Context* parent = nullptr;
+  bool shield = false;
+  bool flagged = false;          // cancelled by the fuzzer, a group's rule or a gather's decision
+  int64_t deadline = INT64_MAX;  // on the fake clock
+};
+
+bool cancelled_at(const Context* context, int64_t now) {
+  for (; context != nullptr; context = context->parent) {
+    if (context->flagged || now >= context->deadline) return true;
+    if (context->shield) return false;
+  }
+  return false;
+}
+
+bool is_failure(Error result) { return result && result.code() != ECANCELED; }
+
+struct Node {
+  enum Kind { Leaf, Group, Gather, Scope } kind = Leaf;
+  // Leaf: the awaits (0..5: sleep that many ms, 6: yield, 7: a Notification never sent)
+  // and what it returns: 0 success and 1 its failure, each ECANCELED instead when an await
+  // was cancelled; 2 its failure and 3 success, whatever happened.
+  std::vector<int> waits;
+  int plan = 0;
+  int failure_code = EIO;
+  // Group: the body's operations (kind, argument); whether it is a SupervisorGroup; whether
+  // the body fails.
+  enum BodyOp { Spawn, Sleep, Yield, CancelGroup, CancelChild };
+  std::vector<std::pair<BodyOp, int>> body;
+  bool supervisor = false;
+  bool body_fails = false;
+  // Gather: the strategy (0 all, 1 settle, 2 any, 3 race), the range form or not, its limit.
+  int strategy = 0;
+  bool range = false;
+  size_t limit = 0;
+  // Scope: 0 with_timeout, 1 with_deadline, 2 a CancellationScope with a timeout, 3 the same
+  // as a shield, 4 shielded(), 5 the first child then the second shielded.
+  int scope_kind = 0;
+  int ms = 0;
+  std::vector<Node> children;
+
+  // What the run did.
+  bool started = false;
+  bool ended = false;
+  Error result;
+  uint64_t end_seq = 0;
+};
+
+// What a group or a gather learns from its children's ends.
+struct Family {
+  enum Kind { TaskGroupFamily, SupervisorFamily, GatherFamily } kind;
+  Context* context;
+  int strategy = 0;
+  int winner = -1;  // gather: the child that decided
+  std::vector<Node>* children = nullptr;
+  int running = 0;
+  int most_running = 0;
+  bool failed = false;  // a TaskGroup: a failure has cancelled it
+};
+
+const int kFailureCodes[] = {EIO, EPROTO, ENOSPC, EPIPE};
+
+Node decode_node(FuzzInput& in, int depth, bool finite, int& budget, int& ids) {
+  --budget;
+  Node node;
+  node.failure_code = kFailureCodes[ids++ % 4];
+  const uint32_t kinds = depth < kMaxNesting && budget > 0 ? 4 : 1;
+  node.kind = static_cast<Node::Kind>(in.below(kinds));
+  switch (node.kind) {
+    case Node::Leaf: {
+      const uint32_t waits = in.below(3);
+      for (uint32_t i = 0; i < waits; ++i)
+        node.waits.push_back(static_cast<int>(in.below(finite ? 7 : 8)));
+      node.plan = static_cast<int>(in.below(4));
+      break;
+    }
+    case Node::Group: {
+      node.supervisor = in.flag();
+      const uint32_t ops = in.below(6);
+      for (uint32_t i = 0; i < ops; ++i) {
+        const auto op = static_cast<Node::BodyOp>(in.below(5));
+        int arg = static_cast<int>(in.below(4));
+        if (op == Node::Spawn) {
+          if (node.children.size() >= kMaxChildren || budget <= 0) continue;
+          node.children.push_back(decode_node(in, depth + 1, finite, budget, ids));
+        }
+        node.body.emplace_back(op, arg);
+      }
+      node.body_fails = in.below(4) == 0;
+      break;
+    }
+    case Node::Gather: {
+      node.strategy = static_cast<int>(in.below(4));
+      node.range = in.flag();
+      node.limit = in.below(4);
+      const uint32_t count = in.below(kMaxChildren);
+      for (uint32_t i = 0; i < count && budget > 0; ++i)
+        node.children.push_back(decode_node(in, depth + 1, finite, budget, ids));
+      if (node.children.empty()) node.range = true;
+      break;
+    }
+    case Node::Scope: {
+      node.scope_kind = static_cast<int>(in.below(6));
+      node.ms = static_cast<int>(in.below(8));
+      const bool shielding = node.scope_kind >= 3;
+      node.children.push_back(decode_node(in, depth + 1, finite || shielding, budget, ids));
+      if (node.scope_kind == 5) node.children.push_back(decode_node(in, depth + 1, true, budget, ids));
+      break;
+    }
+  }
+  return node;
+}
+
+struct Tree {
+  Node root;
+  int timeout_ms = 0;
+  Context task;   // flagged by the fuzzer's cancel
+  Context scope;  // the tree's deadline
+};
+
+struct Forest {
+  std::deque<Tree> trees;
+  std::vector<TaskHandle<int>> handles;
+  uint64_t seq = 0;
+};
+
 // --- the real thing ---------------------------------------------------------------
 
 struct Real {
@@ -103,6 +275,7 @@ struct Real {
   std::deque<Program> programs;
   std::vector<Event> log;
   std::vector<TaskHandle<int>> handles;
+  Forest forest;
   std::unique_ptr<Loop> loop = std::make_unique<Loop>();
 };
 
@@ -137,6 +310,409 @@ Task<int> run_task(Real* real, int task) {
   const int value = co_await interpret(real, task, &real->programs[static_cast<size_t>(task)]);
   real->log.push_back({task, 'F', value});
   co_return value;
+}
+
+Task<Error> run_node(Real* real, Node* node, Context* context, Family* family);
+
+void check_scope_outcome(ScopeOutcome outcome, const Context& inside, int64_t now) {
+  const ScopeOutcome expected = now >= inside.deadline       ? ScopeOutcome::TimedOut
+                                : cancelled_at(&inside, now) ? ScopeOutcome::Cancelled
+                                                             : ScopeOutcome::Completed;
+  FUZZ_CHECK(outcome == expected, "a scope's outcome is not the one its deadline and cancellations give");
+}
+
+// A failure of a TaskGroup's child or body: the first one cancels the group.
+void note_failure(Family* family) {
+  if (family->kind != Family::TaskGroupFamily || family->context->flagged) return;
+  family->failed = true;
+  family->context->flagged = true;
+}
+
+void node_ended(Real* real, Node* node, Family* family, Error result) {
+  node->ended = true;
+  node->result = result;
+  node->end_seq = ++real->forest.seq;
+  if (family == nullptr) return;
+  --family->running;
+  if (is_failure(result)) note_failure(family);
+  if (family->kind != Family::GatherFamily) return;
+  const bool decides =
+      (family->strategy == 0 && is_failure(result)) || (family->strategy == 2 && !result) || family->strategy == 3;
+  if (decides && family->winner < 0) {
+    family->winner = static_cast<int>(node - family->children->data());
+    family->context->flagged = true;
+  }
+}
+
+// One await of a leaf or of a group's body, checked against the contexts.
+Task<Error> checked_wait(Real* real, Context* context, int wait) {
+  const bool expected = cancelled_at(context, real->mono);
+  const int64_t began = real->mono;
+  Error result;
+  if (wait <= 5) {
+    result = co_await evflow::sleep(milliseconds(wait));
+  } else if (wait == 6) {
+    result = co_await evflow::yield();
+  } else {
+    evflow::Notification never_sent(*real->loop);
+    result = co_await never_sent.wait();
+  }
+  FUZZ_CHECK(!result || result.code() == ECANCELED, "an await failed");
+  FUZZ_CHECK(!expected || result.code() == ECANCELED, "an await begun under a cancellation did not give ECANCELED");
+  FUZZ_CHECK(result.code() != ECANCELED || cancelled_at(context, real->mono),
+             "an await gave ECANCELED with no cancellation in effect");
+  FUZZ_CHECK(result || wait > 5 || real->mono >= began + wait * kMs, "a sleep ended early");
+  FUZZ_CHECK(result || wait != 7, "a Notification nobody sent woke its task");
+  co_return result;
+}
+
+template <class Group>
+Task<Error> group_body(Real* real, Node* node, Group* group, Family* family, std::vector<Context>* child_contexts,
+                       std::vector<TaskHandle<Error>>* handles, bool* by_hand, Node* body_record) {
+  size_t next = 0;
+  for (const auto& [op, arg] : node->body) {
+    switch (op) {
+      case Node::Spawn: {
+        const size_t index = next++;
+        const bool refused = cancelled_at(family->context, real->mono);
+        auto handle = group->spawn(run_node, real, &node->children[index], &(*child_contexts)[index], family);
+        FUZZ_CHECK(handle.valid() != refused, "a spawn into a group was refused, or not, against its cancellation");
+        FUZZ_CHECK(handle.valid() || handle.error().code() == ECANCELED, "a spawn into a cancelled group");
+        handles->push_back(std::move(handle));
+        break;
+      }
+      case Node::Sleep:
+        (void)co_await checked_wait(real, family->context, arg);
+        break;
+      case Node::Yield:
+        (void)co_await checked_wait(real, family->context, 6);
+        break;
+      case Node::CancelGroup:
+        if (!family->context->flagged) *by_hand = true;
+        family->context->flagged = true;
+        group->cancel();
+        break;
+      case Node::CancelChild:
+        if (static_cast<size_t>(arg) < handles->size()) {
+          (*child_contexts)[static_cast<size_t>(arg)].flagged = true;
+          (*handles)[static_cast<size_t>(arg)].cancel();
+        }
+        break;
+    }
+  }
+  const Error result = node->body_fails ? Error(EIO) : Error();
+  if (result) note_failure(family);
+  body_record->started = true;
+  node_ended(real, body_record, nullptr, result);
+  co_return result;
+}
+
+template <class Group>
+Task<Error> run_group(Real* real, Node* node, Context* context) {
+  Group group;
+  Context inside;
+  inside.parent = context;
+  std::vector<Context> child_contexts(node->children.size());
+  for (Context& child : child_contexts)
+    child.parent = &inside;
+  Family family{node->supervisor ? Family::SupervisorFamily : Family::TaskGroupFamily, &inside};
+  family.children = &node->children;
+  std::vector<TaskHandle<Error>> handles;
+  bool by_hand = false;
+  Node body_record;
+  auto ran =
+      co_await group.run(group_body(real, node, &group, &family, &child_contexts, &handles, &by_hand, &body_record));
+  const int64_t now = real->mono;
+  FUZZ_CHECK(!ran.error(), "a group did not run its body");
+  FUZZ_CHECK(group.size() == 0 && !group.running(), "a group returned with children alive");
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (!handles[i].valid()) continue;
+    const TaskState expected = node->children[i].started ? TaskState::Completed : TaskState::Cancelled;
+    FUZZ_CHECK(handles[i].state() == expected, "a group returned before a child was done, or it ended otherwise");
+  }
+  std::vector<const Node*> ended{&body_record};
+  for (const Node& child : node->children) {
+    FUZZ_CHECK(!child.started || child.ended, "a group returned before a child ended");
+    if (child.ended) ended.push_back(&child);
+  }
+  FUZZ_CHECK(body_record.ended, "a group returned before its body ended");
+  FUZZ_CHECK(ran.value().code() == body_record.result.code(), "a group gave another value than its body's");
+  std::sort(ended.begin(), ended.end(), [](const Node* a, const Node* b) { return a->end_seq < b->end_seq; });
+  std::vector<int> expected_failures;
+  for (const Node* child : ended)
+    if (is_failure(child->result)) expected_failures.push_back(child->result.code());
+  FUZZ_CHECK(ran.failures().size() == expected_failures.size(), "a group reported another number of failures");
+  for (size_t i = 0; i < expected_failures.size(); ++i)
+    FUZZ_CHECK(ran.failures()[i].code() == expected_failures[i], "a group reported its failures out of order");
+  if (by_hand) {
+    FUZZ_CHECK(ran.cancelled(), "a group cancelled by hand did not say cancelled");
+  } else if (family.failed) {
+    FUZZ_CHECK(!ran.cancelled() || cancelled_at(context, now), "a group said cancelled with no cancellation");
+  } else {
+    FUZZ_CHECK(ran.cancelled() == cancelled_at(context, now), "a group's cancelled() is not its cancellation");
+  }
+  if (!ran.failures().empty()) co_return ran.failures()[0];
+  co_return ran.cancelled() ? Error(ECANCELED) : Error();
+}
+
+// What a gather gave, whatever its strategy and form.
+struct Seen {
+  Outcome<Error>::Kind kind;
+  int code;
+  bool operator==(const Seen&) const = default;
+};
+struct Observed {
+  bool ok = false;
+  std::vector<Error> failures;
+  int index = -1;
+  bool cancelled = false;
+  Error error;
+  std::vector<Seen> items;
+};
+
+void take(std::vector<Seen>& items, Error& value) { items.push_back({Outcome<Error>::Kind::Value, value.code()}); }
+void take(std::vector<Seen>& items, Outcome<Error>& outcome) {
+  items.push_back({outcome.kind(), outcome.error().code()});
+}
+template <class E>
+void take(std::vector<Seen>& items, std::vector<E>& values) {
+  for (E& value : values)
+    take(items, value);
+}
+template <class... E>
+void take(std::vector<Seen>& items, std::tuple<E...>& values) {
+  std::apply([&items](auto&... value) { (take(items, value), ...); }, values);
+}
+
+template <class V>
+Observed observe(GatherResult<V>& result) {
+  Observed seen;
+  seen.ok = result.ok();
+  seen.failures.assign(result.failures().begin(), result.failures().end());
+  seen.index = result.index();
+  seen.cancelled = result.cancelled();
+  seen.error = result.error();
+  if (seen.ok) take(seen.items, result.value());
+  return seen;
+}
+
+template <class Strategy>
+Task<Observed> gather_with(Strategy strategy, std::vector<Task<Error>> tasks, bool range, size_t limit) {
+  if (range) {
+    auto gathered = co_await evflow::gather(strategy, std::move(tasks), limit);
+    co_return observe(gathered);
+  }
+  if (tasks.size() == 1) {
+    auto gathered = co_await evflow::gather(strategy, std::move(tasks[0]));
+    co_return observe(gathered);
+  }
+  if (tasks.size() == 2) {
+    auto gathered = co_await evflow::gather(strategy, std::move(tasks[0]), std::move(tasks[1]));
+    co_return observe(gathered);
+  }
+  auto gathered = co_await evflow::gather(strategy, std::move(tasks[0]), std::move(tasks[1]), std::move(tasks[2]));
+  co_return observe(gathered);
+}
+
+Seen seen_of(const Node& child) {
+  if (!child.started || child.result.code() == ECANCELED) return {Outcome<Error>::Kind::Cancelled, ECANCELED};
+  if (child.result) return {Outcome<Error>::Kind::Failed, child.result.code()};
+  return {Outcome<Error>::Kind::Value, 0};
+}
+
+Task<Error> run_gather(Real* real, Node* node, Context* context) {
+  Context inside;
+  inside.parent = context;
+  Family family{Family::GatherFamily, &inside, node->strategy};
+  family.children = &node->children;
+  std::vector<Task<Error>> tasks;
+  for (Node& child : node->children)
+    tasks.push_back(run_node(real, &child, &inside, &family));
+  Observed seen;
+  switch (node->strategy) {
+    case 0:
+      seen = co_await gather_with(evflow::all, std::move(tasks), node->range, node->limit);
+      break;
+    case 1:
+      seen = co_await gather_with(evflow::settle, std::move(tasks), node->range, node->limit);
+      break;
+    case 2:
+      seen = co_await gather_with(evflow::any, std::move(tasks), node->range, node->limit);
+      break;
+    default:
+      seen = co_await gather_with(evflow::race, std::move(tasks), node->range, node->limit);
+      break;
+  }
+  const int64_t now = real->mono;
+  const std::vector<Node>& children = node->children;
+  FUZZ_CHECK(!seen.error, "a gather did not run");
+  std::vector<const Node*> ended;
+  for (const Node& child : children) {
+    FUZZ_CHECK(!child.started || child.ended, "a gather returned before a task ended");
+    if (child.ended) ended.push_back(&child);
+  }
+  std::sort(ended.begin(), ended.end(), [](const Node* a, const Node* b) { return a->end_seq < b->end_seq; });
+  std::vector<int> expected_failures;
+  for (const Node* child : ended)
+    if (is_failure(child->result)) expected_failures.push_back(child->result.code());
+  FUZZ_CHECK(seen.failures.size() == expected_failures.size(), "a gather reported another number of failures");
+  for (size_t i = 0; i < expected_failures.size(); ++i)
+    FUZZ_CHECK(seen.failures[i].code() == expected_failures[i], "a gather reported its failures out of order");
+  const int winner = family.winner;
+  FUZZ_CHECK(seen.index == (node->strategy == 1 ? -1 : winner), "a gather named another task as the decider");
+  const bool outside = cancelled_at(context, now);
+  FUZZ_CHECK(!seen.cancelled || outside, "a gather said cancelled with no cancellation from outside");
+  if (winner < 0) FUZZ_CHECK(seen.cancelled == outside, "a gather's cancelled() is not the cancellation from outside");
+  if (node->range && node->limit > 0)
+    FUZZ_CHECK(family.most_running <= static_cast<int>(node->limit), "a gather ran more tasks at once than its limit");
+  Error result = Error(ECANCELED);
+  switch (node->strategy) {
+    case 0: {
+      bool every = true;
+      for (const Node& child : children)
+        every = every && child.started && !child.result;
+      FUZZ_CHECK(seen.ok == every, "gather(all) is ok() but a task gave no value, or the reverse");
+      if (seen.ok) {
+        FUZZ_CHECK(seen.items.size() == children.size(), "gather(all) gave another number of values");
+        result = Error();
+      } else if (!seen.failures.empty()) {
+        result = seen.failures[0];
+      }
+      break;
+    }
+    case 1:
+      FUZZ_CHECK(seen.ok && seen.items.size() == children.size(), "gather(settle) gave another number of outcomes");
+      for (size_t i = 0; i < children.size(); ++i)
+        FUZZ_CHECK(seen.items[i] == seen_of(children[i]), "gather(settle) gave an outcome the task did not have");
+      result = Error();
+      break;
+    case 2:
+      FUZZ_CHECK(seen.ok == (winner >= 0), "gather(any) is ok() without a success, or the reverse");
+      if (seen.ok) {
+        FUZZ_CHECK(seen.items.size() == 1 && seen.items[0].code == 0, "gather(any) gave a value nobody gave");
+        result = Error();
+      } else if (!seen.failures.empty()) {
+        result = seen.failures[0];
+      }
+      break;
+    default:
+      FUZZ_CHECK(seen.ok == (winner >= 0), "gather(race) is ok() without a task that ended, or the reverse");
+      if (seen.ok) {
+        const Seen expected = seen_of(children[static_cast<size_t>(winner)]);
+        FUZZ_CHECK(seen.items.size() == 1 && seen.items[0] == expected, "gather(race) gave another outcome");
+        result = expected.kind == Outcome<Error>::Kind::Value ? Error() : Error(expected.code);
+      }
+      break;
+  }
+  co_return result;
+}
+
+Task<Error> run_scope(Real* real, Node* node, Context* context) {
+  Context inside;
+  inside.parent = context;
+  const int64_t deadline = real->mono + node->ms * kMs;
+  Node* body = &node->children[0];
+  Error result;
+  switch (node->scope_kind) {
+    case 0: {
+      inside.deadline = deadline;
+      auto ran = co_await evflow::with_timeout(milliseconds(node->ms), run_node(real, body, &inside, nullptr));
+      FUZZ_CHECK(!ran.error(), "with_timeout did not run its body");
+      check_scope_outcome(ran.outcome(), inside, real->mono);
+      result = ran.value();
+      break;
+    }
+    case 1: {
+      inside.deadline = deadline;
+      const auto at = evflow::MonotonicClock::time_point(std::chrono::nanoseconds(deadline));
+      auto ran = co_await evflow::with_deadline(at, run_node(real, body, &inside, nullptr));
+      FUZZ_CHECK(!ran.error(), "with_deadline did not run its body");
+      check_scope_outcome(ran.outcome(), inside, real->mono);
+      result = ran.value();
+      break;
+    }
+    case 2:
+    case 3: {
+      inside.deadline = deadline;
+      inside.shield = node->scope_kind == 3;
+      CancellationScope scope;
+      scope.set_shield(inside.shield);
+      (void)scope.set_timeout(milliseconds(node->ms));
+      auto ran = co_await scope.run(run_node(real, body, &inside, nullptr));
+      FUZZ_CHECK(!ran.error(), "a scope did not run its body");
+      check_scope_outcome(ran.outcome(), inside, real->mono);
+      result = ran.value();
+      break;
+    }
+    case 4:
+      inside.shield = true;
+      result = co_await evflow::shielded(run_node(real, body, &inside, nullptr));
+      break;
+    default: {
+      result = co_await run_node(real, body, context, nullptr);
+      inside.shield = true;
+      const Error cleaned = co_await evflow::shielded(run_node(real, &node->children[1], &inside, nullptr));
+      if (!result) result = cleaned;
+      break;
+    }
+  }
+  co_return result;
+}
+
+Task<Error> run_node(Real* real, Node* node, Context* context, Family* family) {
+  node->started = true;
+  if (family != nullptr) family->most_running = std::max(family->most_running, ++family->running);
+  Error result;
+  switch (node->kind) {
+    case Node::Leaf: {
+      bool cancelled = false;
+      for (int wait : node->waits) {
+        const Error waited = co_await checked_wait(real, context, wait);
+        cancelled = cancelled || waited.code() == ECANCELED;
+      }
+      const Error failure(node->failure_code);
+      switch (node->plan) {
+        case 0:
+          result = cancelled ? Error(ECANCELED) : Error();
+          break;
+        case 1:
+          result = cancelled ? Error(ECANCELED) : failure;
+          break;
+        case 2:
+          result = failure;
+          break;
+        default:
+          break;
+      }
+      break;
+    }
+    case Node::Group:
+      if (node->supervisor) {
+        result = co_await run_group<SupervisorGroup>(real, node, context);
+      } else {
+        result = co_await run_group<TaskGroup>(real, node, context);
+      }
+      break;
+    case Node::Gather:
+      result = co_await run_gather(real, node, context);
+      break;
+    case Node::Scope:
+      result = co_await run_scope(real, node, context);
+      break;
+  }
+  node_ended(real, node, family, result);
+  co_return result;
+}
+
+Task<int> run_tree(Real* real, int index) {
+  Tree& tree = real->forest.trees[static_cast<size_t>(index)];
+  tree.scope.parent = &tree.task;
+  tree.scope.deadline = real->mono + tree.timeout_ms * kMs;
+  auto ran =
+      co_await evflow::with_timeout(milliseconds(tree.timeout_ms), run_node(real, &tree.root, &tree.scope, nullptr));
+  FUZZ_CHECK(!ran.error(), "a tree's scope did not run");
+  check_scope_outcome(ran.outcome(), tree.scope, real->mono);
+  co_return index;
 }
 
 // --- the model --------------------------------------------------------------------
@@ -394,7 +970,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
 
   while (!in.done()) {
-    switch (in.below(4)) {
+    switch (in.below(6)) {
       case 0: {  // spawn
         if (real.handles.size() >= kTasks) break;
         const int task = static_cast<int>(real.handles.size());
@@ -415,6 +991,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         compare(real, model);
         break;
       }
+      case 2: {  // a tree of groups, gathers and scopes
+        if (real.forest.trees.size() >= kTrees) break;
+        const int index = static_cast<int>(real.forest.trees.size());
+        Tree& tree = real.forest.trees.emplace_back();
+        tree.timeout_ms = 4 + static_cast<int>(in.below(32));
+        int budget = kMaxNodesPerTree;
+        int ids = 0;
+        tree.root = decode_node(in, 0, false, budget, ids);
+        if (trace) std::fprintf(stderr, "tree %d (%d nodes, %d ms)\n", index, ids, tree.timeout_ms);
+        real.forest.handles.push_back(evflow::spawn(*real.loop, run_tree, &real, index));
+        if (!real.forest.handles.back().valid()) std::abort();
+        break;
+      }
+      case 3: {  // cancel a tree
+        if (real.forest.handles.empty()) break;
+        const auto index = in.below(static_cast<uint32_t>(real.forest.handles.size()));
+        if (trace) std::fprintf(stderr, "cancel tree %u\n", index);
+        real.forest.trees[index].task.flagged = true;
+        real.forest.handles[index].cancel();
+        break;
+      }
       default: {
         const int64_t advance = in.below(8);
         if (trace) std::fprintf(stderr, "step +%lld ms\n", static_cast<long long>(advance));
@@ -431,6 +1028,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           model.tasks[i].state == TaskState::Completed ? TaskState::Completed : TaskState::Cancelled;
       if (real.handles[i].state() != expected) fail("a task outlived its loop", real, model);
     }
+    for (const auto& tree : real.forest.handles)
+      FUZZ_CHECK(tree.state() == TaskState::Completed || tree.state() == TaskState::Cancelled,
+                 "a tree outlived its loop");
     return 0;
   }
   // Every task ends: sleeps and deadlines are finite, and a task joins only earlier ones.
@@ -440,5 +1040,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& t : model.tasks)
     if (t.state == TaskState::Pending || t.state == TaskState::Running)
       fail("the model's tasks never finished", real, model);
+  for (size_t i = 0; i < real.forest.trees.size(); ++i) {
+    const Tree& tree = real.forest.trees[i];
+    FUZZ_CHECK(!tree.root.started || tree.root.ended, "a tree's task finished before its root node");
+    const TaskState expected = tree.root.started ? TaskState::Completed : TaskState::Cancelled;
+    FUZZ_CHECK(real.forest.handles[i].state() == expected, "a tree's task ended otherwise than its root node");
+  }
   return 0;
 }
