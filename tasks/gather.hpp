@@ -253,8 +253,8 @@ Task<GatherResult<V>> gather_tuple(Strategy strategy, std::tuple<Task<T>...> tas
   };
   auto ran = co_await GroupStartAndWait(group, [&]() noexcept { start_each(std::index_sequence_for<T...>{}); });
   GatherResult<V> result;
-  finish(result, state, ran.cancelled() && state.winner < 0, ran.error());
-  if (ran.error()) co_return result;
+  finish(result, state, ran.cancelled_from_outside, ran.error);
+  if (ran.error) co_return result;
   if (strategy == Strategy::Settle) {
     if constexpr (std::is_same_v<V, std::tuple<Outcome<T>...>>)
       GatherAccess::value(result).emplace(std::move(outcomes));
@@ -303,8 +303,8 @@ Task<GatherResult<V>> gather_range(Strategy strategy, std::vector<Task<T>> tasks
       range.start_one();
   });
   GatherResult<V> result;
-  finish(result, range.state, ran.cancelled() && range.state.winner < 0, ran.error());
-  if (ran.error()) co_return result;
+  finish(result, range.state, ran.cancelled_from_outside, ran.error);
+  if (ran.error) co_return result;
   const int winner = range.state.winner;
   if constexpr (std::is_same_v<V, std::vector<Outcome<T>>>) {
     GatherAccess::value(result).emplace(std::move(range.outcomes));

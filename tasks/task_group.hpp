@@ -145,9 +145,9 @@ class TaskGroup : private detail::GroupNode {
 
   // Cancels the group: the body and every child (for good). Idempotent.
   void cancel() noexcept {
+    cancelled_by_hand_ = true;
     if (scope.cancelled) return;
     scope.cancelled = true;
-    cancelled_by_hand_ = true;
     if (owner != nullptr) owner->scheduler->deliver_cancellation(*owner);
   }
   // Children not finished yet.
@@ -238,16 +238,19 @@ class TaskGroup : private detail::GroupNode {
     root.groups = this;
     return Error();
   }
+  // Gives the result its failures and whether a cancellation from outside the group (or
+  // cancel()) reached it; returns whether one from outside did.
   template <class T>
-  void leave(GroupResult<T>& result) noexcept {
+  bool leave(GroupResult<T>& result) noexcept {
     detail::TaskRoot& root = *owner;
-    const bool reached = root.cancelled();
+    const bool from_outside = root.cancelled_from(scope.parent);
     root.innermost_scope = scope.parent;
     root.groups = outer;
     owner = nullptr;
     result.failures_ = std::move(failures_);
     failures_.clear();
-    result.cancelled_ = reached && (cancelled_by_hand_ || !scope.cancelled);
+    result.cancelled_ = from_outside || cancelled_by_hand_;
+    return from_outside;
   }
 
   // The owner waits for the children after the body: a suspension that a cancellation
@@ -378,14 +381,16 @@ class GroupStartAndWait {
     done_.await_suspend(awaiting);
     return true;
   }
-  GroupResult<void> await_resume() noexcept {
+  // Why the group could not be entered; whether a cancellation from outside the group
+  // reached it (a cancel() of the group's own does not count).
+  struct Ended {
+    Error error;
+    bool cancelled_from_outside = false;
+  };
+  Ended await_resume() noexcept {
+    if (!entered_) return Ended{refused_, false};
     GroupResult<void> result;
-    if (!entered_) {
-      result.error_ = refused_;
-      return result;
-    }
-    group_.leave(result);
-    return result;
+    return Ended{Error(), group_.leave(result)};
   }
 
  private:

@@ -197,5 +197,22 @@ TEST_F(GatherTest, ACancellationFromOutsideEndsEveryTaskAndIsReported) {
   EXPECT_EQ(live_tasks(loop), 0u);
 }
 
+// A gather that decided by itself (race's winner, all's failure) was not cancelled from
+// outside: cancelled() stays false though it cancelled its losers.
+TEST_F(GatherTest, AGatherThatCancelsItsOwnLosersIsNotCancelledFromOutside) {
+  Log log;
+  std::vector<bool> cancelled;
+  auto task = spawn(loop, [&]() -> Task<> {
+    auto raced = co_await gather(race, value_after(&log, "a", 1ms, 1), never(&log, "b"));
+    cancelled.push_back(raced.cancelled());
+    auto all_of = co_await gather(all, failure_after(&log, "c", 1ms, EIO), never(&log, "d"));
+    cancelled.push_back(all_of.cancelled());
+  });
+  for (int i = 0; i < 4 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(cancelled, (std::vector<bool>{false, false}));
+}
+
 }  // namespace
 }  // namespace evflow

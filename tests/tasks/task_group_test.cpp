@@ -233,5 +233,41 @@ TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
 }
 #endif
 
+// A group inside a scope that is already cancelled, whose body then fails: the failure
+// cancels the group too, and the group still says a cancellation from outside reached it.
+// A cancel() after a failure says so as well.
+TEST_F(GroupTest, CancelledStaysTrueWhenAFailureFollowsACancellationFromOutsideOrPrecedesACancel) {
+  std::vector<bool> cancelled;
+  std::vector<std::size_t> failures;
+  auto task = spawn(loop, [&]() -> Task<> {
+    CancellationScope shield_scope(shield);
+    (void)shield_scope.set_timeout(0ms);  // cancelled as soon as the body starts
+    auto scoped = co_await shield_scope.run([&]() -> Task<> {
+      TaskGroup group;
+      auto ended = co_await group.run([]() -> Task<Error> { co_return Error(EIO); }());
+      cancelled.push_back(ended.cancelled());
+      failures.push_back(ended.failures().size());
+    }());
+    EXPECT_TRUE(scoped.timed_out());
+    TaskGroup second;
+    auto ended = co_await second.run([&]() -> Task<Error> {
+      (void)second.spawn([]() -> Task<Error> { co_return Error(EPIPE); });
+      (void)co_await yield();
+      second.cancel();
+      co_return Error();
+    }());
+    cancelled.push_back(ended.cancelled());
+    failures.push_back(ended.failures().size());
+    TaskGroup failing_alone;
+    auto alone = co_await failing_alone.run([]() -> Task<Error> { co_return Error(EIO); }());
+    cancelled.push_back(alone.cancelled());
+  });
+  for (int i = 0; i < 4 && !task.done(); ++i)
+    step(0s);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(cancelled, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(failures, (std::vector<std::size_t>{1, 1}));
+}
+
 }  // namespace
 }  // namespace evflow
