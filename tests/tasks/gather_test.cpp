@@ -525,5 +525,65 @@ TEST_F(GatherTest, ARaceEndedByACancellationFromOutsideHasNoWinnerAndSaysItWasCa
   EXPECT_EQ(log.lines, (std::vector<std::string>{"a:cancelled", "b:cancelled"}));
 }
 
+// --- A cancellation from outside in the same iteration as a completion ---------------
+
+enum class First : uint8_t { Completion, Cancellation };
+
+class GatherCancelledAsATaskEnds : public testing::FakeClockLoopTest,
+                                   public ::testing::WithParamInterface<std::tuple<Strategy, First>> {};
+
+// The task's completion and the cancellation of the awaiting task are both timer
+// callbacks at 1 ms: the one started first fires first and decides.
+TEST_P(GatherCancelledAsATaskEnds, TheCallbackThatComesFirstDecides) {
+  const auto [strategy, first] = GetParam();
+  Log log;
+  Seen seen;
+  Timer canceller(loop);
+  TaskHandle<void> task;
+  auto cancel = [&] { task.cancel(); };
+  task = spawn(loop, [&]() -> Task<> {
+    if (first == First::Cancellation) {
+      EXPECT_FALSE(canceller.start(1ms, cancel));  // before the tasks' sleeps
+    }
+    if (strategy == Strategy::Any) {
+      auto result = co_await gather(any, value_after(&log, "a", 1ms, 7), never(&log, "b"));
+      seen = observe(result);
+    } else {
+      auto result = co_await gather(race, value_after(&log, "a", 1ms, 7), never(&log, "b"));
+      seen = observe(result);
+    }
+  });
+  step(0s);
+  if (first == First::Completion) {
+    ASSERT_FALSE(canceller.start(1ms, cancel));  // after them
+  }
+  step(1ms);
+  ASSERT_TRUE(task.done());
+  if (first == First::Completion) {
+    EXPECT_EQ(log.lines, (std::vector<std::string>{"a:value", "b:cancelled"}));
+    EXPECT_TRUE(seen.ok);
+    EXPECT_EQ(seen.index, 0);
+    EXPECT_EQ(seen.value, (std::vector<std::string>{"value:7"}));
+  } else {
+    std::sort(log.lines.begin(), log.lines.end());
+    EXPECT_EQ(log.lines, (std::vector<std::string>{"a:cancelled", "b:cancelled"}));
+    EXPECT_FALSE(seen.ok);
+    EXPECT_EQ(seen.index, -1);
+    EXPECT_TRUE(seen.cancelled);
+  }
+  EXPECT_EQ(live_tasks(loop), 0u);
+}
+
+std::string strategy_and_first(const ::testing::TestParamInfo<std::tuple<Strategy, First>>& param_info) {
+  const auto [strategy, first] = param_info.param;
+  return std::string(strategy == Strategy::Any ? "Any" : "Race") +
+         (first == First::Completion ? "_CompletionFirst" : "_CancellationFirst");
+}
+
+INSTANTIATE_TEST_SUITE_P(AnyAndRace, GatherCancelledAsATaskEnds,
+                         ::testing::Combine(::testing::Values(Strategy::Any, Strategy::Race),
+                                            ::testing::Values(First::Completion, First::Cancellation)),
+                         strategy_and_first);
+
 }  // namespace
 }  // namespace evflow
