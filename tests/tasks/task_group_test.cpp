@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -207,6 +211,157 @@ TEST(GroupLoop, DestroyingALoopWithAGroupRunningLeavesNothingBehind) {
   EXPECT_EQ(task.state(), TaskState::Cancelled);
   EXPECT_TRUE(log.empty());
 }
+
+enum class Kind : uint8_t { Group, Supervisor };
+
+std::string kind_name(Kind kind) { return kind == Kind::Group ? "TaskGroup" : "SupervisorGroup"; }
+
+// --- Several failures in one iteration ------------------------------------------------
+
+// Fails with `code` at 5 ms; `late` yields first, which puts its timer behind those of the
+// tasks that start in the same phase without yielding.
+Task<Error> fails_at_5ms(int code, bool late) {
+  if (late) (void)co_await yield();
+  const Error slept = co_await sleep(5ms);
+  co_return slept ? slept : Error(code);
+}
+Task<Result<int>> result_fails_at_5ms(int code, bool late) {
+  const Error failed = co_await fails_at_5ms(code, late);
+  if (failed) co_return failed;
+  co_return 0;
+}
+
+class GroupFailures : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<Kind> {
+ protected:
+  template <class Group>
+  void check() {
+    std::vector<std::string> log;
+    std::vector<int> failures;
+    Error body_value;
+    bool cancelled = true;
+    auto task = spawn(loop, [&]() -> Task<> {
+      Group group;
+      auto ended = co_await group.run([&]() -> Task<Error> {
+        (void)group.spawn(fails_at_5ms, EIO, true);
+        (void)group.spawn(result_fails_at_5ms, EPIPE, false);
+        (void)group.spawn(result_fails_at_5ms, ENOENT, true);
+        (void)group.spawn(fails_at_5ms, EACCES, false);
+        (void)group.spawn(sleeper, &log, "sibling", 7ms, Error());
+        co_return co_await fails_at_5ms(EINVAL, false);  // the body's timer starts first
+      }());
+      for (Error e : ended.failures())
+        failures.push_back(e.code());
+      body_value = ended.value();
+      cancelled = ended.cancelled();
+    });
+    step(0s);
+    step(5ms);
+    step(2ms);
+    ASSERT_TRUE(task.done());
+    EXPECT_EQ(failures, (std::vector<int>{EINVAL, EPIPE, EACCES, EIO, ENOENT}))
+        << "every failure of the iteration, in the order the tasks ended";
+    EXPECT_EQ(body_value.code(), EINVAL);
+    EXPECT_FALSE(cancelled) << "failures are not a cancellation from outside";
+    const bool supervised = std::is_same_v<Group, SupervisorGroup>;
+    EXPECT_EQ(log, (std::vector<std::string>{supervised ? "sibling:slept" : "sibling:cancelled"}));
+    EXPECT_EQ(live_tasks(loop), 0u);
+  }
+};
+
+TEST_P(GroupFailures, OfTheSameIterationAreAllReportedInTheOrderTheTasksEnded) {
+  if (GetParam() == Kind::Group) {
+    check<TaskGroup>();
+  } else {
+    check<SupervisorGroup>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothKinds, GroupFailures, ::testing::Values(Kind::Group, Kind::Supervisor),
+                         [](const ::testing::TestParamInfo<Kind>& param_info) { return kind_name(param_info.param); });
+
+// --- A cancellation in the same iteration as a child's completion ----------------------
+
+enum class Canceller : uint8_t { Group, ChildHandle };
+enum class First : uint8_t { Completion, Cancellation };
+enum class ChildEnds : uint8_t { Value, Fails };
+using RaceCase = std::tuple<Kind, Canceller, First, ChildEnds>;
+
+class GroupCancelledAsAChildEnds : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<RaceCase> {
+ protected:
+  template <class Group>
+  void check() {
+    const auto [kind, canceller, first, child_ends] = GetParam();
+    std::vector<std::string> log;
+    std::vector<int> failures;
+    bool cancelled = false;
+    Group* running = nullptr;
+    TaskHandle<Error> child;
+    Timer at_1ms(loop);
+    auto cancel = [&] {
+      if (canceller == Canceller::Group) {
+        running->cancel();
+      } else {
+        child.cancel();
+      }
+    };
+    auto task = spawn(loop, [&]() -> Task<> {
+      Group group;
+      running = &group;
+      auto ended = co_await group.run([&]() -> Task<> {
+        if (first == First::Cancellation) {
+          EXPECT_FALSE(at_1ms.start(1ms, cancel));  // before the child's sleep
+        }
+        child = group.spawn(sleeper, &log, "child", 1ms, child_ends == ChildEnds::Fails ? Error(EIO) : Error());
+        log.push_back((co_await sleep(3ms)) ? "body:cancelled" : "body:slept");
+      }());
+      for (Error e : ended.failures())
+        failures.push_back(e.code());
+      cancelled = ended.cancelled();
+    });
+    step(0s);
+    if (first == First::Completion) {
+      ASSERT_FALSE(at_1ms.start(1ms, cancel));  // after the child's sleep
+    }
+    step(1ms);
+    step(2ms);
+    ASSERT_TRUE(task.done());
+
+    const bool completed = first == First::Completion;
+    const bool failed = completed && child_ends == ChildEnds::Fails;
+    const bool body_cancelled =
+        canceller == Canceller::Group || (failed && kind == Kind::Group);  // a failure cancels a TaskGroup
+    const std::string child_line = !completed ? "child:cancelled" : "child:slept";
+    std::sort(log.begin(), log.end());  // the order of unwinding is not the point
+    EXPECT_EQ(log, (std::vector<std::string>{body_cancelled ? "body:cancelled" : "body:slept", child_line}));
+    EXPECT_EQ(failures, failed ? std::vector<int>{EIO} : std::vector<int>{})
+        << "a completion before the cancellation keeps its result; ECANCELED is no failure";
+    EXPECT_EQ(cancelled, canceller == Canceller::Group) << "only the group's cancel() is a cancellation of the group";
+    EXPECT_EQ(child.state(), TaskState::Completed) << "a cancelled child returns, passing ECANCELED on";
+    EXPECT_EQ(live_tasks(loop), 0u);
+  }
+};
+
+TEST_P(GroupCancelledAsAChildEnds, TheCallbackThatComesFirstDecidesAndNothingElseIsTouched) {
+  if (std::get<0>(GetParam()) == Kind::Group) {
+    check<TaskGroup>();
+  } else {
+    check<SupervisorGroup>();
+  }
+}
+
+std::string race_case_name(const ::testing::TestParamInfo<RaceCase>& param_info) {
+  const auto [kind, canceller, first, child_ends] = param_info.param;
+  return kind_name(kind) + (canceller == Canceller::Group ? "_GroupCancel" : "_ChildHandleCancel") +
+         (first == First::Completion ? "_CompletionFirst" : "_CancellationFirst") +
+         (child_ends == ChildEnds::Value ? "_ChildGivesAValue" : "_ChildFails");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOrder, GroupCancelledAsAChildEnds,
+                         ::testing::Combine(::testing::Values(Kind::Group, Kind::Supervisor),
+                                            ::testing::Values(Canceller::Group, Canceller::ChildHandle),
+                                            ::testing::Values(First::Completion, First::Cancellation),
+                                            ::testing::Values(ChildEnds::Value, ChildEnds::Fails)),
+                         race_case_name);
 
 #if defined(__cpp_exceptions)
 TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
