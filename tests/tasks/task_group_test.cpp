@@ -15,6 +15,7 @@
 
 #include <evflow/evflow.hpp>
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/unwind_counter.hpp"
 
 namespace evflow {
 namespace {
@@ -362,6 +363,94 @@ INSTANTIATE_TEST_SUITE_P(EveryOrder, GroupCancelledAsAChildEnds,
                                             ::testing::Values(First::Completion, First::Cancellation),
                                             ::testing::Values(ChildEnds::Value, ChildEnds::Fails)),
                          race_case_name);
+
+// --- Nested groups, cancelled at each level ------------------------------------------
+//
+// The task runs group 0; its body spawns leaf0 and a child that runs group 1, whose body
+// spawns leaf1 and a child that runs group 2, whose body spawns leaf2. Every body and
+// leaf sleeps 5 ms; a cancellation comes at 1 ms. After its group returns, the task that
+// ran group d awaits a 1 ms sleep: after[d].
+
+enum class CancelAt : uint8_t { Task, Outer, Middle, Inner };
+
+struct Tree {
+  std::vector<std::string> log;
+  TaskGroup* groups[3] = {};
+  bool cancelled[3] = {};
+  int after[3] = {-1, -1, -1};
+  int unwound = 0;
+};
+
+Task<> tree_leaf(Tree* tree, std::string name) {
+  testing::UnwindCounter guard{&tree->unwound};
+  const Error slept = co_await sleep(5ms);
+  tree->log.push_back(name + (slept ? ":cancelled" : ":slept"));
+}
+
+Task<> tree_level(Tree* tree, int depth) {
+  testing::UnwindCounter guard{&tree->unwound};
+  TaskGroup group;
+  tree->groups[depth] = &group;
+  auto ended = co_await group.run([](Tree* in, TaskGroup* level_group, int level) -> Task<> {
+    (void)level_group->spawn(tree_leaf, in, "leaf" + std::to_string(level));
+    if (level < 2) (void)level_group->spawn(tree_level, in, level + 1);
+    co_await tree_leaf(in, "body" + std::to_string(level));
+  }(tree, &group, depth));
+  tree->groups[depth] = nullptr;
+  tree->cancelled[depth] = ended.cancelled();
+  tree->after[depth] = (co_await sleep(1ms)).code();  // an inner group does not swallow a cancellation
+}
+
+class NestedGroups : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<CancelAt> {};
+
+TEST_P(NestedGroups, ACancellationReachesEveryDescendantBelowItAndOutlivesTheInnerGroups) {
+  const CancelAt at = GetParam();
+  Tree tree;
+  auto task = spawn(loop, tree_level, &tree, 0);
+  step(0s);
+  step(1ms);
+  ASSERT_EQ(live_tasks(loop), 6u) << "the task, three leaves, two inner levels";
+  if (at == CancelAt::Task) {
+    task.cancel();
+  } else {
+    tree.groups[static_cast<int>(at) - 1]->cancel();
+  }
+  step(0s);
+  for (int i = 0; i < 10 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+
+  // The level the cancellation came in at: 0 for the task and the outer group.
+  const int from = at == CancelAt::Task ? 0 : static_cast<int>(at) - 1;
+  std::vector<std::string> expected_log;
+  for (int depth = 0; depth < 3; ++depth) {
+    const char* how = depth >= from ? ":cancelled" : ":slept";
+    expected_log.push_back("body" + std::to_string(depth) + how);
+    expected_log.push_back("leaf" + std::to_string(depth) + how);
+  }
+  std::sort(tree.log.begin(), tree.log.end());
+  std::sort(expected_log.begin(), expected_log.end());
+  EXPECT_EQ(tree.log, expected_log) << "every descendant below the cancelled level, nothing above it";
+  for (int depth = 0; depth < 3; ++depth) {
+    SCOPED_TRACE("group " + std::to_string(depth));
+    EXPECT_EQ(tree.cancelled[depth], depth >= from) << "cancelled(): by its cancel() or from outside it";
+    // The group's own cancel() ends with the group; one from further out goes on.
+    const bool still_cancelled = at == CancelAt::Task ? true : depth > from;
+    EXPECT_EQ(tree.after[depth], still_cancelled ? ECANCELED : 0);
+  }
+  EXPECT_EQ(tree.unwound, 9) << "three levels, three leaves, three bodies";
+  EXPECT_EQ(live_tasks(loop), 0u);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+std::string cancel_at_name(const ::testing::TestParamInfo<CancelAt>& param_info) {
+  constexpr const char* kNames[] = {"TaskHandle", "OuterGroup", "MiddleGroup", "InnerGroup"};
+  return kNames[static_cast<int>(param_info.param)];
+}
+
+INSTANTIATE_TEST_SUITE_P(EachLevel, NestedGroups,
+                         ::testing::Values(CancelAt::Task, CancelAt::Outer, CancelAt::Middle, CancelAt::Inner),
+                         cancel_at_name);
 
 #if defined(__cpp_exceptions)
 TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
