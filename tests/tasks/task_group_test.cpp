@@ -452,6 +452,104 @@ INSTANTIATE_TEST_SUITE_P(EachLevel, NestedGroups,
                          ::testing::Values(CancelAt::Task, CancelAt::Outer, CancelAt::Middle, CancelAt::Inner),
                          cancel_at_name);
 
+// --- A child in a shielded cleanup when the group is cancelled ------------------------
+
+enum class ShieldBy : uint8_t { Shielded, ShieldScope };
+enum class CancelBy : uint8_t { GroupCancel, TaskHandle, SiblingFailure, Deadline };
+using ShieldCase = std::tuple<ShieldBy, CancelBy>;
+
+// Two awaits in the shield: a 2 ms sleep, then a 1 ms one.
+Task<Error> cleanup(std::vector<std::string>* log, int* unwound) {
+  testing::UnwindCounter guard{unwound};
+  const Error first = co_await sleep(2ms);
+  log->push_back(first ? "cleanup 1:cancelled" : "cleanup 1:slept");
+  const Error second = co_await sleep(1ms);
+  log->push_back(second ? "cleanup 2:cancelled" : "cleanup 2:slept");
+  co_return first ? first : second;
+}
+
+Task<> worker(std::vector<std::string>* log, int* unwound, ShieldBy by) {
+  testing::UnwindCounter guard{unwound};
+  const Error worked = co_await sleep(1h);
+  log->push_back(worked ? "work:cancelled" : "work:done");
+  Error cleaned;
+  if (by == ShieldBy::Shielded) {
+    cleaned = co_await shielded(cleanup(log, unwound));
+  } else {
+    CancellationScope scope(shield);
+    auto scoped = co_await scope.run(cleanup(log, unwound));
+    cleaned = scoped.value();
+    if (!scoped.completed()) log->push_back("shield scope not completed");
+  }
+  log->push_back(cleaned ? "cleanup:failed" : "cleanup:done");
+  const Error after = co_await sleep(1ms);
+  log->push_back(after ? "after:cancelled" : "after:slept");  // the cancellation applies again
+}
+
+class ShieldedCleanupInAGroup : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<ShieldCase> {};
+
+TEST_P(ShieldedCleanupInAGroup, FinishesItsAwaitsBeforeTheGroupEndsAndNothingLeaks) {
+  const auto [by, cancel_by] = GetParam();
+  std::vector<std::string> log;
+  int unwound = 0;
+  TaskGroup* running = nullptr;
+  bool cancelled = false;
+  std::vector<int> failures;
+  ScopeOutcome outcome = ScopeOutcome::Completed;
+  auto task = spawn(loop, [&]() -> Task<> {
+    auto scoped = co_await with_timeout(cancel_by == CancelBy::Deadline ? 1ms : 1h, [&]() -> Task<> {
+      TaskGroup group;
+      running = &group;
+      auto ended = co_await group.run([&]() -> Task<> {
+        (void)group.spawn(worker, &log, &unwound, by);
+        if (cancel_by == CancelBy::SiblingFailure) (void)group.spawn(sleeper, &log, "sibling", 1ms, Error(EIO));
+        co_return;
+      }());
+      running = nullptr;
+      cancelled = ended.cancelled();
+      for (Error e : ended.failures())
+        failures.push_back(e.code());
+      log.push_back("group ended");
+    }());
+    outcome = scoped.outcome();
+  });
+  step(0s);
+  step(1ms);
+  if (cancel_by == CancelBy::GroupCancel) running->cancel();
+  if (cancel_by == CancelBy::TaskHandle) task.cancel();
+  step(0s);
+  step(1ms);
+  step(1ms);
+  EXPECT_FALSE(task.done()) << "the cleanup's second sleep still runs";
+  EXPECT_EQ(unwound, 0);
+  step(1ms);
+  ASSERT_TRUE(task.done());
+  std::vector<std::string> expected_log{"work:cancelled", "cleanup 1:slept", "cleanup 2:slept",
+                                        "cleanup:done",   "after:cancelled", "group ended"};
+  if (cancel_by == CancelBy::SiblingFailure) expected_log.insert(expected_log.begin(), "sibling:slept");
+  EXPECT_EQ(log, expected_log);
+  EXPECT_EQ(cancelled, cancel_by != CancelBy::SiblingFailure) << "a failure is not a cancellation from outside";
+  EXPECT_EQ(failures, cancel_by == CancelBy::SiblingFailure ? std::vector<int>{EIO} : std::vector<int>{});
+  EXPECT_EQ(outcome, cancel_by == CancelBy::Deadline     ? ScopeOutcome::TimedOut
+                     : cancel_by == CancelBy::TaskHandle ? ScopeOutcome::Cancelled
+                                                         : ScopeOutcome::Completed);
+  EXPECT_EQ(unwound, 2) << "the worker's frame and the cleanup's";
+  EXPECT_EQ(live_tasks(loop), 0u);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
+std::string shield_case_name(const ::testing::TestParamInfo<ShieldCase>& param_info) {
+  constexpr const char* kCancels[] = {"GroupCancel", "TaskHandleCancel", "SiblingFailure", "Deadline"};
+  const auto [by, cancel_by] = param_info.param;
+  return std::string(by == ShieldBy::Shielded ? "Shielded_" : "ShieldScope_") + kCancels[static_cast<int>(cancel_by)];
+}
+
+INSTANTIATE_TEST_SUITE_P(EachShieldAndCancellation, ShieldedCleanupInAGroup,
+                         ::testing::Combine(::testing::Values(ShieldBy::Shielded, ShieldBy::ShieldScope),
+                                            ::testing::Values(CancelBy::GroupCancel, CancelBy::TaskHandle,
+                                                              CancelBy::SiblingFailure, CancelBy::Deadline)),
+                         shield_case_name);
+
 #if defined(__cpp_exceptions)
 TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
   std::size_t thrown = 0;
