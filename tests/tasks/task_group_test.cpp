@@ -550,6 +550,96 @@ INSTANTIATE_TEST_SUITE_P(EachShieldAndCancellation, ShieldedCleanupInAGroup,
                                                               CancelBy::SiblingFailure, CancelBy::Deadline)),
                          shield_case_name);
 
+// --- SupervisorGroup: failures and a cancellation at every moment ----------------------
+//
+// a fails at 2 ms, b gives a value at 4 ms, c fails at 4 ms; the group (its cancel(), or
+// the task's handle) is cancelled at some moment, or never.
+
+enum class Moment : uint8_t { Never, At1ms, At2msBeforeTheFailure, At2msAfterTheFailure, At3ms };
+using SupervisorCase = std::tuple<Moment, CancelBy>;
+
+class SupervisorCancelled : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<SupervisorCase> {};
+
+TEST_P(SupervisorCancelled, ReportsEveryFailureBeforeItAndTouchesNoSiblingForAFailure) {
+  const auto [moment, canceller] = GetParam();
+  std::vector<std::string> log;
+  std::vector<int> failures;
+  bool cancelled = false;
+  SupervisorGroup* running = nullptr;
+  TaskHandle<void> task;
+  Timer timer(loop);
+  auto cancel = [&] {
+    if (canceller == CancelBy::GroupCancel) {
+      running->cancel();
+    } else {
+      task.cancel();
+    }
+  };
+  task = spawn(loop, [&]() -> Task<> {
+    SupervisorGroup group;
+    running = &group;
+    auto ended = co_await group.run([&]() -> Task<> {
+      if (moment == Moment::At2msBeforeTheFailure) {
+        EXPECT_FALSE(timer.start(2ms, cancel));  // before the children's sleeps
+      }
+      (void)group.spawn(sleeper, &log, "a", 2ms, Error(EIO));
+      (void)group.spawn(sleeper, &log, "b", 4ms, Error());
+      (void)group.spawn(sleeper, &log, "c", 4ms, Error(EPIPE));
+      co_return;
+    }());
+    for (Error e : ended.failures())
+      failures.push_back(e.code());
+    cancelled = ended.cancelled();
+  });
+  step(0s);
+  if (moment == Moment::At1ms || moment == Moment::At2msAfterTheFailure || moment == Moment::At3ms) {
+    // After the children's sleeps: at 2 ms, a's failure comes first.
+    const auto after = moment == Moment::At1ms ? 1ms : moment == Moment::At3ms ? 3ms : 2ms;
+    ASSERT_FALSE(timer.start(after, cancel));
+  }
+  for (int i = 0; i < 6 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+
+  const bool a_failed = moment == Moment::Never || moment == Moment::At2msAfterTheFailure || moment == Moment::At3ms;
+  std::vector<std::string> expected_log;
+  std::vector<int> expected_failures;
+  if (a_failed) {
+    expected_log.push_back("a:slept");
+    expected_failures.push_back(EIO);
+  }
+  if (moment == Moment::Never) {
+    expected_log.insert(expected_log.end(), {"b:slept", "c:slept"});
+    expected_failures.push_back(EPIPE);
+  }
+  for (const char* name : {"a", "b", "c"}) {
+    const std::string line = std::string(name) + ":slept";
+    if (std::find(expected_log.begin(), expected_log.end(), line) == expected_log.end())
+      expected_log.push_back(std::string(name) + ":cancelled");
+  }
+  std::sort(log.begin(), log.end());
+  std::sort(expected_log.begin(), expected_log.end());
+  EXPECT_EQ(log, expected_log) << "a's failure reached neither b nor c";
+  EXPECT_EQ(failures, expected_failures);
+  EXPECT_EQ(cancelled, moment != Moment::Never);
+  EXPECT_EQ(live_tasks(loop), 0u);
+}
+
+std::string supervisor_case_name(const ::testing::TestParamInfo<SupervisorCase>& param_info) {
+  constexpr const char* kMoments[] = {"NotCancelled", "CancelledAt1ms", "CancelledAt2msBeforeTheFailure",
+                                      "CancelledAt2msAfterTheFailure", "CancelledAt3ms"};
+  const auto [moment, canceller] = param_info.param;
+  return std::string(kMoments[static_cast<int>(moment)]) +
+         (canceller == CancelBy::GroupCancel ? "_ByGroupCancel" : "_ByTaskHandle");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryMoment, SupervisorCancelled,
+                         ::testing::Combine(::testing::Values(Moment::Never, Moment::At1ms,
+                                                              Moment::At2msBeforeTheFailure,
+                                                              Moment::At2msAfterTheFailure, Moment::At3ms),
+                                            ::testing::Values(CancelBy::GroupCancel, CancelBy::TaskHandle)),
+                         supervisor_case_name);
+
 #if defined(__cpp_exceptions)
 TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
   std::size_t thrown = 0;
