@@ -535,7 +535,8 @@ class GatherCancelledAsATaskEnds : public testing::FakeClockLoopTest,
 // The task's completion and the cancellation of the awaiting task are both timer
 // callbacks at 1 ms: the one started first fires first and decides.
 TEST_P(GatherCancelledAsATaskEnds, TheCallbackThatComesFirstDecides) {
-  const auto [strategy, first] = GetParam();
+  const auto strategy = std::get<0>(GetParam());
+  const auto first = std::get<1>(GetParam());
   Log log;
   Seen seen;
   Timer canceller(loop);

@@ -291,7 +291,10 @@ class GroupCancelledAsAChildEnds : public testing::FakeClockLoopTest, public ::t
  protected:
   template <class Group>
   void check() {
-    const auto [kind, canceller, first, child_ends] = GetParam();
+    const auto kind = std::get<0>(GetParam());
+    const auto canceller = std::get<1>(GetParam());
+    const auto first = std::get<2>(GetParam());
+    const auto child_ends = std::get<3>(GetParam());
     std::vector<std::string> log;
     std::vector<int> failures;
     bool cancelled = false;
@@ -489,7 +492,8 @@ Task<> worker(std::vector<std::string>* log, int* unwound, ShieldBy by) {
 class ShieldedCleanupInAGroup : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<ShieldCase> {};
 
 TEST_P(ShieldedCleanupInAGroup, FinishesItsAwaitsBeforeTheGroupEndsAndNothingLeaks) {
-  const auto [by, cancel_by] = GetParam();
+  const auto by = std::get<0>(GetParam());
+  const auto cancel_by = std::get<1>(GetParam());
   std::vector<std::string> log;
   int unwound = 0;
   TaskGroup* running = nullptr;
@@ -561,7 +565,8 @@ using SupervisorCase = std::tuple<Moment, CancelBy>;
 class SupervisorCancelled : public testing::FakeClockLoopTest, public ::testing::WithParamInterface<SupervisorCase> {};
 
 TEST_P(SupervisorCancelled, ReportsEveryFailureBeforeItAndTouchesNoSiblingForAFailure) {
-  const auto [moment, canceller] = GetParam();
+  const auto moment = std::get<0>(GetParam());
+  const auto canceller = std::get<1>(GetParam());
   std::vector<std::string> log;
   std::vector<int> failures;
   bool cancelled = false;
