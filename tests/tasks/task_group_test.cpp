@@ -668,6 +668,35 @@ TEST_F(GroupTest, ExceptionsFromSeveralChildrenComeBackTogether) {
   EXPECT_TRUE(task.done());
   EXPECT_EQ(thrown, 2u) << "the second child failed in the same iteration, before the cancellation reached it";
 }
+
+TEST_F(GroupTest, AnExceptionAndErrorFailuresOfOneIterationComeBackTogether) {
+  std::size_t exceptions = 0;
+  std::vector<int> errors;
+  auto task = spawn(loop, [&]() -> Task<> {
+    TaskGroup group;
+    try {
+      (void)co_await group.run([&]() -> Task<> {
+        (void)group.spawn(fails_at_5ms, EIO, false);
+        (void)group.spawn([]() -> Task<> {
+          (void)co_await sleep(5ms);
+          throw std::runtime_error("child");
+        });
+        (void)group.spawn(result_fails_at_5ms, EPIPE, false);
+        co_return;
+      }());
+    } catch (const TaskGroupError& e) {
+      exceptions = e.exceptions().size();
+      for (Error error : e.errors())
+        errors.push_back(error.code());
+    }
+  });
+  step(0s);
+  step(5ms);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(exceptions, 1u);
+  EXPECT_EQ(errors, (std::vector<int>{EIO, EPIPE})) << "the Error failures beside the exception, in order";
+  EXPECT_EQ(live_tasks(loop), 0u);
+}
 #endif
 
 }  // namespace
