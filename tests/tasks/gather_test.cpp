@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -287,6 +288,7 @@ struct Seen {
 
 std::string describe(Result<int>& value) { return "value:" + std::to_string(id_of(value)); }
 std::string describe(Error& value) { return "value:" + std::to_string(id_of(value)); }
+std::string describe(std::monostate&) { return "value"; }
 template <class T>
 std::string describe(Outcome<T>& outcome) {
   if (outcome.has_value()) return describe(outcome.value());
@@ -523,6 +525,44 @@ TEST_F(GatherTest, ARaceEndedByACancellationFromOutsideHasNoWinnerAndSaysItWasCa
   EXPECT_TRUE(seen.cancelled);
   std::sort(log.lines.begin(), log.lines.end());
   EXPECT_EQ(log.lines, (std::vector<std::string>{"a:cancelled", "b:cancelled"}));
+}
+
+// Task<> children: one that returns while its task is not cancelled gives a value, one
+// that returns under a cancellation is Cancelled (there is no value to pass ECANCELED on).
+Task<> void_after(Log* log, std::string name, Timer::Duration duration) {
+  const Error slept = co_await sleep(duration);
+  log->lines.push_back(name + (slept ? ":cancelled" : ":returned"));
+}
+
+TEST_F(GatherTest, VoidTasksGiveAValueOrAreCancelledAccordingToHowTheirTaskEnded) {
+  Log log;
+  Seen raced, settled, raced_out;
+  auto task = spawn(loop, [&]() -> Task<> {
+    auto first = co_await gather(race, void_after(&log, "a", 2ms), void_after(&log, "b", 1ms));
+    raced = observe(first);
+    auto scoped = co_await with_timeout(5ms, [&]() -> Task<> {
+      auto every = co_await gather(settle, void_after(&log, "c", 1ms), void_after(&log, "d", 1h));
+      settled = observe(every);
+    }());
+    EXPECT_TRUE(scoped.timed_out());
+    scoped = co_await with_timeout(5ms, [&]() -> Task<> {
+      auto none = co_await gather(race, void_after(&log, "e", 1h), void_after(&log, "f", 1h));
+      raced_out = observe(none);
+    }());
+    EXPECT_TRUE(scoped.timed_out());
+  });
+  for (int i = 0; i < 16 && !task.done(); ++i)
+    step(1ms);
+  ASSERT_TRUE(task.done());
+  EXPECT_EQ(raced.index, 1);
+  EXPECT_EQ(raced.value, (std::vector<std::string>{"value"}));
+  EXPECT_EQ(settled.value, (std::vector<std::string>{"value", "cancelled:" + std::to_string(ECANCELED)}));
+  EXPECT_FALSE(raced_out.ok) << "a deadline ended both: no winner";
+  EXPECT_EQ(raced_out.index, -1);
+  EXPECT_TRUE(raced_out.cancelled);
+  std::sort(log.lines.begin() + 4, log.lines.end());
+  EXPECT_EQ(log.lines, (std::vector<std::string>{"b:returned", "a:cancelled", "c:returned", "d:cancelled",
+                                                 "e:cancelled", "f:cancelled"}));
 }
 
 // --- A cancellation from outside in the same iteration as a completion ---------------
