@@ -9,7 +9,8 @@
 //   all     every value, in argument order; the first failure cancels the others
 //   settle  every outcome (value, failure, cancelled), in argument order; nothing cancelled
 //   any     the first success; the others cancelled; if none succeeds, every failure
-//   race    the first to end in any way; the others cancelled
+//   race    the first to end in any way; the others cancelled (a task ended by a
+//           cancellation from outside the gather wins nothing: the gather is cancelled)
 // Whatever the strategy, gather returns only after every task it started has ended: the
 // losers are cancelled AND awaited. A failure is what a group counts as one (an Error
 // other than ECANCELED, a failed Result); a task that passes ECANCELED on, or a Task<>
@@ -92,7 +93,7 @@ template <class V>
 class [[nodiscard]] GatherResult {
  public:
   // all: every task gave a value; any: one did; race: one ended (always, unless none
-  // ran); settle: always.
+  // ran or a cancellation from outside ended them); settle: always.
   bool ok() const noexcept { return value_.has_value(); }
   // all: the tuple (vector) of values; settle: the outcomes; any: the winner's value;
   // race: the winner's Outcome. Precondition: ok().
@@ -157,11 +158,15 @@ struct GatherState {
   std::vector<std::exception_ptr> exceptions;
 #endif
 
+  // `cancelled_now`: the child's task was cancelled when it ended; before a decision only
+  // a cancellation from outside the gather does that, and such an end decides nothing.
   template <class T>
-  void ended(int index, const Outcome<T>& outcome) {
+  void ended(int index, const Outcome<T>& outcome, bool cancelled_now) {
     if (outcome.failed()) failures.push_back(outcome.error());
+    const bool ended_from_outside = outcome.cancelled() && cancelled_now;
     const bool decides = (strategy == Strategy::All && outcome.failed()) ||
-                         (strategy == Strategy::Any && outcome.has_value()) || strategy == Strategy::Race;
+                         (strategy == Strategy::Any && outcome.has_value()) ||
+                         (strategy == Strategy::Race && !ended_from_outside);
     if (decides && winner < 0) {
       winner = index;
       group->cancel();
@@ -191,7 +196,7 @@ struct GatherChild {
     // A child that never ran (its loop went first) decides nothing.
     if (record.state == TaskState::Completed || record.state == TaskState::Failed) {
       record_outcome(record, *state, out);
-      state->ended(std::get<2>(record.call->args), out);
+      state->ended(std::get<2>(record.call->args), out, record.cancelled());
     }
     static_cast<TaskGroup&>(node).child_left();
   }
