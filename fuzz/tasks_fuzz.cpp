@@ -335,8 +335,11 @@ void node_ended(Real* real, Node* node, Family* family, Error result) {
   --family->running;
   if (is_failure(result)) note_failure(family);
   if (family->kind != Family::GatherFamily) return;
-  const bool decides =
-      (family->strategy == 0 && is_failure(result)) || (family->strategy == 2 && !result) || family->strategy == 3;
+  // A race's task that a cancellation from outside ended (it passed ECANCELED on) wins
+  // nothing.
+  const bool ended_from_outside = result.code() == ECANCELED && cancelled_at(family->context->parent, real->mono);
+  const bool decides = (family->strategy == 0 && is_failure(result)) || (family->strategy == 2 && !result) ||
+                       (family->strategy == 3 && !ended_from_outside);
   if (decides && family->winner < 0) {
     family->winner = static_cast<int>(node - family->children->data());
     family->context->flagged = true;
