@@ -102,8 +102,8 @@ class TaskHandle {
   }
 
   // Awaitable from another task of the same loop: suspends until this task has finished,
-  // then gives its value: Result<T> (an Error for void), ECANCELED if the loop destroyed
-  // it; rethrows its exception (builds with exceptions).
+  // then gives its value: Result<T> (an Error for void, and for an Error the task's own),
+  // ECANCELED if the loop destroyed it; rethrows its exception (builds with exceptions).
   auto join() const noexcept { return detail::JoinAwaiter<T>(record_); }
 
   // Requests the task's cancellation. A task that has not started never runs (Cancelled);
@@ -143,6 +143,8 @@ auto TaskHandle<T>::outcome(detail::TaskRecord<T>* record) {
 #endif
   if constexpr (std::is_void_v<T>) {
     return error;
+  } else if constexpr (std::is_same_v<T, Error>) {  // the task's own Error, or the join's
+    return error ? error : *record->value;
   } else {
     if (error) return Result<T>(error);
     // Every reader gets the value: a copy, or, for a type that cannot be copied, the

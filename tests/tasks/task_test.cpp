@@ -72,6 +72,26 @@ TEST_F(TaskTest, EveryJoinerAndResultGetTheValueAndAJoinKeepsTheRecordAlive) {
   EXPECT_EQ(got, (std::vector<std::string>(3, std::string(40, 'x'))));
 }
 
+// A Task<Error>'s handle gives an Error: the task's own, or the join's (ECANCELED).
+TEST_F(TaskTest, TheJoinAndResultOfATaskGivingAnErrorAreThatError) {
+  auto failing = spawn(loop, []() -> Task<Error> {
+    (void)co_await sleep(1ms);
+    co_return Error(EPIPE);
+  });
+  std::vector<int> codes;
+  auto joiner = spawn(loop, [&]() -> Task<> {
+    const Error joined = co_await failing.join();
+    codes.push_back(joined.code());
+  });
+  EXPECT_EQ(failing.result().code(), EAGAIN);
+  step(0s);
+  step(1ms);
+  step(0s);
+  ASSERT_TRUE(joiner.done());
+  codes.push_back(failing.result().code());
+  EXPECT_EQ(codes, (std::vector<int>{EPIPE, EPIPE}));
+}
+
 TEST_F(TaskTest, ACancelledTasksJoinOfAFinishedTaskIsEcanceled) {
   auto finished = spawn(loop, value_of, 5);
   step(0s);
