@@ -247,8 +247,12 @@ else
   RUN_TESTS := $(TEST_BIN)
 endif
 
+# A program that dies (under wine, a crash can end with status 0) writes no report: the
+# run fails unless the report is there.
 test-run: $(TEST_BIN) $(if $(filter debug,$(CONFIG)),$(NOEXCEPT_TEST_BIN))
-	$(RUN_TESTS) --gtest_brief=1 $(GTEST_ARGS)
+	@rm -f $(BUILD)/test-report.xml
+	$(RUN_TESTS) --gtest_brief=1 --gtest_output=xml:$(BUILD)/test-report.xml $(GTEST_ARGS)
+	@test -s $(BUILD)/test-report.xml || { echo "test-run: $(TEST_BIN) ended without its report"; exit 1; }
 ifeq ($(CONFIG),debug)
 	@echo "tasks/ tests built with -fno-exceptions -fno-rtti:"
 	$(NOEXCEPT_TEST_BIN) --gtest_brief=1 $(GTEST_ARGS)

@@ -22,6 +22,12 @@ void destroy_context(Context* context) noexcept {
   ::operator delete(context);
 }
 
+#if defined(_WIN32)
+// MinGW-w64's thread_local objects with destructors corrupt the heap at thread exit in
+// static builds: a plain pointer there, whose table reset() frees once it is empty.
+thread_local Context* plain_code_context = nullptr;
+Context*& plain_code_slot() noexcept { return plain_code_context; }
+#else
 // Plain code's context on one thread, released when the thread ends.
 struct ThreadContext {
   Context* context = nullptr;
@@ -30,12 +36,13 @@ struct ThreadContext {
   ThreadContext& operator=(const ThreadContext&) = delete;
   ~ThreadContext() { release_context(context); }
 };
-
 thread_local ThreadContext plain_code_context;
+Context*& plain_code_slot() noexcept { return plain_code_context.context; }
+#endif
 
 }  // namespace
 
-Context*& thread_context() noexcept { return plain_code_context.context; }
+Context*& thread_context() noexcept { return plain_code_slot(); }
 
 void release_context(Context* context) noexcept {
   if (context != nullptr && context->references.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_context(context);
@@ -78,6 +85,10 @@ Error put_context_value(Context*& slot, uint64_t key, ContextValue* value) noexc
       entries[index].value = value;
     } else {
       entries[index] = entries[--context->size];
+      if (context->size == 0) {  // nothing set any more: no table
+        release_context(context);
+        slot = nullptr;
+      }
     }
   } else {
     entries[context->size++] = ContextEntry{key, value};

@@ -12,7 +12,8 @@
 // can be handed to another thread (work sent to a thread pool).
 //
 // Outside any task (plain code on a thread), the thread has a context of its own: what
-// plain code sets there, the tasks it spawns see.
+// plain code sets there, the tasks it spawns see. It goes with the thread, except on
+// Windows, where plain code resets what it set (a table left empty is freed).
 #pragma once
 
 #include <atomic>
