@@ -5,7 +5,8 @@
 // callable that does not fit is a compile-time error; capture a pointer to your state
 // (`[conn]` or `[this]`) instead of many references.
 //
-// Callbacks must not throw: one that does ends the process (std::terminate).
+// A callback is called through a noexcept function: unwinding out of one ends the process
+// (std::terminate).
 //
 // A callable may take the watcher's argument list or any prefix of it: `(Io&, Events)`,
 // `(Io&)` or `()`. A null function pointer stores nothing: the watcher then has no

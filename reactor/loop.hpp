@@ -35,8 +35,8 @@
 //   A watcher that was already inactive is not known to the loop and still refers to
 //   it: it may be destroyed, never started again.
 // - run() from inside a callback (a nested run) returns EBUSY.
-// - Callbacks must not throw: each is called through a noexcept function (callback.hpp),
-//   so an exception leaving a callback ends the process (std::terminate). A callback may
+// - Each callback is called through a noexcept function (callback.hpp): unwinding out of
+//   a callback ends the process (std::terminate). A callback may
 //   stop, restart or destroy any watcher, but not the loop: destroying a loop while it
 //   runs (from one of its own callbacks, or from another thread) aborts with a message,
 //   in every build.

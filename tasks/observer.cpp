@@ -78,13 +78,7 @@ TaskInfo info_of(const TaskRoot& task) noexcept {
   return info;
 }
 
-void TaskScheduler::notify(TaskRoot& root, TaskEvent event) noexcept {
-  TaskInfo info = info_of(root);
-  // The transition's own words: a task just resumed or started is running.
-  if (event == TaskEvent::Started || event == TaskEvent::Resumed) info.activity = "running";
-  if (event == TaskEvent::Cancelled) info.state = TaskState::Cancelled;
-  observer_->on_task_event(event, info);
-}
+void TaskScheduler::notify(TaskRoot& root, TaskEvent event) noexcept { observer_->on_task_event(event, info_of(root)); }
 
 }  // namespace detail
 

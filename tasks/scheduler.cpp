@@ -73,14 +73,14 @@ void TaskScheduler::run_ready() noexcept {
     if (ready_head_ == nullptr) ready_tail_ = &ready_head_;
     root->next_ready = nullptr;
     root->queued = false;
+    inline_transfers_ = 0;
+    current_ = root;  // the switch of context variables: this one pointer
     if (root->state == TaskState::Pending) {
       root->state = TaskState::Running;
       report(*root, TaskEvent::Started);
     } else {
       report(*root, TaskEvent::Resumed);
     }
-    inline_transfers_ = 0;
-    current_ = root;  // the switch of context variables: this one pointer
     root->resume_point.resume();
     if (current_ == root) report(*root, TaskEvent::Suspended);  // finished() clears it
   }
@@ -120,7 +120,7 @@ void TaskScheduler::finished(TaskRoot& root) noexcept {
                                                   : TaskEvent::Cancelled);
   if (current_ == &root) current_ = nullptr;
   if (root.end_call != nullptr) root.end_call(&root);
-  release_context(std::exchange(root.context, nullptr));
+  if (root.context != nullptr) release_context(std::exchange(root.context, nullptr));
   root.release();
 }
 
@@ -179,7 +179,7 @@ void TaskScheduler::end_with_loop() noexcept {
       root->frame = nullptr;
       frame.destroy();
       if (root->end_call != nullptr) root->end_call(root);
-      release_context(std::exchange(root->context, nullptr));
+      if (root->context != nullptr) release_context(std::exchange(root->context, nullptr));
       root->release();
     }
   }

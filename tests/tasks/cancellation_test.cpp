@@ -35,8 +35,8 @@ TEST_F(ScopeTest, ADeadlineEndsThePendingAwaitAndEveryLaterOneAndTimedOutComesAf
   auto pair = testing::make_socketpair();
   std::vector<std::string> events;
   auto body = [&events](int fd) -> Task<int> {
-    events.push_back("sleep:" + std::to_string((co_await sleep(1h)).code()));
-    events.push_back("sleep again:" + std::to_string((co_await sleep(1ms)).code()));
+    events.push_back("sleep:" + std::to_string((co_await evflow::sleep(1h)).code()));
+    events.push_back("sleep again:" + std::to_string((co_await evflow::sleep(1ms)).code()));
     events.push_back("yield:" + std::to_string((co_await yield()).code()));
     events.push_back("readable:" + std::to_string((co_await readable(fd)).error().code()));
     events.push_back("body returns");
@@ -48,7 +48,7 @@ TEST_F(ScopeTest, ADeadlineEndsThePendingAwaitAndEveryLaterOneAndTimedOutComesAf
         auto scoped = co_await with_timeout(10ms, body(fd));
         events.push_back(scoped.timed_out() ? "timed out" : "not timed out");
         events.push_back("value:" + std::to_string(scoped.value()));
-        events.push_back("after:" + std::to_string((co_await sleep(1ms)).code()));
+        events.push_back("after:" + std::to_string((co_await evflow::sleep(1ms)).code()));
       },
       pair.a.get());
   step(0s);
@@ -90,7 +90,7 @@ class DeadlineInEachAwait : public testing::FakeClockLoopTest, public ::testing:
   Task<Error> await_one() {
     switch (GetParam()) {
       case AwaitKind::Sleep:
-        co_return co_await sleep(1h);
+        co_return co_await evflow::sleep(1h);
       case AwaitKind::Readable:
         co_return error_of(co_await readable(pair.a.get()));
       case AwaitKind::Join:
@@ -142,7 +142,7 @@ TEST_P(DeadlineInEachAwait, EndsTheAwaitWithEcanceledStopsItsWatcherAndTheScopeT
 #endif
   if (GetParam() == AwaitKind::Join) {
     sleeper = spawn(loop, []() -> Task<int> {
-      (void)co_await sleep(1h);
+      (void)co_await evflow::sleep(1h);
       co_return 1;
     });
   }
@@ -184,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, DeadlineInEachAwait,
                                            AwaitKind::Notification, AwaitKind::Signal, AwaitKind::ChildExit),
                          kind_name);
 
-Task<Error> sleep_for(Timer::Duration duration) { co_return co_await sleep(duration); }
+Task<Error> sleep_for(Timer::Duration duration) { co_return co_await evflow::sleep(duration); }
 
 TEST_F(ScopeTest, ReschedulingTheDeadlineMovesItAndClearingItRemovesIt) {
   CancellationScope moved(10ms);
@@ -226,7 +226,7 @@ TEST_F(ScopeTest, CancelEndsTheBodyWithCancelledAndTheRestOfTheTaskGoesOn) {
     auto scoped = co_await scope.run(sleep_for(1h));
     inside = scoped.value();
     outcome = scoped.outcome();
-    after = co_await sleep(1ms);
+    after = co_await evflow::sleep(1ms);
   });
   step(0s);
   EXPECT_TRUE(scope.running());
@@ -245,7 +245,7 @@ TEST_F(ScopeTest, AShieldKeepsTheTasksCancellationOutUntilItEnds) {
   auto task = spawn(loop, [&]() -> Task<> {
     codes.push_back((co_await shielded(sleep_for(10ms))).code());
     codes.push_back((co_await shielded(sleep_for(1ms))).code());  // a new shield: still protected
-    codes.push_back((co_await sleep(1h)).code());                 // outside: cancelled at once
+    codes.push_back((co_await evflow::sleep(1h)).code());         // outside: cancelled at once
   });
   step(0s);
   task.cancel();
@@ -305,7 +305,7 @@ TEST_F(ScopeTest, AnOuterDeadlineReachesAnInnerScopeAndAnInnerOneEndsOnlyItsOwn)
     auto outer = co_await with_timeout(20ms, [&]() -> Task<> {
       auto inner = co_await with_timeout(5ms, sleep_for(1h));
       outcomes.push_back(inner.outcome());
-      after_inner = co_await sleep(1ms);
+      after_inner = co_await evflow::sleep(1ms);
     }());
     outcomes.push_back(outer.outcome());
   });
@@ -322,7 +322,7 @@ TEST_F(ScopeTest, ADeadlineAlreadyPastCancelsTheBodyBeforeItsFirstAwait) {
   std::vector<int> codes;
   auto task = spawn(loop, [&]() -> Task<> {
     auto scoped = co_await with_deadline(loop.now() - 1ms, [&]() -> Task<> {
-      codes.push_back((co_await sleep(1h)).code());
+      codes.push_back((co_await evflow::sleep(1h)).code());
       codes.push_back((co_await yield()).code());
     }());
     codes.push_back(static_cast<int>(scoped.outcome()));
@@ -367,7 +367,7 @@ TEST_F(ScopeTest, SetTimeoutWhileABodyRunsAppliesToThisRunAndFromTheStartOfLater
     for (int run = 0; run < 2; ++run) {
       auto scoped = co_await scope.run([&]() -> Task<> {
         (void)scope.set_timeout(5ms);
-        (void)co_await sleep(3ms);
+        (void)co_await evflow::sleep(3ms);
       }());
       outcomes.push_back(scoped.outcome());
     }
@@ -416,7 +416,7 @@ TEST_F(ScopeTest, MoveOnAfterGivesTheValueInTimeAndNothingOnceTheDeadlineEndedTh
   std::vector<std::string> log;
   auto task = spawn(loop, [&]() -> Task<> {
     auto slow = [&](Timer::Duration d, int v) -> Task<int> {
-      const Error slept = co_await sleep(d);
+      const Error slept = co_await evflow::sleep(d);
       log.push_back(slept ? "unwound" : "slept");
       co_return v;
     };
@@ -425,7 +425,7 @@ TEST_F(ScopeTest, MoveOnAfterGivesTheValueInTimeAndNothingOnceTheDeadlineEndedTh
     std::optional<int> late = co_await move_on_after(2ms, slow(1h, 2));
     log.push_back(late ? "got " + std::to_string(*late) : "nothing");
     const bool finished = co_await move_on_at(loop.now() + 1ms, [&]() -> Task<> {
-      (void)co_await sleep(1h);
+      (void)co_await evflow::sleep(1h);
       log.push_back("void unwound");
     }());
     log.push_back(finished ? "void finished" : "void moved on");
@@ -445,12 +445,12 @@ TEST_F(ScopeTest, FailAfterGivesTheValueOrEtimedoutAndPassesTheBodysErrorsThroug
   std::vector<int> codes;
   auto task = spawn(loop, [&]() -> Task<> {
     Result<int> in_time = co_await fail_after(5ms, [&]() -> Task<int> {
-      (void)co_await sleep(1ms);
+      (void)co_await evflow::sleep(1ms);
       co_return 4;
     }());
     codes.push_back(in_time.ok() ? in_time.value() : -in_time.error().code());
     Result<int> late = co_await fail_after(1ms, [&]() -> Task<int> {
-      (void)co_await sleep(1h);
+      (void)co_await evflow::sleep(1h);
       co_return 5;
     }());
     codes.push_back(late.ok() ? late.value() : -late.error().code());
@@ -458,7 +458,7 @@ TEST_F(ScopeTest, FailAfterGivesTheValueOrEtimedoutAndPassesTheBodysErrorsThroug
     codes.push_back(-own.code());
     Result<int> own_result = co_await fail_after(5ms, [&]() -> Task<Result<int>> { co_return Error(EPIPE); }());
     codes.push_back(-own_result.error().code());
-    Error void_late = co_await fail_after(1ms, [&]() -> Task<> { (void)co_await sleep(1h); }());
+    Error void_late = co_await fail_after(1ms, [&]() -> Task<> { (void)co_await evflow::sleep(1h); }());
     codes.push_back(-void_late.code());
     Task<Error> body = sleep_for(1ms);
     Task<Error> taken = std::move(body);

@@ -73,7 +73,7 @@ TEST_F(GeneratorTest, ValuesComeInOrderThenTheEndWhichEveryLaterNextGivesAgain) 
 
 Generator<int> ticks(int n, std::chrono::milliseconds every, std::vector<std::string>* log) {
   for (int i = 0; i < n; ++i) {
-    Error slept = co_await sleep(every);
+    Error slept = co_await evflow::sleep(every);
     log->push_back("slept:" + std::to_string(slept.code()));
     co_yield i;
   }
@@ -243,7 +243,7 @@ TEST_F(GeneratorTest, AConsumersTimeoutEndsTheProducersSleepWithEcanceledAndTheS
   std::vector<std::string> log;
   auto producer = [](std::vector<std::string>* out) -> Generator<int> {
     for (int i = 0;; ++i) {
-      Error slept = co_await sleep(10ms);
+      Error slept = co_await evflow::sleep(10ms);
       out->push_back("slept:" + std::to_string(slept.code()));
       if (slept) co_yield fail_with(slept);
       co_yield i;
@@ -276,7 +276,7 @@ TEST_F(GeneratorTest, AConsumersTimeoutEndsTheProducersSleepWithEcanceledAndTheS
 TEST_F(GeneratorTest, CancellingTheConsumersTaskReachesTheProducersAwaitLevelTriggered) {
   std::vector<int> outcomes;
   auto producer = [](std::vector<int>* out) -> Generator<int> {
-    out->push_back((co_await sleep(1h)).code());
+    out->push_back((co_await evflow::sleep(1h)).code());
     out->push_back((co_await yield()).code());  // level-triggered: at once
     co_yield 7;
   };
@@ -458,7 +458,7 @@ TEST(GeneratorLoop, DestroyingTheLoopWhileTheProducerWaitsUnwindsProducerAndCons
   int unwound = 0;
   auto producer = [](int* count) -> Generator<int> {
     testing::UnwindCounter guard{count};
-    (void)co_await sleep(1h);
+    (void)co_await evflow::sleep(1h);
     co_yield 1;
   };
   auto handle = spawn(*loop, [&]() -> Task<> {
