@@ -1,0 +1,150 @@
+// evflow — Socket: an open socket descriptor, owned; and the await every socket call of a
+// task uses.
+//
+// How an operation runs (read, write, accept, connect, send_to, recv_from):
+// 1. A cancelled task (or scope) completes the operation at once with ECANCELED, ready or
+//    not: every socket call is a cancellation point.
+// 2. The system call is tried first. When it completes (data, an error, the end of the
+//    stream), the task goes on without suspending. After 64 such completions in a row
+//    the task goes through the ready queue once, so that a peer that always has data
+//    cannot keep the loop from its other tasks, its timers and its I/O.
+// 3. Only on EAGAIN does the task wait: the await starts an Io watcher embedded in the
+//    awaiting frame, and the call is tried again in the watcher's callback, waiting
+//    again on EAGAIN (spurious readiness). When the await completes, the watcher hands its
+//    kernel registration to the socket (Io::hand_over), so the next wait of the same
+//    direction makes no system call.
+// 4. A cancellation while waiting stops the watcher: nothing was read, written or
+//    accepted by the cancelled call (a write_all or read_exact reports what it moved
+//    before).
+//
+// A Socket is move-only and closes its descriptor when destroyed. It is not bound to a
+// loop: the loop of the awaiting task serves each await. One task at a time may read and
+// one may write (a reader task and a writer task may share a stream); moving or closing a
+// socket while an await on it is pending is misuse.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <optional>
+#include <utility>
+
+#include "../platform/socket.hpp"
+#include "../reactor/io.hpp"
+#include "../tasks/await_base.hpp"
+#include "../tasks/scheduler.hpp"
+#include "address.hpp"
+
+namespace evflow {
+
+// What a read_exact or a write_all moved: all of it, or the bytes before the error.
+struct Transfer {
+  std::size_t bytes = 0;       // moved before the call ended
+  Error error;                 // ECANCELED, EPIPE, ECONNRESET, ...; none at the end of the stream
+  bool end_of_stream = false;  // read_exact: the peer ended the stream before `size` bytes
+  bool ok() const noexcept { return !error && !end_of_stream; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+class Socket {
+ public:
+  Socket() noexcept = default;
+  // Takes ownership of `fd`, a non-blocking socket.
+  explicit Socket(int fd) noexcept : fd_(fd) {}
+  Socket(Socket&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        read_handover_(std::exchange(other.read_handover_, {})),
+        write_handover_(std::exchange(other.write_handover_, {})) {}
+  Socket& operator=(Socket&& other) noexcept {
+    if (this != &other) {
+      (void)close();
+      fd_ = std::exchange(other.fd_, -1);
+      read_handover_ = std::exchange(other.read_handover_, {});
+      write_handover_ = std::exchange(other.write_handover_, {});
+    }
+    return *this;
+  }
+  ~Socket() { (void)close(); }
+
+  // The descriptor (Windows: the SOCKET as an int), -1 when closed.
+  int fd() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_ >= 0; }
+  // Gives the descriptor up without closing it.
+  int release() noexcept;
+  // Closes the descriptor now; the error close(2) reported (it is released anyway).
+  Error close() noexcept;
+
+  // The address the socket is bound to (after bind, or the one connect chose).
+  Result<SocketAddress> local_address() const noexcept;
+  // Sets or reads an option (platform/socket.hpp lists them); ENOPROTOOPT where the
+  // system or the socket has none.
+  Error set_option(detail::SocketOption option, int value) noexcept;
+  Result<int> option(detail::SocketOption option) const noexcept;
+
+ protected:
+  friend struct detail::SocketAccess;
+  int fd_ = -1;
+  Io::Handover read_handover_;   // what the last completed read-side wait left
+  Io::Handover write_handover_;  // the same for the write side
+};
+
+namespace detail {
+
+struct SocketAccess {
+  static Io::Handover& read_handover(Socket& s) noexcept { return s.read_handover_; }
+  static Io::Handover& write_handover(Socket& s) noexcept { return s.write_handover_; }
+};
+
+// The await of one socket operation. `Operation` provides:
+//   static constexpr const char* kActivity;   what the task tree shows while it waits
+//   static constexpr Events kInterest;         Readable or Writable
+//   int fd() const;                            the descriptor it waits on
+//   Io::Handover* handover();                  the socket's slot for this direction, or null
+//   bool attempt() noexcept;                   tries the call: true when finished (result kept),
+//                                              false on EAGAIN
+//   auto result(Error interrupted) noexcept;   what the await gives; `interrupted` is
+//                                              ECANCELED, or why the wait could not start
+template <class Operation>
+class SocketAwait : public CancellableAwait, private Operation {
+ public:
+  static constexpr const char* kActivity = Operation::kActivity;
+
+  template <class... Args>
+  explicit SocketAwait(Args&&... args) noexcept : Operation(std::forward<Args>(args)...) {}
+
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    if (!enter<SocketAwait>(awaiting)) return awaiting;  // cancelled: ECANCELED at once
+    if (Operation::attempt()) {
+      root_->suspended = nullptr;
+      return root_->scheduler->transfer(*root_, awaiting);
+    }
+    io_.emplace(root_->scheduler->loop());
+    auto ready = [this](Io& io, Events events) {
+      if (!Operation::attempt()) return;  // spurious readiness: the watcher stays
+      Io::Handover* slot = Operation::handover();
+      if (slot != nullptr && !events.invalid()) *slot = io.hand_over();
+      complete();
+    };
+    Io::Handover* slot = Operation::handover();
+    Error error;
+    if (slot != nullptr && slot->fd == Operation::fd() && slot->fd >= 0) {
+      error = io_->start(std::exchange(*slot, Io::Handover{}), Operation::kInterest, ready);
+    } else {
+      error = io_->start(Operation::fd(), Operation::kInterest, ready);
+    }
+    if (error) {
+      refuse(error);
+      return awaiting;
+    }
+    return std::noop_coroutine();
+  }
+  decltype(auto) await_resume() noexcept { return Operation::result(error_); }
+  void stop_waiting() noexcept { io_->stop(); }
+
+ private:
+  std::optional<Io> io_;
+};
+
+}  // namespace detail
+
+}  // namespace evflow
