@@ -98,9 +98,9 @@ LDFLAGS := $(MODE) -pthread $(LDSTATIC)
 # The OS layer: platform/linux everywhere but CONFIG=windows, which has platform/win
 # (the IOCP backend) in its place.
 ifeq ($(CONFIG),windows)
-  CORE_DIRS := platform platform/win timers signals reactor tasks
+  CORE_DIRS := platform platform/win timers signals reactor tasks net
 else
-  CORE_DIRS := platform platform/linux timers signals reactor tasks
+  CORE_DIRS := platform platform/linux timers signals reactor tasks net
 endif
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.cpp))
 CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.hpp))
@@ -145,8 +145,8 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 BSD_HDRS := $(wildcard platform/bsd/*.hpp)
 BSD_SRCS := $(wildcard platform/bsd/*.cpp)
 # What bsd-check compiles for each FreeBSD/macOS target: the whole library but platform/linux.
-BSD_LIBRARY_SRCS := $(foreach d,platform platform/bsd timers signals reactor tasks,$(wildcard $(d)/*.cpp))
-BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor tasks,$(wildcard $(d)/*.hpp))
+BSD_LIBRARY_SRCS := $(foreach d,platform platform/bsd timers signals reactor tasks net,$(wildcard $(d)/*.cpp))
+BSD_LIBRARY_HDRS := $(foreach d,platform platform/bsd timers signals reactor tasks net,$(wildcard $(d)/*.hpp))
 HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=$(BUILD)/header-check/%.ok) \
   $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
@@ -190,13 +190,13 @@ $(LIB): $(CORE_OBJS)
 	ar rcs $@ $^
 
 # The core: no exceptions, no RTTI.
-$(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o $(BUILD)/tasks/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
+$(BUILD)/platform/%.o $(BUILD)/reactor/%.o $(BUILD)/timers/%.o $(BUILD)/signals/%.o $(BUILD)/tasks/%.o $(BUILD)/net/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/tests/%.o: CXXFLAGS = $(TEST_CXXFLAGS)
 ifeq ($(CONFIG),asan-clang)
   # clang 14 cannot emit -fsanitize=function's prologue data for the parts a coroutine is
   # split into ("Cannot represent a difference across sections"): the coroutine tests go
   # without that one check of UBSan's; every other check stays.
-  $(BUILD)/tests/tasks/%.o: CXXFLAGS = $(TEST_CXXFLAGS) -fno-sanitize=function
+  $(BUILD)/tests/tasks/%.o $(BUILD)/tests/net/%.o: CXXFLAGS = $(TEST_CXXFLAGS) -fno-sanitize=function
 endif
 $(BUILD)/examples/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
 $(BUILD)/fuzz/%.o: CXXFLAGS = $(CORE_CXXFLAGS)
@@ -218,9 +218,9 @@ $(BUILD)/gtest/gtest-all.o: $(GTEST_SRC)/src/gtest-all.cc
 $(TEST_BIN): $(TEST_OBJS) $(GTEST_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $(TEST_OBJS) $(GTEST_OBJS) $(LIB) $(PLATFORM_LIBS)
 
-# The coroutine layer needs no exceptions: its tests once more, built with -fno-exceptions
+# The coroutine layer and the sockets on it need no exceptions: their tests once more, built with -fno-exceptions
 # -fno-rtti (GoogleTest too), run by the debug configuration's test-run.
-NOEXCEPT_TEST_SRCS := $(sort $(wildcard tests/tasks/*.cpp)) tests/main.cpp tests/support/allocation_control.cpp
+NOEXCEPT_TEST_SRCS := $(sort $(wildcard tests/tasks/*.cpp tests/net/*.cpp)) tests/main.cpp tests/support/allocation_control.cpp
 NOEXCEPT_TEST_OBJS := $(NOEXCEPT_TEST_SRCS:%.cpp=$(BUILD)/noexcept/%.o) $(BUILD)/noexcept/gtest-all.o
 NOEXCEPT_TEST_BIN := $(BUILD)/evflow_tasks_noexcept_tests$(EXE)
 $(BUILD)/noexcept/tests/%.o: tests/%.cpp
@@ -254,7 +254,7 @@ test-run: $(TEST_BIN) $(if $(filter debug,$(CONFIG)),$(NOEXCEPT_TEST_BIN))
 	$(RUN_TESTS) --gtest_brief=1 --gtest_output=xml:$(BUILD)/test-report.xml $(GTEST_ARGS)
 	@test -s $(BUILD)/test-report.xml || { echo "test-run: $(TEST_BIN) ended without its report"; exit 1; }
 ifeq ($(CONFIG),debug)
-	@echo "tasks/ tests built with -fno-exceptions -fno-rtti:"
+	@echo "tasks/ and net/ tests built with -fno-exceptions -fno-rtti:"
 	$(NOEXCEPT_TEST_BIN) --gtest_brief=1 $(GTEST_ARGS)
 endif
 
@@ -581,7 +581,7 @@ check: deps-check format-check
 
 # --- housekeeping ---------------------------------------------------------------
 
-FORMAT_SRCS = $(shell find include platform reactor timers signals tasks tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
+FORMAT_SRCS = $(shell find include platform reactor timers signals tasks net tests bench examples fuzz \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:
