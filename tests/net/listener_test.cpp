@@ -24,7 +24,9 @@ using namespace std::chrono_literals;
 
 using TcpListenerTest = testing::SocketLoopTest;
 
-Task<Result<TcpStream>> connect_to(SocketAddress address) { co_return co_await TcpStream::connect(address); }
+Task<testing::Returned<TcpStream>> connect_to(SocketAddress address) {
+  co_return testing::returned(co_await TcpStream::connect(address));
+}
 
 TEST_F(TcpListenerTest, PortZeroPicksAFreePortThatLocalAddressTells) {
   Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
@@ -56,6 +58,19 @@ TEST_F(TcpListenerTest, ListenersThatAskForReusePortShareThePort) {
 #endif
 }
 
+// close() is the end of listening, as destroying the listener is: a connect to the
+// port is refused, not queued for an accept that will never come.
+TEST_F(TcpListenerTest, AClosedListenerNoLongerListens) {
+  Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  const SocketAddress address = listener.value().local_address().value();
+  ASSERT_FALSE(listener.value().close());
+  EXPECT_FALSE(listener.value().is_open());
+  Result<testing::Returned<TcpStream>> client = run_until_complete(loop, connect_to, address);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client.value().error.code(), ECONNREFUSED);
+}
+
 TEST_F(TcpListenerTest, ALocalAddressIsRefusedWithEinval) {
   EXPECT_EQ(TcpListener::bind(SocketAddress::local("/tmp/evflow-not-tcp").value()).error().code(), EINVAL);
 }
@@ -65,37 +80,42 @@ TEST_F(TcpListenerTest, AcceptGivesTheConnectionAndItsPeersAddress) {
   ASSERT_TRUE(listener);
   const SocketAddress address = listener.value().local_address().value();
   SocketAddress peer;
-  auto accepted = spawn(loop, [&]() -> Task<Result<TcpStream>> { co_return co_await listener.value().accept(&peer); });
+  auto accepted = spawn(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await listener.value().accept(&peer));
+  });
   iterate();
   EXPECT_FALSE(accepted.done()) << "nobody has connected";
   auto connected = spawn(loop, connect_to, address);
   ASSERT_TRUE(testing::run_until(loop, [&] { return accepted.done() && connected.done(); }));
-  Result<Result<TcpStream>> server = accepted.result();
-  Result<Result<TcpStream>> client = connected.result();
+  Result<testing::Returned<TcpStream>> server = accepted.result();
+  Result<testing::Returned<TcpStream>> client = connected.result();
   ASSERT_TRUE(server && server.value());
   ASSERT_TRUE(client && client.value());
-  EXPECT_EQ(peer, client.value().value().local_address().value());
-  EXPECT_EQ(server.value().value().peer_address().value(), peer);
+  EXPECT_EQ(peer, client.value().value.local_address().value());
+  EXPECT_EQ(server.value().value.peer_address().value(), peer);
 }
 
 TEST_F(TcpListenerTest, ACancelledAcceptTakesNoConnectionAndTheNextAcceptGetsIt) {
   Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
   ASSERT_TRUE(listener);
   const SocketAddress address = listener.value().local_address().value();
-  auto first = spawn(loop, [&]() -> Task<Result<TcpStream>> { co_return co_await listener.value().accept(); });
+  auto first = spawn(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await listener.value().accept());
+  });
   iterate();
   ASSERT_FALSE(first.done());
   first.cancel();
   iterate();
   ASSERT_TRUE(first.done());
-  EXPECT_EQ(first.result().value().error().code(), ECANCELED);
-  Result<Result<TcpStream>> client = run_until_complete(loop, connect_to, address);
+  EXPECT_EQ(first.result().value().error.code(), ECANCELED);
+  Result<testing::Returned<TcpStream>> client = run_until_complete(loop, connect_to, address);
   ASSERT_TRUE(client && client.value());
   SocketAddress peer;
-  Result<Result<TcpStream>> second = run_until_complete(
-      loop, [&]() -> Task<Result<TcpStream>> { co_return co_await listener.value().accept(&peer); });
+  Result<testing::Returned<TcpStream>> second = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await listener.value().accept(&peer));
+  });
   ASSERT_TRUE(second && second.value());
-  EXPECT_EQ(peer, client.value().value().local_address().value());
+  EXPECT_EQ(peer, client.value().value.local_address().value());
 }
 
 TEST_F(TcpListenerTest, AnIpv6ListenerServesAnIpv6Client) {
@@ -106,15 +126,17 @@ TEST_F(TcpListenerTest, AnIpv6ListenerServesAnIpv6Client) {
   ASSERT_TRUE(listener);
   const SocketAddress address = listener.value().local_address().value();
   EXPECT_EQ(address.family(), SocketAddress::Family::ipv6);
-  Result<Result<TcpStream>> client = run_until_complete(loop, connect_to, address);
+  Result<testing::Returned<TcpStream>> client = run_until_complete(loop, connect_to, address);
   ASSERT_TRUE(client && client.value());
   SocketAddress peer;
-  Result<Result<TcpStream>> server = run_until_complete(
-      loop, [&]() -> Task<Result<TcpStream>> { co_return co_await listener.value().accept(&peer); });
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await listener.value().accept(&peer));
+  });
   ASSERT_TRUE(server && server.value());
   EXPECT_EQ(peer.family(), SocketAddress::Family::ipv6);
   EXPECT_TRUE(peer.is_loopback());
-  Result<Result<TcpStream>> over_ipv4 = run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(address.port()));
+  Result<testing::Returned<TcpStream>> over_ipv4 =
+      run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(address.port()));
   ASSERT_TRUE(over_ipv4);
   EXPECT_FALSE(over_ipv4.value()) << "ipv6_only takes no IPv4 connection";
 }
@@ -175,10 +197,12 @@ TEST_F(TcpListenerTest, AThousandConcurrentConnectionsAreEachAcceptedAndEchoed) 
   auto server = spawn(loop, [&]() -> Task<> {
     TaskGroup group;
     auto ended = co_await group.run(accept_into(&listener.value(), &group, &accepted));
-    for (Error e : ended.failures()) server_failures.push_back(e);
+    for (Error e : ended.failures())
+      server_failures.push_back(e);
   });
   std::vector<TaskHandle<Error>> clients;
-  for (int i = 0; i < kClients; ++i) clients.push_back(spawn(loop, numbered_client, address, i, &answered));
+  for (int i = 0; i < kClients; ++i)
+    clients.push_back(spawn(loop, numbered_client, address, i, &answered));
   ASSERT_TRUE(testing::run_until(loop, [&] {
     for (auto& c : clients) {
       if (!c.done()) return false;
@@ -193,7 +217,8 @@ TEST_F(TcpListenerTest, AThousandConcurrentConnectionsAreEachAcceptedAndEchoed) 
   EXPECT_EQ(accepted, kClients);
   server.cancel();
   ASSERT_TRUE(testing::run_until(loop, [&] { return server.done(); }));
-  EXPECT_TRUE(server_failures.empty()) << server_failures.size() << " failures, the first " << server_failures[0].message();
+  EXPECT_TRUE(server_failures.empty()) << server_failures.size() << " failures, the first "
+                                       << server_failures[0].message();
 }
 
 }  // namespace

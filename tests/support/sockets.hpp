@@ -44,7 +44,8 @@ inline char pattern_byte(std::size_t i, unsigned seed = 0) {
 }
 inline std::vector<char> pattern(std::size_t size, unsigned seed = 0) {
   std::vector<char> bytes(size);
-  for (std::size_t i = 0; i < size; ++i) bytes[i] = pattern_byte(i, seed);
+  for (std::size_t i = 0; i < size; ++i)
+    bytes[i] = pattern_byte(i, seed);
   return bytes;
 }
 // The index of the first byte of `got` that differs from the payload at `offset`, or
@@ -54,6 +55,21 @@ inline std::size_t first_difference(const char* got, std::size_t size, std::size
     if (got[i] != pattern_byte(offset + i, seed)) return i;
   }
   return size;
+}
+
+// What a test task gives back through its handle in place of a Result<T>: the handle's
+// Result<Result<T>> does not build (a Result has no default value), so the value and the
+// error come side by side.
+template <class T>
+struct Returned {
+  T value{};
+  Error error;
+  explicit operator bool() const noexcept { return !error; }
+};
+template <class T>
+Returned<T> returned(Result<T>&& result) {
+  if (!result) return Returned<T>{T{}, result.error()};
+  return Returned<T>{std::move(result.value()), Error()};
 }
 
 // A client stream and the server's end of it, over IPv4 loopback; both closed (fd -1)
