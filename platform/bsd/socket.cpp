@@ -392,11 +392,7 @@ Result<Endpoint> socket_peer_address(int fd) noexcept {
   return from_sockaddr(storage, length);
 }
 
-Result<int> reserve_descriptor(int fd) noexcept {
-  int spare = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (spare == -1) return last_error();
-  return spare;
-}
+Result<int> reserve_descriptor() noexcept { return socket_open(SocketFamily::local, SocketType::datagram); }
 
 }  // namespace evflow::detail
 

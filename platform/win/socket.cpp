@@ -441,7 +441,7 @@ Result<Endpoint> socket_peer_address(int fd) noexcept {
   return from_sockaddr(storage, length);
 }
 
-Result<int> reserve_descriptor(int) noexcept { return Error(ENOSYS); }  // note i
+Result<int> reserve_descriptor() noexcept { return Error(ENOSYS); }  // note i
 
 }  // namespace evflow::detail
 

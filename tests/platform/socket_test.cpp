@@ -395,9 +395,11 @@ TEST(PlatformSocket, AFilesystemLocalAddressRoundTrips) {
 }
 
 #if !defined(_WIN32)
-TEST(PlatformSocket, ReserveDescriptorGivesANewCloseOnExecDescriptor) {
+// The spare is a descriptor of its own, not a duplicate of a listener: closing the
+// listener must end the listening socket (net/listener.hpp).
+TEST(PlatformSocket, ReserveDescriptorGivesANewCloseOnExecDescriptorOfItsOwn) {
   OwnedFd fd = open_socket(SocketFamily::ipv4, SocketType::stream);
-  Result<int> spare = reserve_descriptor(fd.get());
+  Result<int> spare = reserve_descriptor();
   ASSERT_TRUE(spare.ok());
   OwnedFd kept(spare.value());
   EXPECT_NE(kept.get(), fd.get());
@@ -406,7 +408,7 @@ TEST(PlatformSocket, ReserveDescriptorGivesANewCloseOnExecDescriptor) {
 #else
 TEST(PlatformSocket, ReserveDescriptorIsNotNeededOnWindows) {
   OwnedFd fd = open_socket(SocketFamily::ipv4, SocketType::stream);
-  EXPECT_EQ(reserve_descriptor(fd.get()).error().code(), ENOSYS);
+  EXPECT_EQ(reserve_descriptor().error().code(), ENOSYS);
 }
 #endif
 
