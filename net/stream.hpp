@@ -141,7 +141,6 @@ struct ConnectOperation {
   Error connect_error_;
 };
 
-
 }  // namespace detail
 
 // What TcpStream and UnixStream share: reading, writing, shutting down.
