@@ -6,8 +6,9 @@
 //
 // a) No SOCK_NONBLOCK or SOCK_CLOEXEC: a socket is made non-blocking with ioctlsocket
 //    (FIONBIO) and kept from child processes with SetHandleInformation
-//    (HANDLE_FLAG_INHERIT cleared) right after WSASocketW or accept. Windows has no
-//    SIGPIPE.
+//    (HANDLE_FLAG_INHERIT cleared) right after WSASocketW or accept, so a process that
+//    another thread creates in between, inheriting handles, can inherit the socket.
+//    Windows has no SIGPIPE.
 // b) Winsock reports WSAE* codes (WSAGetLastError), mapped below to the errno code of the
 //    same name; WSAEWOULDBLOCK is EAGAIN, except from connect(), where it means the
 //    connection has begun: EINPROGRESS. WSAESHUTDOWN (a send after shutdown) is EPIPE,
