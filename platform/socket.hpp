@@ -49,7 +49,7 @@ struct Endpoint {
 
 // The options net/ sets. Each maps to one setsockopt() level and name per OS.
 enum class SocketOption : uint8_t {
-  reuse_address,   // SO_REUSEADDR (Windows: SO_EXCLUSIVEADDRUSE is not set; see win/socket.cpp)
+  reuse_address,   // SO_REUSEADDR; Windows: nothing, which already binds over TIME_WAIT (win/socket.cpp, note e)
   reuse_port,      // SO_REUSEPORT (Linux >= 3.9, FreeBSD, macOS); ENOPROTOOPT on Windows
   no_delay,        // TCP_NODELAY
   keep_alive,      // SO_KEEPALIVE

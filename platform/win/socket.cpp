@@ -6,8 +6,9 @@
 //
 // a) No SOCK_NONBLOCK or SOCK_CLOEXEC: a socket is made non-blocking with ioctlsocket
 //    (FIONBIO) and kept from child processes with SetHandleInformation
-//    (HANDLE_FLAG_INHERIT cleared) right after WSASocketW or accept. Windows has no
-//    SIGPIPE.
+//    (HANDLE_FLAG_INHERIT cleared) right after WSASocketW or accept, so a process that
+//    another thread creates in between, inheriting handles, can inherit the socket.
+//    Windows has no SIGPIPE.
 // b) Winsock reports WSAE* codes (WSAGetLastError), mapped below to the errno code of the
 //    same name; WSAEWOULDBLOCK is EAGAIN, except from connect(), where it means the
 //    connection has begun: EINPROGRESS. WSAESHUTDOWN (a send after shutdown) is EPIPE,
@@ -24,8 +25,11 @@
 //    do not know the ioctl (wine) are left as they are.
 // e) SO_REUSEADDR on Windows lets a second socket bind an address and port in use, even
 //    by a listening socket of another process, which then may receive its connections
-//    ("Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE", Microsoft Learn); it is still what
-//    reuse_address sets, and SO_EXCLUSIVEADDRUSE, which would forbid that, is not set.
+//    ("Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE", Microsoft Learn). What a listener asks
+//    of reuse_address, binding a port whose old connections are still in TIME_WAIT,
+//    Windows allows without it: setting reuse_address is accepted and sets nothing
+//    (reading it gives SO_REUSEADDR's value, 0), so no listener of evflow's can be taken
+//    over that way.
 //    SO_REUSEPORT does not exist: ENOPROTOOPT.
 // f) struct linger holds two u_shorts (winsock2.h): a linger time above 65535 seconds is
 //    EINVAL. getsockopt of a boolean option may write fewer bytes than an int
@@ -391,6 +395,7 @@ Error socket_shutdown(int fd, ShutdownHow how) noexcept {
 Error socket_set_option(int fd, SocketOption option, int value) noexcept {
   Result<OptionName> name = option_name(option);
   if (!name) return name.error();
+  if (option == SocketOption::reuse_address) return Error();  // note e
   int result;
   if (option == SocketOption::linger_seconds) {
     if (value > USHRT_MAX) return Error(EINVAL);  // note f

@@ -19,6 +19,12 @@ namespace {
 
 using testing::OwnedFd;
 
+#if defined(_WIN32)
+constexpr bool kWindows = true;
+#else
+constexpr bool kWindows = false;
+#endif
+
 Endpoint ipv4_loopback(uint16_t port = 0) {
   Endpoint e;
   e.family = SocketFamily::ipv4;
@@ -290,8 +296,10 @@ TEST(PlatformSocket, ShuttingDownAnUnconnectedSocketReportsNotConnected) {
 TEST(PlatformSocket, OptionsReadBackWhatWasSet) {
   OwnedFd fd = open_socket(SocketFamily::ipv4, SocketType::stream);
   for (SocketOption option : {SocketOption::no_delay, SocketOption::keep_alive, SocketOption::reuse_address}) {
+    // Windows sets nothing for reuse_address (platform/win/socket.cpp, note e).
+    const int on = kWindows && option == SocketOption::reuse_address ? 0 : 1;
     ASSERT_FALSE(socket_set_option(fd.get(), option, 1));
-    EXPECT_EQ(socket_get_option(fd.get(), option).value_or(-1), 1);
+    EXPECT_EQ(socket_get_option(fd.get(), option).value_or(-1), on);
     ASSERT_FALSE(socket_set_option(fd.get(), option, 0));
     EXPECT_EQ(socket_get_option(fd.get(), option).value_or(-1), 0);
   }
