@@ -36,6 +36,10 @@
 
 namespace evflow {
 
+namespace detail {
+struct SocketAccess;
+}
+
 // What a read_exact or a write_all moved: all of it, or the bytes before the error.
 struct Transfer {
   std::size_t bytes = 0;       // moved before the call ended

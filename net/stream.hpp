@@ -99,13 +99,19 @@ struct WriteAllOperation {
   }
 };
 
+// Makes a socket of the address's family and starts connecting it: success,
+// EINPROGRESS (wait until writable), or the failure (the socket then closed, `fd` -1).
+// EAFNOSUPPORT: a local address for a TCP stream (`local` false) or an IP one for a Unix
+// stream.
+Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept;
+
 // connect(): owns the new socket until it is connected; closes it on failure or
 // cancellation. `Stream` is TcpStream or UnixStream.
 template <class Stream>
 struct ConnectOperation {
   static constexpr const char* kActivity = "connecting a socket";
   static constexpr Events kInterest = Writable;
-  explicit ConnectOperation(const SocketAddress& address) noexcept : address_(address) {}
+  ConnectOperation(const SocketAddress& address, bool local) noexcept : address_(address), local_(local) {}
   ConnectOperation(ConnectOperation&&) = delete;
   ~ConnectOperation() {
     if (fd_ >= 0) (void)close_descriptor(fd_);
@@ -115,11 +121,10 @@ struct ConnectOperation {
   bool attempt() noexcept {
     if (!started_) {
       started_ = true;
-      error_ = begin_connect(address_, fd_);
+      error_ = begin_connect(address_, local_, fd_);
       return error_ != Error(EINPROGRESS);
     }
-    Result<Error> pending = socket_take_error(fd_);
-    error_ = pending ? pending.value() : pending.error();
+    error_ = socket_take_error(fd_);
     return true;
   }
   Result<Stream> result(Error interrupted) noexcept {
@@ -130,14 +135,12 @@ struct ConnectOperation {
 
  private:
   SocketAddress address_;
+  bool local_;
   int fd_ = -1;
   bool started_ = false;
   Error error_;
 };
 
-// Makes a socket of the address's family and starts connecting it: success,
-// EINPROGRESS (wait until writable), or the failure (the socket then closed, `fd` -1).
-Error begin_connect(const SocketAddress& address, int& fd) noexcept;
 
 }  // namespace detail
 
@@ -185,7 +188,7 @@ class TcpStream : public StreamSocket {
   // Connects to an IPv4 or IPv6 address. Under a deadline (with_timeout, fail_after) a
   // connect that never completes is cancelled, and the socket closed.
   static detail::SocketAwait<detail::ConnectOperation<TcpStream>> connect(const SocketAddress& address) noexcept {
-    return detail::SocketAwait<detail::ConnectOperation<TcpStream>>(address);
+    return detail::SocketAwait<detail::ConnectOperation<TcpStream>>(address, false);
   }
 
   // TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
@@ -204,7 +207,7 @@ class UnixStream : public StreamSocket {
   // Connects to a local (Unix-domain) address. ENOENT: no socket at that path;
   // ECONNREFUSED: nobody listens on it.
   static detail::SocketAwait<detail::ConnectOperation<UnixStream>> connect(const SocketAddress& address) noexcept {
-    return detail::SocketAwait<detail::ConnectOperation<UnixStream>>(address);
+    return detail::SocketAwait<detail::ConnectOperation<UnixStream>>(address, true);
   }
 
   // Two connected local streams (socketpair). EAFNOSUPPORT on Windows.

@@ -90,8 +90,9 @@ Result<int> socket_accept(int fd, Endpoint* peer) noexcept;
 Error socket_connect(int fd, const Endpoint& address) noexcept;
 
 // The pending error of a socket (SO_ERROR), cleared by reading it: how a connect that
-// returned EINPROGRESS ended. A default Error means it succeeded.
-Result<Error> socket_take_error(int fd) noexcept;
+// returned EINPROGRESS ended. A default Error means it succeeded; the error of
+// getsockopt() itself (EBADF, ENOTSOCK) is returned the same way.
+Error socket_take_error(int fd) noexcept;
 
 // recv(2): the number of bytes read, 0 at the end of the stream (or an empty datagram).
 // Error(EAGAIN): nothing to read yet. ECONNRESET: the peer reset the connection.

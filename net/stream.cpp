@@ -1,0 +1,128 @@
+// evflow — TcpStream and UnixStream: each operation's attempt, and connecting.
+#include "stream.hpp"
+
+#include "../platform/descriptor.hpp"
+
+namespace evflow {
+
+namespace detail {
+
+namespace {
+
+// A bad buffer or a closed stream, found before any system call; or none.
+Error check_call(const Socket& socket, const void* buffer, std::size_t size) noexcept {
+  if (socket.fd() < 0) return Error(EBADF);
+  if (buffer == nullptr && size != 0) return Error(EINVAL);
+  return Error();
+}
+
+}  // namespace
+
+bool ReadOperation::attempt() noexcept {
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome = error;
+    return true;
+  }
+  if (size == 0) {
+    outcome = std::size_t{0};
+    return true;
+  }
+  outcome = socket_receive(socket->fd(), buffer, size);
+  return outcome || outcome.error() != Error(EAGAIN);
+}
+
+bool ReadExactOperation::attempt() noexcept {
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome.error = error;
+    return true;
+  }
+  while (outcome.bytes < size) {
+    Result<std::size_t> n = socket_receive(socket->fd(), buffer + outcome.bytes, size - outcome.bytes);
+    if (!n) {
+      if (n.error() == Error(EAGAIN)) return false;
+      outcome.error = n.error();
+      return true;
+    }
+    if (n.value() == 0) {
+      outcome.end_of_stream = true;
+      return true;
+    }
+    outcome.bytes += n.value();
+  }
+  return true;
+}
+
+bool WriteOperation::attempt() noexcept {
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome = error;
+    return true;
+  }
+  if (size == 0) {
+    outcome = std::size_t{0};
+    return true;
+  }
+  outcome = socket_send(socket->fd(), data, size);
+  return outcome || outcome.error() != Error(EAGAIN);
+}
+
+bool WriteAllOperation::attempt() noexcept {
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome.error = error;
+    return true;
+  }
+  while (outcome.bytes < size) {
+    Result<std::size_t> n = socket_send(socket->fd(), data + outcome.bytes, size - outcome.bytes);
+    if (!n) {
+      if (n.error() == Error(EAGAIN)) return false;
+      outcome.error = n.error();
+      return true;
+    }
+    outcome.bytes += n.value();
+  }
+  return true;
+}
+
+Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept {
+  fd = -1;
+  const SocketFamily family = address.endpoint().family;
+  if (family == SocketFamily::unspecified) return Error(EINVAL);
+  if ((family == SocketFamily::local) != local) return Error(EAFNOSUPPORT);
+  Result<int> opened = socket_open(family, SocketType::stream);
+  if (!opened) return opened.error();
+  const Error error = socket_connect(opened.value(), address.endpoint());
+  if (error && error != Error(EINPROGRESS)) {
+    (void)close_descriptor(opened.value());
+    return error;
+  }
+  fd = opened.value();
+  return error;
+}
+
+}  // namespace detail
+
+Error StreamSocket::shutdown_write() noexcept {
+  if (fd_ < 0) return Error(EBADF);
+  return detail::socket_shutdown(fd_, detail::ShutdownHow::write);
+}
+
+Result<SocketAddress> StreamSocket::peer_address() const noexcept {
+  if (fd_ < 0) return Error(EBADF);
+  Result<detail::Endpoint> endpoint = detail::socket_peer_address(fd_);
+  if (!endpoint) return endpoint.error();
+  return SocketAddress::from_endpoint(endpoint.value());
+}
+
+Error TcpStream::close_with_reset() noexcept {
+  if (fd_ < 0) return Error(EBADF);
+  const Error error = set_option(detail::SocketOption::linger_seconds, 0);
+  const Error closed = close();
+  return error ? error : closed;
+}
+
+Result<std::pair<UnixStream, UnixStream>> UnixStream::pair() noexcept {
+  Result<detail::SocketPair> pair = detail::socket_pair(detail::SocketType::stream);
+  if (!pair) return pair.error();
+  return std::pair<UnixStream, UnixStream>(UnixStream(pair.value().first), UnixStream(pair.value().second));
+}
+
+}  // namespace evflow

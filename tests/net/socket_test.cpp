@@ -1,0 +1,166 @@
+#include "net/socket.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include <evflow/evflow.hpp>
+#include <evflow/net.hpp>
+#include <evflow/tasks.hpp>
+#include "tests/support/descriptors.hpp"
+#include "tests/support/run_until.hpp"
+
+// How every socket operation runs (net/socket.hpp): a cancellation point, tried at once,
+// a wait only on EAGAIN with the registration handed from one wait to the next, and a
+// turn through the ready queue after 64 completions in a row.
+
+namespace evflow {
+namespace {
+
+class SocketAwaitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(loop.open());
+    testing::SocketPair pair = testing::make_socketpair();
+    ASSERT_GE(pair.a.get(), 0);
+    near = StreamSocket(pair.a.release());
+    far = StreamSocket(pair.b.release());
+  }
+  void iterate() { ASSERT_FALSE(loop.run(RunMode::NoWait)); }
+  Loop loop;
+  StreamSocket near;
+  StreamSocket far;
+};
+
+TEST_F(SocketAwaitTest, AReadOfDataAlreadyThereCompletesWithoutSuspending) {
+  ASSERT_TRUE(testing::write_byte(far.fd(), 'a'));
+  ASSERT_TRUE(testing::write_byte(far.fd(), 'b'));
+  int steps = 0;
+  std::vector<char> got;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    for (int i = 0; i < 2; ++i) {
+      char c = 0;
+      Result<std::size_t> n = co_await near.read(&c, 1);
+      if (!n || n.value() != 1) co_return;
+      got.push_back(c);
+      ++steps;
+    }
+  });
+  iterate();  // the task's first step: both reads complete in it
+  EXPECT_TRUE(reader.done());
+  EXPECT_EQ(got, (std::vector<char>{'a', 'b'}));
+  EXPECT_EQ(steps, 2);
+}
+
+TEST_F(SocketAwaitTest, ATaskThatAlwaysFindsDataLetsTheOthersRunAfter64Completions) {
+  constexpr int kBytes = 200;
+  std::vector<char> data(kBytes, 'x');
+  ASSERT_EQ(testing::write_fd(far.fd(), data.data(), kBytes), kBytes);
+  int read_so_far = 0;
+  int seen_by_the_other = -1;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    for (int i = 0; i < kBytes; ++i) {
+      char c;
+      Result<std::size_t> n = co_await near.read(&c, 1);
+      if (!n) co_return;
+      ++read_so_far;
+    }
+  });
+  auto other = spawn(loop, [&]() -> Task<> {
+    seen_by_the_other = read_so_far;
+    co_return;
+  });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return reader.done() && other.done(); }));
+  EXPECT_EQ(read_so_far, kBytes);
+  EXPECT_GE(seen_by_the_other, 1);
+  EXPECT_LT(seen_by_the_other, kBytes) << "the reader kept the queue for all its reads";
+}
+
+TEST_F(SocketAwaitTest, EachWaitAfterTheFirstHandsTheRegistrationOnWithoutASystemCall) {
+  std::vector<char> got;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    for (int i = 0; i < 3; ++i) {
+      char c;
+      Result<std::size_t> n = co_await near.read(&c, 1);
+      if (!n || n.value() != 1) co_return;
+      got.push_back(c);
+    }
+  });
+  iterate();  // the first read waits: the descriptor is registered
+  iterate();
+  const uint64_t syscalls = loop.stats().interest_syscalls;
+  for (char c : {'a', 'b', 'c'}) {
+    ASSERT_TRUE(testing::write_byte(far.fd(), c));
+    ASSERT_TRUE(testing::run_until(loop, [&] { return got.size() == static_cast<std::size_t>(c - 'a' + 1); }));
+  }
+  EXPECT_EQ(got, (std::vector<char>{'a', 'b', 'c'}));
+  // IOCP re-arms its one-shot poll with a call after every report (iocp_backend.hpp, note b).
+  if (loop.backend_kind() != BackendKind::Iocp) {
+    EXPECT_EQ(loop.stats().interest_syscalls, syscalls) << "each wait handed the registration to the next";
+  }
+  EXPECT_TRUE(reader.done());
+}
+
+TEST_F(SocketAwaitTest, ACancelledReadGivesEcanceledEvenWithDataThereAndLeavesTheData) {
+  ASSERT_TRUE(testing::write_byte(far.fd(), 'z'));
+  Error seen;
+  char c = 0;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    CancellationScope scope;
+    (void)co_await scope.run([&]() -> Task<> {
+      scope.cancel();
+      Result<std::size_t> n = co_await near.read(&c, 1);
+      seen = n.error();
+    }());
+    // Out of the scope: the byte is still there.
+    Result<std::size_t> n = co_await near.read(&c, 1);
+    if (!n || n.value() != 1) c = 0;
+  });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return reader.done(); }));
+  EXPECT_EQ(seen, Error(ECANCELED));
+  EXPECT_EQ(c, 'z');
+}
+
+TEST_F(SocketAwaitTest, BadCallsGiveClearErrorsWithoutASystemCall) {
+  Result<std::size_t> null_buffer = Error();
+  Result<std::size_t> empty = Error();
+  Result<std::size_t> closed = std::size_t{0};
+  StreamSocket none;
+  auto task = spawn(loop, [&]() -> Task<> {
+    null_buffer = co_await near.read(nullptr, 4);
+    empty = co_await near.write(nullptr, 0);
+    closed = co_await none.read(&null_buffer, 1);
+  });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return task.done(); }));
+  EXPECT_EQ(null_buffer.error(), Error(EINVAL));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty.value(), 0u);
+  EXPECT_EQ(closed.error(), Error(EBADF));
+}
+
+TEST(Socket, AMovedSocketOwnsTheDescriptorAndTheEmptyOneClosesNothing) {
+  testing::SocketPair pair = testing::make_socketpair();
+  const int fd = pair.a.get();
+  Socket first(pair.a.release());
+  Socket second(std::move(first));
+  EXPECT_EQ(first.fd(), -1);
+  EXPECT_EQ(second.fd(), fd);
+  EXPECT_FALSE(first.close());
+  EXPECT_FALSE(second.close());
+  EXPECT_FALSE(second.is_open());
+  // The descriptor is gone: the peer reads the end of the stream.
+  StreamSocket peer(pair.b.release());
+  Loop loop;
+  ASSERT_FALSE(loop.open());
+  Result<std::size_t> n = Error();
+  auto reader = spawn(loop, [&]() -> Task<> {
+    char c;
+    n = co_await peer.read(&c, 1);
+  });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return reader.done(); }));
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(n.value(), 0u);
+}
+
+}  // namespace
+}  // namespace evflow
