@@ -34,7 +34,7 @@ HTTP_LIBRARIES = ["kernel", "evflow", "asio", "libuv"]
 GRIDS = {
     "full": {"echo": [(1, 64, 20000), (1, 4096, 20000), (100, 64, 1000), (100, 4096, 1000)],
              "http_loops": [1, 2], "http_connections": 100, "http_seconds": 3, "rounds": 3},
-    "quick": {"echo": [(1, 64, 3000), (1, 4096, 3000), (100, 64, 200), (100, 4096, 200)],
+    "quick": {"echo": [(1, 64, 2000), (1, 4096, 2000), (100, 64, 100), (100, 4096, 100)],
               "http_loops": [1, 2], "http_connections": 100, "http_seconds": 1, "rounds": 1},
     "smoke": {"echo": [(1, 64, 200), (100, 64, 20)],
               "http_loops": [1], "http_connections": 8, "http_seconds": 1, "rounds": 1},
