@@ -32,7 +32,7 @@ HTTP_LIBRARIES = ["kernel", "evflow", "asio", "libuv"]
 # Per grid: echo points (connections, size, round trips per connection), http loop
 # counts, wrk's connections and seconds, rounds.
 GRIDS = {
-    "full": {"echo": [(1, 64, 20000), (1, 4096, 20000), (100, 64, 1000), (100, 4096, 1000)],
+    "full": {"echo": [(1, 64, 10000), (1, 4096, 10000), (100, 64, 500), (100, 4096, 500)],
              "http_loops": [1, 2], "http_connections": 100, "http_seconds": 3, "rounds": 3},
     "quick": {"echo": [(1, 64, 2000), (1, 4096, 2000), (100, 64, 100), (100, 4096, 100)],
               "http_loops": [1, 2], "http_connections": 100, "http_seconds": 1, "rounds": 1},
