@@ -455,7 +455,9 @@ bench-tasks: bench-deps
 # to NET_CLIENT_CPU; with two loops the server and wrk share both. Their figures are merged
 # into bench/results/latest.json (every other workload's records kept), echo.svg and
 # http.svg redrawn. NET_GRID=full (make bench's: 3 rounds) or quick (make bench-quick's).
+# NET_ARGS goes to run.py, e.g. NET_ARGS=--realtime (SCHED_FIFO, as root) on a busy machine.
 NET_GRID ?= full
+NET_ARGS ?=
 NET_CLIENT_CPU ?= 0
 BENCH_NET_OUT := build/release/bench/net-results
 bench-net: bench-deps
@@ -466,7 +468,7 @@ bench-net-build: $(NET_BINS)
 bench-net-run:
 	@rm -rf $(BENCH_NET_OUT) && mkdir -p $(BENCH_NET_OUT)
 	python3 bench/net/run.py --bin build/release/bench/net --grid $(NET_GRID) --server-cpu $(BENCH_CPU) \
-	  --client-cpu $(NET_CLIENT_CPU) --out $(BENCH_NET_OUT)/net.json
+	  --client-cpu $(NET_CLIENT_CPU) --out $(BENCH_NET_OUT)/net.json $(NET_ARGS)
 
 # Rounds: every program runs once per round, in turn, so that drift of this shared machine
 # hits every library alike; the report takes each figure's median over the rounds.

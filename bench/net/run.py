@@ -16,6 +16,12 @@ Each round starts every server in turn (a fresh process, on a free port), waits 
 its listeners are up (/proc/net/tcp), runs the load, and kills it; the report takes each
 figure's median over the rounds. The output is a JSON list of records, one per figure and
 round: {"workload", "library", "params", "metric", "value", "unit"}.
+
+--realtime runs the servers and load generators under SCHED_FIFO (chrt -f 1; root only),
+so that on a machine busy with other work they are woken at once instead of waiting for
+the end of another process's time slice: the figures then describe the libraries rather
+than the machine's load. The kernel's real-time throttling still leaves other processes
+5% of each second.
 """
 import argparse
 import json
@@ -59,12 +65,20 @@ def listeners(port):
     return count
 
 
+# What every measured process is started under (chrt -f 1 with --realtime).
+PRIORITY = []
+
+
+def pinned(cpus, command):
+    return PRIORITY + ["taskset", "-c", cpus] + command
+
+
 class Server:
     """A server process pinned to `cpus`, up once `loops` listeners are on its port."""
 
     def __init__(self, binary, cpus, loops=1):
         self.port = free_port()
-        self.process = subprocess.Popen(["taskset", "-c", cpus, binary, str(self.port), str(loops)])
+        self.process = subprocess.Popen(pinned(cpus, [binary, str(self.port), str(loops)]))
         deadline = time.monotonic() + 10
         while listeners(self.port) < loops:
             if self.process.poll() is not None:
@@ -89,8 +103,8 @@ def run_echo(args, grid, library, records):
     server = Server(os.path.join(args.bin, "echo_" + library), args.server_cpu)
     try:
         for connections, size, round_trips in grid["echo"]:
-            out = subprocess.run(["taskset", "-c", args.client_cpu, os.path.join(args.bin, "echo_client"),
-                                  str(server.port), str(connections), str(size), str(round_trips)],
+            out = subprocess.run(pinned(args.client_cpu, [os.path.join(args.bin, "echo_client"), str(server.port),
+                                                          str(connections), str(size), str(round_trips)]),
                                  check=True, capture_output=True, text=True, timeout=120).stdout
             result = json.loads(out)
             params = {"connections": connections, "size": size}
@@ -130,9 +144,9 @@ def run_http(args, grid, library, loops, records):
     server = Server(os.path.join(args.bin, "http_" + library), args.server_cpu if loops == 1 else both, loops)
     try:
         connections = grid["http_connections"]
-        out = subprocess.run(["taskset", "-c", args.client_cpu if loops == 1 else both, args.wrk,
-                              "-t%d" % loops, "-c%d" % connections, "-d%ds" % grid["http_seconds"], "--latency",
-                              "http://127.0.0.1:%d/" % server.port],
+        out = subprocess.run(pinned(args.client_cpu if loops == 1 else both,
+                                    [args.wrk, "-t%d" % loops, "-c%d" % connections, "-d%ds" % grid["http_seconds"],
+                                     "--latency", "http://127.0.0.1:%d/" % server.port]),
                              check=True, capture_output=True, text=True, timeout=60).stdout
         result = parse_wrk(out)
         if result.get("errors"):
@@ -161,16 +175,20 @@ def main():
     ap.add_argument("--server-cpu", default="1")
     ap.add_argument("--client-cpu", default="0")
     ap.add_argument("--wrk", default="wrk")
+    ap.add_argument("--realtime", action="store_true", help="servers and load under SCHED_FIFO (chrt -f 1)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.realtime:
+        PRIORITY.extend(["chrt", "-f", "1"])
     grid = GRIDS[args.grid]
     wanted = set(args.libraries.split(",")) if args.libraries else None
     workloads = args.workloads.split(",")
     records = []
     rounds = args.rounds or grid["rounds"]
     for r in range(1, rounds + 1):
-        print("== net round %d/%d (%s grid; server CPU %s, load CPU %s)" % (
-            r, rounds, args.grid, args.server_cpu, args.client_cpu), flush=True)
+        print("== net round %d/%d (%s grid; server CPU %s, load CPU %s%s)" % (
+            r, rounds, args.grid, args.server_cpu, args.client_cpu, "; SCHED_FIFO" if args.realtime else ""),
+            flush=True)
         if "echo" in workloads:
             for library in ECHO_LIBRARIES:
                 if wanted is None or library in wanted:
