@@ -17,11 +17,14 @@ its listeners are up (/proc/net/tcp), runs the load, and kills it; the report ta
 figure's median over the rounds. The output is a JSON list of records, one per figure and
 round: {"workload", "library", "params", "metric", "value", "unit"}.
 
---realtime runs the servers and load generators under SCHED_FIFO (chrt -f 1; root only),
-so that on a machine busy with other work they are woken at once instead of waiting for
-the end of another process's time slice: the figures then describe the libraries rather
-than the machine's load. The kernel's real-time throttling still leaves other processes
-5% of each second.
+--realtime runs the servers and load generators of the one-loop points under SCHED_FIFO
+(chrt -f 1; root only), so that on a machine busy with other work they are woken at once
+instead of waiting for the end of another process's time slice (a lower nice value does
+not help when the other work is in another cgroup): the figures then describe the
+libraries rather than the machine's load. The kernel's real-time throttling still leaves
+other processes 5% of each second, which can stall a point that keeps a CPU busy for more
+than 0.95 s. The two-loop HTTP points stay at the normal priority: there the server's and
+wrk's threads share the CPUs, and SCHED_FIFO threads of one priority do not take turns.
 """
 import argparse
 import json
@@ -69,8 +72,8 @@ def listeners(port):
 PRIORITY = []
 
 
-def pinned(cpus, command):
-    return PRIORITY + ["taskset", "-c", cpus] + command
+def pinned(cpus, command, priority=True):
+    return (PRIORITY if priority else []) + ["taskset", "-c", cpus] + command
 
 
 class Server:
@@ -78,7 +81,7 @@ class Server:
 
     def __init__(self, binary, cpus, loops=1):
         self.port = free_port()
-        self.process = subprocess.Popen(pinned(cpus, [binary, str(self.port), str(loops)]))
+        self.process = subprocess.Popen(pinned(cpus, [binary, str(self.port), str(loops)], loops == 1))
         deadline = time.monotonic() + 10
         while listeners(self.port) < loops:
             if self.process.poll() is not None:
@@ -146,7 +149,7 @@ def run_http(args, grid, library, loops, records):
         connections = grid["http_connections"]
         out = subprocess.run(pinned(args.client_cpu if loops == 1 else both,
                                     [args.wrk, "-t%d" % loops, "-c%d" % connections, "-d%ds" % grid["http_seconds"],
-                                     "--latency", "http://127.0.0.1:%d/" % server.port]),
+                                     "--latency", "http://127.0.0.1:%d/" % server.port], loops == 1),
                              check=True, capture_output=True, text=True, timeout=60).stdout
         result = parse_wrk(out)
         if result.get("errors"):
