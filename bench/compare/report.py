@@ -418,6 +418,8 @@ def main():
     charts = []
     for w in workloads:
         rows = sorted(((p, m, u), v) for (ww, p, m, u), v in fig.items() if ww == w)
+        if w in FLOOR_IN_CHART:  # by the parameters' values: 64 before 4096
+            rows.sort(key=lambda r: ([v for _, v in sorted(json.loads(r[0][0]).items())], r[0][1]))
         libs = [l for l in present if any(l in v for _, v in rows)]
         print()
         print(table(w, rows, libs, fig))
