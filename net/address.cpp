@@ -96,8 +96,10 @@ bool parse_ipv6(std::string_view text, uint8_t* out) noexcept {
   uint16_t full[8] = {};
   const int tail = gap < 0 ? 0 : count - gap;
   const int head = count - tail;
-  for (int i = 0; i < head; ++i) full[i] = groups[i];
-  for (int i = 0; i < tail; ++i) full[8 - tail + i] = groups[head + i];
+  for (int i = 0; i < head; ++i)
+    full[i] = groups[i];
+  for (int i = 0; i < tail; ++i)
+    full[8 - tail + i] = groups[head + i];
   for (int i = 0; i < 8; ++i) {
     out[2 * i] = static_cast<uint8_t>(full[i] >> 8);
     out[2 * i + 1] = static_cast<uint8_t>(full[i]);
@@ -142,7 +144,8 @@ struct Writer {
     }
   }
   void put(std::string_view text) noexcept {
-    for (char c : text) put(c);
+    for (char c : text)
+      put(c);
   }
   void put_decimal(uint64_t value) noexcept {
     char digits[20];
@@ -151,7 +154,8 @@ struct Writer {
       digits[n++] = static_cast<char>('0' + value % 10);
       value /= 10;
     } while (value != 0);
-    while (n > 0) put(digits[--n]);
+    while (n > 0)
+      put(digits[--n]);
   }
   void put_hex(unsigned value) noexcept {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -176,9 +180,10 @@ struct Writer {
 // (the first of equal runs) as "::"; ::ffff:a.b.c.d for a mapped IPv4 address.
 void put_ipv6(Writer& w, const uint8_t* bytes) noexcept {
   uint16_t groups[8];
-  for (int i = 0; i < 8; ++i) groups[i] = static_cast<uint16_t>(bytes[2 * i] << 8 | bytes[2 * i + 1]);
-  const bool mapped = groups[0] == 0 && groups[1] == 0 && groups[2] == 0 && groups[3] == 0 && groups[4] == 0 &&
-                      groups[5] == 0xffff;
+  for (int i = 0; i < 8; ++i)
+    groups[i] = static_cast<uint16_t>(bytes[2 * i] << 8 | bytes[2 * i + 1]);
+  const bool mapped =
+      groups[0] == 0 && groups[1] == 0 && groups[2] == 0 && groups[3] == 0 && groups[4] == 0 && groups[5] == 0xffff;
   int best_start = -1;
   int best_length = 1;
   for (int i = 0; i < 8;) {
@@ -187,7 +192,8 @@ void put_ipv6(Writer& w, const uint8_t* bytes) noexcept {
       continue;
     }
     int j = i;
-    while (j < 8 && groups[j] == 0) ++j;
+    while (j < 8 && groups[j] == 0)
+      ++j;
     if (j - i > best_length) {
       best_start = i;
       best_length = j - i;

@@ -15,7 +15,8 @@ bool ReceiveFromOperation::attempt() noexcept {
     return true;
   }
   Endpoint endpoint;
-  Result<ReceivedDatagram> received = socket_receive_from(socket->fd(), buffer, size, want_sender ? &endpoint : nullptr);
+  Result<ReceivedDatagram> received =
+      socket_receive_from(socket->fd(), buffer, size, want_sender ? &endpoint : nullptr);
   if (!received) {
     outcome = received.error();
     return received.error() != Error(EAGAIN);
@@ -37,8 +38,8 @@ bool SendToOperation::attempt() noexcept {
     outcome = Error(EINVAL);
     return true;
   }
-  outcome = to != nullptr ? socket_send_to(socket->fd(), data, size, to->endpoint())
-                          : socket_send(socket->fd(), data, size);
+  outcome =
+      to != nullptr ? socket_send_to(socket->fd(), data, size, to->endpoint()) : socket_send(socket->fd(), data, size);
   return outcome || outcome.error() != Error(EAGAIN);
 }
 

@@ -72,13 +72,11 @@ class DatagramSocket : public Socket {
 
   // The next datagram and its sender.
   detail::SocketAwait<detail::ReceiveFromOperation> receive_from(void* buffer, std::size_t size) noexcept {
-    return detail::SocketAwait<detail::ReceiveFromOperation>(
-        detail::ReceiveFromOperation{this, buffer, size, true});
+    return detail::SocketAwait<detail::ReceiveFromOperation>(detail::ReceiveFromOperation{this, buffer, size, true});
   }
   // The next datagram (connected mode, or when the sender does not matter).
   detail::SocketAwait<detail::ReceiveFromOperation> receive(void* buffer, std::size_t size) noexcept {
-    return detail::SocketAwait<detail::ReceiveFromOperation>(
-        detail::ReceiveFromOperation{this, buffer, size, false});
+    return detail::SocketAwait<detail::ReceiveFromOperation>(detail::ReceiveFromOperation{this, buffer, size, false});
   }
   // Sends one datagram to `to`; `to` must outlive the await. Gives the bytes sent (all).
   detail::SocketAwait<detail::SendToOperation> send_to(const void* data, std::size_t size,

@@ -28,6 +28,11 @@ ListenerBase::~ListenerBase() {
   if (reserve_ >= 0) (void)close_descriptor(reserve_);
 }
 
+Error ListenerBase::close() noexcept {
+  if (reserve_ >= 0) (void)close_descriptor(std::exchange(reserve_, -1));
+  return Socket::close();
+}
+
 Error ListenerBase::open(const SocketAddress& address, SocketType type, const ListenOptions& options) noexcept {
   const SocketFamily family = address.endpoint().family;
   Result<int> opened = socket_open(family, type);
@@ -45,7 +50,7 @@ Error ListenerBase::open(const SocketAddress& address, SocketType type, const Li
   if (Error error = socket_bind(socket.fd(), address.endpoint())) return error;
   if (Error error = socket_listen(socket.fd(), options.backlog)) return error;
   // The spare: where the system has no such limit (Windows, ENOSYS) there is none.
-  Result<int> reserve = reserve_descriptor(socket.fd());
+  Result<int> reserve = reserve_descriptor();
   if (!reserve && reserve.error() != Error(ENOSYS)) return reserve.error();
   Socket::operator=(std::move(socket));
   reserve_ = reserve ? reserve.value() : -1;
@@ -76,7 +81,7 @@ Result<int> ListenerBase::try_accept(SocketAddress* peer) noexcept {
       (void)close_descriptor(shed.value());
       ++shed_;
     }
-    Result<int> reserve = reserve_descriptor(fd_);
+    Result<int> reserve = reserve_descriptor();
     if (reserve) reserve_ = reserve.value();
     return accepted.error();
   }

@@ -15,14 +15,13 @@
 // Out of descriptors (EMFILE, ENFILE). A listener whose queue holds a connection stays
 // readable, so a server that cannot accept it would wake at once forever and leave the
 // peer hanging. Each listener keeps one spare descriptor (platform/socket.hpp,
-// reserve_descriptor). When accept fails for want of descriptors, the listener gives the
-// spare back, accepts the waiting connections and closes them (their peers see the end of
-// the stream or a reset at once), takes the spare again, and accept() gives EMFILE (or
-// ENFILE) once, for the server to log or shed load. The next accept() waits for the
-// next connection as usual: nothing spins. shed_connections() counts those closed.
-// When even the spare cannot be taken back (another thread took the descriptor), the
-// connections wait in the queue and accept() gives the error each time it is called;
-// Windows has no such limit and no spare.
+// reserve_descriptor: an eventfd on Linux, an unbound local socket on FreeBSD and macOS). When accept fails for want of
+// descriptors, the listener gives the spare back, accepts the waiting connections and closes them (their peers see the
+// end of the stream or a reset at once), takes the spare again, and accept() gives EMFILE (or ENFILE) once, for the
+// server to log or shed load. The next accept() waits for the next connection as usual: nothing spins.
+// shed_connections() counts those closed. When even the spare cannot be taken back (another thread took the
+// descriptor), the connections wait in the queue and accept() gives the error each time it is called; Windows has no
+// such limit and no spare.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +31,9 @@
 namespace evflow {
 
 struct ListenOptions {
-  int backlog = 1024;        // the kernel caps it (net.core.somaxconn on Linux)
-  bool reuse_port = false;   // SO_REUSEPORT: several listeners (one per loop) share the port
-  bool ipv6_only = false;    // an IPv6 listener takes no IPv4 connection (IPV6_V6ONLY)
+  int backlog = 1024;       // the kernel caps it (net.core.somaxconn on Linux)
+  bool reuse_port = false;  // SO_REUSEPORT: several listeners (one per loop) share the port
+  bool ipv6_only = false;   // an IPv6 listener takes no IPv4 connection (IPV6_V6ONLY)
 };
 
 namespace detail {
@@ -65,6 +64,10 @@ class ListenerBase : public Socket {
       : Socket(std::move(other)), reserve_(std::exchange(other.reserve_, -1)), shed_(other.shed_) {}
   ListenerBase& operator=(ListenerBase&& other) noexcept;
   ~ListenerBase();
+
+  // Closes the listening socket and the spare: connections to the address are refused
+  // from now on. The error close(2) reported for the listening socket.
+  Error close() noexcept;
 
   // Connections accepted and closed at once for want of descriptors (see above).
   uint64_t shed_connections() const noexcept { return shed_; }

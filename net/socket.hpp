@@ -126,7 +126,11 @@ class SocketAwait : public CancellableAwait, private Operation {
     auto ready = [this](Io& io, Events events) {
       if (!Operation::attempt()) return;  // spurious readiness: the watcher stays
       Io::Handover* slot = Operation::handover();
-      if (slot != nullptr && !events.invalid()) *slot = io.hand_over();
+      if (slot != nullptr && !events.invalid()) {
+        *slot = io.hand_over();
+      } else {
+        io.stop();
+      }
       complete();
     };
     Io::Handover* slot = Operation::handover();

@@ -121,14 +121,14 @@ struct ConnectOperation {
   bool attempt() noexcept {
     if (!started_) {
       started_ = true;
-      error_ = begin_connect(address_, local_, fd_);
-      return error_ != Error(EINPROGRESS);
+      connect_error_ = begin_connect(address_, local_, fd_);
+      return connect_error_ != Error(EINPROGRESS);
     }
-    error_ = socket_take_error(fd_);
+    connect_error_ = socket_take_error(fd_);
     return true;
   }
   Result<Stream> result(Error interrupted) noexcept {
-    const Error error = interrupted ? interrupted : error_;
+    const Error error = interrupted ? interrupted : connect_error_;
     if (error) return error;
     return Stream(std::exchange(fd_, -1));
   }
@@ -138,9 +138,8 @@ struct ConnectOperation {
   bool local_;
   int fd_ = -1;
   bool started_ = false;
-  Error error_;
+  Error connect_error_;
 };
-
 
 }  // namespace detail
 

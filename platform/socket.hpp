@@ -49,7 +49,7 @@ struct Endpoint {
 
 // The options net/ sets. Each maps to one setsockopt() level and name per OS.
 enum class SocketOption : uint8_t {
-  reuse_address,   // SO_REUSEADDR (Windows: SO_EXCLUSIVEADDRUSE is not set; see win/socket.cpp)
+  reuse_address,   // SO_REUSEADDR; Windows: nothing, which already binds over TIME_WAIT (win/socket.cpp, note e)
   reuse_port,      // SO_REUSEPORT (Linux >= 3.9, FreeBSD, macOS); ENOPROTOOPT on Windows
   no_delay,        // TCP_NODELAY
   keep_alive,      // SO_KEEPALIVE
@@ -133,9 +133,11 @@ Result<Endpoint> socket_peer_address(int fd) noexcept;
 // A spare descriptor kept open so that, when accept() fails with EMFILE or ENFILE, one
 // can be given back, the waiting connection accepted and closed (so its peer is not left
 // hanging and the listener stops being readable), and the spare taken again
-// (net/listener.hpp). POSIX: a duplicate of `fd` (fcntl F_DUPFD_CLOEXEC), which costs no
-// file-system access and no open file. Windows, which has no descriptor limit of that
+// (net/listener.hpp). Linux: an eventfd; FreeBSD and macOS: an unbound local datagram
+// socket. Neither touches the file system. Not a duplicate of the listener: a duplicate
+// would keep the listening socket open (and its epoll registration alive) after the
+// listener's own descriptor is closed. Windows, which has no descriptor limit of that
 // kind: ENOSYS.
-Result<int> reserve_descriptor(int fd) noexcept;
+Result<int> reserve_descriptor() noexcept;
 
 }  // namespace evflow::detail

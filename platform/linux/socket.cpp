@@ -344,8 +344,6 @@ Result<Endpoint> socket_local_address(int fd) noexcept { return address_of(fd, n
 
 Result<Endpoint> socket_peer_address(int fd) noexcept { return address_of(fd, nr::getpeername); }
 
-Result<int> reserve_descriptor(int fd) noexcept {
-  return linux_abi::detail::to_int(raw_syscall(nr::fcntl, fd, kDuplicateCloseOnExec, 0));
-}
+Result<int> reserve_descriptor() noexcept { return linux_abi::eventfd(0); }
 
 }  // namespace evflow::detail

@@ -43,9 +43,6 @@ inline constexpr int kShutdownRead = 0;   // SHUT_RD
 inline constexpr int kShutdownWrite = 1;  // SHUT_WR
 inline constexpr int kShutdownBoth = 2;   // SHUT_RDWR
 
-// fcntl(2) command: include/uapi/linux/fcntl.h (F_LINUX_SPECIFIC_BASE + 6).
-inline constexpr int kDuplicateCloseOnExec = 1030;  // F_DUPFD_CLOEXEC
-
 // struct sockaddr_in: include/uapi/linux/in.h. Port and address in network byte order.
 struct SockaddrIpv4 {
   uint16_t family;
