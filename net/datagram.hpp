@@ -40,6 +40,7 @@ struct ReceiveFromOperation {
   Result<Datagram> outcome = Datagram{};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<Datagram> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
@@ -57,6 +58,7 @@ struct SendToOperation {
   Result<std::size_t> outcome = std::size_t{0};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
