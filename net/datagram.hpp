@@ -85,7 +85,8 @@ class DatagramSocket : public Socket {
                                                        const SocketAddress& to) noexcept {
     return detail::SocketAwait<detail::SendToOperation>(detail::SendToOperation{this, data, size, &to});
   }
-  // Sends one datagram to the connected peer (EDESTADDRREQ when not connected).
+  // Sends one datagram to the connected peer (EDESTADDRREQ when not connected; Windows:
+  // ENOTCONN).
   detail::SocketAwait<detail::SendToOperation> send(const void* data, std::size_t size) noexcept {
     return detail::SocketAwait<detail::SendToOperation>(detail::SendToOperation{this, data, size, nullptr});
   }
