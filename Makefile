@@ -138,6 +138,11 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%$(EXE))
 COMPARE_LIBRARIES := kernel evflow libev libuv libevent asio
 COMPARE_BINS := $(COMPARE_LIBRARIES:%=$(BUILD)/bench/compare/%)
 
+# The socket workloads (bench/net/): a server per library and workload, and the echo load
+# generator; bench/net/run.py runs them.
+NET_SRCS := $(wildcard bench/net/*.cpp)
+NET_BINS := $(NET_SRCS:bench/net/%.cpp=$(BUILD)/bench/net/%)
+
 FUZZ_SRCS := $(wildcard fuzz/*_fuzz.cpp)
 FUZZ_NAMES := $(FUZZ_SRCS:fuzz/%.cpp=%)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
@@ -151,7 +156,7 @@ HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=
   $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
-.PHONY: all lib test check manual-check bench bench-quick bench-tasks bench-compare bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
+.PHONY: all lib test check manual-check bench bench-quick bench-tasks bench-compare bench-net bench-net-build bench-net-run bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check \
         windows windows-build windows-bench windows-bench-build
 
@@ -167,6 +172,8 @@ help:
 	@echo "make bench      run the benchmarks and the comparison with libev, libuv, libevent, Asio"
 	@echo "                (pinned to one CPU; tables, bench/results/latest.json, charts)"
 	@echo "make bench-quick the comparison on a reduced grid (about a minute)"
+	@echo "make bench-net  the socket workloads alone (echo, HTTP under wrk; evflow, libuv, libev,"
+	@echo "                libevent, Asio, the epoll floor), merged into bench/results/latest.json"
 	@echo "make bench-tasks the coroutine-task benchmark alone (evflow, Asio, Boost.Fiber), merged into"
 	@echo "                bench/results/latest.json and tasks.svg"
 	@echo "make fuzz       every fuzz/ target for FUZZ_SECONDS (default 60), FUZZ_JOBS (2) at a time"
@@ -372,7 +379,7 @@ BENCH_LIBS := -lbenchmark -lpthread
 # What one program links besides: BENCH_LIBS_<program>. task_bench's stackful peer,
 # Boost.Fiber (Debian's libboost-fiber-dev), over Boost.Context.
 BENCH_LIBS_task_bench := -lboost_fiber -lboost_context
-bench-build: $(BENCH_BINS) $(COMPARE_BINS)
+bench-build: $(BENCH_BINS) $(COMPARE_BINS) $(NET_BINS)
 $(BUILD)/bench/%$(EXE): $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS_$*) $(BENCH_LIBS) $(PLATFORM_LIBS)
@@ -391,6 +398,14 @@ $(BUILD)/bench/compare/asio.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror
 .SECONDEXPANSION:
 $(COMPARE_BINS): $(BUILD)/bench/compare/%: $(BUILD)/bench/compare/%.o $$(filter $(LIB),$$(COMPARE_LIBS_$$*))
 	$(CXX) $(LDFLAGS) -o $@ $< $(COMPARE_LIBS_$*) $(BENCH_LIBS)
+
+# bench/net/<workload>_<library>: linked as the comparison's program of that library is
+# (echo_client with nothing), without Google Benchmark.
+NET_LIBRARY = $(lastword $(subst _, ,$(1)))
+$(BUILD)/bench/net/%.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror
+$(BUILD)/bench/net/echo_asio.o $(BUILD)/bench/net/http_asio.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror -DASIO_NO_DEPRECATED
+$(NET_BINS): $(BUILD)/bench/net/%: $(BUILD)/bench/net/%.o $$(filter $(LIB),$$(COMPARE_LIBS_$$(call NET_LIBRARY,$$*)))
+	$(CXX) $(LDFLAGS) -o $@ $< $(COMPARE_LIBS_$(call NET_LIBRARY,$*)) -lpthread
 
 # make bench: the micro-benchmarks of bench/*.cpp, then the comparison, each program
 # pinned to CPU 1. BENCH_ARGS goes to every program (e.g. --benchmark_filter=benchc).
@@ -412,7 +427,9 @@ bench: bench-deps
 	    $$(case $$b in */task_bench) echo '$(TASK_BENCH_ARGS)';; esac) \
 	    --benchmark_out=$(BENCH_MICRO_OUT)/$$(basename $$b).json --benchmark_out_format=json $(BENCH_ARGS) \
 	    || exit 1; done
-	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=full TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json
+	$(MAKE) --no-print-directory bench-net-run NET_GRID=full
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=full TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json \
+	  NET_RESULTS=$(BENCH_NET_OUT)/net.json
 
 bench-quick: bench-deps
 	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-build
@@ -420,7 +437,9 @@ bench-quick: bench-deps
 	taskset -c $(BENCH_CPU) build/release/bench/task_bench --benchmark_repetitions=3 \
 	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.05 $(TASK_BENCH_ARGS) \
 	  --benchmark_out=$(BENCH_MICRO_OUT)/task_bench.json --benchmark_out_format=json $(BENCH_ARGS)
-	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=quick TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json
+	$(MAKE) --no-print-directory bench-net-run NET_GRID=quick
+	$(MAKE) $(PARALLEL) --no-print-directory bench-compare GRID=quick TASK_RESULTS=$(BENCH_MICRO_OUT)/task_bench.json \
+	  NET_RESULTS=$(BENCH_NET_OUT)/net.json
 
 # The coroutine-task rows alone: task_bench run as make bench runs it, its figures merged
 # into bench/results/latest.json (every other workload's records kept) and tasks.svg redrawn.
@@ -431,12 +450,34 @@ bench-tasks: bench-deps
 	  --benchmark_out=$(BENCH_MICRO_OUT)/task_bench.json --benchmark_out_format=json $(BENCH_ARGS)
 	python3 bench/compare/report.py --merge --out bench/results $(BENCH_MICRO_OUT)/task_bench.json
 
+# The socket workloads alone (bench/net/, bench/net/run.py): each server of each library,
+# a fresh process per round, pinned to BENCH_CPU, its load generator (echo_client, or wrk)
+# to NET_CLIENT_CPU; with two loops the server and wrk share both. Their figures are merged
+# into bench/results/latest.json (every other workload's records kept), echo.svg and
+# http.svg redrawn. NET_GRID=full (make bench's: 3 rounds) or quick (make bench-quick's).
+# NET_ARGS goes to run.py, e.g. NET_ARGS=--realtime (SCHED_FIFO, as root) on a busy machine.
+NET_GRID ?= full
+NET_ARGS ?=
+NET_CLIENT_CPU ?= 0
+BENCH_NET_OUT := build/release/bench/net-results
+bench-net: bench-deps
+	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release bench-net-build
+	$(MAKE) --no-print-directory bench-net-run
+	python3 bench/compare/report.py --merge --out bench/results $(BENCH_NET_OUT)/net.json
+bench-net-build: $(NET_BINS)
+bench-net-run:
+	@rm -rf $(BENCH_NET_OUT) && mkdir -p $(BENCH_NET_OUT)
+	python3 bench/net/run.py --bin build/release/bench/net --grid $(NET_GRID) --server-cpu $(BENCH_CPU) \
+	  --client-cpu $(NET_CLIENT_CPU) --out $(BENCH_NET_OUT)/net.json $(NET_ARGS)
+
 # Rounds: every program runs once per round, in turn, so that drift of this shared machine
 # hits every library alike; the report takes each figure's median over the rounds.
-# TASK_RESULTS: a task_bench JSON to report beside them (make bench and bench-quick set it).
+# TASK_RESULTS: a task_bench JSON to report beside them, NET_RESULTS bench/net/run.py's
+# records (make bench and bench-quick set both).
 GRID ?= full
 ROUNDS ?= $(if $(filter quick,$(GRID)),1,3)
 TASK_RESULTS ?=
+NET_RESULTS ?=
 bench-compare:
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
 	@for r in $$(seq 1 $(ROUNDS)); do for lib in $(COMPARE_LIBRARIES); do \
@@ -445,14 +486,15 @@ bench-compare:
 	    --benchmark_out=$(BENCH_OUT)/round$$r-$$lib.json --benchmark_out_format=json $(BENCH_ARGS) >/dev/null \
 	    || exit 1; \
 	done; done
-	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json $(TASK_RESULTS)
+	python3 bench/compare/report.py --out bench/results $(BENCH_OUT)/round*.json $(TASK_RESULTS) $(NET_RESULTS)
 
 bench-deps:
 	@./.ci/deps.sh bench
 
-# A few seconds of the comparison and of task_bench, so that `make check` proves every
-# program runs and the report (JSON, tables, gnuplot charts) is produced; the figures go to
-# a scratch directory.
+# A few seconds of the comparison, of task_bench and of the socket workloads (bench/net/,
+# all on CPU 0, which every machine has), so that `make check` proves every program runs
+# and the report (JSON, tables, gnuplot charts) is produced; the figures go to a scratch
+# directory.
 bench-smoke:
 	@rm -rf build/bench-smoke && mkdir -p build/bench-smoke
 	@for lib in $(COMPARE_LIBRARIES); do \
@@ -461,6 +503,8 @@ bench-smoke:
 	done
 	@build/release/bench/task_bench --benchmark_min_time=0.01 \
 	  --benchmark_out=build/bench-smoke/task_bench.json --benchmark_out_format=json >/dev/null
+	@python3 bench/net/run.py --bin build/release/bench/net --grid smoke --server-cpu 0 --client-cpu 0 \
+	  --out build/bench-smoke/net.json >/dev/null
 	python3 bench/compare/report.py --out build/bench-smoke build/bench-smoke/*.json
 
 # --- fuzzing --------------------------------------------------------------------

@@ -25,6 +25,8 @@ bench_deps=(
   "python3:/usr/bin/python3"
   "gnuplot-nox:/usr/bin/gnuplot"
   "util-linux:/usr/bin/taskset"
+  # bench/net/: the HTTP workload's load generator
+  "wrk:/usr/bin/wrk"
 )
 check_deps=(
   # the package check: consumers built with pkg-config and with CMake

@@ -40,6 +40,7 @@ struct ReceiveFromOperation {
   Result<Datagram> outcome = Datagram{};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<Datagram> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
@@ -57,6 +58,7 @@ struct SendToOperation {
   Result<std::size_t> outcome = std::size_t{0};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
@@ -83,7 +85,8 @@ class DatagramSocket : public Socket {
                                                        const SocketAddress& to) noexcept {
     return detail::SocketAwait<detail::SendToOperation>(detail::SendToOperation{this, data, size, &to});
   }
-  // Sends one datagram to the connected peer (EDESTADDRREQ when not connected).
+  // Sends one datagram to the connected peer (EDESTADDRREQ when not connected; Windows:
+  // ENOTCONN).
   detail::SocketAwait<detail::SendToOperation> send(const void* data, std::size_t size) noexcept {
     return detail::SocketAwait<detail::SendToOperation>(detail::SendToOperation{this, data, size, nullptr});
   }

@@ -49,6 +49,7 @@ struct AcceptOperation {
   Result<int> outcome = Error(EAGAIN);
   int fd() const noexcept;
   Io::Handover* handover() noexcept;
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<Stream> result(Error interrupted) noexcept {
     if (interrupted) return interrupted;

@@ -6,6 +6,7 @@
 namespace evflow {
 
 int Socket::release() noexcept {
+  read_drained_ = false;
   read_handover_ = {};
   write_handover_ = {};
   return std::exchange(fd_, -1);
@@ -13,6 +14,7 @@ int Socket::release() noexcept {
 
 Error Socket::close() noexcept {
   if (fd_ < 0) return Error();
+  read_drained_ = false;
   read_handover_ = {};
   write_handover_ = {};
   return detail::close_descriptor(std::exchange(fd_, -1));

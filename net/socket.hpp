@@ -8,6 +8,12 @@
 //    stream), the task goes on without suspending. After 64 such completions in a row
 //    the task goes through the ready queue once, so that a peer that always has data
 //    cannot keep the loop from its other tasks, its timers and its I/O.
+//    One exception, for reads: when the socket's last read showed its receive buffer
+//    empty (EAGAIN, or fewer bytes than asked for: a stream socket gives all it holds),
+//    the next read does not try first but waits for readiness at once, which the loop's
+//    next poll reports if data came meanwhile (level-triggered). In a request-response
+//    exchange the read after a reply would otherwise always be a wasted system call; a
+//    server with many connections makes one call per message instead of two.
 // 3. Only on EAGAIN does the task wait: the await starts an Io watcher embedded in the
 //    awaiting frame, and the call is tried again in the watcher's callback, waiting
 //    again on EAGAIN (spurious readiness). When the await completes, the watcher hands its
@@ -56,12 +62,14 @@ class Socket {
   explicit Socket(int fd) noexcept : fd_(fd) {}
   Socket(Socket&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),
+        read_drained_(std::exchange(other.read_drained_, false)),
         read_handover_(std::exchange(other.read_handover_, {})),
         write_handover_(std::exchange(other.write_handover_, {})) {}
   Socket& operator=(Socket&& other) noexcept {
     if (this != &other) {
       (void)close();
       fd_ = std::exchange(other.fd_, -1);
+      read_drained_ = std::exchange(other.read_drained_, false);
       read_handover_ = std::exchange(other.read_handover_, {});
       write_handover_ = std::exchange(other.write_handover_, {});
     }
@@ -87,6 +95,7 @@ class Socket {
  protected:
   friend struct detail::SocketAccess;
   int fd_ = -1;
+  bool read_drained_ = false;    // the last read found the receive buffer empty (step 2 above)
   Io::Handover read_handover_;   // what the last completed read-side wait left
   Io::Handover write_handover_;  // the same for the write side
 };
@@ -95,6 +104,7 @@ namespace detail {
 
 struct SocketAccess {
   static Io::Handover& read_handover(Socket& s) noexcept { return s.read_handover_; }
+  static bool& read_drained(Socket& s) noexcept { return s.read_drained_; }
   static Io::Handover& write_handover(Socket& s) noexcept { return s.write_handover_; }
 };
 
@@ -105,6 +115,8 @@ struct SocketAccess {
 //   Io::Handover* handover();                  the socket's slot for this direction, or null
 //   bool attempt() noexcept;                   tries the call: true when finished (result kept),
 //                                              false on EAGAIN
+//   bool wait_first() const;                   true: the call is known to give EAGAIN now
+//                                              (a drained receive buffer): wait without trying
 //   auto result(Error interrupted) noexcept;   what the await gives; `interrupted` is
 //                                              ECANCELED, or why the wait could not start
 template <class Operation>
@@ -118,7 +130,7 @@ class SocketAwait : public CancellableAwait, private Operation {
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     if (!enter<SocketAwait>(awaiting)) return awaiting;  // cancelled: ECANCELED at once
-    if (Operation::attempt()) {
+    if (!Operation::wait_first() && Operation::attempt()) {
       root_->suspended = nullptr;
       return root_->scheduler->transfer(*root_, awaiting);
     }

@@ -28,6 +28,9 @@ bool ReadOperation::attempt() noexcept {
     return true;
   }
   outcome = socket_receive(socket->fd(), buffer, size);
+  // Drained: nothing there, or less than asked for (a stream gives all it holds).
+  SocketAccess::read_drained(*socket) =
+      outcome ? outcome.value() != 0 && outcome.value() < size : outcome.error() == Error(EAGAIN);
   return outcome || outcome.error() != Error(EAGAIN);
 }
 
@@ -39,16 +42,19 @@ bool ReadExactOperation::attempt() noexcept {
   while (outcome.bytes < size) {
     Result<std::size_t> n = socket_receive(socket->fd(), buffer + outcome.bytes, size - outcome.bytes);
     if (!n) {
+      SocketAccess::read_drained(*socket) = n.error() == Error(EAGAIN);
       if (n.error() == Error(EAGAIN)) return false;
       outcome.error = n.error();
       return true;
     }
     if (n.value() == 0) {
+      SocketAccess::read_drained(*socket) = false;
       outcome.end_of_stream = true;
       return true;
     }
     outcome.bytes += n.value();
   }
+  SocketAccess::read_drained(*socket) = false;
   return true;
 }
 

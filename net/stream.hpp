@@ -42,6 +42,7 @@ struct ReadOperation {
   Result<std::size_t> outcome = std::size_t{0};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
+  bool wait_first() const noexcept { return SocketAccess::read_drained(*socket) && buffer != nullptr && size != 0; }
   bool attempt() noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
@@ -58,6 +59,7 @@ struct ReadExactOperation {
   Transfer outcome{};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
+  bool wait_first() const noexcept { return SocketAccess::read_drained(*socket) && buffer != nullptr && size != 0; }
   bool attempt() noexcept;
   Transfer result(Error interrupted) const noexcept {
     Transfer t = outcome;
@@ -75,6 +77,7 @@ struct WriteOperation {
   Result<std::size_t> outcome = std::size_t{0};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
@@ -91,6 +94,7 @@ struct WriteAllOperation {
   Transfer outcome{};
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
   Transfer result(Error interrupted) const noexcept {
     Transfer t = outcome;
@@ -118,6 +122,7 @@ struct ConnectOperation {
   }
   int fd() const noexcept { return fd_; }
   Io::Handover* handover() noexcept { return nullptr; }
+  bool wait_first() const noexcept { return false; }
   bool attempt() noexcept {
     if (!started_) {
       started_ = true;

@@ -2,14 +2,15 @@
 """Turns the Google Benchmark JSON of the comparison programs into evflow's bench report.
 
     report.py --out bench/results build/release/bench/results/round*/<library>.json \
-        [build/release/bench/micro/task_bench.json]
+        [build/release/bench/micro/task_bench.json] [build/release/bench/net/net.json]
 
 Each comparison file is one program's run (one library, one round). Counters are named
 <metric>_<unit>; a figure measured in several rounds is reported as the median of its
 rounds. A task_bench file (bench/task_bench.cpp: every library in one program, rows named
 BM_Task<Operation>_<library>, /manual_time after the name for a row timed by hand) gives
 the `tasks` workload: the median of its repetitions when it ran with several, its
-counters ns/op and allocs/op.
+counters ns/op and allocs/op. A file holding a JSON list is bench/net/run.py's: records
+already (the `echo` and `http` workloads, one per figure and round).
 
 Writes <out>/latest.json (one record per figure: workload, library, params, metric, value,
 unit), one SVG chart per workload drawn by gnuplot, and prints a table per workload with
@@ -28,9 +29,9 @@ import sys
 LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio", "boost_fiber"]
 PEERS = ["libev", "libuv", "libevent", "asio", "boost_fiber"]
 # The peer of the first ratio column and of the targets, per workload (libev otherwise).
-REFERENCE = {"tasks": "asio"}
+REFERENCE = {"tasks": "asio", "http": "asio"}
 UNITS = {"ns": "ns", "us": "us", "bytes": "bytes", "per_s": "1/s", "count": "count", "x": "x"}
-HIGHER_IS_BETTER = {"round_trips_per_s"}
+HIGHER_IS_BETTER = {"round_trips_per_s", "round_trips", "requests"}
 # Figures that describe the run rather than rank the libraries: no ratio.
 NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_per_event", "floor_loop",
               "overhead_samples", "cold_loop", "cold_total"}
@@ -38,7 +39,7 @@ NOT_RANKED = {"events", "fired", "expire_extra_iterations", "callbacks", "floor_
 # ratio to the floor measured in its own process (see bench/README.md).
 NORMALISED_BY = {"loop": "loop_vs_floor", "per_event": "loop_vs_floor", "total": "total_vs_floor"}
 WORKLOAD_ORDER = ["syscall_floor", "benchc", "timer_churn", "timer_lateness", "wakeup_pingpong",
-                  "wakeup_burst", "idle_iteration", "memory", "tasks"]
+                  "wakeup_burst", "idle_iteration", "memory", "tasks", "echo", "http"]
 TITLES = {
     "syscall_floor": "Syscall floor (kernel only)",
     "benchc": "bench.c: re-register every watcher, then A active clients pass W=1000 bytes around N socketpairs",
@@ -50,7 +51,12 @@ TITLES = {
     "memory": "Memory: watcher sizes and resident bytes per active timer",
     "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation "
              "(group_cancel_thousand: per cancel of 1,000)",
+    "echo": "Loopback TCP echo: N connections, each sending a message and waiting for its echo",
+    "http": "HTTP/1.1 keep-alive responder under wrk (kernel: the epoll floor)",
 }
+# Workloads whose kernel row is a server of its own (the floor), drawn in the chart and
+# given a column evflow/kernel.
+FLOOR_IN_CHART = {"echo", "http"}
 
 # task_bench's rows: BM_Task<Operation>_<library>. The failure rows pair evflow's failure
 # as a value with Asio's exception, under one operation. The gather and group rows other
@@ -109,6 +115,13 @@ def load_tasks(data, figures, errors):
                     float(b[counter]) * scale)
 
 
+def load_records(data, figures):
+    """bench/net/run.py's records (one per figure and round) into figures."""
+    for r in data:
+        k = (r["workload"], json.dumps(r["params"], sort_keys=True), r["metric"], r["unit"])
+        figures.setdefault(k, {}).setdefault(r["library"], []).append(float(r["value"]))
+
+
 def load(files):
     """{(workload, params-json, metric, unit): {library: [values per round]}}, errors, grids."""
     figures, errors, grids = {}, [], set()
@@ -117,6 +130,9 @@ def load(files):
             continue  # a program whose benchmarks a --benchmark_filter all left out writes nothing
         with open(path) as f:
             data = json.load(f)
+        if isinstance(data, list):
+            load_records(data, figures)
+            continue
         if is_task_bench(data):
             load_tasks(data, figures, errors)
             continue
@@ -174,7 +190,9 @@ def ratio_values(fig, workload, params, metric, values):
 
 def table(workload, rows, libraries, fig):
     reference = REFERENCE.get(workload, "libev")
-    heads = ["params", "metric"] + libraries + ["evflow/" + reference, "evflow/best peer", ""]
+    floor = workload in FLOOR_IN_CHART
+    heads = ["params", "metric"] + libraries + ["evflow/" + reference, "evflow/best peer"] + (
+        ["evflow/kernel"] if floor else []) + [""]
     lines = []
     for (params, metric, unit), values in rows:
         cells = [param_text(params), "%s [%s]" % (metric, unit)] + [fmt(values.get(l)) for l in libraries]
@@ -190,10 +208,13 @@ def table(workload, rows, libraries, fig):
             mark = "*" if normalised else ""
             cells += ["%.2fx%s" % (r_reference, mark) if r_reference is not None else "-",
                       "%.2fx%s" % (r_best, mark) if r_best is not None else "-"]
+            if floor:
+                r_floor = ratio(ev, compared.get("kernel"))
+                cells.append("%.2fx" % r_floor if r_floor is not None else "-")
             if (ev < best) if higher else (ev > best):
                 note = "<- evflow behind"
         else:
-            cells += ["", ""]
+            cells += ["", ""] + ([""] if floor else [])
         cells.append(note)
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [heads] + lines) for i in range(len(heads))]
@@ -211,18 +232,20 @@ def table(workload, rows, libraries, fig):
 
 # What each chart shows (every ranked metric when a workload is not listed).
 CHART_METRICS = {"benchc": ["total", "loop", "overhead_per_event"], "wakeup_pingpong": ["round_trip"],
-                 "tasks": ["time_per_op"]}
+                 "tasks": ["time_per_op"], "echo": ["round_trips", "p99_latency"],
+                 "http": ["requests", "p99_latency"]}
 
 
 # Each library keeps its colour (gnuplot's default line colour of that index) in every chart.
-CHART_COLOURS = {"evflow": 1, "libev": 2, "libuv": 3, "libevent": 4, "asio": 5, "boost_fiber": 6}
+CHART_COLOURS = {"evflow": 1, "libev": 2, "libuv": 3, "libevent": 4, "asio": 5, "boost_fiber": 6, "kernel": 7}
 
 
 def chart(out_dir, workload, rows, libraries, fmt="svg"):
     """A clustered bar chart per workload, one bar per library (log scale). With several
     parameter sets and metrics there is one panel per metric over the parameter sets;
     otherwise one panel over the metrics."""
-    libraries = [l for l in libraries if l != "kernel"] or libraries
+    if workload not in FLOOR_IN_CHART:
+        libraries = [l for l in libraries if l != "kernel"] or libraries
     wanted = CHART_METRICS.get(workload)
     rows = [r for r in rows if r[0][1] not in NOT_RANKED and (wanted is None or r[0][1] in wanted)
             and any(l in r[1] for l in libraries)]
@@ -252,7 +275,8 @@ def chart(out_dir, workload, rows, libraries, fmt="svg"):
         for k, (metric, unit) in enumerate(metrics):
             entries = [(param_text(p), v) for (p, m, u), v in rows if (m, u) == (metric, unit)]
             entries.sort(key=lambda e: param_sets.index(next(p for p in param_sets if param_text(p) == e[0])))
-            panels.append(("%s [%s]" % (metric, unit), "d%d" % k, entries))
+            panels.append(("%s [%s], %s is better" % (metric, unit, "higher" if metric in HIGHER_IS_BETTER else "lower"),
+                           "d%d" % k, entries))
     else:
         entries = [("%s [%s]" % (m, u) if len(param_sets) == 1 else param_text(p), v) for (p, m, u), v in rows]
         title = param_text(param_sets[0]) if len(param_sets) == 1 else "%s [%s]" % metrics[0]
@@ -269,8 +293,9 @@ def chart(out_dir, workload, rows, libraries, fmt="svg"):
               "set rmargin 20"]
     for title, name, entries in panels:
         script += block(name, entries)
+    mixed = len({m in HIGHER_IS_BETTER for m, _ in metrics}) > 1
     script.append("set multiplot layout %d,1 title \"%s\\n(%s; log scale)\"" % (
-        len(panels), TITLES.get(workload, workload),
+        len(panels), TITLES.get(workload, workload), "each panel says which way is better" if mixed else
         "higher is better" if metrics[0][0] in HIGHER_IS_BETTER else "lower is better"))
     for title, name, _ in panels:
         script += ["set title \"%s\"" % title, plot(name)]
@@ -326,6 +351,29 @@ def targets(fig):
             result.append(point(w, json.loads(p), m, 1.0, higher=True))
         if w == "tasks" and m == "time_per_op" and json.loads(p)["op"] in ("spawn_join", "yield", "gather_two"):
             result.append(point(w, json.loads(p), m, 0.1 if json.loads(p)["op"] == "yield" else 0.2))
+    def against(workload, params, metric, limit, higher, peer=None):
+        """evflow / the best peer (or / `peer`, e.g. the kernel floor), against `limit`."""
+        values = fig.get(next((k for k in fig if k[0] == workload and k[2] == metric
+                               and json.loads(k[1]) == params), None), {})
+        if peer is None:
+            others = [values[p] for p in PEERS if p in values]
+            other = (max(others) if higher else min(others)) if others else None
+        else:
+            other = values.get(peer)
+        r = ratio(values.get("evflow"), other)
+        met = r is not None and (r >= limit if higher else r <= limit)
+        return ("%s %s %s (/%s)" % (workload, param_text(json.dumps(params, sort_keys=True)), metric,
+                                   peer or "best peer"),
+                "%s %.2fx" % (">=" if higher else "<=", limit), None if r is None else "%.3fx" % r, met)
+
+    for (w, p, m, _) in sorted(fig):
+        if w == "echo" and m == "round_trips":
+            result.append(against(w, json.loads(p), m, 1.0, True))
+        if w == "echo" and m == "p99_latency":
+            result.append(against(w, json.loads(p), m, 1.0, False))
+        if w == "http" and m == "requests":
+            result.append(against(w, json.loads(p), m, 1.0, True))
+            result.append(against(w, json.loads(p), m, 0.9, True, peer="kernel"))
     result.append(absolute("tasks", {"op": "group_cancel_thousand"}, "time_per_op", 100, "us", 1e3, strict=True))
     result.append(absolute("tasks", {"op": "group_thousand"}, "allocations_per_op", 0, "per child"))
     return [r for r in result if r[2] is not None]
@@ -370,6 +418,8 @@ def main():
     charts = []
     for w in workloads:
         rows = sorted(((p, m, u), v) for (ww, p, m, u), v in fig.items() if ww == w)
+        if w in FLOOR_IN_CHART:  # by the parameters' values: 64 before 4096
+            rows.sort(key=lambda r: ([v for _, v in sorted(json.loads(r[0][0]).items())], r[0][1]))
         libs = [l for l in present if any(l in v for _, v in rows)]
         print()
         print(table(w, rows, libs, fig))
@@ -377,7 +427,8 @@ def main():
         if svg:
             charts.append(svg)
     print()
-    print("## targets (ratio evflow/libev, for the tasks evflow/asio, or evflow's own figure; this run)")
+    print("## targets (ratio evflow/libev, for the tasks evflow/asio, for echo and http evflow/best peer and "
+          "evflow/kernel, or evflow's own figure; this run)")
     if grids and grids != {"full"}:
         print("  (reduced grid: the targets are set for make bench's full grid: the largest ring, 1M timers)")
     failed = 0

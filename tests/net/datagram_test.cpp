@@ -141,7 +141,13 @@ TEST_F(UdpSocketTest, SendWithoutAPeerIsEdestaddrreq) {
   ASSERT_TRUE(a);
   Result<Returned<std::size_t>> sent = run_until_complete(loop, send_connected, &a.value(), "nowhere");
   ASSERT_TRUE(sent);
+#if defined(_WIN32)
+  // Winsock answers WSAENOTCONN (wine: WSAEINVAL) where POSIX says EDESTADDRREQ.
+  const int code = sent.value().error.code();
+  EXPECT_TRUE(code == ENOTCONN || code == EINVAL) << sent.value().error.message();
+#else
   EXPECT_EQ(sent.value().error.code(), EDESTADDRREQ);
+#endif
 }
 
 // Linux reports the ICMP "port unreachable" of an earlier datagram on the next call of a
