@@ -72,6 +72,7 @@ Result<int> ListenerBase::try_accept(SocketAddress* peer) noexcept {
     // Out of descriptors: give the spare back, take every waiting connection and close
     // it, so that the peers hear of it and the listener is not readable for nothing.
     (void)close_descriptor(std::exchange(reserve_, -1));
+    const uint64_t shed_before = shed_;
     for (;;) {
       Result<int> shed = socket_accept(fd_, nullptr);
       if (!shed) {
@@ -83,6 +84,10 @@ Result<int> ListenerBase::try_accept(SocketAddress* peer) noexcept {
     }
     Result<int> reserve = reserve_descriptor();
     if (reserve) reserve_ = reserve.value();
+    // Linux's accept4 takes a descriptor number before it looks at the queue, so it says
+    // EMFILE even when nothing waits: with nothing shed there is nothing to report, and
+    // the accept waits for the next connection instead of failing again at once.
+    if (shed_ == shed_before) return Error(EAGAIN);
     return accepted.error();
   }
 }

@@ -15,13 +15,16 @@
 // Out of descriptors (EMFILE, ENFILE). A listener whose queue holds a connection stays
 // readable, so a server that cannot accept it would wake at once forever and leave the
 // peer hanging. Each listener keeps one spare descriptor (platform/socket.hpp,
-// reserve_descriptor: an eventfd on Linux, an unbound local socket on FreeBSD and macOS). When accept fails for want of
-// descriptors, the listener gives the spare back, accepts the waiting connections and closes them (their peers see the
-// end of the stream or a reset at once), takes the spare again, and accept() gives EMFILE (or ENFILE) once, for the
-// server to log or shed load. The next accept() waits for the next connection as usual: nothing spins.
-// shed_connections() counts those closed. When even the spare cannot be taken back (another thread took the
-// descriptor), the connections wait in the queue and accept() gives the error each time it is called; Windows has no
-// such limit and no spare.
+// reserve_descriptor: an eventfd on Linux, an unbound local socket on FreeBSD and
+// macOS). When accept fails for want of descriptors, the listener gives the spare back,
+// accepts the waiting connections and closes them (their peers see the end of the stream
+// at once), takes the spare again, and accept() gives EMFILE (or ENFILE), once per
+// connection shed, for the server to log or shed load. With nothing waiting (Linux's
+// accept4 says EMFILE even then: it takes a descriptor number first) the accept waits for
+// the next connection as usual: nothing spins. shed_connections() counts those closed.
+// When even the spare cannot be taken back (another thread took the descriptor), the
+// connections wait in the queue and accept() gives the error each time it is called;
+// Windows has no such limit and no spare.
 #pragma once
 
 #include <cstdint>
