@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #if defined(__linux__)
@@ -15,6 +16,12 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 #endif
 
 #include "reactor/timer.hpp"
@@ -62,6 +69,7 @@ class DescriptorShortage {
       const int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
       if (fd < 0) {
         full_ = errno == EMFILE;
+        errno_ = errno;
         break;
       }
       taken_.push_back(fd);
@@ -77,6 +85,8 @@ class DescriptorShortage {
 
   // Every number below the limit is taken.
   bool full() const { return full_; }
+  // What the last attempt to take one failed with.
+  int failure() const { return errno_; }
   // Gives `count` descriptors back.
   void give_back(int count) {
     for (; count > 0 && !taken_.empty(); --count) {
@@ -89,6 +99,7 @@ class DescriptorShortage {
   rlimit saved_{};
   bool lowered_ = false;
   bool full_ = false;
+  int errno_ = 0;
   std::vector<int> taken_;
 };
 
@@ -108,7 +119,11 @@ TEST_F(TcpListenerOutOfDescriptors, AcceptShedsTheWaitingConnectionGivesEmfileOn
   ASSERT_TRUE(first && first.value());
 
   DescriptorShortage shortage;
-  ASSERT_TRUE(shortage.full()) << "could not take every descriptor";
+  if (!shortage.full() && RUNNING_ON_VALGRIND) {
+    GTEST_SKIP() << "valgrind keeps the descriptors near the limit for itself: taking them failed with "
+                 << std::strerror(shortage.failure());
+  }
+  ASSERT_TRUE(shortage.full()) << "could not take every descriptor: " << std::strerror(shortage.failure());
 
   // The server accepts for ever and counts how its accepts ended.
   int out_of_descriptors = 0;
