@@ -172,11 +172,10 @@ bool evaluate(Knote& note, int16_t user_filter, bool macos, Record& out, bool& g
     ready = (p.revents & (POLLOUT | POLLHUP | POLLERR)) != 0;
     if (p.revents & (POLLHUP | POLLERR)) out.flags |= kEvEof;
   }
-  if (out.flags & kEvEof) {
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0) out.fflags = static_cast<uint32_t>(error);
-  }
+  // FreeBSD puts the socket's pending error in fflags with EV_EOF, and leaves it pending.
+  // Linux has no way to read it but SO_ERROR, which clears it: the emulation leaves
+  // fflags 0, so that a failed connect or a reset is still there for the caller's own
+  // SO_ERROR or recv (evflow's backend does not read fflags for descriptors).
   if (note.record.flags & kEvClear) {
     // Edge: report a condition once, again only when it was seen false or grew.
     if (!ready) {
