@@ -6,12 +6,8 @@ namespace evflow {
 namespace detail {
 
 bool ReceiveFromOperation::attempt() noexcept {
-  if (socket->fd() < 0) {
-    outcome = Error(EBADF);
-    return true;
-  }
-  if (buffer == nullptr && size != 0) {
-    outcome = Error(EINVAL);
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome = error;
     return true;
   }
   Endpoint endpoint;
@@ -30,12 +26,8 @@ bool ReceiveFromOperation::attempt() noexcept {
 }
 
 bool SendToOperation::attempt() noexcept {
-  if (socket->fd() < 0) {
-    outcome = Error(EBADF);
-    return true;
-  }
-  if (data == nullptr && size != 0) {
-    outcome = Error(EINVAL);
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome = error;
     return true;
   }
   outcome =

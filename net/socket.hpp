@@ -102,6 +102,14 @@ class Socket {
 
 namespace detail {
 
+// A call on a closed socket (EBADF) or with a null buffer of a non-zero size (EINVAL),
+// found before any system call; or none.
+inline Error check_call(const Socket& socket, const void* buffer, std::size_t size) noexcept {
+  if (socket.fd() < 0) return Error(EBADF);
+  if (buffer == nullptr && size != 0) return Error(EINVAL);
+  return Error();
+}
+
 struct SocketAccess {
   static Io::Handover& read_handover(Socket& s) noexcept { return s.read_handover_; }
   static bool& read_drained(Socket& s) noexcept { return s.read_drained_; }

@@ -7,17 +7,6 @@ namespace evflow {
 
 namespace detail {
 
-namespace {
-
-// A bad buffer or a closed stream, found before any system call; or none.
-Error check_call(const Socket& socket, const void* buffer, std::size_t size) noexcept {
-  if (socket.fd() < 0) return Error(EBADF);
-  if (buffer == nullptr && size != 0) return Error(EINVAL);
-  return Error();
-}
-
-}  // namespace
-
 bool ReadOperation::attempt() noexcept {
   if (const Error error = check_call(*socket, buffer, size)) {
     outcome = error;
