@@ -14,6 +14,12 @@
 //    next poll reports if data came meanwhile (level-triggered). In a request-response
 //    exchange the read after a reply would otherwise always be a wasted system call; a
 //    server with many connections makes one call per message instead of two.
+//    When other tasks are ready to run, such a read also tries once more at the end of
+//    the task phase (TaskScheduler::defer_to_phase_end), after they have run: by then
+//    the peer may have answered, and the task is served in the order its reads began
+//    instead of the order the poll reports (a level-triggered poll reports first the
+//    descriptors it reported last time, which lets recently served connections overtake
+//    the others and doubles the tail latency of a busy server).
 // 3. Only on EAGAIN does the task wait: the await starts an Io watcher embedded in the
 //    awaiting frame, and the call is tried again in the watcher's callback, waiting
 //    again on EAGAIN (spurious readiness). When the await completes, the watcher hands its
@@ -128,31 +134,26 @@ struct SocketAccess {
 //   auto result(Error interrupted) noexcept;   what the await gives; `interrupted` is
 //                                              ECANCELED, or why the wait could not start
 template <class Operation>
-class SocketAwait : public CancellableAwait, private Operation {
+class SocketAwait : public CancellableAwait, private Operation, private PhaseEndWork {
  public:
   static constexpr const char* kActivity = Operation::kActivity;
 
   template <class... Args>
   explicit SocketAwait(Args&&... args) noexcept : Operation(std::forward<Args>(args)...) {}
+  ~SocketAwait() {
+    if (PhaseEndWork::pending) root_->scheduler->withdraw(*this);  // a frame destroyed while waiting
+  }
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     if (!enter<SocketAwait>(awaiting)) return awaiting;  // cancelled: ECANCELED at once
-    if (!Operation::wait_first() && Operation::attempt()) {
+    const bool drained = Operation::wait_first();
+    if (!drained && Operation::attempt()) {
       root_->suspended = nullptr;
       return root_->scheduler->transfer(*root_, awaiting);
     }
     io_.emplace(root_->scheduler->loop());
-    auto ready = [this](Io& io, Events events) {
-      if (!Operation::attempt()) return;  // spurious readiness: the watcher stays
-      Io::Handover* slot = Operation::handover();
-      if (slot != nullptr && !events.invalid()) {
-        *slot = io.hand_over();
-      } else {
-        io.stop();
-      }
-      complete();
-    };
+    auto ready = [this](Io&, Events events) { retry(!events.invalid()); };
     Io::Handover* slot = Operation::handover();
     Error error;
     if (slot != nullptr && slot->fd == Operation::fd() && slot->fd >= 0) {
@@ -164,12 +165,33 @@ class SocketAwait : public CancellableAwait, private Operation {
       refuse(error);
       return awaiting;
     }
+    if (drained && root_->scheduler->busy()) {  // step 2: once more after the tasks ahead
+      PhaseEndWork::run = [](PhaseEndWork& self) noexcept { static_cast<SocketAwait&>(self).retry(true); };
+      root_->scheduler->defer_to_phase_end(*this);
+    }
     return std::noop_coroutine();
   }
   decltype(auto) await_resume() noexcept { return Operation::result(error_); }
-  void stop_waiting() noexcept { io_->stop(); }
+  void stop_waiting() noexcept {
+    io_->stop();
+    root_->scheduler->withdraw(*this);
+  }
 
  private:
+  // The call again (readiness came, or the end of the task phase): the await completes
+  // unless it gives EAGAIN, and then the watcher goes on waiting.
+  void retry(bool keep_registration) noexcept {
+    if (!Operation::attempt()) return;
+    root_->scheduler->withdraw(*this);
+    Io::Handover* slot = Operation::handover();
+    if (slot != nullptr && keep_registration) {
+      *slot = io_->hand_over();
+    } else {
+      io_->stop();
+    }
+    complete();
+  }
+
   std::optional<Io> io_;
 };
 

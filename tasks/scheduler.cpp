@@ -67,7 +67,15 @@ void TaskScheduler::run_ready() noexcept {
   // run_requested_ stays set while tasks run: a wake-up meanwhile only queues.
   FramePool::Scope frames(frames_);
   TaskRoot* const outer = current_;  // a task of another loop, running this one's run()
-  for (int resumed = 0; resumed < kResumptionsPerPhase && ready_head_ != nullptr; ++resumed) {
+  bool phase_end_ran = false;
+  for (int resumed = 0; resumed < kResumptionsPerPhase; ++resumed) {
+    if (ready_head_ == nullptr) {
+      if (phase_end_ran || phase_end_.empty()) break;
+      phase_end_ran = true;  // once a phase: what is left meanwhile waits for the next
+      current_ = outer;
+      run_phase_end();  // may wake tasks, which run in this phase
+      if (ready_head_ == nullptr) break;
+    }
     TaskRoot* root = ready_head_;
     ready_head_ = root->next_ready;
     if (ready_head_ == nullptr) ready_tail_ = &ready_head_;
@@ -86,7 +94,16 @@ void TaskScheduler::run_ready() noexcept {
   }
   current_ = outer;
   run_requested_ = false;
-  if (ready_head_ != nullptr) request_run();  // the rest after the loop has polled and fired timers
+  if (busy()) request_run();  // the rest after the loop has polled and fired timers
+}
+
+void TaskScheduler::run_phase_end() noexcept {
+  // The work left now, each once; work left meanwhile waits for the next turn.
+  phase_end_.for_each([this](PhaseEndWork& work) {
+    phase_end_.remove(work);
+    work.pending = false;
+    work.run(work);
+  });
 }
 
 void TaskScheduler::finished(TaskRoot& root) noexcept {
@@ -167,6 +184,8 @@ void TaskScheduler::end_with_loop() noexcept {
   // its handles (if any) see Cancelled. Nothing runs any more.
   ready_head_ = nullptr;
   ready_tail_ = &ready_head_;
+  while (PhaseEndWork* work = phase_end_.front())
+    withdraw(*work);
   {
     FramePool::Scope frames(frames_);
     while (TaskRoot* root = live_.front()) {

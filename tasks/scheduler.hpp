@@ -13,6 +13,11 @@
 // timers: tasks that only yield never starve the loop, and the iteration's system call is
 // shared by up to kResumptionsPerPhase resumptions.
 //
+// The end of the phase: work a task leaves there (defer_to_phase_end) runs once the ready
+// queue is empty, before the loop polls again, in the order it was left; tasks it wakes
+// run in the same phase. A socket read that last found its buffer empty retries there
+// (net/socket.hpp): by then the tasks ahead of it have run and its peer may have answered.
+//
 // Inline resumption is bounded: a task that awaits a task, which completes at once,
 // continues by symmetric transfer, which an unoptimised build makes a nested call. After
 // kMaxInlineTransfers transfers in a row the next one goes through the queue, so that a
@@ -148,6 +153,13 @@ struct TaskRoot : ListNode<TaskRoot> {
   }
 };
 
+// Work left for the end of a task phase (TaskScheduler::defer_to_phase_end): a node in
+// the object that leaves it, so leaving it costs no allocation.
+struct PhaseEndWork : ListNode<PhaseEndWork> {
+  void (*run)(PhaseEndWork& self) noexcept = nullptr;
+  bool pending = false;  // left and not yet run or withdrawn
+};
+
 class TaskScheduler final : public Loop::Extension {
  public:
   static constexpr int kMaxInlineTransfers = 64;
@@ -170,6 +182,22 @@ class TaskScheduler final : public Loop::Extension {
   std::coroutine_handle<> transfer(TaskRoot& root, std::coroutine_handle<> target) noexcept {
     if (++inline_transfers_ <= kMaxInlineTransfers) return target;
     return transfer_through_queue(root, target);
+  }
+  // Whether running a task now would wait behind others: tasks are ready, or work is left
+  // for the end of the phase.
+  bool busy() const noexcept { return ready_head_ != nullptr || !phase_end_.empty(); }
+  // Leaves `work` (work.run set, not pending) for the end of this task phase, or of the
+  // next when the phase is over. work.run(work) is called once, unless withdrawn first.
+  void defer_to_phase_end(PhaseEndWork& work) noexcept {
+    work.pending = true;
+    phase_end_.push_back(work);
+    request_run();
+  }
+  // Takes back work left and not yet run (nothing when it is not pending).
+  void withdraw(PhaseEndWork& work) noexcept {
+    if (!work.pending) return;
+    work.pending = false;
+    phase_end_.remove(work);
   }
   // The task has finished: wakes its joiners, drops the loop's reference.
   void finished(TaskRoot& root) noexcept;
@@ -202,6 +230,7 @@ class TaskScheduler final : public Loop::Extension {
 
   std::coroutine_handle<> transfer_through_queue(TaskRoot& root, std::coroutine_handle<> target) noexcept;
   void run_ready() noexcept;
+  void run_phase_end() noexcept;
   void request_run() noexcept;
   void report(TaskRoot& root, TaskEvent event) noexcept {
     if (observer_ != nullptr) [[unlikely]]
@@ -215,6 +244,7 @@ class TaskScheduler final : public Loop::Extension {
   FramePool* frames_;
   TaskRoot* ready_head_ = nullptr;
   TaskRoot** ready_tail_ = &ready_head_;
+  IntrusiveList<PhaseEndWork> phase_end_;
   bool run_requested_ = false;
   int inline_transfers_ = 0;
   IntrusiveList<TaskRoot> live_;

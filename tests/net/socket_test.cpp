@@ -75,6 +75,69 @@ TEST_F(SocketAwaitTest, AReadAfterAShortReadWaitsForThePollInsteadOfTrying) {
   EXPECT_EQ(got, (std::vector<char>{'a', 'b'}));
 }
 
+// With other tasks ready, a read after a short read also tries once more at the end of
+// the task phase, after they have run: data that came meanwhile (here from the task queued
+// behind it) completes it in the same iteration, without waiting for the poll.
+TEST_F(SocketAwaitTest, ADrainedReadTriesAgainAfterTheOtherReadyTasksInTheSameIteration) {
+  ASSERT_TRUE(testing::write_byte(theirs.fd(), 'a'));
+  std::vector<char> got;
+  uint64_t written_in = 0;
+  uint64_t completed_in = 0;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    char buffer[16];
+    Result<std::size_t> n = co_await ours.read(buffer, sizeof buffer);  // 1 of 16: drained
+    if (!n || n.value() != 1) co_return;
+    got.push_back(buffer[0]);
+    n = co_await ours.read(buffer, sizeof buffer);  // the writer is ready: tried at the phase's end
+    if (!n || n.value() != 1) co_return;
+    got.push_back(buffer[0]);
+    completed_in = loop.iteration();
+  });
+  auto writer = spawn(loop, [&]() -> Task<> {  // queued behind the reader
+    (void)testing::write_byte(theirs.fd(), 'b');
+    written_in = loop.iteration();
+    co_return;
+  });
+  iterate();
+  EXPECT_TRUE(writer.done());
+  EXPECT_TRUE(reader.done()) << "the second read waited for the poll";
+  EXPECT_EQ(got, (std::vector<char>{'a', 'b'}));
+  EXPECT_EQ(completed_in, written_in);
+}
+
+// A cancellation that reaches a read waiting for that second try withdraws it: the data
+// that came meanwhile stays for the next read.
+TEST_F(SocketAwaitTest, ACancelledReadWaitingForItsSecondTryTakesNothing) {
+  ASSERT_TRUE(testing::write_byte(theirs.fd(), 'a'));
+  CancellationScope* reading = nullptr;
+  Error seen;
+  std::vector<char> got;
+  auto reader = spawn(loop, [&]() -> Task<> {
+    char buffer[16];
+    Result<std::size_t> n = co_await ours.read(buffer, sizeof buffer);  // drained
+    if (!n || n.value() != 1) co_return;
+    got.push_back(buffer[0]);
+    CancellationScope scope;
+    reading = &scope;
+    (void)co_await scope.run([&]() -> Task<> {
+      Result<std::size_t> again = co_await ours.read(buffer, sizeof buffer);
+      seen = again.error();
+    }());
+    reading = nullptr;
+    n = co_await ours.read(buffer, sizeof buffer);
+    if (!n || n.value() != 1) co_return;
+    got.push_back(buffer[0]);
+  });
+  auto canceller = spawn(loop, [&]() -> Task<> {  // queued behind the reader's first step
+    (void)testing::write_byte(theirs.fd(), 'b');
+    if (reading != nullptr) reading->cancel();
+    co_return;
+  });
+  ASSERT_TRUE(testing::run_until(loop, [&] { return reader.done() && canceller.done(); }));
+  EXPECT_EQ(seen, Error(ECANCELED));
+  EXPECT_EQ(got, (std::vector<char>{'a', 'b'}));
+}
+
 TEST_F(SocketAwaitTest, ATaskThatAlwaysFindsDataLetsTheOthersRunAfter64Completions) {
   constexpr int kBytes = 200;
   std::vector<char> data(kBytes, 'x');

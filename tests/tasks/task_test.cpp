@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <coroutine>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -221,6 +223,71 @@ TEST_F(TaskTest, ATaskThatOnlyYieldsDoesNotStarveTimers) {
   ASSERT_TRUE(spinner.done());
   EXPECT_TRUE(fired);
   EXPECT_LE(yields_before_the_timer, detail::TaskScheduler::kResumptionsPerPhase);
+}
+
+// Work left for the end of the task phase runs once the ready queue is empty, in the order
+// it was left, before the loop polls; a task it wakes runs in the same phase; work left
+// after that turn waits for the next iteration; withdrawn work never runs.
+struct LoggedPhaseEndWork : detail::PhaseEndWork {
+  std::vector<std::string>* log = nullptr;
+  std::string name;
+  detail::TaskRoot* wakes = nullptr;
+};
+
+TEST_F(TaskTest, WorkLeftForThePhaseEndRunsAfterTheReadyTasksOnceAPhase) {
+  std::vector<std::string> log;
+  auto run = [](detail::PhaseEndWork& self) noexcept {
+    auto& w = static_cast<LoggedPhaseEndWork&>(self);
+    w.log->push_back(w.name);
+    if (w.wakes != nullptr) w.wakes->scheduler->wake(*std::exchange(w.wakes, nullptr));
+  };
+  LoggedPhaseEndWork first, second, withdrawn, late;
+  for (auto* w : {&first, &second, &withdrawn, &late}) {
+    w->log = &log;
+    w->run = run;
+  }
+  first.name = "first";
+  second.name = "second";
+  withdrawn.name = "withdrawn";
+  late.name = "late";
+  auto leaver = spawn(loop, [&]() -> Task<> {
+    detail::TaskScheduler& scheduler = *detail::TaskScheduler::current()->scheduler;
+    EXPECT_TRUE(scheduler.busy());  // the other task is queued
+    scheduler.defer_to_phase_end(first);
+    scheduler.defer_to_phase_end(withdrawn);
+    scheduler.defer_to_phase_end(second);
+    scheduler.withdraw(withdrawn);
+    EXPECT_FALSE(withdrawn.pending);
+    log.push_back("leaver");
+    co_return;
+  });
+  auto other = spawn(loop, [&]() -> Task<> {
+    log.push_back("other");
+    // Suspends until `second` wakes it at the phase's end; then leaves more work.
+    struct Park {
+      LoggedPhaseEndWork* by;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) noexcept {
+        detail::TaskRoot* root = detail::TaskScheduler::current();
+        root->resume_point = h;
+        by->wakes = root;
+      }
+      void await_resume() const noexcept {}
+    };
+    co_await Park{&second};
+    log.push_back("other woken");
+    detail::TaskScheduler::current()->scheduler->defer_to_phase_end(late);
+  });
+  const uint64_t before = loop.iteration();
+  step(0s);
+  EXPECT_EQ(log, (std::vector<std::string>{"leaver", "other", "first", "second", "other woken"}));
+  EXPECT_TRUE(late.pending) << "work left after the phase-end turn waits for the next phase";
+  step(0s);
+  EXPECT_EQ(log.back(), "late");
+  EXPECT_FALSE(late.pending);
+  EXPECT_GT(loop.iteration(), before);
+  EXPECT_TRUE(leaver.done());
+  EXPECT_TRUE(other.done());
 }
 
 TEST_F(TaskTest, JoinWaitsForTheOtherTaskAndGivesItsValue) {
