@@ -13,7 +13,9 @@ http  bench/net/http_<library> under wrk (--latency), 1 and 2 loops; requests pe
 Pinning (taskset): with one loop the server runs on SERVER_CPU and the load generator on
 CLIENT_CPU; with two loops the server's two threads and wrk's two threads share both CPUs.
 Each round starts every server in turn (a fresh process, on a free port), waits until all
-its listeners are up (/proc/net/tcp), runs the load, and kills it; the report takes each
+its listeners are up (/proc/net/tcp), runs the load, and kills it; each round begins
+further down the list of libraries, so that the machine's drift during a round does not
+always fall on the same one; the report takes each
 figure's median over the rounds. The output is a JSON list of records, one per figure and
 round: {"workload", "library", "params", "metric", "value", "unit"}.
 
@@ -168,6 +170,13 @@ def run_http(args, grid, library, loops, records):
         server.stop()
 
 
+def in_turn(libraries, round_number, rounds):
+    """The order of round `round_number` (from 1): each round starts further down the list,
+    so that a drift of the machine during a round does not always hit the same library."""
+    shift = (round_number - 1) * len(libraries) // rounds
+    return libraries[shift:] + libraries[:shift]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/release/bench/net")
@@ -193,12 +202,12 @@ def main():
             r, rounds, args.grid, args.server_cpu, args.client_cpu, "; SCHED_FIFO" if args.realtime else ""),
             flush=True)
         if "echo" in workloads:
-            for library in ECHO_LIBRARIES:
+            for library in in_turn(ECHO_LIBRARIES, r, rounds):
                 if wanted is None or library in wanted:
                     run_echo(args, grid, library, records)
         if "http" in workloads:
             for loops in grid["http_loops"]:
-                for library in HTTP_LIBRARIES:
+                for library in in_turn(HTTP_LIBRARIES, r, rounds):
                     if wanted is None or library in wanted:
                         run_http(args, grid, library, loops, records)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
