@@ -356,6 +356,34 @@ void BM_TaskHandoffNotification_evflow(benchmark::State& state) {
   });
 }
 
+// Two tasks that take a lock in turn: each unlock hands it to the other, waiting, and the
+// next lock() queues behind it. One operation: one hand-off and the switch to the holder.
+evflow::Task<long> lock_partner(evflow::Lock* lock, long count) {
+  long held = 0;
+  for (long i = 0; i < count; ++i) {
+    const evflow::Error error = co_await lock->lock();
+    if (error) std::abort();
+    ++held;
+    if (i == 0) {
+      const evflow::Error yielded = co_await evflow::yield();  // the partner queues meanwhile
+      if (yielded) std::abort();
+    }
+    if (lock->unlock()) std::abort();
+  }
+  co_return held;
+}
+
+void BM_TaskLockHandoff_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop* loop, long count) -> evflow::Task<long> {
+    evflow::Lock lock;
+    auto first = evflow::spawn(*loop, lock_partner, &lock, count / 2);
+    auto second = evflow::spawn(*loop, lock_partner, &lock, count - count / 2);
+    const evflow::Result<long> a = co_await first.join();
+    const evflow::Result<long> b = co_await second.join();
+    co_return a.value() + b.value();
+  });
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -565,6 +593,7 @@ BENCHMARK(BM_TaskGroupCancelThousand_evflow)->UseManualTime();
 BENCHMARK(BM_TaskGeneratorValue_evflow);
 BENCHMARK(BM_TaskGeneratorValue_asio);
 BENCHMARK(BM_TaskHandoffNotification_evflow);
+BENCHMARK(BM_TaskLockHandoff_evflow);
 
 }  // namespace
 
