@@ -244,12 +244,24 @@ class Channel {
     return true;
   }
 
+  // The ring's memory, from the nothrow operator new (the aligned form for an over-aligned T);
+  // null when out of memory.
+  static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   static T* allocate(std::size_t size) noexcept {
     if (size > SIZE_MAX / sizeof(T)) return nullptr;
-    return static_cast<T*>(::operator new(size * sizeof(T), std::align_val_t(alignof(T)), std::nothrow));
+    if constexpr (kOverAligned) {
+      return static_cast<T*>(::operator new(size * sizeof(T), std::align_val_t(alignof(T)), std::nothrow));
+    } else {
+      return static_cast<T*>(::operator new(size * sizeof(T), std::nothrow));
+    }
   }
   static void deallocate(T* slots) noexcept {
-    if (slots != nullptr) ::operator delete(slots, std::align_val_t(alignof(T)));
+    if (slots == nullptr) return;
+    if constexpr (kOverAligned) {
+      ::operator delete(slots, std::align_val_t(alignof(T)));
+    } else {
+      ::operator delete(slots);
+    }
   }
 
   std::size_t limit_;

@@ -10,6 +10,7 @@
 
 #include <evflow/evflow.hpp>
 #include <evflow/tasks.hpp>
+#include "tests/support/allocation_control.hpp"
 #include "tests/support/fake_clock.hpp"
 
 namespace evflow {
@@ -327,6 +328,66 @@ TEST_F(ChannelTest, ADestroyedChannelWakesItsWaitersWithEidrmAndDestroysItsValue
   EXPECT_EQ(sent, Error(EIDRM));
   EXPECT_EQ(received, Error(EIDRM));
   EXPECT_EQ(pending.use_count(), 1) << "the value not accepted was destroyed";
+}
+
+// ---- Memory
+
+TEST_F(ChannelTest, SendAndReceiveAllocateNothingOnceTheRingIsThere) {
+  Channel<int> fixed(4);
+  Channel<int> growing(Channel<int>::kUnbounded);
+  for (int i = 0; i < 32; ++i)
+    ASSERT_FALSE(growing.try_send(std::move(i)));  // grown to 32
+  while (!growing.empty())
+    (void)growing.try_receive();
+  const long before = testing::allocation_count();
+  for (int round = 0; round < 100; ++round) {
+    for (int i = 0; i < 4; ++i)
+      ASSERT_FALSE(fixed.try_send(std::move(i)));
+    for (int i = 0; i < 32; ++i)
+      ASSERT_FALSE(growing.try_send(std::move(i)));
+    for (int i = 0; i < 4; ++i)
+      ASSERT_EQ(fixed.try_receive().value(), i);
+    for (int i = 0; i < 32; ++i)
+      ASSERT_EQ(growing.try_receive().value(), i);
+  }
+  EXPECT_EQ(testing::allocation_count(), before);
+}
+
+TEST_F(ChannelTest, ARingThatCannotBeAllocatedLeavesTheChannelInvalidAndClosed) {
+  testing::arm_failure(1);
+  Channel<int> channel(16);
+  EXPECT_TRUE(testing::disarm_failure());
+  EXPECT_FALSE(channel.valid());
+  EXPECT_TRUE(channel.closed());
+  EXPECT_EQ(channel.try_send(1), Error(EPIPE));
+  EXPECT_EQ(channel.try_receive().error(), Error(EPIPE));
+  Channel<int> rendezvous(0);  // nothing to allocate
+  EXPECT_TRUE(rendezvous.valid());
+}
+
+TEST_F(ChannelTest, AnUnboundedChannelThatCannotGrowGivesEnomemAndKeepsItsValues) {
+  Channel<std::unique_ptr<int>> channel(Channel<std::unique_ptr<int>>::kUnbounded);
+  for (int i = 0; i < 8; ++i)
+    ASSERT_FALSE(channel.try_send(std::make_unique<int>(i)));  // the first ring: 8
+  auto ninth = std::make_unique<int>(8);
+  testing::arm_failure(1);
+  EXPECT_EQ(channel.try_send(std::move(ninth)), Error(ENOMEM));
+  EXPECT_TRUE(testing::disarm_failure());
+  ASSERT_NE(ninth, nullptr) << "a value not accepted stays the caller's";
+  Error sent;
+  auto sender = spawn(loop, [&]() -> Task<> {
+    auto tenth = std::make_unique<int>(9);
+    testing::arm_failure(1);
+    sent = co_await channel.send(std::move(tenth));
+    (void)testing::disarm_failure();
+  });
+  step(0s);
+  ASSERT_TRUE(sender.done());
+  EXPECT_EQ(sent, Error(ENOMEM));
+  EXPECT_FALSE(channel.try_send(std::move(ninth))) << "it grows once memory is there";
+  for (int i = 0; i < 9; ++i)
+    ASSERT_EQ(*channel.try_receive().value(), i);
+  EXPECT_TRUE(channel.empty());
 }
 
 // ---- Contention
