@@ -244,8 +244,8 @@ class Channel {
     return true;
   }
 
-  // The ring's memory, from the nothrow operator new (the aligned form for an over-aligned T);
-  // null when out of memory.
+  // The ring's memory, from the form of operator new that gives null when out of memory
+  // (the aligned one for an over-aligned T).
   static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   static T* allocate(std::size_t size) noexcept {
     if (size > SIZE_MAX / sizeof(T)) return nullptr;
