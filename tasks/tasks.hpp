@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cancellation.hpp"
+#include "channel.hpp"
 #include "child_exit.hpp"
 #include "condition.hpp"
 #include "context_var.hpp"
