@@ -35,8 +35,11 @@
 //                task; Asio experimental::coro<int> consumed by a coro<void, long> with
 //                co_await, the consumer resumed once per batch from the driver)
 //   HandoffNotification  one value from a producer task to a consumer task through a slot
-//                and two Notifications, one each way (evflow alone: the handoff between two
-//                tasks that evflow has before channels)
+//                and two Notifications, one each way (evflow alone)
+//   LockHandoff  one hand-off of a Lock between two tasks that take it in turn (evflow alone)
+//   ChannelPingPong  one round trip of a value between two tasks over two rendezvous
+//                channels (capacity 0), one each way (evflow Channel<long>; Asio
+//                experimental::channel<void(error_code, long)> with use_awaitable)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -59,6 +62,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/experimental/coro.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -384,6 +388,36 @@ void BM_TaskLockHandoff_evflow(benchmark::State& state) {
   });
 }
 
+// A task that sends back every value it receives, `count` times.
+evflow::Task<long> echo_values(evflow::Channel<long>* in, evflow::Channel<long>* out, long count) {
+  for (long i = 0; i < count; ++i) {
+    evflow::Result<long> v = co_await in->receive();
+    if (!v) std::abort();
+    const evflow::Error sent = co_await out->send(v.value());
+    if (sent) std::abort();
+  }
+  co_return count;
+}
+
+void BM_TaskChannelPingPong_evflow(benchmark::State& state) {
+  measure_evflow(state, [](evflow::Loop* loop, long count) -> evflow::Task<long> {
+    evflow::Channel<long> there(0);
+    evflow::Channel<long> back(0);
+    auto echo = evflow::spawn(*loop, echo_values, &there, &back, count);
+    long sum = 0;
+    for (long i = 0; i < count; ++i) {
+      const evflow::Error sent = co_await there.send(1);
+      if (sent) std::abort();
+      evflow::Result<long> v = co_await back.receive();
+      if (!v) std::abort();
+      sum += v.value();
+    }
+    const evflow::Result<long> echoed = co_await echo.join();
+    if (!echoed || echoed.value() != count) std::abort();
+    co_return sum;
+  });
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -523,6 +557,32 @@ void BM_TaskFailureAsException_asio(benchmark::State& state) {
   });
 }
 
+using AsioChannel = asio::experimental::channel<void(asio::error_code, long)>;
+
+asio::awaitable<void> asio_echo_values(AsioChannel* in, AsioChannel* out, long count) {
+  for (long i = 0; i < count; ++i) {
+    const long v = co_await in->async_receive(asio::use_awaitable);
+    co_await out->async_send(asio::error_code(), v, asio::use_awaitable);
+  }
+}
+
+void BM_TaskChannelPingPong_asio(benchmark::State& state) {
+  measure(state, [](long n) {
+    run_asio(n, [](long count, long* out) -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      AsioChannel there(executor, 0);
+      AsioChannel back(executor, 0);
+      asio::co_spawn(executor, asio_echo_values(&there, &back, count), asio::detached);
+      long sum = 0;
+      for (long i = 0; i < count; ++i) {
+        co_await there.async_send(asio::error_code(), 1, asio::use_awaitable);
+        sum += co_await back.async_receive(asio::use_awaitable);
+      }
+      *out = sum;
+    });
+  });
+}
+
 // --- Boost.Fiber -----------------------------------------------------------------------
 //
 // The main thread's fibers, on Boost.Fiber's default scheduler (round robin); the
@@ -594,6 +654,8 @@ BENCHMARK(BM_TaskGeneratorValue_evflow);
 BENCHMARK(BM_TaskGeneratorValue_asio);
 BENCHMARK(BM_TaskHandoffNotification_evflow);
 BENCHMARK(BM_TaskLockHandoff_evflow);
+BENCHMARK(BM_TaskChannelPingPong_evflow);
+BENCHMARK(BM_TaskChannelPingPong_asio);
 
 }  // namespace
 
