@@ -44,10 +44,14 @@ class ConditionAwait : public QueuedWaiter {
  private:
   friend class evflow::Condition;
   // Notified, cancelled or the condition gone: takes the lock (true: it was free, the
-  // task may go on) or queues for it (false).
-  bool retake(WaitQueue& from) noexcept {
+  // task may go on, woken now when `wake`) or queues for it (false).
+  bool retake(WaitQueue& from, bool wake = true) noexcept {
     if (lock_->try_lock()) {
-      from.grant(*this);
+      if (wake) {
+        from.grant(*this);
+      } else {
+        from.remove(*this);
+      }
       return true;
     }
     from.transfer(*this, lock_->waiters_);
@@ -114,13 +118,8 @@ bool ConditionAwait::await_suspend(std::coroutine_handle<Promise> awaiting) noex
     auto& await = static_cast<ConditionAwait&>(static_cast<CancellableAwait&>(self));
     if (await.retaking_) return false;  // the lock first; the task sees ECANCELED then
     await.ended_ = Error(ECANCELED);
-    if (await.lock_->try_lock()) {  // free: the task goes on at once, holding it
-      await.condition_->waiters_.remove(await);
-      return true;
-    }
-    await.condition_->waiters_.transfer(await, await.lock_->waiters_);
-    await.retaking_ = true;
-    return false;
+    // Lock free: the task goes on at once, holding it (the scheduler wakes it on true).
+    return await.retake(await.condition_->waiters_, false);
   };
   (void)wait_in(condition_->waiters_);
   (void)lock_->unlock();
