@@ -204,6 +204,10 @@ void TaskScheduler::end_with_loop() noexcept {
   }
   live_count_ = 0;
   keep_running_.stop();
+  while (LoopEndHook* hook = loop_end_.front()) {
+    loop_end_.remove(*hook);
+    hook->run(*hook);
+  }
   frames_->release();
   delete this;
 }

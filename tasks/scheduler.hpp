@@ -56,7 +56,8 @@ class TaskObserver;
 namespace detail {
 
 class TaskScheduler;
-struct Context;  // the values of a task's context variables (context_var.hpp)
+struct ThreadReturnPath;  // where to_thread's work comes back (thread_return_path.hpp)
+struct Context;           // the values of a task's context variables (context_var.hpp)
 void release_context(Context* context) noexcept;
 
 // A suspension that a cancellation reaches: interrupt() stops what it waits for (its
@@ -160,6 +161,12 @@ struct PhaseEndWork : ListNode<PhaseEndWork> {
   bool pending = false;  // left and not yet run or withdrawn
 };
 
+// Work to do when the loop goes, after its tasks are destroyed (TaskScheduler::on_loop_end):
+// a node in the object that registers it.
+struct LoopEndHook : ListNode<LoopEndHook> {
+  void (*run)(LoopEndHook& self) noexcept = nullptr;
+};
+
 class TaskScheduler final : public Loop::Extension {
  public:
   static constexpr int kMaxInlineTransfers = 64;
@@ -199,6 +206,13 @@ class TaskScheduler final : public Loop::Extension {
     work.pending = false;
     phase_end_.remove(work);
   }
+  // Calls hook.run(hook) when the loop goes, after every task is destroyed (a component
+  // that keeps per-loop state beside the scheduler: to_thread's return path). Hooks run in
+  // the order they were registered; a hook is never removed.
+  void on_loop_end(LoopEndHook& hook) noexcept { loop_end_.push_back(hook); }
+  // The loop's return path for work done on threads, once to_thread() has made it.
+  ThreadReturnPath* thread_return_path() const noexcept { return thread_return_path_; }
+  void set_thread_return_path(ThreadReturnPath* path) noexcept { thread_return_path_ = path; }
   // The task has finished: wakes its joiners, drops the loop's reference.
   void finished(TaskRoot& root) noexcept;
   // TaskHandle::cancel(): see spawn.hpp.
@@ -245,6 +259,8 @@ class TaskScheduler final : public Loop::Extension {
   TaskRoot* ready_head_ = nullptr;
   TaskRoot** ready_tail_ = &ready_head_;
   IntrusiveList<PhaseEndWork> phase_end_;
+  IntrusiveList<LoopEndHook> loop_end_;
+  ThreadReturnPath* thread_return_path_ = nullptr;
   bool run_requested_ = false;
   int inline_transfers_ = 0;
   IntrusiveList<TaskRoot> live_;

@@ -1,0 +1,347 @@
+#include "thread_pool.hpp"
+
+#include <pthread.h>
+
+#include <new>
+#include <thread>
+
+#include "context.hpp"
+#include "thread_return_path.hpp"
+
+namespace evflow {
+
+namespace detail {
+
+// Every pool and every return path of the process, so that fork() can hold their mutexes
+// (no thread is inside one when the child is made) and the child can recover the work
+// its vanished threads had. Lock order: the registry, then pools, then paths; no thread
+// holds a pool's mutex while it takes a path's, or the reverse.
+struct ThreadForkHandlers {
+  static std::mutex& registry() noexcept {
+    static std::mutex mutex;
+    return mutex;
+  }
+  static inline ThreadPool* pools = nullptr;
+  static inline ThreadReturnPath* paths = nullptr;
+
+  static void install() noexcept {
+#if !defined(_WIN32)
+    static const bool installed = [] {
+      (void)pthread_atfork(&prepare, &in_parent, &in_child);
+      return true;
+    }();
+    (void)installed;
+#endif
+  }
+
+  static void prepare() noexcept {
+    registry().lock();
+    for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
+      pool->mutex_.lock();
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
+      path->mutex.lock();
+  }
+  static void in_parent() noexcept {
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
+      path->mutex.unlock();
+    for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
+      pool->mutex_.unlock();
+    registry().unlock();
+  }
+  // The forking thread held every mutex: in the child each is made anew (unlocked), and
+  // each pool hands the work its threads had back to the loops, failed.
+  static void in_child() noexcept {
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
+      ::new (&path->mutex) std::mutex();
+    for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
+      pool->after_fork_in_child();
+    ::new (&registry()) std::mutex();
+  }
+
+  template <class T>
+  static void link(T*& head, T* item, T* T::*next, T* T::*prev) noexcept {
+    item->*prev = nullptr;
+    item->*next = head;
+    if (head != nullptr) head->*prev = item;
+    head = item;
+  }
+  template <class T>
+  static void unlink(T*& head, T* item, T* T::*next, T* T::*prev) noexcept {
+    if (item->*prev != nullptr)
+      item->*prev->*next = item->*next;
+    else
+      head = item->*next;
+    if (item->*next != nullptr) item->*next->*prev = item->*prev;
+  }
+};
+
+}  // namespace detail
+
+using detail::ThreadForkHandlers;
+using detail::ThreadReturnPath;
+using detail::ThreadWork;
+
+struct ThreadPool::Worker {
+  pthread_t thread;
+};
+
+ThreadPool::ThreadPool(std::size_t threads) noexcept {
+  if (threads == 0) threads = std::thread::hardware_concurrency();
+  if (threads == 0) threads = 1;
+  size_ = threads < kMaxThreads ? threads : kMaxThreads;
+  ThreadForkHandlers::install();
+  std::lock_guard<std::mutex> lock(ThreadForkHandlers::registry());
+  ThreadForkHandlers::link(ThreadForkHandlers::pools, this, &ThreadPool::next_pool_, &ThreadPool::prev_pool_);
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (std::size_t i = 0; i < started_; ++i)
+    (void)pthread_join(workers_[i].thread, nullptr);
+  delete[] workers_;
+  std::lock_guard<std::mutex> lock(ThreadForkHandlers::registry());
+  ThreadForkHandlers::unlink(ThreadForkHandlers::pools, this, &ThreadPool::next_pool_, &ThreadPool::prev_pool_);
+}
+
+ThreadPool& ThreadPool::default_pool() noexcept {
+  // Never destroyed: at exit its threads may be blocked in work that never ends.
+  static ThreadPool* pool = new ThreadPool(0);
+  return *pool;
+}
+
+std::size_t ThreadPool::started_threads() const noexcept {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+  return started_;
+}
+
+Error ThreadPool::start_threads() noexcept {
+  if (workers_ == nullptr) {
+    workers_ = new (std::nothrow) Worker[size_];
+    if (workers_ == nullptr) return Error(ENOMEM);
+  }
+  while (started_ < size_) {
+    const int error = pthread_create(&workers_[started_].thread, nullptr, &ThreadPool::thread_main, this);
+    if (error != 0) return started_ > 0 ? Error() : Error(error);  // fewer threads still run the work
+    ++started_;
+  }
+  return Error();
+}
+
+Error ThreadPool::submit(ThreadWork& work) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (started_ == 0) {
+      if (Error error = start_threads()) return error;
+    }
+    work.stage = ThreadWork::Stage::Queued;
+    queue_.push_back(work);
+  }
+  work_ready_.notify_one();
+  return Error();
+}
+
+bool ThreadPool::withdraw(ThreadWork& work) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (work.stage != ThreadWork::Stage::Queued) return false;
+  queue_.remove(work);
+  work.stage = ThreadWork::Stage::Done;
+  return true;
+}
+
+void* ThreadPool::thread_main(void* pool) noexcept {
+  static_cast<ThreadPool*>(pool)->work_loop();
+  return nullptr;
+}
+
+void ThreadPool::work_loop() noexcept {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_ready_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+    ThreadWork* work = queue_.front();
+    if (work == nullptr) return;  // stopping, and the queue is empty
+    queue_.remove(*work);
+    work->stage = ThreadWork::Stage::Running;
+    running_.push_back(*work);
+    lock.unlock();
+    work->run(*work);
+    lock.lock();
+    running_.remove(*work);
+    work->stage = ThreadWork::Stage::Done;
+    lock.unlock();
+    work->path->deliver(*work);
+    lock.lock();
+  }
+}
+
+void ThreadPool::after_fork_in_child() noexcept {
+  ::new (&mutex_) std::mutex();
+  ::new (&work_ready_) std::condition_variable();
+  // The threads do not exist here: their records are dropped (their stacks are the
+  // parent's memory, copied), and the pool starts afresh with its next submission.
+  delete[] workers_;
+  workers_ = nullptr;
+  started_ = 0;
+  for (detail::IntrusiveList<ThreadWork>* list : {&running_, &queue_}) {
+    while (ThreadWork* work = list->front()) {
+      list->remove(*work);
+      work->stage = ThreadWork::Stage::Done;
+      work->error = Error(EOWNERDEAD);
+      work->path->deliver(*work);
+    }
+  }
+}
+
+namespace detail {
+
+namespace {
+
+struct PathRegistration {
+  static void link(ThreadReturnPath* path) noexcept {
+    std::lock_guard<std::mutex> lock(ThreadForkHandlers::registry());
+    ThreadForkHandlers::link(ThreadForkHandlers::paths, path, &ThreadReturnPath::next_path,
+                             &ThreadReturnPath::prev_path);
+  }
+  static void unlink(ThreadReturnPath* path) noexcept {
+    std::lock_guard<std::mutex> lock(ThreadForkHandlers::registry());
+    ThreadForkHandlers::unlink(ThreadForkHandlers::paths, path, &ThreadReturnPath::next_path,
+                               &ThreadReturnPath::prev_path);
+  }
+};
+
+std::size_t class_bytes(std::size_t size_class) noexcept { return std::size_t{64} << size_class; }
+
+}  // namespace
+
+ThreadReturnPath::ThreadReturnPath(Loop& loop) noexcept : arrivals(loop) {
+  run = [](LoopEndHook& self) noexcept { static_cast<ThreadReturnPath&>(self).close(); };
+  arrivals.set_callback([this] { take_arrivals(); });
+  ThreadForkHandlers::install();
+  PathRegistration::link(this);
+}
+
+ThreadReturnPath::~ThreadReturnPath() {
+  PathRegistration::unlink(this);
+  for (std::size_t klass = 0; klass < kClasses; ++klass) {
+    while (void* block = free_[klass]) {
+      free_[klass] = *static_cast<void**>(block);
+      ::operator delete(block);
+    }
+  }
+}
+
+ThreadReturnPath* ThreadReturnPath::of(TaskScheduler& scheduler) noexcept {
+  if (ThreadReturnPath* path = scheduler.thread_return_path()) return path;
+  auto* path = new (std::nothrow) ThreadReturnPath(scheduler.loop());
+  if (path == nullptr) return nullptr;
+  scheduler.set_thread_return_path(path);
+  scheduler.on_loop_end(*path);
+  return path;
+}
+
+void* ThreadReturnPath::allocate(std::size_t size, uint8_t& size_class) noexcept {
+  uint8_t klass = 0;
+  while (klass < kClasses && class_bytes(klass) < size)
+    ++klass;
+  size_class = klass;
+  if (klass == kHeapClass) return ::operator new(size, std::nothrow);
+  if (void* block = free_[klass]) {
+    free_[klass] = *static_cast<void**>(block);
+    return block;
+  }
+  return ::operator new(class_bytes(klass), std::nothrow);
+}
+
+void ThreadReturnPath::sent() noexcept {
+  if (out++ == 0) (void)arrivals.start();  // EINVAL only on a loop not open: a task runs on it
+  retain();
+}
+
+void ThreadReturnPath::recycle(ThreadWork& work) noexcept {
+  const uint8_t klass = work.size_class;
+  work.destroy(work);
+  void* block = &work;
+  if (klass == kHeapClass) {
+    ::operator delete(block);
+  } else {
+    *static_cast<void**>(block) = free_[klass];
+    free_[klass] = block;
+  }
+}
+
+void ThreadReturnPath::discard(ThreadWork& work) noexcept {
+  recycle(work);
+  if (--out == 0) arrivals.stop();
+  release();
+}
+
+void ThreadReturnPath::free_record(ThreadWork& work) noexcept {
+  work.destroy(work);
+  ::operator delete(static_cast<void*>(&work));
+}
+
+void ThreadReturnPath::deliver(ThreadWork& work) noexcept {
+  std::unique_lock<std::mutex> lock(mutex);
+  if (closed) {
+    lock.unlock();
+    free_record(work);
+    release();
+    return;
+  }
+  work.next_done = nullptr;
+  const bool first = done_head == nullptr;
+  *done_tail = &work;
+  done_tail = &work.next_done;
+  // Under the mutex: the loop cannot close the path (and go) while this wakes it.
+  if (first) arrivals.send();
+}
+
+void ThreadReturnPath::take_arrivals() noexcept {
+  ThreadWork* list;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    list = done_head;
+    done_head = nullptr;
+    done_tail = &done_head;
+  }
+  while (ThreadWork* work = list) {
+    list = work->next_done;
+    Waiter* waiter = work->waiter;
+    if (waiter != nullptr) {
+      if (--out == 0) arrivals.stop();
+      release();
+      waiter->arrived(*waiter);  // the await owns the record from now on
+    } else {
+      discard(*work);
+    }
+  }
+}
+
+void ThreadReturnPath::close() noexcept {
+  ThreadWork* list;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    closed = true;
+    list = done_head;
+    done_head = nullptr;
+    done_tail = &done_head;
+  }
+  arrivals.stop();
+  // The tasks are gone: whatever came back is theirs, abandoned.
+  while (ThreadWork* work = list) {
+    list = work->next_done;
+    free_record(*work);
+    release();
+  }
+  release();  // the loop's reference
+}
+
+void ThreadReturnPath::release() noexcept {
+  if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace detail
+}  // namespace evflow
