@@ -377,8 +377,9 @@ $(BUILD)/examples/%$(EXE): $(BUILD)/examples/%.o $(LIB)
 
 BENCH_LIBS := -lbenchmark -lpthread
 # What one program links besides: BENCH_LIBS_<program>. task_bench's stackful peer,
-# Boost.Fiber (Debian's libboost-fiber-dev), over Boost.Context.
-BENCH_LIBS_task_bench := -lboost_fiber -lboost_context
+# Boost.Fiber (Debian's libboost-fiber-dev), over Boost.Context, and libuv for its thread
+# pool (the one peer library task_bench links: no other exports a clashing API there).
+BENCH_LIBS_task_bench := -lboost_fiber -lboost_context -l:libuv_a.a -ldl -lrt
 bench-build: $(BENCH_BINS) $(COMPARE_BINS) $(NET_BINS)
 $(BUILD)/bench/%$(EXE): $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

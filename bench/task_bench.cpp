@@ -1,4 +1,5 @@
 // Coroutine task benchmarks: evflow, Asio's C++20 coroutines and Boost.Fiber (stackful)
+// (and, for the work sent to a thread pool, libuv's uv_queue_work)
 // side by side in one run.
 //
 //   make bench BENCH_ARGS=--benchmark_filter=Task
@@ -40,6 +41,11 @@
 //   ChannelPingPong  one round trip of a value between two tasks over two rendezvous
 //                channels (capacity 0), one each way (evflow Channel<long>; Asio
 //                experimental::channel<void(error_code, long)> with use_awaitable)
+//   ToThread     one round trip of trivial work to a pool of one thread and back to the
+//                loop's thread, one at a time (evflow co_await to_thread(pool, fn) in a task;
+//                Asio asio::post to a thread_pool(1) whose handler posts the answer back to
+//                the io_context; libuv uv_queue_work with UV_THREADPOOL_SIZE=1, the next work
+//                queued from the after-work callback). 1,000 round trips per batch.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -59,6 +65,7 @@
 #pragma GCC diagnostic ignored "-Wshadow"
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #pragma GCC diagnostic ignored "-Wcast-align"
+#include <uv.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -67,6 +74,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <boost/fiber/all.hpp>
 #pragma GCC diagnostic pop
@@ -418,6 +426,24 @@ void BM_TaskChannelPingPong_evflow(benchmark::State& state) {
   });
 }
 
+constexpr long kThreadBatch = 1'000;
+
+void BM_TaskToThread_evflow(benchmark::State& state) {
+  static evflow::ThreadPool pool(1);
+  measure_evflow(
+      state,
+      [](evflow::Loop*, long count) -> evflow::Task<long> {
+        long sum = 0;
+        for (long i = 0; i < count; ++i) {
+          evflow::Result<long> v = co_await evflow::to_thread(pool, [] { return 1L; });
+          if (!v) std::abort();
+          sum += v.value();
+        }
+        co_return sum;
+      },
+      kThreadBatch);
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -583,6 +609,74 @@ void BM_TaskChannelPingPong_asio(benchmark::State& state) {
   });
 }
 
+// One round trip after another: the work posted to the pool posts its answer back.
+struct AsioRoundTrips {
+  asio::io_context* context;
+  asio::thread_pool* pool;
+  long left;
+  long sum = 0;
+  void next() {
+    asio::post(*pool, [this] {
+      const long answer = 1;
+      asio::post(*context, [this, answer] {
+        sum += answer;
+        if (--left > 0) next();
+      });
+    });
+  }
+};
+
+void BM_TaskToThread_asio(benchmark::State& state) {
+  asio::thread_pool pool(1);
+  measure(
+      state,
+      [&](long n) {
+        asio::io_context context(1);
+        auto guard = asio::make_work_guard(context);
+        AsioRoundTrips trips{&context, &pool, n};
+        trips.next();
+        while (trips.left > 0)
+          context.run_one();
+        if (trips.sum != n) std::abort();
+      },
+      kThreadBatch);
+}
+
+// --- libuv ------------------------------------------------------------------------------
+
+struct UvRoundTrips {
+  uv_work_t request;
+  long left;
+  long sum = 0;
+  long answer = 0;
+};
+
+void uv_work(uv_work_t* request) { static_cast<UvRoundTrips*>(request->data)->answer = 1; }
+void uv_after_work(uv_work_t* request, int status) {
+  auto* trips = static_cast<UvRoundTrips*>(request->data);
+  if (status != 0) std::abort();
+  trips->sum += trips->answer;
+  if (--trips->left > 0 && uv_queue_work(request->loop, request, uv_work, uv_after_work) != 0) std::abort();
+}
+
+void BM_TaskToThread_libuv(benchmark::State& state) {
+  setenv("UV_THREADPOOL_SIZE", "1", 1);  // read once, when libuv's pool starts
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) std::abort();
+  measure(
+      state,
+      [&](long n) {
+        UvRoundTrips trips{};
+        trips.left = n;
+        trips.request.data = &trips;
+        if (uv_queue_work(&loop, &trips.request, uv_work, uv_after_work) != 0) std::abort();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (trips.sum != n) std::abort();
+      },
+      kThreadBatch);
+  uv_loop_close(&loop);
+}
+
 // --- Boost.Fiber -----------------------------------------------------------------------
 //
 // The main thread's fibers, on Boost.Fiber's default scheduler (round robin); the
@@ -633,6 +727,9 @@ void BM_TaskYield_boost_fiber(benchmark::State& state) {
   });
 }
 
+BENCHMARK(BM_TaskToThread_evflow);
+BENCHMARK(BM_TaskToThread_asio);
+BENCHMARK(BM_TaskToThread_libuv);
 BENCHMARK(BM_TaskSpawnJoin_evflow);
 BENCHMARK(BM_TaskSpawnJoin_asio);
 BENCHMARK(BM_TaskSpawnJoin_boost_fiber);

@@ -6,5 +6,6 @@
 #include "address.hpp"
 #include "datagram.hpp"
 #include "listener.hpp"
+#include "resolve.hpp"
 #include "socket.hpp"
 #include "stream.hpp"

@@ -25,6 +25,8 @@
 #include <utility>
 
 #include "../platform/descriptor.hpp"
+#include "../tasks/task.hpp"
+#include "resolve.hpp"
 #include "socket.hpp"
 
 namespace evflow {
@@ -194,6 +196,10 @@ class TcpStream : public StreamSocket {
   static detail::SocketAwait<detail::ConnectOperation<TcpStream>> connect(const SocketAddress& address) noexcept {
     return detail::SocketAwait<detail::ConnectOperation<TcpStream>>(address, false);
   }
+  // Looks `host` up (resolve(), net/resolve.hpp) and connects to its addresses in turn,
+  // giving the first connection made, or the last address's error (ENXIO and the other
+  // lookup errors when there is none). `host` is read when the task starts.
+  static Task<Result<TcpStream>> connect(std::string_view host, uint16_t port);
 
   // TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
   Error set_no_delay(bool on) noexcept { return set_option(detail::SocketOption::no_delay, on ? 1 : 0); }
@@ -217,5 +223,18 @@ class UnixStream : public StreamSocket {
   // Two connected local streams (socketpair). EAFNOSUPPORT on Windows.
   static Result<std::pair<UnixStream, UnixStream>> pair() noexcept;
 };
+
+inline Task<Result<TcpStream>> TcpStream::connect(std::string_view host, uint16_t port) {
+  Result<std::vector<SocketAddress>> addresses = co_await resolve(host, port);
+  if (!addresses) co_return addresses.error();
+  Error last(ENXIO);
+  for (const SocketAddress& address : addresses.value()) {
+    Result<TcpStream> stream = co_await connect(address);
+    if (stream) co_return std::move(stream.value());
+    last = stream.error();
+    if (last == Error(ECANCELED)) break;
+  }
+  co_return last;
+}
 
 }  // namespace evflow

@@ -130,6 +130,13 @@ Result<int> socket_get_option(int fd, SocketOption option) noexcept;
 Result<Endpoint> socket_local_address(int fd) noexcept;
 Result<Endpoint> socket_peer_address(int fd) noexcept;
 
+// getaddrinfo(3): the addresses of `host` (a name, or a numeric address) for stream
+// connections, with `port`, in the resolver's order (duplicates dropped), at most
+// `capacity` of them. Blocks: run it on a pool's thread (net/resolve.hpp). Errors: ENXIO
+// when the name has no address, EAGAIN when the resolver could not answer now, EIO when
+// it failed for good, ENOMEM, EINVAL for an empty name.
+Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, std::size_t capacity) noexcept;
+
 // A spare descriptor kept open so that, when accept() fails with EMFILE or ENFILE, one
 // can be given back, the waiting connection accepted and closed (so its peer is not left
 // hanging and the listener stops being readable), and the spare taken again

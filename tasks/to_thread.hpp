@@ -29,6 +29,9 @@
 //
 // Errors: ECANCELED; ENOMEM; EAGAIN when the pool could start no thread; EOWNERDEAD in a
 // forked child for work that was queued or running at the fork (thread_pool.hpp).
+// g++ 12: name a callable whose captures point into themselves (a std::string in its short
+// form) before the co_await, `auto fn = [s] {...}; co_await to_thread(std::move(fn));`:
+// g++ 12 relocates class temporaries of a co_await's operand bitwise (README, "Portability").
 // Exceptions: fn is called where no exception can pass; one that leaves it ends the
 // process (std::terminate).
 #pragma once

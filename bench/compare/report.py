@@ -63,7 +63,8 @@ FLOOR_IN_CHART = {"echo", "http"}
 # than gather_two have no peer; group_cancel_thousand is one cancel of 1,000 children.
 # generator_value is one value from a generator (Asio: experimental::coro); handoff_notification
 # one value between two tasks through Notifications, lock_handoff one hand-off of a Lock between
-# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels.
+# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels;
+# to_thread one round trip of work to a pool of one thread and back (evflow, Asio, libuv).
 TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
@@ -71,7 +72,8 @@ TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yiel
                    "GatherHundred": "gather_hundred", "GroupThousand": "group_thousand",
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
-                   "ChannelPingPong": "channel_ping_pong"}
+                   "ChannelPingPong": "channel_ping_pong",
+                   "ToThread": "to_thread"}
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 

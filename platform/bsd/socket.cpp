@@ -60,6 +60,9 @@ ssize_t recvmsg(int fd, MessageHeader* message, int flags) noexcept;
 int shutdown(int fd, int how) noexcept;
 int setsockopt(int fd, int level, int name, const void* value, uint32_t length) noexcept;
 int getsockopt(int fd, int level, int name, void* value, uint32_t* length) noexcept;
+using evflow::detail::bsd_socket_abi::AddressInfo;
+int getaddrinfo(const char* host, const char* service, const AddressInfo* hints, AddressInfo** list) noexcept;
+void freeaddrinfo(AddressInfo* list) noexcept;
 }
 
 namespace evflow::detail {
@@ -232,6 +235,32 @@ OptionName option_name(SocketOption option) noexcept {
 
 Sockaddr* as_sockaddr(SockaddrStorage* storage) noexcept { return reinterpret_cast<Sockaddr*>(storage); }
 
+// Appends `endpoint` to out[0..count) unless it is already there or there is no room.
+void add_unique(const Endpoint& endpoint, Endpoint* out, std::size_t capacity, std::size_t& count) noexcept {
+  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (out[i].family == endpoint.family && __builtin_memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
+        out[i].scope_id == endpoint.scope_id)
+      return;
+  out[count++] = endpoint;
+}
+
+Error lookup_error(int status) noexcept {
+  switch (status) {
+    case kLookupNoName:
+    case kLookupNoData:
+      return Error(ENXIO);
+    case kLookupAgain:
+      return Error(EAGAIN);
+    case kLookupMemory:
+      return Error(ENOMEM);
+    case kLookupSystem:
+      return Error(errno != 0 ? errno : EIO);
+    default:
+      return Error(EIO);
+  }
+}
+
 }  // namespace
 
 Result<int> socket_open(SocketFamily family, SocketType type) noexcept {
@@ -393,6 +422,27 @@ Result<Endpoint> socket_peer_address(int fd) noexcept {
 }
 
 Result<int> reserve_descriptor() noexcept { return socket_open(SocketFamily::local, SocketType::datagram); }
+
+Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, std::size_t capacity) noexcept {
+  if (host == nullptr || host[0] == '\0') return Error(EINVAL);
+  AddressInfo hints{};
+  hints.socket_type = kSocketStream;
+  AddressInfo* list = nullptr;
+  errno = 0;
+  if (const int status = ::getaddrinfo(host, nullptr, &hints, &list)) return lookup_error(status);
+  std::size_t count = 0;
+  for (const AddressInfo* info = list; info != nullptr; info = info->next) {
+    if (info->address == nullptr || info->address_length > sizeof(SockaddrStorage)) continue;
+    SockaddrStorage storage{};
+    __builtin_memcpy(&storage, info->address, info->address_length);
+    Endpoint endpoint = from_sockaddr(storage, info->address_length);
+    endpoint.port = port;
+    add_unique(endpoint, out, capacity, count);
+  }
+  ::freeaddrinfo(list);
+  if (count == 0) return Error(ENXIO);
+  return count;
+}
 
 }  // namespace evflow::detail
 

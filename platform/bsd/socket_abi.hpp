@@ -112,6 +112,25 @@ struct alignas(8) SockaddrStorage {
 };
 static_assert(sizeof(SockaddrStorage) == 128);
 
+// struct addrinfo (netdb.h), the same on FreeBSD and macOS: the canonical name comes
+// before the address, where glibc has them the other way round.
+struct AddressInfo {
+  int flags;
+  int family;
+  int socket_type;
+  int protocol;
+  uint32_t address_length;
+  char* canonical_name;
+  Sockaddr* address;
+  AddressInfo* next;
+};
+// getaddrinfo's answers (netdb.h), the same numbers on both.
+inline constexpr int kLookupAgain = 2;    // EAI_AGAIN
+inline constexpr int kLookupMemory = 6;   // EAI_MEMORY
+inline constexpr int kLookupNoData = 7;   // EAI_NODATA (macOS; unused on FreeBSD)
+inline constexpr int kLookupNoName = 8;   // EAI_NONAME
+inline constexpr int kLookupSystem = 11;  // EAI_SYSTEM: errno says why
+
 // struct linger (sys/socket.h).
 struct Linger {
   int on;

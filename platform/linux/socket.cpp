@@ -29,7 +29,15 @@
 //    getsockopt() returns the doubled value (socket(7)).
 // h) Boolean options read back as 0 or 1 here; Linux already returns 1 for a set flag,
 //    BSD returns the flag's bit, which the BSD implementation folds the same way.
+// i) Name lookup is the one call that goes through the C library: the resolver
+//    (nsswitch.conf, /etc/hosts, DNS) is glibc's getaddrinfo(3), not a system call. Its
+//    EAI_SYSTEM answer leaves the reason in errno. glibc >= 2.34 has the files and dns
+//    sources built in, so a static build resolves too.
 #include "../socket.hpp"
+
+#include <netdb.h>  // note i
+
+#include <cerrno>
 
 #include <bit>
 
@@ -201,6 +209,34 @@ Result<Endpoint> address_of(int fd, long number) noexcept {
   return from_sockaddr(storage, length);
 }
 
+// Appends `endpoint` to out[0..count) unless it is already there or there is no room.
+void add_unique(const Endpoint& endpoint, Endpoint* out, std::size_t capacity, std::size_t& count) noexcept {
+  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (out[i].family == endpoint.family && __builtin_memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
+        out[i].scope_id == endpoint.scope_id)
+      return;
+  out[count++] = endpoint;
+}
+
+Error lookup_error(int status) noexcept {
+  switch (status) {
+    case EAI_NONAME:
+#if defined(EAI_NODATA)
+    case EAI_NODATA:
+#endif
+      return Error(ENXIO);
+    case EAI_AGAIN:
+      return Error(EAGAIN);
+    case EAI_MEMORY:
+      return Error(ENOMEM);
+    case EAI_SYSTEM:
+      return Error(errno != 0 ? errno : EIO);
+    default:
+      return Error(EIO);
+  }
+}
+
 }  // namespace
 
 Result<int> socket_open(SocketFamily family, SocketType type) noexcept {
@@ -345,5 +381,27 @@ Result<Endpoint> socket_local_address(int fd) noexcept { return address_of(fd, n
 Result<Endpoint> socket_peer_address(int fd) noexcept { return address_of(fd, nr::getpeername); }
 
 Result<int> reserve_descriptor() noexcept { return linux_abi::eventfd(0); }
+
+Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, std::size_t capacity) noexcept {
+  if (host == nullptr || host[0] == '\0') return Error(EINVAL);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  errno = 0;
+  if (const int status = ::getaddrinfo(host, nullptr, &hints, &list)) return lookup_error(status);
+  std::size_t count = 0;
+  for (const addrinfo* info = list; info != nullptr; info = info->ai_next) {
+    if (info->ai_addr == nullptr || info->ai_addrlen > sizeof(SockaddrStorage)) continue;
+    SockaddrStorage storage{};
+    __builtin_memcpy(&storage, info->ai_addr, info->ai_addrlen);
+    Endpoint endpoint = from_sockaddr(storage, static_cast<int>(info->ai_addrlen));
+    endpoint.port = port;
+    add_unique(endpoint, out, capacity, count);
+  }
+  ::freeaddrinfo(list);
+  if (count == 0) return Error(ENXIO);
+  return count;
+}
 
 }  // namespace evflow::detail

@@ -284,6 +284,31 @@ Result<OptionName> option_name(SocketOption option) noexcept {
   return Error(ENOPROTOOPT);
 }
 
+// Appends `endpoint` to out[0..count) unless it is already there or there is no room.
+void add_unique(const Endpoint& endpoint, Endpoint* out, std::size_t capacity, std::size_t& count) noexcept {
+  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (out[i].family == endpoint.family && std::memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
+        out[i].scope_id == endpoint.scope_id)
+      return;
+  out[count++] = endpoint;
+}
+
+// getaddrinfo's answers are Winsock codes (ws2tcpip.h maps EAI_* onto WSA* values).
+Error lookup_error(int status) noexcept {
+  switch (status) {
+    case EAI_NONAME:
+    case WSANO_DATA:
+      return Error(ENXIO);
+    case EAI_AGAIN:
+      return Error(EAGAIN);
+    case EAI_MEMORY:
+      return Error(ENOMEM);
+    default:
+      return Error(EIO);
+  }
+}
+
 }  // namespace
 
 Result<int> socket_open(SocketFamily family, SocketType type) noexcept {
@@ -447,6 +472,27 @@ Result<Endpoint> socket_peer_address(int fd) noexcept {
 }
 
 Result<int> reserve_descriptor() noexcept { return Error(ENOSYS); }  // note i
+
+Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, std::size_t capacity) noexcept {
+  if (host == nullptr || host[0] == '\0') return Error(EINVAL);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (const int status = getaddrinfo(host, nullptr, &hints, &list)) return lookup_error(status);
+  std::size_t count = 0;
+  for (const addrinfo* info = list; info != nullptr; info = info->ai_next) {
+    if (info->ai_addr == nullptr || info->ai_addrlen > sizeof(Storage)) continue;
+    Storage storage{};
+    std::memcpy(&storage, info->ai_addr, info->ai_addrlen);
+    Endpoint endpoint = from_sockaddr(storage, static_cast<int>(info->ai_addrlen));
+    endpoint.port = port;
+    add_unique(endpoint, out, capacity, count);
+  }
+  freeaddrinfo(list);
+  if (count == 0) return Error(ENXIO);
+  return count;
+}
 
 }  // namespace evflow::detail
 
