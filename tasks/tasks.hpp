@@ -1,7 +1,7 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
 // CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
-// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; the task observer and the task
+// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; ThreadChannel; the task observer and the task
 // tree.
 #pragma once
 
@@ -23,3 +23,4 @@
 #include "spawn.hpp"
 #include "task.hpp"
 #include "task_group.hpp"
+#include "thread_channel.hpp"
