@@ -40,6 +40,10 @@
 //   ChannelPingPong  one round trip of a value between two tasks over two rendezvous
 //                channels (capacity 0), one each way (evflow Channel<long>; Asio
 //                experimental::channel<void(error_code, long)> with use_awaitable)
+//   ThreadChannel  one value from a producer thread, blocked by back-pressure whenever the
+//                channel is full, to a task on a loop in the benchmark's thread
+//                (evflow ThreadChannel<long> of capacity 64, send() and co_await receive();
+//                evflow alone)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -49,6 +53,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -418,6 +423,34 @@ void BM_TaskChannelPingPong_evflow(benchmark::State& state) {
   });
 }
 
+// One producer thread for the whole benchmark sends 1s until the channel is closed; each
+// batch is a task taking n of them. The producer runs ahead until the channel is full, then
+// waits in send() for each slot the task frees.
+void BM_TaskThreadChannel_evflow(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) std::abort();
+  evflow::ThreadChannel<long> channel(loop, 64);
+  if (!channel.valid()) std::abort();
+  std::thread producer([&channel] {
+    while (!channel.send(1)) {
+    }
+  });
+  measure(state, [&](long n) {
+    auto batch = [](evflow::ThreadChannel<long>* values, long count) -> evflow::Task<long> {
+      long sum = 0;
+      for (long i = 0; i < count; ++i) {
+        evflow::Result<long> v = co_await values->receive();
+        if (!v) std::abort();
+        sum += v.value();
+      }
+      co_return sum;
+    };
+    if (evflow::run_until_complete(loop, batch, &channel, n).value() != n) std::abort();
+  });
+  channel.close();
+  producer.join();
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -656,6 +689,7 @@ BENCHMARK(BM_TaskHandoffNotification_evflow);
 BENCHMARK(BM_TaskLockHandoff_evflow);
 BENCHMARK(BM_TaskChannelPingPong_evflow);
 BENCHMARK(BM_TaskChannelPingPong_asio);
+BENCHMARK(BM_TaskThreadChannel_evflow)->UseRealTime();
 
 }  // namespace
 
