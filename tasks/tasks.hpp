@@ -1,8 +1,8 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
 // CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
-// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; ThreadChannel; the task observer and the task
-// tree.
+// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; ThreadChannel (values from
+// other threads); the task observer and the task tree.
 #pragma once
 
 #include "cancellation.hpp"

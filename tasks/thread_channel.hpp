@@ -167,9 +167,8 @@ class ThreadChannel {
   // As send(), giving ETIMEDOUT when no slot freed by `deadline`.
   template <class Duration>
   Error send_until(T&& value, std::chrono::time_point<Clock, Duration> deadline) noexcept {
-    return send_waiting(value, [this, &deadline](std::unique_lock<std::mutex>& lock) {
-      return room_wait_until(lock, deadline);
-    });
+    return send_waiting(
+        value, [this, &deadline](std::unique_lock<std::mutex>& lock) { return room_wait_until(lock, deadline); });
   }
 
   // Ends the channel, from any thread (see the header comment); closing it again does
@@ -242,8 +241,7 @@ class ThreadChannel {
   Error send_waiting(T& value, Wait wait) noexcept {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!closed_ && count_ == capacity_) {
-      if (detail::this_thread_identity() == consumer_thread_.load(std::memory_order_relaxed))
-        return Error(EDEADLK);
+      if (detail::this_thread_identity() == consumer_thread_.load(std::memory_order_relaxed)) return Error(EDEADLK);
       ++blocked_;
       const bool in_time = wait(lock);
       --blocked_;
@@ -313,31 +311,29 @@ class ThreadChannel {
 
   // The Async's callback, on the loop's thread: hands queued values to the waiting
   // receivers, oldest first; when closed and drained, EPIPE to the rest. Listens again while
-  // receivers are left, stops the Async when none is.
+  // receivers are left, stops the Async when none is. The mutex is not held while a task
+  // is woken.
   void deliver() noexcept {
     note_consumer_thread();
-    std::unique_lock<std::mutex> lock(mutex_);
-    std::size_t freed = 0;
     while (detail::QueuedWaiter* front = receivers_.front()) {
       auto& receiver = static_cast<ReceiveAwait&>(*front);
+      std::unique_lock<std::mutex> lock(mutex_);
       if (count_ > 0) {
-        receiver.value_.emplace(std::move(slots_[head_]));
-        drop_front();
-        ++freed;
+        take_front(lock, receiver.value_);
         receivers_.grant(receiver);
       } else if (closed_) {
+        lock.unlock();
         receivers_.grant(receiver, Error(EPIPE));
       } else {
-        break;
+        listening_ = true;  // the ring is empty: the next push wakes the loop
+        return;
       }
     }
-    const bool waiting = !receivers_.empty();
-    listening_ = waiting;
-    std::size_t wake_producers = freed < blocked_ ? freed : blocked_;
-    lock.unlock();
-    while (wake_producers-- > 0)
-      room_.notify_one();
-    if (!waiting) async_.stop();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listening_ = false;
+    }
+    async_.stop();
   }
 
   // A waiting receiver was cancelled: when none is left, stop listening.

@@ -64,7 +64,7 @@ void wait_for_blocked_senders(const ThreadChannel<T>& channel, std::size_t count
 
 TEST_F(ThreadChannelTest, EightProducersDeliverEveryValueExactlyOnceEachInItsOrder) {
   constexpr int kProducers = 8;
-  constexpr int kValues = 2000;
+  constexpr int kValues = 500;
   ThreadChannel<int> channel(loop, 4);
   ASSERT_TRUE(channel.valid());
   std::vector<int> next(kProducers, 0);  // the value each producer's next one must be
@@ -322,7 +322,7 @@ TEST_F(ThreadChannelTest, ADestroyedChannelWakesItsWaitingReceiverWithEidrm) {
 }
 
 TEST_F(ThreadChannelTest, SendingAndReceivingAllocateNothingPerValue) {
-  constexpr int kValues = 1000;
+  constexpr int kValues = 500;
   ThreadChannel<int> channel(loop, 8);
   long sum = 0;
   int received = 0;
