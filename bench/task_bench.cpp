@@ -46,6 +46,10 @@
 //                Asio asio::post to a thread_pool(1) whose handler posts the answer back to
 //                the io_context; libuv uv_queue_work with UV_THREADPOOL_SIZE=1, the next work
 //                queued from the after-work callback). 1,000 round trips per batch.
+//   ThreadChannel  one value from a producer thread, blocked by back-pressure whenever the
+//                channel is full, to a task on a loop in the benchmark's thread
+//                (evflow ThreadChannel<long> of capacity 64, send() and co_await receive();
+//                evflow alone)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -55,6 +59,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -444,6 +449,34 @@ void BM_TaskToThread_evflow(benchmark::State& state) {
       kThreadBatch);
 }
 
+// One producer thread for the whole benchmark sends 1s until the channel is closed; each
+// batch is a task taking n of them. The producer runs ahead until the channel is full, then
+// waits in send() for each slot the task frees.
+void BM_TaskThreadChannel_evflow(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) std::abort();
+  evflow::ThreadChannel<long> channel(loop, 64);
+  if (!channel.valid()) std::abort();
+  std::thread producer([&channel] {
+    while (!channel.send(1)) {
+    }
+  });
+  measure(state, [&](long n) {
+    auto batch = [](evflow::ThreadChannel<long>* values, long count) -> evflow::Task<long> {
+      long sum = 0;
+      for (long i = 0; i < count; ++i) {
+        evflow::Result<long> v = co_await values->receive();
+        if (!v) std::abort();
+        sum += v.value();
+      }
+      co_return sum;
+    };
+    if (evflow::run_until_complete(loop, batch, &channel, n).value() != n) std::abort();
+  });
+  channel.close();
+  producer.join();
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -753,6 +786,7 @@ BENCHMARK(BM_TaskHandoffNotification_evflow);
 BENCHMARK(BM_TaskLockHandoff_evflow);
 BENCHMARK(BM_TaskChannelPingPong_evflow);
 BENCHMARK(BM_TaskChannelPingPong_asio);
+BENCHMARK(BM_TaskThreadChannel_evflow)->UseRealTime();
 
 }  // namespace
 

@@ -1,9 +1,8 @@
 // evflow — coroutine tasks on the reactor: Task, spawn, TaskHandle, and an await for
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
 // CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
-// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel;
-// to_thread and ThreadPool; the task observer and the task
-// tree.
+// Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; ThreadChannel (values from
+// other threads); to_thread and ThreadPool; the task observer and the task tree.
 #pragma once
 
 #include "cancellation.hpp"
@@ -24,5 +23,6 @@
 #include "spawn.hpp"
 #include "task.hpp"
 #include "task_group.hpp"
+#include "thread_channel.hpp"
 #include "thread_pool.hpp"
 #include "to_thread.hpp"

@@ -73,7 +73,7 @@ TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yiel
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
                    "ChannelPingPong": "channel_ping_pong",
-                   "ToThread": "to_thread"}
+                   "ToThread": "to_thread", "ThreadChannel": "thread_channel"}
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
