@@ -170,28 +170,11 @@ void EventLoop::fire_timed(detail::LoopCall& call) noexcept {
 
 // ---- add_reader, add_writer ----
 
-Error EventLoop::grow_table(int fd) noexcept {
-  std::size_t size = table_size_ == 0 ? 64 : table_size_;
-  while (size <= static_cast<std::size_t>(fd))
-    size *= 2;
-  auto** table = new (std::nothrow) detail::LoopDescriptor*[size];
-  if (table == nullptr) return Error(ENOMEM);
-  for (std::size_t i = 0; i < size; ++i)
-    table[i] = i < table_size_ ? table_[i] : nullptr;
-  delete[] table_;
-  table_ = table;
-  table_size_ = size;
-  return Error();
-}
-
-Error EventLoop::find_or_add(int fd, detail::LoopDescriptor*& entry) noexcept {
+// A record for a descriptor not registered yet; it enters the table once its watcher has
+// started, so that the kernel has vouched for the number before the table grows to it.
+Error EventLoop::take_descriptor(int fd, detail::LoopDescriptor*& entry) noexcept {
   if (fd < 0) return Error(EBADF);
   if (!loop_.is_open()) return Error(EINVAL);
-  if (static_cast<std::size_t>(fd) >= table_size_) {
-    if (Error err = grow_table(fd)) return err;
-  }
-  entry = table_[fd];
-  if (entry != nullptr) return Error();
   entry = free_descriptors_;
   if (entry != nullptr) {
     free_descriptors_ = entry->next_free;
@@ -202,7 +185,22 @@ Error EventLoop::find_or_add(int fd, detail::LoopDescriptor*& entry) noexcept {
     all_descriptors_ = entry;
   }
   entry->fd = fd;
-  table_[fd] = entry;
+  return Error();
+}
+
+Error EventLoop::enter_in_table(detail::LoopDescriptor& entry) noexcept {
+  const auto index = static_cast<std::size_t>(entry.fd);
+  if (index >= table_size_) {
+    std::size_t size = table_size_ == 0 ? 64 : table_size_;
+    while (size <= index) size *= 2;
+    auto** table = new (std::nothrow) detail::LoopDescriptor*[size];
+    if (table == nullptr) return Error(ENOMEM);
+    for (std::size_t i = 0; i < size; ++i) table[i] = i < table_size_ ? table_[i] : nullptr;
+    delete[] table_;
+    table_ = table;
+    table_size_ = size;
+  }
+  table_[index] = &entry;
   return Error();
 }
 
@@ -210,14 +208,16 @@ Error EventLoop::watch(detail::LoopDescriptor& entry) noexcept {
   const Events interest = (entry.reader ? Readable : Events{}) | (entry.writer ? Writable : Events{});
   if (entry.io.active()) return entry.io.set_interest(interest);
   detail::LoopDescriptor* self = &entry;
-  const Error err = entry.io.start(entry.fd, interest, [this, self](Io&, Events ready) { dispatch(*self, ready); });
+  Error err = entry.io.start(entry.fd, interest, [this, self](Io&, Events ready) { dispatch(*self, ready); });
+  if (!err) err = enter_in_table(entry);
   if (err) release(entry);  // a descriptor refused: nothing of it stays registered
   return err;
 }
 
 bool EventLoop::remove(int fd, Events side) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= table_size_ || table_[fd] == nullptr) return false;
-  detail::LoopDescriptor& entry = *table_[fd];
+  detail::LoopDescriptor* found = find(fd);
+  if (found == nullptr) return false;
+  detail::LoopDescriptor& entry = *found;
   auto& callback = side == Readable ? entry.reader : entry.writer;
   if (!callback) return false;
   callback.reset();
@@ -234,7 +234,7 @@ void EventLoop::release(detail::LoopDescriptor& entry) noexcept {
   entry.reader.reset();
   entry.writer.reset();
   ++entry.generation;
-  table_[entry.fd] = nullptr;
+  if (find(entry.fd) == &entry) table_[entry.fd] = nullptr;
   entry.fd = -1;
   entry.next_free = free_descriptors_;
   free_descriptors_ = &entry;

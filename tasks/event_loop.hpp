@@ -211,8 +211,10 @@ class EventLoop {
   template <class F>
   Error add_reader(int fd, F&& fn) noexcept {
     if (detail::is_null_function(fn)) return Error(EINVAL);
-    detail::LoopDescriptor* entry = nullptr;
-    if (Error err = find_or_add(fd, entry)) return err;
+    detail::LoopDescriptor* entry = find(fd);
+    if (entry == nullptr) {
+      if (Error err = take_descriptor(fd, entry)) return err;
+    }
     entry->reader.emplace(std::forward<F>(fn));
     return watch(*entry);
   }
@@ -220,8 +222,10 @@ class EventLoop {
   template <class F>
   Error add_writer(int fd, F&& fn) noexcept {
     if (detail::is_null_function(fn)) return Error(EINVAL);
-    detail::LoopDescriptor* entry = nullptr;
-    if (Error err = find_or_add(fd, entry)) return err;
+    detail::LoopDescriptor* entry = find(fd);
+    if (entry == nullptr) {
+      if (Error err = take_descriptor(fd, entry)) return err;
+    }
     entry->writer.emplace(std::forward<F>(fn));
     return watch(*entry);
   }
@@ -265,12 +269,15 @@ class EventLoop {
   void run_soon_batch() noexcept;
   void fire_timed(detail::LoopCall& call) noexcept;
 
-  Error find_or_add(int fd, detail::LoopDescriptor*& entry) noexcept;
+  detail::LoopDescriptor* find(int fd) const noexcept {
+    return fd >= 0 && static_cast<std::size_t>(fd) < table_size_ ? table_[fd] : nullptr;
+  }
+  Error take_descriptor(int fd, detail::LoopDescriptor*& entry) noexcept;
   Error watch(detail::LoopDescriptor& entry) noexcept;
   bool remove(int fd, Events side) noexcept;
   void release(detail::LoopDescriptor& entry) noexcept;
   void dispatch(detail::LoopDescriptor& entry, Events ready) noexcept;
-  Error grow_table(int fd) noexcept;
+  Error enter_in_table(detail::LoopDescriptor& entry) noexcept;
 
   std::optional<Loop> owned_;  // first: destroyed after every watcher below
   Loop& loop_;

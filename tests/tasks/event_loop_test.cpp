@@ -224,6 +224,7 @@ TEST_F(EventLoopIoTest, AWriterAndAReaderShareADescriptorAndAreRemovedApart) {
 TEST_F(EventLoopIoTest, ABadDescriptorIsRefusedAndLeavesNothingRegistered) {
   EXPECT_EQ(events.add_reader(-1, [] {}), Error(EBADF));
   EXPECT_EQ(events.add_writer(-5, [] {}), Error(EBADF));
+  EXPECT_EQ(events.add_reader(1 << 30, [] {}), Error(EBADF));  // refused before any table grows to it
   testing::Pipe pipe = testing::make_pipe();
   const int closed = pipe.read_end.release();
   testing::close_fd(closed);
