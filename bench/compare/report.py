@@ -63,15 +63,17 @@ FLOOR_IN_CHART = {"echo", "http"}
 # than gather_two have no peer; group_cancel_thousand is one cancel of 1,000 children.
 # generator_value is one value from a generator (Asio: experimental::coro); handoff_notification
 # one value between two tasks through Notifications, lock_handoff one hand-off of a Lock between
-# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels.
-TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
+# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels;
+# call_soon one callback scheduled soon and run by the loop (BM_CallSoon_<library>: evflow and
+# Asio from task_bench, libuv from the comparison's libuv program, which links libuv).
+TASK_ROW = re.compile(r"^BM_(?:Task)?([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
                    "FailureAsException": "failure_value_vs_exception", "GatherTwo": "gather_two",
                    "GatherHundred": "gather_hundred", "GroupThousand": "group_thousand",
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
-                   "ChannelPingPong": "channel_ping_pong"}
+                   "ChannelPingPong": "channel_ping_pong", "CallSoon": "call_soon"}
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
@@ -93,6 +95,9 @@ def parse_name(name):
 
 
 def is_task_bench(data):
+    """task_bench's output; a comparison program's names its library in the context."""
+    if "library" in data.get("context", {}):
+        return False
     return any(TASK_ROW.match(b.get("run_name", b["name"])) for b in data.get("benchmarks", []))
 
 
@@ -141,6 +146,9 @@ def load(files):
         library = data["context"].get("library", os.path.basename(path).split(".")[0])
         grids.add(data["context"].get("grid", "full"))
         for b in data.get("benchmarks", []):
+            if TASK_ROW.match(b["name"]):  # a row of the task table (BM_CallSoon_libuv)
+                load_tasks({"benchmarks": [b]}, figures, errors)
+                continue
             workload, params = parse_name(b["name"])
             if b.get("error_occurred"):
                 errors.append((library, b["name"], b.get("error_message", "")))
