@@ -192,10 +192,12 @@ Error EventLoop::enter_in_table(detail::LoopDescriptor& entry) noexcept {
   const auto index = static_cast<std::size_t>(entry.fd);
   if (index >= table_size_) {
     std::size_t size = table_size_ == 0 ? 64 : table_size_;
-    while (size <= index) size *= 2;
+    while (size <= index)
+      size *= 2;
     auto** table = new (std::nothrow) detail::LoopDescriptor*[size];
     if (table == nullptr) return Error(ENOMEM);
-    for (std::size_t i = 0; i < size; ++i) table[i] = i < table_size_ ? table_[i] : nullptr;
+    for (std::size_t i = 0; i < size; ++i)
+      table[i] = i < table_size_ ? table_[i] : nullptr;
     delete[] table_;
     table_ = table;
     table_size_ = size;
