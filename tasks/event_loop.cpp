@@ -207,35 +207,51 @@ Error EventLoop::enter_in_table(detail::LoopDescriptor& entry) noexcept {
 }
 
 Error EventLoop::watch(detail::LoopDescriptor& entry) noexcept {
-  const Events interest = (entry.reader ? Readable : Events{}) | (entry.writer ? Writable : Events{});
+  const Events interest = (entry.want_reader ? Readable : Events{}) | (entry.want_writer ? Writable : Events{});
   if (entry.io.active()) return entry.io.set_interest(interest);
   detail::LoopDescriptor* self = &entry;
   Error err = entry.io.start(entry.fd, interest, [this, self](Io&, Events ready) { dispatch(*self, ready); });
   if (!err) err = enter_in_table(entry);
-  if (err) release(entry);  // a descriptor refused: nothing of it stays registered
+  if (err) {  // a descriptor refused: nothing of it stays registered
+    entry.want_reader = entry.want_writer = false;
+    entry.io.stop();
+    settle(entry);
+  }
   return err;
 }
 
 bool EventLoop::remove(int fd, Events side) noexcept {
-  detail::LoopDescriptor* found = find(fd);
-  if (found == nullptr) return false;
-  detail::LoopDescriptor& entry = *found;
-  auto& callback = side == Readable ? entry.reader : entry.writer;
-  if (!callback) return false;
-  callback.reset();
-  if (!entry.reader && !entry.writer) {
-    release(entry);
+  detail::LoopDescriptor* entry = find(fd);
+  if (entry == nullptr) return false;
+  bool& wanted = side == Readable ? entry->want_reader : entry->want_writer;
+  if (!wanted) return false;
+  wanted = false;
+  if (entry->want_reader || entry->want_writer) {
+    (void)entry->io.set_interest(entry->want_reader ? Readable : Writable);  // valid bits: cannot fail
   } else {
-    (void)entry.io.set_interest(side == Readable ? Writable : Readable);  // valid bits: cannot fail
+    entry->io.stop();
   }
+  settle(*entry);
   return true;
+}
+
+// Outside a dispatch of its callbacks: destroys the callables no longer wanted, and frees
+// the record when neither side is.
+void EventLoop::settle(detail::LoopDescriptor& entry) noexcept {
+  if (entry.dispatching) return;  // the dispatch settles it when its callbacks are done
+  if (!entry.want_reader && !entry.want_writer) {
+    release(entry);
+    return;
+  }
+  if (!entry.want_reader) entry.reader.reset();
+  if (!entry.want_writer) entry.writer.reset();
 }
 
 void EventLoop::release(detail::LoopDescriptor& entry) noexcept {
   entry.io.stop();
   entry.reader.reset();
   entry.writer.reset();
-  ++entry.generation;
+  entry.want_reader = entry.want_writer = false;
   if (find(entry.fd) == &entry) table_[entry.fd] = nullptr;
   entry.fd = -1;
   entry.next_free = free_descriptors_;
@@ -243,17 +259,20 @@ void EventLoop::release(detail::LoopDescriptor& entry) noexcept {
 }
 
 void EventLoop::dispatch(detail::LoopDescriptor& entry, Events ready) noexcept {
-  // Each callback may remove or replace either side, or both (the record then goes back to
-  // the pool and may serve another descriptor at once): the generation says so.
-  const uint32_t generation = entry.generation;
+  // The callbacks may remove either side or both: the record stays until they are done.
+  entry.dispatching = true;
   const int fd = entry.fd;
   const bool invalid = ready.invalid();
-  if ((invalid || ready.readable()) && entry.reader) entry.reader(fd);
-  if (entry.generation != generation) return;
-  if ((invalid || ready.writable()) && entry.writer) entry.writer(fd);
-  // A descriptor closed under its watcher (misuse): the loop stopped the watcher; each
-  // side was called once so that its read or write sees the error, and both are dropped.
-  if (invalid && entry.generation == generation) release(entry);
+  if ((invalid || ready.readable()) && entry.want_reader) entry.reader(fd);
+  if ((invalid || ready.writable()) && entry.want_writer) entry.writer(fd);
+  entry.dispatching = false;
+  if (invalid) {
+    // A descriptor closed under its watcher (misuse): the loop stopped the watcher; each
+    // side was called once so that its read or write sees the error, and both are dropped.
+    entry.want_reader = entry.want_writer = false;
+    entry.io.stop();
+  }
+  settle(entry);
 }
 
 // ---- run_forever, stop ----

@@ -40,7 +40,8 @@
 //   running with nothing scheduled, until stop() (or Loop::stop() on the loop).
 // - Adding a reader (writer) to a descriptor that has one replaces its callback; a
 //   callback replaced from inside itself is destroyed while it runs: like `delete this`,
-//   it must not touch its captures afterwards. A descriptor closed while registered is
+//   it must not touch its captures afterwards. One removed from inside itself lives until
+//   it returns. A descriptor closed while registered is
 //   misuse (as for Io): remove it first.
 // - Destroying the EventLoop cancels every pending call and removes every reader and
 //   writer; it must not be destroyed from one of its own callbacks, and its loop must
@@ -100,8 +101,10 @@ struct LoopDescriptor {
   explicit LoopDescriptor(Loop& loop) noexcept : io(loop) {}
   LoopDescriptor* next_free = nullptr;
   LoopDescriptor* next_all = nullptr;
-  uint32_t generation = 0;  // advances each time the record is freed
   int fd = -1;
+  bool want_reader = false;  // registered; a callable removed during dispatch lingers until its end
+  bool want_writer = false;
+  bool dispatching = false;  // its callbacks are running: the record is freed at their end
   InlineCallback<void(int), kLoopCallCapacity> reader;
   InlineCallback<void(int), kLoopCallCapacity> writer;
   Io io;
@@ -216,6 +219,7 @@ class EventLoop {
       if (Error err = take_descriptor(fd, entry)) return err;
     }
     entry->reader.emplace(std::forward<F>(fn));
+    entry->want_reader = true;
     return watch(*entry);
   }
   // The same for writability.
@@ -227,9 +231,11 @@ class EventLoop {
       if (Error err = take_descriptor(fd, entry)) return err;
     }
     entry->writer.emplace(std::forward<F>(fn));
+    entry->want_writer = true;
     return watch(*entry);
   }
-  // Stops calling the reader of `fd`; true when one was registered. No call runs after.
+  // Stops calling the reader of `fd`; true when one was registered. No call runs after;
+  // removed from inside its own call, the callable lives until that call returns.
   bool remove_reader(int fd) noexcept { return remove(fd, Readable); }
   // Stops calling the writer of `fd`; true when one was registered. No call runs after.
   bool remove_writer(int fd) noexcept { return remove(fd, Writable); }
@@ -275,6 +281,7 @@ class EventLoop {
   Error take_descriptor(int fd, detail::LoopDescriptor*& entry) noexcept;
   Error watch(detail::LoopDescriptor& entry) noexcept;
   bool remove(int fd, Events side) noexcept;
+  void settle(detail::LoopDescriptor& entry) noexcept;
   void release(detail::LoopDescriptor& entry) noexcept;
   void dispatch(detail::LoopDescriptor& entry, Events ready) noexcept;
   Error enter_in_table(detail::LoopDescriptor& entry) noexcept;

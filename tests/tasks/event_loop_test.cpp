@@ -204,6 +204,26 @@ TEST_F(EventLoopIoTest, AddingAReaderAgainReplacesItsCallback) {
   EXPECT_TRUE(events.remove_reader(fd));
 }
 
+TEST_F(EventLoopIoTest, AReaderRemovedFromInsideItsCallKeepsItsCapturesUntilItReturns) {
+  testing::Pipe pipe = testing::make_pipe();
+  const int fd = pipe.read_end.get();
+  auto state = std::make_shared<int>(0);
+  long captures_during_call = 0;
+  ASSERT_FALSE(events.add_reader(fd, [this, state, &captures_during_call](int ready) {
+    EXPECT_TRUE(events.remove_reader(ready));
+    captures_during_call = state.use_count();  // the capture is still there
+    ++*state;
+  }));
+  ASSERT_TRUE(testing::write_byte(pipe.write_end.get()));
+  ASSERT_TRUE(testing::run_until(loop, [&] { return *state >= 1; }));
+  EXPECT_EQ(captures_during_call, 2);
+  EXPECT_EQ(state.use_count(), 1);  // destroyed once the call returned
+  for (int i = 0; i < 2; ++i)
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  EXPECT_EQ(*state, 1);
+  EXPECT_EQ(loop.active_watchers(), 0);
+}
+
 TEST_F(EventLoopIoTest, AWriterAndAReaderShareADescriptorAndAreRemovedApart) {
   testing::SocketPair pair = testing::make_socketpair();
   const int fd = pair.a.get();
