@@ -41,8 +41,9 @@
 // - Adding a reader (writer) to a descriptor that has one replaces its callback; a
 //   callback replaced from inside itself is destroyed while it runs: like `delete this`,
 //   it must not touch its captures afterwards. One removed from inside itself lives until
-//   it returns. A descriptor closed while registered is
-//   misuse (as for Io): remove it first.
+//   it returns. Closing a registered descriptor is misuse (as for Io): remove it first;
+//   otherwise, once the loop notices, each side is called once (its read or write then
+//   sees the error) and both are dropped.
 // - Destroying the EventLoop cancels every pending call and removes every reader and
 //   writer; it must not be destroyed from one of its own callbacks, and its loop must
 //   outlive it. CallHandles must not be used after their EventLoop is gone.
