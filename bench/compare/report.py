@@ -50,7 +50,7 @@ TITLES = {
     "idle_iteration": "Idle iteration: one non-blocking iteration, one quiet descriptor + N far timers",
     "memory": "Memory: watcher sizes and resident bytes per active timer",
     "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation "
-             "(group_cancel_thousand: per cancel of 1,000)",
+             "(group_cancel_thousand: per cancel of 1,000; call_soon also against libuv)",
     "echo": "Loopback TCP echo: N connections, each sending a message and waiting for its echo",
     "http": "HTTP/1.1 keep-alive responder under wrk (kernel: the epoll floor)",
 }
