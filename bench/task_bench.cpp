@@ -50,6 +50,10 @@
 //                channel is full, to a task on a loop in the benchmark's thread
 //                (evflow ThreadChannel<long> of capacity 64, send() and co_await receive();
 //                evflow alone)
+//   CallSoon     one callback scheduled to run soon and run by the loop, in rounds of 100
+//                calls then one pass of the loop (evflow EventLoop::call_soon and a
+//                non-blocking Loop::run; Asio post() to an io_context and poll(); libuv's
+//                row is in bench/compare/libuv.cpp, the program that links libuv)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -73,6 +77,7 @@
 #include <uv.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/channel.hpp>
 #include <asio/experimental/coro.hpp>
@@ -616,6 +621,23 @@ void BM_TaskFailureAsException_asio(benchmark::State& state) {
   });
 }
 
+// Calls scheduled per pass of the loop in the CallSoon rows.
+constexpr long kCallRound = 100;
+
+void BM_CallSoon_evflow(benchmark::State& state) {
+  evflow::EventLoop events;
+  if (events.open()) std::abort();
+  long ran = 0;
+  measure(state, [&](long n) {
+    for (long done = 0; done < n; done += kCallRound) {
+      for (long i = 0; i < kCallRound; ++i)
+        if (!events.call_soon([&ran] { ++ran; })) std::abort();
+      if (events.loop().run(evflow::RunMode::NoWait)) std::abort();
+    }
+  });
+  if (ran == 0 || events.pending_calls() != 0) std::abort();
+}
+
 using AsioChannel = asio::experimental::channel<void(asio::error_code, long)>;
 
 asio::awaitable<void> asio_echo_values(AsioChannel* in, AsioChannel* out, long count) {
@@ -708,6 +730,18 @@ void BM_TaskToThread_libuv(benchmark::State& state) {
       },
       kThreadBatch);
   uv_loop_close(&loop);
+void BM_CallSoon_asio(benchmark::State& state) {
+  asio::io_context context(1);
+  auto busy = asio::make_work_guard(context);  // poll() then never finds the context out of work
+  long ran = 0;
+  measure(state, [&](long n) {
+    for (long done = 0; done < n; done += kCallRound) {
+      for (long i = 0; i < kCallRound; ++i)
+        asio::post(context, [&ran] { ++ran; });
+      context.poll();
+    }
+  });
+  if (ran == 0) std::abort();
 }
 
 // --- Boost.Fiber -----------------------------------------------------------------------
@@ -787,6 +821,8 @@ BENCHMARK(BM_TaskLockHandoff_evflow);
 BENCHMARK(BM_TaskChannelPingPong_evflow);
 BENCHMARK(BM_TaskChannelPingPong_asio);
 BENCHMARK(BM_TaskThreadChannel_evflow)->UseRealTime();
+BENCHMARK(BM_CallSoon_evflow);
+BENCHMARK(BM_CallSoon_asio);
 
 }  // namespace
 

@@ -2,7 +2,8 @@
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
 // CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
 // Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; ThreadChannel (values from
-// other threads); to_thread and ThreadPool; the task observer and the task tree.
+// other threads); to_thread and ThreadPool; EventLoop (call_soon, call_later, add_reader,
+// run_forever); the task observer and the task tree.
 #pragma once
 
 #include "cancellation.hpp"
@@ -11,6 +12,7 @@
 #include "condition.hpp"
 #include "context_var.hpp"
 #include "event.hpp"
+#include "event_loop.hpp"
 #include "gather.hpp"
 #include "generator.hpp"
 #include "lock.hpp"

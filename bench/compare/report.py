@@ -50,7 +50,7 @@ TITLES = {
     "idle_iteration": "Idle iteration: one non-blocking iteration, one quiet descriptor + N far timers",
     "memory": "Memory: watcher sizes and resident bytes per active timer",
     "tasks": "Coroutine tasks: evflow, Asio C++20 coroutines, Boost.Fiber; per operation "
-             "(group_cancel_thousand: per cancel of 1,000)",
+             "(group_cancel_thousand: per cancel of 1,000; call_soon also against libuv)",
     "echo": "Loopback TCP echo: N connections, each sending a message and waiting for its echo",
     "http": "HTTP/1.1 keep-alive responder under wrk (kernel: the epoll floor)",
 }
@@ -65,14 +65,16 @@ FLOOR_IN_CHART = {"echo", "http"}
 # one value between two tasks through Notifications, lock_handoff one hand-off of a Lock between
 # two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels;
 # to_thread one round trip of work to a pool of one thread and back (evflow, Asio, libuv).
-TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
+# call_soon one callback scheduled soon and run by the loop (BM_CallSoon_<library>: evflow and
+# Asio from task_bench, libuv from the comparison's libuv program, which links libuv).
+TASK_ROW = re.compile(r"^BM_(?:Task)?([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
                    "FailureAsException": "failure_value_vs_exception", "GatherTwo": "gather_two",
                    "GatherHundred": "gather_hundred", "GroupThousand": "group_thousand",
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
-                   "ChannelPingPong": "channel_ping_pong",
+                   "ChannelPingPong": "channel_ping_pong", "CallSoon": "call_soon",
                    "ToThread": "to_thread", "ThreadChannel": "thread_channel"}
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
@@ -95,6 +97,9 @@ def parse_name(name):
 
 
 def is_task_bench(data):
+    """task_bench's output; a comparison program's names its library in the context."""
+    if "library" in data.get("context", {}):
+        return False
     return any(TASK_ROW.match(b.get("run_name", b["name"])) for b in data.get("benchmarks", []))
 
 
@@ -143,6 +148,9 @@ def load(files):
         library = data["context"].get("library", os.path.basename(path).split(".")[0])
         grids.add(data["context"].get("grid", "full"))
         for b in data.get("benchmarks", []):
+            if TASK_ROW.match(b["name"]):  # a row of the task table (BM_CallSoon_libuv)
+                load_tasks({"benchmarks": [b]}, figures, errors)
+                continue
             workload, params = parse_name(b["name"])
             if b.get("error_occurred"):
                 errors.append((library, b["name"], b.get("error_message", "")))
