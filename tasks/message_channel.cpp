@@ -17,6 +17,17 @@ Error MessageChannel::close() noexcept {
   return stream_.close();
 }
 
+std::size_t MessageChannel::put_header(unsigned char* header, const void* data, std::size_t size) noexcept {
+  const auto length = static_cast<uint32_t>(size);
+  header[0] = static_cast<unsigned char>(length);
+  header[1] = static_cast<unsigned char>(length >> 8);
+  header[2] = static_cast<unsigned char>(length >> 16);
+  header[3] = static_cast<unsigned char>(length >> 24);
+  if (size > kCoalescedBytes || size == 0) return 0;
+  std::memcpy(header + kHeaderBytes, data, size);
+  return size;
+}
+
 void MessageChannel::break_sending() noexcept {
   send_broken_ = true;
   (void)stream_.shutdown_write();  // the peer reads a truncated frame (EPROTO), not garbage

@@ -72,6 +72,11 @@ class MessageChannel {
   int fd() const noexcept { return stream_.fd(); }
 
  private:
+  static constexpr std::size_t kHeaderBytes = 4;
+  static constexpr std::size_t kCoalescedBytes = 60;  // a frame this small: one write with its header
+  // Writes the length of a frame of `size` bytes into `header`, followed by the frame when
+  // it fits in kCoalescedBytes; gives how many of its bytes were copied (0 or size).
+  static std::size_t put_header(unsigned char* header, const void* data, std::size_t size) noexcept;
   void break_sending() noexcept;  // a send was cut inside a frame
   std::size_t frame_size() const noexcept;
   // Resizes `frame` to `size` and puts a cancelled receive's bytes first; gives their count.
@@ -80,9 +85,9 @@ class MessageChannel {
 
   UnixStream stream_;
   std::size_t max_frame_ = kDefaultMaxFrame;
-  std::string partial_;           // a cancelled receive's part of a frame
-  unsigned char header_[4] = {};  // the length of the frame being received
-  std::size_t header_bytes_ = 0;  // of header_, read so far
+  std::string partial_;                      // a cancelled receive's part of a frame
+  unsigned char header_[kHeaderBytes] = {};  // the length of the frame being received
+  std::size_t header_bytes_ = 0;             // of header_, read so far
   bool sending_ = false;
   bool receiving_ = false;
   bool send_broken_ = false;     // a send was cut inside a frame: the writing side ended
@@ -111,15 +116,14 @@ inline Task<Error> MessageChannel::send(const void* data, std::size_t size) {
   if (send_broken_) co_return Error(EPIPE);
   if (data == nullptr && size != 0) co_return Error(EINVAL);
   detail::InFlight in_flight(sending_);
-  const auto length = static_cast<uint32_t>(size);
-  const unsigned char header[4] = {static_cast<unsigned char>(length), static_cast<unsigned char>(length >> 8),
-                                   static_cast<unsigned char>(length >> 16), static_cast<unsigned char>(length >> 24)};
-  Transfer head = co_await stream_.write_all(header, sizeof header);
+  unsigned char header[kHeaderBytes + kCoalescedBytes];
+  const std::size_t together = put_header(header, data, size);  // a small frame goes out whole
+  Transfer head = co_await stream_.write_all(header, kHeaderBytes + together);
   if (head.error) {
     if (head.bytes != 0) break_sending();  // part of a header went out: no more framing
     co_return head.error;
   }
-  if (size == 0) co_return Error();
+  if (together == size) co_return Error();
   Transfer body = co_await stream_.write_all(data, size);
   if (body.error) {
     break_sending();

@@ -2,7 +2,7 @@
 // every watcher: sleep, yield, readable/writable, child_exit, Notification, SignalWaiter;
 // CancellationScope, with_timeout, with_deadline, shielded; TaskGroup, SupervisorGroup, gather;
 // Generator; ContextVar; Lock, Semaphore, Event, Condition, Channel; the task observer and the task
-// tree; MessageChannel, spawn_process, WorkerProcess and ProcessPool (forked worker processes).
+// tree.
 #pragma once
 
 #include "cancellation.hpp"
@@ -14,11 +14,8 @@
 #include "gather.hpp"
 #include "generator.hpp"
 #include "lock.hpp"
-#include "message_channel.hpp"
 #include "notification.hpp"
 #include "observer.hpp"
-#include "process.hpp"
-#include "process_pool.hpp"
 #include "readiness.hpp"
 #include "semaphore.hpp"
 #include "signal_waiter.hpp"

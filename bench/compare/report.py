@@ -63,15 +63,21 @@ FLOOR_IN_CHART = {"echo", "http"}
 # than gather_two have no peer; group_cancel_thousand is one cancel of 1,000 children.
 # generator_value is one value from a generator (Asio: experimental::coro); handoff_notification
 # one value between two tasks through Notifications, lock_handoff one hand-off of a Lock between
-# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels.
-TASK_ROW = re.compile(r"^BM_Task([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
+# two tasks (evflow alone); channel_ping_pong one round trip over two rendezvous channels;
+# process_round_trip one frame to a forked worker and back (BM_ProcessRoundTrip, evflow alone).
+TASK_ROW = re.compile(r"^BM_(?:Task([A-Za-z]+)|(ProcessRoundTrip))_([a-z_]+)(?:/manual_time|/real_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
                    "FailureAsException": "failure_value_vs_exception", "GatherTwo": "gather_two",
                    "GatherHundred": "gather_hundred", "GroupThousand": "group_thousand",
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
-                   "ChannelPingPong": "channel_ping_pong"}
+                   "ChannelPingPong": "channel_ping_pong", "ProcessRoundTrip": "process_round_trip"}
+
+
+def task_operation(match):
+    """The operation's name in a TASK_ROW match (BM_Task<Operation> or BM_ProcessRoundTrip)."""
+    return match.group(1) or match.group(2)
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
@@ -104,13 +110,13 @@ def load_tasks(data, figures, errors):
     runs = medians or [b for b in rows if b.get("run_type", "iteration") == "iteration"]
     for b in runs:
         match = TASK_ROW.match(b.get("run_name", b["name"]))
-        if not match or match.group(1) not in TASK_OPERATIONS:
+        if not match or task_operation(match) not in TASK_OPERATIONS:
             continue
-        library = match.group(2)
+        library = match.group(3)
         if b.get("error_occurred"):
             errors.append((library, b["name"], b.get("error_message", "")))
             continue
-        params = json.dumps({"op": TASK_OPERATIONS[match.group(1)]}, sort_keys=True)
+        params = json.dumps({"op": TASK_OPERATIONS[task_operation(match)]}, sort_keys=True)
         for counter, (metric, unit, scale) in TASK_COUNTERS.items():
             if counter in b:
                 figures.setdefault(("tasks", params, metric, unit), {}).setdefault(library, []).append(

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <evflow/evflow.hpp>
+#include <evflow/process.hpp>
 #include <evflow/tasks.hpp>
 
 namespace evflow {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <evflow/evflow.hpp>
+#include <evflow/process.hpp>
 #include <evflow/tasks.hpp>
 
 namespace evflow {

@@ -17,6 +17,7 @@
 #include <string>
 
 #include <evflow/evflow.hpp>
+#include <evflow/process.hpp>
 #include <evflow/tasks.hpp>
 
 namespace evflow {
