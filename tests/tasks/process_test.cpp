@@ -135,11 +135,11 @@ Task<int> ready_then_echo(MessageChannel& parent) {
   co_return co_await echo(parent);
 }
 
-// Says "ready", then sleeps without looking at its channel: only a signal ends it.
-Task<int> ready_then_sleep(MessageChannel& parent) {
+// Says "ready", then waits an hour without looking at its channel: only a signal ends it.
+Task<int> ready_then_idle(MessageChannel& parent) {
   Error ready = co_await parent.send("ready");
   if (ready) co_return 3;
-  (void)co_await sleep(std::chrono::hours(1));
+  (void)co_await sleep(1h);
   co_return 4;
 }
 
@@ -149,7 +149,7 @@ Task<int> ready_then_sleep(MessageChannel& parent) {
 [[noreturn]] void doomed_parent(int report) {
   Loop parent_loop;
   if (parent_loop.open()) _exit(10);
-  auto by_signal = spawn_process(parent_loop, ready_then_sleep);
+  auto by_signal = spawn_process(parent_loop, ready_then_idle);
   ProcessOptions no_signal;
   no_signal.parent_death_signal = 0;
   auto by_channel = spawn_process(parent_loop, ready_then_echo, no_signal);
