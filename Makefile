@@ -120,6 +120,9 @@ WINDOWS_EXCLUDED_TESTS += tests/platform/bsd/%
 WINDOWS_EXCLUDED_TESTS += tests/support/kqueue_emulation%
 # fork(): Windows has none
 WINDOWS_EXCLUDED_TESTS += tests/reactor/fork_test.cpp tests/reactor/signal_fork_regression_test.cpp
+WINDOWS_EXCLUDED_TESTS += tests/tasks/process_test.cpp tests/tasks/process_pool_test.cpp
+# UnixStream::pair() (socketpair): EAFNOSUPPORT on Windows
+WINDOWS_EXCLUDED_TESTS += tests/tasks/message_channel_test.cpp
 
 TEST_SRCS := $(shell find tests -name '*.cpp' 2>/dev/null | sort)
 ifeq ($(CONFIG),windows)

@@ -54,6 +54,9 @@
 //                calls then one pass of the loop (evflow EventLoop::call_soon and a
 //                non-blocking Loop::run; Asio post() to an io_context and poll(); libuv's
 //                row is in bench/compare/libuv.cpp, the program that links libuv)
+//   ProcessRoundTrip  one 8-byte frame to a forked worker (spawn_process) and its echo
+//                back, over the MessageChannel's socket pair (evflow alone: no peer has
+//                forked workers with a framed channel; the worker is forked once per run)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -64,9 +67,11 @@
 #include <memory>
 #include <new>
 #include <thread>
+#include <string>
 #include <vector>
 
 #include <evflow/evflow.hpp>
+#include <evflow/process.hpp>
 #include <evflow/tasks.hpp>
 
 #pragma GCC diagnostic push
@@ -482,6 +487,52 @@ void BM_TaskThreadChannel_evflow(benchmark::State& state) {
   producer.join();
 }
 
+// The worker of ProcessRoundTrip: echoes each frame until the parent closes its end.
+evflow::Task<int> echo_frames(evflow::MessageChannel& parent) {
+  std::string frame;
+  for (;;) {
+    auto got = co_await parent.receive(frame);
+    if (!got) co_return 0;
+    const evflow::Error sent = co_await parent.send(frame);
+    if (sent) co_return 1;
+  }
+}
+
+void BM_ProcessRoundTrip_evflow(benchmark::State& state) {
+  evflow::Loop loop;
+  if (loop.open()) std::abort();
+  auto worker = evflow::spawn_process(loop, echo_frames);
+  if (!worker) {
+    state.SkipWithError(worker.error().message());
+    return;
+  }
+  evflow::MessageChannel* channel = &worker.value().channel();
+  measure(
+      state,
+      [&](long n) {
+        auto done = evflow::run_until_complete(loop, [channel, n]() -> evflow::Task<long> {
+          std::string reply;
+          long count = 0;
+          for (long i = 0; i < n; ++i) {
+            const evflow::Error sent = co_await channel->send("12345678");
+            if (sent) std::abort();
+            auto got = co_await channel->receive(reply);
+            if (!got || got.value() != 8) std::abort();
+            ++count;
+          }
+          co_return count;
+        });
+        if (done.value() != n) std::abort();
+      },
+      1'000);
+  (void)channel->close();  // the worker exits with 0
+  auto status = evflow::run_until_complete(loop, [&]() -> evflow::Task<int> {
+    auto exit = co_await worker.value().wait();
+    co_return exit&& exit.value().exited() ? exit.value().code() : -1;
+  });
+  if (status.value() != 0) std::abort();
+}
+
 // --- Asio ----------------------------------------------------------------------------
 
 asio::awaitable<int> asio_trivial(int v) { co_return v; }
@@ -823,6 +874,7 @@ BENCHMARK(BM_TaskChannelPingPong_asio);
 BENCHMARK(BM_TaskThreadChannel_evflow)->UseRealTime();
 BENCHMARK(BM_CallSoon_evflow);
 BENCHMARK(BM_CallSoon_asio);
+BENCHMARK(BM_ProcessRoundTrip_evflow)->UseRealTime();  // the worker's time and the waits count
 
 }  // namespace
 

@@ -201,6 +201,13 @@ void release_slot(int slot_index) noexcept {
   slot.draining.store(false);
 }
 
+void release_every_slot() noexcept {
+  const int used = g_slots_used.load();
+  for (int i = 0; i < used; ++i) {
+    if (g_slots[i].in_use.load()) release_slot(i);
+  }
+}
+
 namespace {
 
 // Makes the process catch `signo`, the first time a loop watches it; returns how.

@@ -90,6 +90,10 @@ Result<int> acquire_slot(Waker waker) noexcept;
 // Returns the mailbox; waits for handlers still waking its loop. The loop's
 // watches must have been dropped first.
 void release_slot(int slot) noexcept;
+// In a forked process that will never run the loops it inherited (a worker of
+// spawn_process): returns every mailbox, restoring each watched signal's disposition as
+// it was before evflow took it, so that the inherited loops catch nothing there.
+void release_every_slot() noexcept;
 
 // The loop of `slot` starts watching `signo` (0 -> 1 of its watchers). Sets the
 // disposition if this is the first watch in the process. `kernel_filter`: the loops'

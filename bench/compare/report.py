@@ -67,7 +67,8 @@ FLOOR_IN_CHART = {"echo", "http"}
 # to_thread one round trip of work to a pool of one thread and back (evflow, Asio, libuv).
 # call_soon one callback scheduled soon and run by the loop (BM_CallSoon_<library>: evflow and
 # Asio from task_bench, libuv from the comparison's libuv program, which links libuv).
-TASK_ROW = re.compile(r"^BM_(?:Task)?([A-Za-z]+)_([a-z_]+)(?:/manual_time)?$")
+# process_round_trip one frame to a forked worker and back (BM_ProcessRoundTrip, evflow alone).
+TASK_ROW = re.compile(r"^BM_(?:Task)?([A-Za-z]+)_([a-z_]+)(?:/manual_time|/real_time)?$")
 TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yield": "yield",
                    "SleepZero": "sleep_zero", "FailureAsValue": "failure_value_vs_exception",
                    "FailureAsException": "failure_value_vs_exception", "GatherTwo": "gather_two",
@@ -75,7 +76,13 @@ TASK_OPERATIONS = {"SpawnJoin": "spawn_join", "AwaitReady": "await_ready", "Yiel
                    "GroupCancelThousand": "group_cancel_thousand", "GeneratorValue": "generator_value",
                    "HandoffNotification": "handoff_notification", "LockHandoff": "lock_handoff",
                    "ChannelPingPong": "channel_ping_pong", "CallSoon": "call_soon",
-                   "ToThread": "to_thread", "ThreadChannel": "thread_channel"}
+                   "ToThread": "to_thread", "ThreadChannel": "thread_channel",
+                   "ProcessRoundTrip": "process_round_trip"}
+
+
+def task_operation(match):
+    """The operation's name in a TASK_ROW match (BM_Task<Operation>, BM_CallSoon, BM_ProcessRoundTrip)."""
+    return match.group(1)
 # counter: metric, unit, scale (ns/op is an inverted rate: Google Benchmark writes seconds per item).
 TASK_COUNTERS = {"ns/op": ("time_per_op", "ns", 1e9), "allocs/op": ("allocations_per_op", "count", 1)}
 
@@ -111,13 +118,13 @@ def load_tasks(data, figures, errors):
     runs = medians or [b for b in rows if b.get("run_type", "iteration") == "iteration"]
     for b in runs:
         match = TASK_ROW.match(b.get("run_name", b["name"]))
-        if not match or match.group(1) not in TASK_OPERATIONS:
+        if not match or task_operation(match) not in TASK_OPERATIONS:
             continue
         library = match.group(2)
         if b.get("error_occurred"):
             errors.append((library, b["name"], b.get("error_message", "")))
             continue
-        params = json.dumps({"op": TASK_OPERATIONS[match.group(1)]}, sort_keys=True)
+        params = json.dumps({"op": TASK_OPERATIONS[task_operation(match)]}, sort_keys=True)
         for counter, (metric, unit, scale) in TASK_COUNTERS.items():
             if counter in b:
                 figures.setdefault(("tasks", params, metric, unit), {}).setdefault(library, []).append(

@@ -1,0 +1,186 @@
+// MessageChannel (tasks/message_channel.hpp) over a socket pair in one process: frames of
+// 0 bytes and of the largest size, one over it, the end of the messages, a truncated
+// frame, and cancelled receives.
+#include "tasks/message_channel.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+
+#include <evflow/evflow.hpp>
+#include <evflow/process.hpp>
+#include <evflow/tasks.hpp>
+
+namespace evflow {
+namespace {
+
+class MessageChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(loop.open());
+    auto pair = UnixStream::pair();
+    ASSERT_TRUE(pair);
+    one = MessageChannel(std::move(pair.value().first));
+    other = MessageChannel(std::move(pair.value().second));
+  }
+  // Runs the loop until `handle`'s task has finished.
+  template <class T>
+  void finish(TaskHandle<T>& handle) {
+    for (int i = 0; i < 1000 && !handle.done(); ++i)
+      ASSERT_FALSE(loop.run(RunMode::Once));
+    ASSERT_TRUE(handle.done());
+  }
+
+  Loop loop;
+  MessageChannel one;
+  MessageChannel other;
+};
+
+TEST_F(MessageChannelTest, FramesOfNoBytesAndOfTheLargestSizeArriveWhole) {
+  ASSERT_FALSE(one.set_max_frame(4096));
+  ASSERT_FALSE(other.set_max_frame(4096));
+  const std::string largest(4096, 'x');
+  auto sender = spawn(loop, [&]() -> Task<int> {
+    Error empty = co_await one.send("");
+    if (empty) co_return 1;
+    Error full = co_await one.send(largest);
+    if (full) co_return 2;
+    co_return 0;
+  });
+  std::string first = "not empty";
+  std::string second;
+  auto receiver = spawn(loop, [&]() -> Task<int> {
+    auto a = co_await other.receive(first);
+    if (!a || a.value() != 0) co_return 1;
+    auto b = co_await other.receive(second);
+    if (!b || b.value() != 4096) co_return 2;
+    co_return 0;
+  });
+  finish(sender);
+  finish(receiver);
+  EXPECT_EQ(sender.result().value(), 0);
+  EXPECT_EQ(receiver.result().value(), 0);
+  EXPECT_TRUE(first.empty());
+  EXPECT_EQ(second, largest);
+}
+
+TEST_F(MessageChannelTest, AFrameOverTheLargestSizeIsRefusedWithEmsgsizeAndNothingIsSent) {
+  ASSERT_FALSE(one.set_max_frame(4096));
+  const std::string too_large(4097, 'x');
+  auto refused = run_until_complete(loop, [&]() -> Task<Error> { co_return co_await one.send(too_large); });
+  EXPECT_EQ(refused, Error(EMSGSIZE));
+  std::string frame;
+  auto next = run_until_complete(loop, [&]() -> Task<Error> {
+    Error sent = co_await one.send("after");
+    if (sent) co_return sent;
+    auto got = co_await other.receive(frame);
+    co_return got ? Error() : got.error();
+  });
+  EXPECT_FALSE(next);
+  EXPECT_EQ(frame, "after") << "the refused frame sent nothing";
+}
+
+TEST_F(MessageChannelTest, APeerClosedBetweenFramesEndsTheMessagesWithEpipe) {
+  auto outcome = run_until_complete(loop, [&]() -> Task<Error> {
+    Error sent = co_await one.send("last");
+    if (sent) co_return sent;
+    (void)one.close();
+    std::string frame;
+    auto last = co_await other.receive(frame);
+    if (!last || frame != "last") co_return Error(EINVAL);
+    auto after = co_await other.receive(frame);
+    co_return after ? Error() : after.error();
+  });
+  EXPECT_EQ(outcome, Error(EPIPE));
+}
+
+TEST_F(MessageChannelTest, APeerClosedInsideAFrameGivesEprotoNotAShortFrame) {
+  UnixStream raw;
+  {
+    auto pair = UnixStream::pair();
+    ASSERT_TRUE(pair);
+    raw = std::move(pair.value().first);
+    other = MessageChannel(std::move(pair.value().second));
+  }
+  const unsigned char header[4] = {10, 0, 0, 0};  // announces 10 bytes, sends 3
+  auto outcome = run_until_complete(loop, [&]() -> Task<Error> {
+    Transfer head = co_await raw.write_all(header, sizeof header);
+    if (!head) co_return head.error;
+    Transfer part = co_await raw.write_all("abc", 3);
+    if (!part) co_return part.error;
+    (void)raw.close();
+    std::string frame;
+    auto got = co_await other.receive(frame);
+    co_return got ? Error() : got.error();
+  });
+  EXPECT_EQ(outcome, Error(EPROTO));
+}
+
+TEST_F(MessageChannelTest, ACancelledReceiveLeavesTheChannelUsable) {
+  UnixStream raw;
+  {
+    auto pair = UnixStream::pair();
+    ASSERT_TRUE(pair);
+    raw = std::move(pair.value().first);
+    other = MessageChannel(std::move(pair.value().second));
+  }
+  std::string frame;
+  // Cancelled while nothing of a frame had come.
+  auto idle = spawn(loop, [&]() -> Task<Error> {
+    auto got = co_await other.receive(frame);
+    co_return got ? Error() : got.error();
+  });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  idle.cancel();
+  finish(idle);
+  EXPECT_EQ(idle.result(), Error(ECANCELED));
+  // Cancelled in the middle of a frame: its header and 2 of its 5 bytes.
+  const unsigned char start[6] = {5, 0, 0, 0, 'h', 'e'};
+  auto written = run_until_complete(loop, [&]() -> Task<Error> {
+    Transfer t = co_await raw.write_all(start, sizeof start);
+    co_return t.error;
+  });
+  ASSERT_FALSE(written);
+  auto midway = spawn(loop, [&]() -> Task<Error> {
+    auto got = co_await other.receive(frame);
+    co_return got ? Error() : got.error();
+  });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  midway.cancel();
+  finish(midway);
+  EXPECT_EQ(midway.result(), Error(ECANCELED));
+  // The next receive goes on with that frame, then the channel carries the next one.
+  std::string rest;
+  auto outcome = run_until_complete(loop, [&]() -> Task<Error> {
+    Transfer t = co_await raw.write_all("llo", 3);
+    if (!t) co_return t.error;
+    auto got = co_await other.receive(rest);
+    if (!got || rest != "hello") co_return Error(EPROTO);
+    MessageChannel sender(std::move(raw));
+    Error sent = co_await sender.send("next");
+    if (sent) co_return sent;
+    auto next = co_await other.receive(rest);
+    co_return next ? Error() : next.error();
+  });
+  EXPECT_FALSE(outcome) << outcome.message();
+  EXPECT_EQ(rest, "next");
+}
+
+TEST_F(MessageChannelTest, ASecondReceiveWhileOneIsInFlightGivesEbusy) {
+  std::string a;
+  std::string b;
+  auto first = spawn(loop, [&]() -> Task<> { (void)co_await other.receive(a); });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  auto second = run_until_complete(loop, [&]() -> Task<Error> {
+    auto got = co_await other.receive(b);
+    co_return got ? Error() : got.error();
+  });
+  EXPECT_EQ(second, Error(EBUSY));
+  first.cancel();
+  finish(first);
+}
+
+}  // namespace
+}  // namespace evflow
