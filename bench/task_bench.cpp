@@ -781,6 +781,8 @@ void BM_TaskToThread_libuv(benchmark::State& state) {
       },
       kThreadBatch);
   uv_loop_close(&loop);
+}
+
 void BM_CallSoon_asio(benchmark::State& state) {
   asio::io_context context(1);
   auto busy = asio::make_work_guard(context);  // poll() then never finds the context out of work
