@@ -66,8 +66,8 @@
 #include <exception>
 #include <memory>
 #include <new>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <evflow/evflow.hpp>
