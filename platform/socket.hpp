@@ -130,6 +130,18 @@ Result<int> socket_get_option(int fd, SocketOption option) noexcept;
 Result<Endpoint> socket_local_address(int fd) noexcept;
 Result<Endpoint> socket_peer_address(int fd) noexcept;
 
+// Appends `endpoint` to out[0..count) unless its family is unspecified, it is already
+// there (same family, address and scope), or there is no room: lookup_host's filter.
+inline void append_unique_endpoint(const Endpoint& endpoint, Endpoint* out, std::size_t capacity,
+                                   std::size_t& count) noexcept {
+  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (out[i].family == endpoint.family && __builtin_memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
+        out[i].scope_id == endpoint.scope_id)
+      return;
+  out[count++] = endpoint;
+}
+
 // getaddrinfo(3): the addresses of `host` (a name, or a numeric address) for stream
 // connections, with `port`, in the resolver's order (duplicates dropped), at most
 // `capacity` of them. Blocks: run it on a pool's thread (net/resolve.hpp). Errors: ENXIO

@@ -52,6 +52,7 @@
 #include <optional>
 #include <utility>
 
+#include "ring_memory.hpp"
 #include "wait_queue.hpp"
 
 namespace evflow {
@@ -244,25 +245,8 @@ class Channel {
     return true;
   }
 
-  // The ring's memory, from the form of operator new that gives null when out of memory
-  // (the aligned one for an over-aligned T).
-  static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
-  static T* allocate(std::size_t size) noexcept {
-    if (size > SIZE_MAX / sizeof(T)) return nullptr;
-    if constexpr (kOverAligned) {
-      return static_cast<T*>(::operator new(size * sizeof(T), std::align_val_t(alignof(T)), std::nothrow));
-    } else {
-      return static_cast<T*>(::operator new(size * sizeof(T), std::nothrow));
-    }
-  }
-  static void deallocate(T* slots) noexcept {
-    if (slots == nullptr) return;
-    if constexpr (kOverAligned) {
-      ::operator delete(slots, std::align_val_t(alignof(T)));
-    } else {
-      ::operator delete(slots);
-    }
-  }
+  static T* allocate(std::size_t size) noexcept { return detail::RingMemory<T>::allocate(size); }
+  static void deallocate(T* slots) noexcept { detail::RingMemory<T>::deallocate(slots); }
 
   std::size_t limit_;
   T* slots_ = nullptr;  // ring_size_ places, count_ of them in use from head_ on

@@ -114,7 +114,7 @@ ThreadPool& ThreadPool::default_pool() noexcept {
 }
 
 std::size_t ThreadPool::started_threads() const noexcept {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+  std::lock_guard<std::mutex> lock(mutex_);
   return started_;
 }
 

@@ -98,7 +98,7 @@ class ThreadPool {
   void after_fork_in_child() noexcept;
 
   std::size_t size_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   detail::IntrusiveList<detail::ThreadWork> queue_;    // waiting for a thread
   detail::IntrusiveList<detail::ThreadWork> running_;  // taken by a thread

@@ -235,16 +235,6 @@ OptionName option_name(SocketOption option) noexcept {
 
 Sockaddr* as_sockaddr(SockaddrStorage* storage) noexcept { return reinterpret_cast<Sockaddr*>(storage); }
 
-// Appends `endpoint` to out[0..count) unless it is already there or there is no room.
-void add_unique(const Endpoint& endpoint, Endpoint* out, std::size_t capacity, std::size_t& count) noexcept {
-  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
-  for (std::size_t i = 0; i < count; ++i)
-    if (out[i].family == endpoint.family && __builtin_memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
-        out[i].scope_id == endpoint.scope_id)
-      return;
-  out[count++] = endpoint;
-}
-
 Error lookup_error(int status) noexcept {
   switch (status) {
     case kLookupNoName:
@@ -437,7 +427,7 @@ Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, 
     __builtin_memcpy(&storage, info->address, info->address_length);
     Endpoint endpoint = from_sockaddr(storage, info->address_length);
     endpoint.port = port;
-    add_unique(endpoint, out, capacity, count);
+    append_unique_endpoint(endpoint, out, capacity, count);
   }
   ::freeaddrinfo(list);
   if (count == 0) return Error(ENXIO);

@@ -284,16 +284,6 @@ Result<OptionName> option_name(SocketOption option) noexcept {
   return Error(ENOPROTOOPT);
 }
 
-// Appends `endpoint` to out[0..count) unless it is already there or there is no room.
-void add_unique(const Endpoint& endpoint, Endpoint* out, std::size_t capacity, std::size_t& count) noexcept {
-  if (endpoint.family == SocketFamily::unspecified || count == capacity) return;
-  for (std::size_t i = 0; i < count; ++i)
-    if (out[i].family == endpoint.family && std::memcmp(out[i].ip, endpoint.ip, sizeof endpoint.ip) == 0 &&
-        out[i].scope_id == endpoint.scope_id)
-      return;
-  out[count++] = endpoint;
-}
-
 // getaddrinfo's answers are Winsock codes (ws2tcpip.h maps EAI_* onto WSA* values).
 Error lookup_error(int status) noexcept {
   switch (status) {
@@ -487,7 +477,7 @@ Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, 
     std::memcpy(&storage, info->ai_addr, info->ai_addrlen);
     Endpoint endpoint = from_sockaddr(storage, static_cast<int>(info->ai_addrlen));
     endpoint.port = port;
-    add_unique(endpoint, out, capacity, count);
+    append_unique_endpoint(endpoint, out, capacity, count);
   }
   freeaddrinfo(list);
   if (count == 0) return Error(ENXIO);
