@@ -46,10 +46,12 @@ HostLookup look_up_host(const std::string& host, uint16_t port) noexcept;
 
 }  // namespace detail
 
-// The IPv4 and IPv6 addresses of `host`, each with `port`. `host` is read when the task
-// starts (await it at once, as usual for a lazy task given a view). Defined here, not in
+// The IPv4 and IPv6 addresses of `host`, each with `port`, looked up on `pool` (a pool of
+// its own keeps slow lookups from holding up other blocking work). `host` is read when the
+// task starts (await it at once, as usual for a lazy task given a view). Defined here, not in
 // the library: a task's frame is laid out by the code that awaits it (exceptions or not).
-inline Task<Result<std::vector<SocketAddress>>> resolve(std::string_view host, uint16_t port) {
+inline Task<Result<std::vector<SocketAddress>>> resolve(std::string_view host, uint16_t port,
+                                                        ThreadPool& pool = ThreadPool::default_pool()) {
   if (Result<SocketAddress> numeric = SocketAddress::parse_host(host, port)) {
     co_return std::vector<SocketAddress>{numeric.value()};
   }
@@ -57,7 +59,7 @@ inline Task<Result<std::vector<SocketAddress>>> resolve(std::string_view host, u
   // Named before the await: g++ 12 relocates class temporaries of a co_await's operand
   // bitwise, which breaks a std::string in its short form (README, "Portability").
   auto look_up = [name = std::string(host), port] { return detail::look_up_host(name, port); };
-  Result<detail::HostLookup> answer = co_await to_thread(std::move(look_up));
+  Result<detail::HostLookup> answer = co_await to_thread(pool, std::move(look_up));
   if (!answer) co_return answer.error();
   const detail::HostLookup& lookup = answer.value();
   if (lookup.error) co_return lookup.error;

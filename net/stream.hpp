@@ -199,7 +199,8 @@ class TcpStream : public StreamSocket {
   // Looks `host` up (resolve(), net/resolve.hpp) and connects to its addresses in turn,
   // giving the first connection made, or the last address's error (ENXIO and the other
   // lookup errors when there is none). `host` is read when the task starts.
-  static Task<Result<TcpStream>> connect(std::string_view host, uint16_t port);
+  static Task<Result<TcpStream>> connect(std::string_view host, uint16_t port,
+                                         ThreadPool& pool = ThreadPool::default_pool());
 
   // TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
   Error set_no_delay(bool on) noexcept { return set_option(detail::SocketOption::no_delay, on ? 1 : 0); }
@@ -224,8 +225,8 @@ class UnixStream : public StreamSocket {
   static Result<std::pair<UnixStream, UnixStream>> pair() noexcept;
 };
 
-inline Task<Result<TcpStream>> TcpStream::connect(std::string_view host, uint16_t port) {
-  Result<std::vector<SocketAddress>> addresses = co_await resolve(host, port);
+inline Task<Result<TcpStream>> TcpStream::connect(std::string_view host, uint16_t port, ThreadPool& pool) {
+  Result<std::vector<SocketAddress>> addresses = co_await resolve(host, port, pool);
   if (!addresses) co_return addresses.error();
   Error last(ENXIO);
   for (const SocketAddress& address : addresses.value()) {

@@ -42,7 +42,7 @@ std::atomic<int> g_slots_used{0};  // slots [0, g_slots_used) have ever been tak
 std::atomic<uint64_t> g_filtered_since_fork{0};
 SignalState g_signals[kMaxSignal + 1];
 // Serialises watch/unwatch/acquire/release. A pthread mutex, not std::mutex: no
-// exceptions, and it is re-initialised in a forked child (see install_fork_handlers).
+// exceptions; held across fork() (see install_fork_handlers).
 pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_once_t g_fork_handlers_once = PTHREAD_ONCE_INIT;
 
@@ -113,7 +113,10 @@ void install_fork_handlers() {
                            slot.pending.store(0);
                            slot.handlers_inside.store(0);
                          }
-                         (void)pthread_mutex_init(&g_mutex, nullptr);
+                         // The forking thread took it (prepare) and is the child's one
+                         // thread: it unlocks it (a mutex initialised anew would still
+                         // count as held for ThreadSanitizer).
+                         unlock();
                        });
 }
 #endif

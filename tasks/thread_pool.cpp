@@ -48,14 +48,22 @@ struct ThreadForkHandlers {
       pool->mutex_.unlock();
     registry().unlock();
   }
-  // The forking thread held every mutex: in the child each is made anew (unlocked), and
-  // each pool hands the work its threads had back to the loops, failed.
+  // The forking thread held every mutex, and is the child's one thread: it unlocks them
+  // (a mutex made anew instead would still count as held for ThreadSanitizer). The wake-up
+  // locks, which a thread gone in the fork may have held, are made anew. Each pool hands
+  // the work its threads had back to the loops, failed.
   static void in_child() noexcept {
-    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
-      ::new (&path->mutex) std::mutex();
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path) {
+      path->mutex.unlock();
+      ::new (&path->wake_lock) std::mutex();
+    }
     for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
       pool->after_fork_in_child();
-    ::new (&registry()) std::mutex();
+    // A thread may have been between appending to a list and waking its loop: every path
+    // with work waiting wakes its loop here.
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
+      if (path->done_head != nullptr && path->awake) path->arrivals.send();
+    registry().unlock();
   }
 
   template <class T>
@@ -178,8 +186,8 @@ void ThreadPool::work_loop() noexcept {
 }
 
 void ThreadPool::after_fork_in_child() noexcept {
-  ::new (&mutex_) std::mutex();
-  ::new (&work_ready_) std::condition_variable();
+  mutex_.unlock();                                 // held by the forking thread (prepare)
+  ::new (&work_ready_) std::condition_variable();  // its waiters are gone
   // The threads do not exist here: their records are dropped (their stacks are the
   // parent's memory, copied), and the pool starts afresh with its next submission.
   delete[] workers_;
@@ -295,8 +303,14 @@ void ThreadReturnPath::deliver(ThreadWork& work) noexcept {
   const bool first = done_head == nullptr;
   *done_tail = &work;
   done_tail = &work.next_done;
-  // Under the mutex: the loop cannot close the path (and go) while this wakes it.
-  if (first) arrivals.send();
+  if (!first) return;  // the wake-up for the list is on its way
+  retain();            // the loop may take the record, and close the path, from here on
+  lock.unlock();
+  {
+    std::lock_guard<std::mutex> waking(wake_lock);
+    if (awake) arrivals.send();  // close() waits for this: the loop is there
+  }
+  release();
 }
 
 void ThreadReturnPath::take_arrivals() noexcept {
@@ -321,6 +335,10 @@ void ThreadReturnPath::take_arrivals() noexcept {
 }
 
 void ThreadReturnPath::close() noexcept {
+  {
+    std::lock_guard<std::mutex> waking(wake_lock);
+    awake = false;
+  }
   ThreadWork* list;
   {
     std::lock_guard<std::mutex> lock(mutex);

@@ -3,9 +3,11 @@
 //
 // One per loop, made by the first to_thread() on it. A thread that finishes a piece of
 // work appends it to the path's list under the path's mutex and, when the list was empty,
-// wakes the loop through the path's Async watcher; the Async callback takes the whole list
-// and hands each piece to the await that waits for it, or destroys it when that await was
-// abandoned (a cancelled or destroyed task): results are destroyed on the loop's thread.
+// wakes the loop through the path's Async watcher (under a second lock, which only that
+// wake-up and the path's closing take: no lock of the path is held while the loop is
+// woken, so a wake-up that takes a lock of its own cannot deadlock against fork()); the Async callback takes the whole
+// list and hands each piece to the await that waits for it, or destroys it when that await was abandoned (a cancelled
+// or destroyed task): results are destroyed on the loop's thread.
 //
 // The Async watcher is active only while work is out, so a loop whose work has all come
 // back is not kept running by it; abandoned work still out keeps it running until it
@@ -54,10 +56,12 @@ struct ThreadReturnPath : LoopEndHook {
   void release() noexcept;
 
   std::atomic<uint32_t> references{1};
-  std::mutex mutex;
+  std::mutex mutex;                 // held across fork() (thread_pool.cpp)
   ThreadWork* done_head = nullptr;  // under mutex
   ThreadWork** done_tail = &done_head;
-  bool closed = false;  // under mutex: the loop is gone
+  bool closed = false;   // under mutex: the loop is gone
+  std::mutex wake_lock;  // a wake-up of the loop against its closing; made anew in a forked child
+  bool awake = true;     // under wake_lock: the loop is there to wake
   Async arrivals;
   std::size_t out = 0;  // loop thread: works sent and not yet back or discarded
   void* free_[kClasses] = {};

@@ -288,8 +288,13 @@ void after_fork_in_child() {
     }
   }
   detail::signals_after_fork_in_child();
-  // Forget the kqueues without destroying them (their mutexes are held, and may stay so):
-  // an empty registry takes over. glibc's malloc is usable in the child of fork(2).
+  // The forking thread, this child's one thread, holds every lock (before_fork): it lets
+  // them go, so that no lock counts as held for ever (ThreadSanitizer would order every
+  // lock the child takes later after them). Then the kqueues are forgotten without being
+  // destroyed: an empty registry takes over. glibc's malloc is usable in the child of fork(2).
+  for (auto& entry : r.kqueues)
+    entry.second->mutex.unlock();
+  r.mutex.unlock();
   Registry* fresh = new Registry;
   fresh->abandoned = &r;
   current_registry() = fresh;
