@@ -249,7 +249,8 @@ $(GTEST_SRC)/src/gtest-all.cc:
 
 ifeq ($(CONFIG),aarch64)
   # qemu-user cannot re-exec the binary for threadsafe death tests: fork-only style.
-  RUN_TESTS := $(QEMU_AARCH64) $(TEST_BIN) --gtest_death_test_style=fast
+  # EVFLOW_TEST_EMULATOR tells the tests that need it what runs them (to_thread_test.cpp).
+  RUN_TESTS := EVFLOW_TEST_EMULATOR=qemu-user $(QEMU_AARCH64) $(TEST_BIN) --gtest_death_test_style=fast
 else ifeq ($(CONFIG),windows)
   # wine, quiet and without a display, in build/wineprefix, under a time limit: .ci/wine-run.
   RUN_TESTS := .ci/wine-run $(TEST_BIN)

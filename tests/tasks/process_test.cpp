@@ -5,9 +5,11 @@
 #include "tasks/process.hpp"
 
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
@@ -171,7 +173,9 @@ Task<int> ready_then_idle(MessageChannel& parent) {
 
 TEST_F(SpawnProcessTest, WorkersEndWhenTheirParentIsKilled) {
   // The orphaned workers become this process's children, so that the loop can wait for them.
-  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL), 0);
+  // qemu-user 7.2 does not pass PR_SET_CHILD_SUBREAPER on (EINVAL): nothing to wait with.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL) != 0)
+    GTEST_SKIP() << "PR_SET_CHILD_SUBREAPER refused here (errno " << errno << ")";
   int report[2];
   ASSERT_EQ(::pipe(report), 0);
   const pid_t parent = ::fork();

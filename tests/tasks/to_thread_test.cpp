@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -303,8 +304,10 @@ TEST_F(ToThreadTest, DestroyingAPoolRunsTheWorkStillQueued) {
 }
 
 #if !defined(_WIN32)
-// ThreadSanitizer refuses to start threads in the child of a multi-threaded fork: there the
-// child checks what it was told and skips starting the pool again.
+// ThreadSanitizer refuses to start threads in the child of a multi-threaded fork, and
+// qemu-user 7.2 aborts there (an assertion in its vCPU set-up; the Makefile's aarch64 run
+// sets EVFLOW_TEST_EMULATOR): there the child checks what it was told and skips starting
+// the pool again.
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kThreadsStartAfterFork = false;
 #elif defined(__has_feature)
@@ -338,7 +341,7 @@ TEST_F(ToThreadTest, WorkQueuedOrRunningAtAForkIsReportedLostInTheChildAndFinish
     if (running.result().value() != -EOWNERDEAD) _exit(11);
     if (queued.result().value() != -EOWNERDEAD) _exit(12);
     if (pool.started_threads() != 0) _exit(13);
-    if (!kThreadsStartAfterFork) _exit(0);
+    if (!kThreadsStartAfterFork || std::getenv("EVFLOW_TEST_EMULATOR") != nullptr) _exit(0);
     auto again = spawn(loop, [&]() -> Task<int> {
       Result<int> value = co_await to_thread(pool, [] { return 3; });
       co_return value ? value.value() : -1;
