@@ -12,10 +12,11 @@ namespace evflow {
 
 namespace detail {
 
-// Every pool and every return path of the process, so that fork() can hold their mutexes
-// (no thread is inside one when the child is made) and the child can recover the work
-// its vanished threads had. Lock order: the registry, then pools, then paths; no thread
-// holds a pool's mutex while it takes a path's, or the reverse.
+// Every pool and every return path of the process, so that fork() can hold the pools'
+// mutexes (no thread is inside one when the child is made) and the child can recover the
+// work its vanished threads had. Lock order: the registry, then pools. A pool's thread
+// hands finished work to its return path under the pool's mutex, so the child finds each
+// piece of work in the pool's lists or on its path's (an atomic list, never half-changed).
 struct ThreadForkHandlers {
   static std::mutex& registry() noexcept {
     static std::mutex mutex;
@@ -38,31 +39,25 @@ struct ThreadForkHandlers {
     registry().lock();
     for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
       pool->mutex_.lock();
-    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
-      path->mutex.lock();
   }
   static void in_parent() noexcept {
-    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
-      path->mutex.unlock();
     for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
       pool->mutex_.unlock();
     registry().unlock();
   }
-  // The forking thread held every mutex, and is the child's one thread: it unlocks them
+  // The forking thread held every pool's mutex, and is the child's one thread: it unlocks them
   // (a mutex made anew instead would still count as held for ThreadSanitizer). The wake-up
   // locks, which a thread gone in the fork may have held, are made anew. Each pool hands
   // the work its threads had back to the loops, failed.
   static void in_child() noexcept {
-    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path) {
-      path->mutex.unlock();
+    for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
       ::new (&path->wake_lock) std::mutex();
-    }
     for (ThreadPool* pool = pools; pool != nullptr; pool = pool->next_pool_)
       pool->after_fork_in_child();
     // A thread may have been between appending to a list and waking its loop: every path
     // with work waiting wakes its loop here.
     for (ThreadReturnPath* path = paths; path != nullptr; path = path->next_path)
-      if (path->done_head != nullptr && path->awake) path->arrivals.send();
+      if (path->has_arrivals() && path->awake) path->arrivals.send();
     registry().unlock();
   }
 
@@ -165,22 +160,37 @@ void* ThreadPool::thread_main(void* pool) noexcept {
   return nullptr;
 }
 
+ThreadWork* ThreadPool::start_next() noexcept {
+  ThreadWork* work = queue_.front();
+  if (work == nullptr) return nullptr;
+  queue_.remove(*work);
+  work->stage = ThreadWork::Stage::Running;
+  running_.push_back(*work);
+  return work;
+}
+
 void ThreadPool::work_loop() noexcept {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     work_ready_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-    ThreadWork* work = queue_.front();
+    ThreadWork* work = start_next();
     if (work == nullptr) return;  // stopping, and the queue is empty
-    queue_.remove(*work);
-    work->stage = ThreadWork::Stage::Running;
-    running_.push_back(*work);
     lock.unlock();
-    work->run(*work);
-    lock.lock();
-    running_.remove(*work);
-    work->stage = ThreadWork::Stage::Done;
-    lock.unlock();
-    work->path->deliver(*work);
+    // One lock per piece of work: the finished one goes back and the next queued one is
+    // taken together, and the loop is woken with no lock held (a woken loop that runs at
+    // once, as on a single CPU, finds nothing of this thread's in its way).
+    while (work != nullptr) {
+      work->run(*work);
+      lock.lock();
+      running_.remove(*work);
+      work->stage = ThreadWork::Stage::Done;
+      ThreadReturnPath* path = work->path;
+      const ThreadReturnPath::Handed handed = path->hand_back(*work);
+      ThreadWork* next = start_next();
+      lock.unlock();
+      path->finish_hand_back(*work, handed);
+      work = next;
+    }
     lock.lock();
   }
 }
@@ -291,35 +301,35 @@ void ThreadReturnPath::free_record(ThreadWork& work) noexcept {
   ::operator delete(static_cast<void*>(&work));
 }
 
-void ThreadReturnPath::deliver(ThreadWork& work) noexcept {
-  std::unique_lock<std::mutex> lock(mutex);
-  if (closed) {
-    lock.unlock();
+ThreadReturnPath::Handed ThreadReturnPath::hand_back(ThreadWork& work) noexcept {
+  retain();  // the wake-up's: once the record is on the list the loop may close the path
+  ThreadWork* head = done.load(std::memory_order_relaxed);
+  do {
+    if (head == closed_mark()) return Handed::Closed;
+    work.next_done = head;
+  } while (!done.compare_exchange_weak(head, &work, std::memory_order_release, std::memory_order_relaxed));
+  return head == nullptr ? Handed::First : Handed::Queued;
+}
+
+void ThreadReturnPath::finish_hand_back(ThreadWork& work, Handed handed) noexcept {
+  if (handed == Handed::Closed) {
     free_record(work);
-    release();
-    return;
-  }
-  work.next_done = nullptr;
-  const bool first = done_head == nullptr;
-  *done_tail = &work;
-  done_tail = &work.next_done;
-  if (!first) return;  // the wake-up for the list is on its way
-  retain();            // the loop may take the record, and close the path, from here on
-  lock.unlock();
-  {
+    release();  // the work's
+  } else if (handed == Handed::First) {
     std::lock_guard<std::mutex> waking(wake_lock);
     if (awake) arrivals.send();  // close() waits for this: the loop is there
   }
-  release();
+  release();  // the wake-up's
 }
 
 void ThreadReturnPath::take_arrivals() noexcept {
-  ThreadWork* list;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    list = done_head;
-    done_head = nullptr;
-    done_tail = &done_head;
+  // The list holds the latest first: reversed, the works come back in the order they finished.
+  ThreadWork* latest = done.exchange(nullptr, std::memory_order_acquire);
+  ThreadWork* list = nullptr;
+  while (ThreadWork* work = latest) {
+    latest = work->next_done;
+    work->next_done = list;
+    list = work;
   }
   while (ThreadWork* work = list) {
     list = work->next_done;
@@ -339,14 +349,7 @@ void ThreadReturnPath::close() noexcept {
     std::lock_guard<std::mutex> waking(wake_lock);
     awake = false;
   }
-  ThreadWork* list;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    closed = true;
-    list = done_head;
-    done_head = nullptr;
-    done_tail = &done_head;
-  }
+  ThreadWork* list = done.exchange(closed_mark(), std::memory_order_acquire);
   arrivals.stop();
   // The tasks are gone: whatever came back is theirs, abandoned.
   while (ThreadWork* work = list) {

@@ -95,6 +95,7 @@ class ThreadPool {
   Error start_threads() noexcept;  // under mutex_
   static void* thread_main(void* pool) noexcept;
   void work_loop() noexcept;
+  detail::ThreadWork* start_next() noexcept;  // under mutex_: the first queued work, now running; or null
   void after_fork_in_child() noexcept;
 
   std::size_t size_;

@@ -23,8 +23,10 @@
 // Limits: to_thread(limiter, pool, fn) first takes a permit of `limiter` (a Semaphore of
 // the caller's loop), so that no more than its count of one caller's works are out at once.
 //
-// Costs: the hand-over takes the pool's mutex and wakes a thread; the answer takes the
-// loop's return path's mutex and wakes the loop once for all the works finished by then.
+// Costs: the hand-over takes the pool's mutex and wakes a thread that waits (none when the
+// pool's threads are busy); the answer is one atomic push onto the loop's return path,
+// which wakes the loop once for all the works finished by then. The pool's thread takes
+// its mutex once per piece of work: to hand the finished one back and take the next.
 // The record comes from a per-loop cache (up to 512 bytes): no allocation in steady state.
 //
 // Errors: ECANCELED; ENOMEM; EAGAIN when the pool could start no thread; EOWNERDEAD in a

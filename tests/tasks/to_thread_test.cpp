@@ -201,6 +201,56 @@ TEST_F(ToThreadTest, ALoopDestroyedWhileWorkRunsLeavesTheResultToBeFreedOnThePoo
   EXPECT_EQ(Tracked::destroyed_on_loop_thread.load(), 0);
 }
 
+// Work that finishes while the loop looks elsewhere waits on the return path; the loop
+// then takes it all at once and hands it back in the order it finished (here, with one
+// thread, the order it was submitted), not the reverse.
+TEST_F(ToThreadTest, WorkFinishedWhileTheLoopWasBusyComesBackInTheOrderItFinished) {
+  ThreadPool pool(1);
+  std::vector<int> resumed;
+  std::atomic<bool> last_began{false};
+  std::vector<TaskHandle<void>> tasks;
+  for (int i = 0; i < 5; ++i)
+    tasks.push_back(spawn(loop, [&, i]() -> Task<> {
+      Result<int> value = co_await to_thread(pool, [i] { return i; });
+      resumed.push_back(value ? value.value() : -1);
+    }));
+  auto last = spawn(loop, [&]() -> Task<> { (void)co_await to_thread(pool, [&] { last_began = true; }); });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));  // all six submitted
+  // One thread runs them in turn: when the last begins, the five before it are back.
+  while (!last_began.load())
+    std::this_thread::yield();
+  run_until([&] { return last.done() && resumed.size() == 5; });
+  EXPECT_EQ(resumed, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+// The work is back and the task is due to resume when it is cancelled: the await gives
+// the value (nothing is lost), and the task's next suspension sees the cancellation.
+TEST_F(ToThreadTest, ATaskCancelledAfterItsWorkCameBackGetsTheValueAndTheNextAwaitIsCancelled) {
+  ThreadPool pool(1);
+  std::atomic<bool> next_began{false};
+  int got = 0;
+  int next_error = 0;
+  auto task = spawn(loop, [&]() -> Task<> {
+    Result<Tracked> value = co_await to_thread(pool, [] { return Tracked::make(); });
+    got = value ? 1 : -value.error().code();
+    next_error = (co_await yield()).code();
+  });
+  auto next = spawn(loop, [&]() -> Task<> { (void)co_await to_thread(pool, [&] { next_began = true; }); });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));  // both submitted; the return path's Async is started
+  // An Async started after the return path's is looked at after it in the same pass: its
+  // callback runs when the work has been handed to the task, before the task resumes.
+  Async cancel_between(loop);
+  ASSERT_FALSE(cancel_between.start([&] { task.cancel(); }));
+  while (!next_began.load())
+    std::this_thread::yield();  // the task's work is back (one thread: it finished first)
+  cancel_between.send();
+  run_until([&] { return task.done() && next.done(); });
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(next_error, ECANCELED);
+  EXPECT_EQ(Tracked::alive.load(), 0);
+  EXPECT_EQ(Tracked::destroyed_on_loop_thread.load(), 1);
+}
+
 TEST_F(ToThreadTest, TheWorkSeesTheTasksContextVariablesAndWhatItSetsStaysOnTheThread) {
   ThreadPool pool(1);
   ContextVar<std::string> request("-");
