@@ -613,19 +613,21 @@ manual-check:
 # --- the whole of CI ------------------------------------------------------------
 
 check: deps-check format-check
-	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
-	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=release lib header-check examples bench-build
-	$(MAKE) $(PARALLEL) --no-print-directory bench-smoke
-	$(MAKE) $(PARALLEL) --no-print-directory install-check
-	$(MAKE) $(PARALLEL) --no-print-directory package-check
-	$(MAKE) --no-print-directory manual-check
-	$(MAKE) $(PARALLEL) --no-print-directory sanitizers
-	$(MAKE) $(PARALLEL) --no-print-directory valgrind
-	$(MAKE) $(PARALLEL) --no-print-directory fuzz-smoke
-	$(MAKE) $(PARALLEL) --no-print-directory cross
-	$(MAKE) $(PARALLEL) --no-print-directory bsd-check
-	$(MAKE) $(PARALLEL) --no-print-directory kqueue-emulation
-	$(MAKE) $(PARALLEL) --no-print-directory windows
+	@rm -f build/stage-times.txt
+	.ci/timed debug $(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
+	.ci/timed release $(MAKE) $(PARALLEL) --no-print-directory CONFIG=release lib header-check examples bench-build
+	.ci/timed bench-smoke $(MAKE) $(PARALLEL) --no-print-directory bench-smoke
+	.ci/timed install-check $(MAKE) $(PARALLEL) --no-print-directory install-check
+	.ci/timed package-check $(MAKE) $(PARALLEL) --no-print-directory package-check
+	.ci/timed manual-check $(MAKE) --no-print-directory manual-check
+	.ci/timed sanitizers $(MAKE) $(PARALLEL) --no-print-directory sanitizers
+	.ci/timed valgrind $(MAKE) $(PARALLEL) --no-print-directory valgrind
+	.ci/timed fuzz-smoke $(MAKE) $(PARALLEL) --no-print-directory fuzz-smoke
+	.ci/timed cross $(MAKE) $(PARALLEL) --no-print-directory cross
+	.ci/timed bsd-check $(MAKE) $(PARALLEL) --no-print-directory bsd-check
+	.ci/timed kqueue-emulation $(MAKE) $(PARALLEL) --no-print-directory kqueue-emulation
+	.ci/timed windows $(MAKE) $(PARALLEL) --no-print-directory windows
+	@echo "make check: stage times"; cat build/stage-times.txt
 	@echo "make check: all passed"
 
 # --- housekeeping ---------------------------------------------------------------
