@@ -1,12 +1,16 @@
 // MessageChannel (tasks/message_channel.hpp) over a socket pair in one process: frames of
 // 0 bytes and of the largest size, one over it, the end of the messages, a truncated
-// frame, and cancelled receives.
+// frame, and cancelled receives and sends.
 #include "tasks/message_channel.hpp"
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <evflow/evflow.hpp>
 #include <evflow/process.hpp>
@@ -166,6 +170,67 @@ TEST_F(MessageChannelTest, ACancelledReceiveLeavesTheChannelUsable) {
   });
   EXPECT_FALSE(outcome) << outcome.message();
   EXPECT_EQ(rest, "next");
+}
+
+// A send cancelled before any byte of its frame went out leaves nothing behind: the
+// channel carries the next frame as if the cancelled one had never been.
+TEST_F(MessageChannelTest, ASendCancelledBeforeAnyByteWentOutLeavesTheChannelUsable) {
+  UnixStream raw;
+  {
+    auto pair = UnixStream::pair();
+    ASSERT_TRUE(pair);
+    one = MessageChannel(std::move(pair.value().first));
+    raw = std::move(pair.value().second);
+  }
+  // Fills the socket's buffers, so that the send waits before its first byte.
+  std::size_t filler = 0;
+  const std::vector<char> block(4096, 'f');
+  for (;;) {
+    const ssize_t n = ::send(one.fd(), block.data(), block.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    filler += static_cast<std::size_t>(n);
+  }
+  ASSERT_GT(filler, 0u);
+  auto waiting = spawn(loop, [&]() -> Task<Error> { co_return co_await one.send("cancelled"); });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  waiting.cancel();
+  finish(waiting);
+  EXPECT_EQ(waiting.result(), Error(ECANCELED));
+  // The reader drains the filler; the next frame follows it at once.
+  std::string after(filler + 4 + 4, '\0');
+  auto outcome = run_until_complete(loop, [&]() -> Task<Error> {
+    Error sent;
+    auto sender = spawn(loop, [&]() -> Task<> { sent = co_await one.send("next"); });
+    Transfer t = co_await raw.read_exact(after.data(), after.size());
+    (void)co_await sender.join();
+    co_return t.error ? t.error : sent;
+  });
+  EXPECT_FALSE(outcome) << outcome.message();
+  const unsigned char header[4] = {4, 0, 0, 0};
+  EXPECT_EQ(std::memcmp(after.data() + filler, header, 4), 0);
+  EXPECT_EQ(after.substr(filler + 4), "next");
+}
+
+// A send cancelled after part of its frame went out cannot take it back: the writing side
+// ends, the reader sees a truncated frame (EPROTO, never the start of the next frame read
+// as the rest of this one), and later sends give EPIPE.
+TEST_F(MessageChannelTest, ASendCancelledInsideAFrameEndsTheWritingSide) {
+  const std::size_t size = MessageChannel::kDefaultMaxFrame;  // more than the socket holds
+  const std::string big(size, 'b');
+  auto sending = spawn(loop, [&]() -> Task<Error> { co_return co_await one.send(big); });
+  ASSERT_FALSE(loop.run(RunMode::NoWait));  // part of the frame is out; the rest waits
+  ASSERT_FALSE(sending.done());
+  sending.cancel();
+  finish(sending);
+  EXPECT_EQ(sending.result(), Error(ECANCELED));
+  std::string frame;
+  auto received = run_until_complete(loop, [&]() -> Task<Error> {
+    auto got = co_await other.receive(frame);
+    co_return got ? Error() : got.error();
+  });
+  EXPECT_EQ(received, Error(EPROTO));
+  auto later = run_until_complete(loop, [&]() -> Task<Error> { co_return co_await one.send("later"); });
+  EXPECT_EQ(later, Error(EPIPE));
 }
 
 TEST_F(MessageChannelTest, ASecondReceiveWhileOneIsInFlightGivesEbusy) {

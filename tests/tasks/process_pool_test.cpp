@@ -1,6 +1,7 @@
 // ProcessPool (tasks/process_pool.hpp): requests answered by forked workers, submitters
 // waiting in turn, and a worker that crashes with a request in flight: the request fails
-// with ECONNRESET, the exit is reported, the worker restarted, later requests answered.
+// with ECONNRESET, the exit is reported, the worker restarted, later requests answered;
+// cancelled submits, waiting for a worker and with a worker holding the request.
 // Worker code reports through its replies, never through test assertions.
 #include "tasks/process_pool.hpp"
 
@@ -22,7 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Replies "<request>!" to each request; aborts on "crash" (without a core file).
+// Replies "<request>!" to each request; aborts on "crash" (without a core file); never
+// answers "hold".
 Task<int> answer(MessageChannel& parent) {
   std::string request;
   for (;;) {
@@ -33,6 +35,7 @@ Task<int> answer(MessageChannel& parent) {
       (void)::setrlimit(RLIMIT_CORE, &no_core);
       std::abort();
     }
+    if (request == "hold") continue;
     request += "!";
     Error sent = co_await parent.send(request);
     if (sent) co_return 1;
@@ -125,6 +128,43 @@ TEST_F(ProcessPoolTest, AWorkerThatCrashesMidRequestFailsItIsReportedAndRestarte
   auto closed = run_until_complete(loop, [&]() -> Task<> { co_await pool.close(1s); });
   EXPECT_FALSE(closed);
   EXPECT_EQ(exits.size(), 5u) << "close() reports each worker's end too";
+}
+
+TEST_F(ProcessPoolTest, ACancelledSubmitCostsNothingWhileWaitingAndItsWorkerOnceTheWorkerHoldsIt) {
+  ProcessPool pool(loop, 1, answer);
+  std::vector<WorkerExit> exits;
+  pool.on_exit([&](const WorkerExit& exit) { exits.push_back(exit); });
+  ASSERT_FALSE(pool.start());
+  const int first_pid = pool.pid(0);
+  std::vector<TaskHandle<std::string>> held;
+  std::vector<TaskHandle<std::string>> waiting;
+  held.push_back(spawn(loop, [&] { return ask(pool, "hold"); }));
+  waiting.push_back(spawn(loop, [&] { return ask(pool, "waits"); }));
+  for (int i = 0; i < 100 && pool.idle() != 0; ++i)
+    ASSERT_FALSE(loop.run(RunMode::NoWait));
+  ASSERT_EQ(pool.idle(), 0u);  // the worker has the first request; the second waits for it
+  waiting[0].cancel();
+  finish(waiting);
+  EXPECT_EQ(waiting[0].result().value(), "error " + std::to_string(ECANCELED));
+  EXPECT_EQ(pool.pid(0), first_pid);
+  held[0].cancel();
+  finish(held);
+  EXPECT_EQ(held[0].result().value(), "error " + std::to_string(ECANCELED));
+  // Its reply would be left in the channel for the next request to read: the worker goes.
+  for (int i = 0; i < 1000 && exits.empty(); ++i)
+    ASSERT_FALSE(loop.run(RunMode::Once));
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].pid, first_pid);
+  ASSERT_TRUE(exits[0].status.signaled());
+  EXPECT_EQ(exits[0].status.signal_number(), SIGKILL);
+  EXPECT_EQ(pool.restarts(), 1u);
+  std::vector<TaskHandle<std::string>> after;
+  after.push_back(spawn(loop, [&] { return ask(pool, "after"); }));
+  finish(after);
+  EXPECT_EQ(after[0].result().value(), "after!");
+  EXPECT_NE(pool.pid(0), first_pid);
+  auto closed = run_until_complete(loop, [&]() -> Task<> { co_await pool.close(1s); });
+  EXPECT_FALSE(closed);
 }
 
 }  // namespace
