@@ -602,13 +602,14 @@ package-check:
 	  .ci/package-check
 
 # docs/manual.md names every public symbol: the checker reads them from the public
-# headers (clang's syntax trees of <evflow/evflow.hpp> and <evflow/tasks.hpp>, namespace
-# evflow without detail)
+# headers (clang's syntax trees of <evflow/evflow.hpp>, <evflow/tasks.hpp>,
+# <evflow/net.hpp> and <evflow/process.hpp>, namespace evflow without detail)
 # and fails on any the manual does not mention.
 manual-check:
 	@command -v $(CXX_CLANG) >/dev/null || { echo "missing $(CXX_CLANG): run 'make deps'"; exit 1; }
 	python3 docs/check_manual.py --cxx $(CXX_CLANG) --include include \
-		--header evflow/evflow.hpp --header evflow/tasks.hpp docs/manual.md
+		--header evflow/evflow.hpp --header evflow/tasks.hpp \
+		--header evflow/net.hpp --header evflow/process.hpp docs/manual.md
 
 # --- the whole of CI ------------------------------------------------------------
 
