@@ -62,12 +62,14 @@ Error ChildReaper::watch_sigchld() noexcept {
   }
   ++sigchld_children_;
   ++core_.active;
+  ++core_.kernel_watchers;
   check_due_ = true;  // it may have exited before SIGCHLD was caught
   return Error();
 }
 
 void ChildReaper::unwatch_sigchld() noexcept {
   --core_.active;
+  --core_.kernel_watchers;
   if (--sigchld_children_ == 0 && sigchld_) {
     sigchld_.reset();  // restores SIGCHLD's disposition if no other loop watches it
   }
@@ -96,11 +98,13 @@ Error ChildReaper::watch_process(Child& child) noexcept {
     });
   }
   ++core_.active;
+  ++core_.kernel_watchers;
   return Error();
 }
 
 void ChildReaper::unwatch_process(Child& child) noexcept {
   --core_.active;
+  --core_.kernel_watchers;
   if (!child.process_registered_) return;  // reported: the kernel dropped it (kqueue_backend.hpp, note l)
   if (core_.check_fork()) return;          // not rebuilt: it went with the parent's kqueue
   bool shared = false;                     // another watcher of the pid still needs the registration

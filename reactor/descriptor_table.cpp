@@ -105,6 +105,7 @@ Error DescriptorTable::start(Io& watcher) noexcept {
   watcher.next_ = nullptr;
   watcher.active_ = true;
   ++core_.active;
+  ++core_.kernel_watchers;
   queue(fd);
   return Error();
 }
@@ -128,6 +129,7 @@ void DescriptorTable::stop(Io& watcher) noexcept {
   watcher.active_ = false;
   watcher.failed_ = false;
   --core_.active;
+  --core_.kernel_watchers;
 }
 
 void DescriptorTable::interest_changed(Io& watcher) noexcept {

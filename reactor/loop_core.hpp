@@ -63,6 +63,7 @@ class LoopCore {
   bool embedded = false;        // native_handle() was asked for
   bool rebuild_needed = false;  // replace the kernel object at once, before the next wait
   int active = 0;               // active watchers, the loop's internal ones included
+  int kernel_watchers = 0;      // of them, those the kernel reports for: Io (internal ones too), Signal, Child
   int dispatched = 0;           // callbacks run in the current iteration's step 5
   uint32_t next_tag = 1;
   uint32_t tag_mark = 1;  // next_tag when the last wait began

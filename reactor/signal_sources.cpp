@@ -22,6 +22,7 @@ Error SignalSources::start(Signal& watcher) noexcept {
   signals_.push_back(watcher);
   watcher.active_ = true;
   ++core_.active;
+  ++core_.kernel_watchers;
   return Error();
 }
 
@@ -38,6 +39,7 @@ void SignalSources::stop(Signal& watcher) noexcept {
   signals_.remove(watcher);
   watcher.active_ = false;
   --core_.active;
+  --core_.kernel_watchers;
   unwatch(watcher.signo_);
   release_unused_mailbox();
 }
@@ -186,6 +188,7 @@ void SignalSources::detach_all() noexcept {
   detach_each(signals_, [this](Signal& signal) {
     signal.active_ = false;
     --core_.active;
+    --core_.kernel_watchers;
   });
   if (slot_ >= 0) {
     signals::release_slot(slot_);  // drops its watches, restores dispositions

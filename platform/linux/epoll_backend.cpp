@@ -182,7 +182,8 @@ Error EpollBackend::after_fork() noexcept {
   Error err = linux_abi::dup3(fresh.value(), wake_fd_);
   (void)linux_abi::close(fresh.value());
   if (err) return err;
-  unread_wakes_ = 0;  // a fresh counter
+  unread_wakes_ = 0;            // a fresh counter
+  wake_word_.store(kWakeIdle);  // the loop's thread may have been parked in the parent: not here
   if (kernel_floor_ != SleepPath::Milliseconds) {
     if (Error timer = make_timer()) return timer;
   }
@@ -314,13 +315,32 @@ void EpollBackend::grow_event_buffer() noexcept {
   capacity_ = capacity;
 }
 
+Result<int> EpollBackend::wait_for_wake(bool block) noexcept {
+  uint32_t state = kWakeIdle;
+  if (block && wake_word_.compare_exchange_strong(state, kWakeParked)) {
+    linux_abi::futex_wait(&wake_word_, kWakeParked);
+    state = kWakeParked;
+    if (wake_word_.compare_exchange_strong(state, kWakeIdle)) return 0;  // a signal: no wake-up
+  } else if (!block) {
+    state = wake_word_.load();
+  }
+  if (state != kWakeSent) return 0;
+  events_[0] = linux_abi::EpollEvent{linux_abi::kEpollIn, kWakeData};  // as the eventfd reports it
+  return 1;
+}
+
 void EpollBackend::wake() noexcept {
+  if (wake_word_.exchange(kWakeSent) == kWakeParked) {  // note l
+    linux_abi::futex_wake(&wake_word_);
+    return;
+  }
   const uint64_t one = 1;
   (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
 }
 
 void EpollBackend::acknowledge_wake() noexcept {
-  if (++unread_wakes_ < kWakesBetweenReads) return;  // edge-triggered: no read needed (note g)
+  wake_word_.store(kWakeIdle, std::memory_order_release);  // before the loop's wake-up flag is cleared
+  if (++unread_wakes_ < kWakesBetweenReads) return;        // edge-triggered: no read needed (note g)
   unread_wakes_ = 0;
   uint64_t value;
   (void)linux_abi::read(wake_fd_, &value, sizeof value);

@@ -38,6 +38,7 @@ class LinuxBackend {
   void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns) noexcept {
     epoll_.keep_ready_at(timeout_ns, deadline_ns);
   }
+  Result<int> wait_for_wake(bool block) noexcept { return epoll_.wait_for_wake(block); }
   void wake() noexcept { epoll_.wake(); }
   void acknowledge_wake() noexcept { epoll_.acknowledge_wake(); }
   int native_handle() const noexcept { return epoll_.native_handle(); }

@@ -11,10 +11,12 @@
 //   (close(2), "Dealing with error returns"); a retry could close a reused number.
 // - epoll_pwait2, epoll_pwait: not retried; EINTR is returned as "0 events" so that the
 //   loop recomputes its deadline and dispatches whatever the signal handler recorded.
+// - futex: FUTEX_WAIT's EINTR, like its EAGAIN, only means "look at the word again".
 // - epoll_create1, epoll_ctl, eventfd2, timerfd_*, prctl: cannot
 //   fail with EINTR.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "../result.hpp"
@@ -103,6 +105,23 @@ inline Result<int> epoll_pwait2(int epfd, EpollEvent* events, int capacity, cons
                          reinterpret_cast<long>(timeout), 0, 8);
   if (ret == -EINTR) return 0;
   return detail::to_int(ret);
+}
+
+// futex(2) on a process-private 32-bit word (FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE).
+inline constexpr long kFutexWaitPrivate = 0 | 128;
+inline constexpr long kFutexWakePrivate = 1 | 128;
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free);
+
+// Sleeps while *word == expected, without a timeout, until futex_wake() on the word or a
+// signal. Every way it ends (woken; EAGAIN: the word had changed; EINTR) means "read the
+// word again", so nothing is returned.
+inline void futex_wait(const std::atomic<uint32_t>* word, uint32_t expected) noexcept {
+  (void)raw_syscall(nr::futex, reinterpret_cast<long>(word), kFutexWaitPrivate, static_cast<long>(expected));
+}
+
+// Wakes one thread sleeping in futex_wait() on `word`. Async-signal-safe.
+inline void futex_wake(const std::atomic<uint32_t>* word) noexcept {
+  (void)raw_syscall(nr::futex, reinterpret_cast<long>(word), kFutexWakePrivate, 1);
 }
 
 // epoll_pwait(2) with a null signal mask: millisecond timeout, -1 = forever.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "platform/clock.hpp"
@@ -165,6 +166,49 @@ TEST(EpollBackend, AWakeBeforeReopenIsNotLostAndAnAcknowledgedOneIsAtMostReporte
   n = backend.wait(0, 0);
   ASSERT_TRUE(n);
   EXPECT_EQ(n.value(), 0) << "nothing after that: edge-triggered, reported once";
+  backend.close();
+}
+
+// Note l: a loop with nothing in the set but the wake-up looks for wake-ups in a word.
+TEST(EpollBackend, WaitForWakePollsTheWordWithoutTheKernelAndReportsAWakeOnceAcknowledged) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  Result<int> n = backend.wait_for_wake(false);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 0);
+  backend.wake();  // not parked: through the eventfd, and the word says so
+  n = backend.wait_for_wake(false);
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n.value(), 1);
+  EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
+  n = backend.wait_for_wake(true);  // still not acknowledged: reported again, no sleep
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 1);
+  backend.acknowledge_wake();
+  n = backend.wait_for_wake(false);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 0);
+  // The eventfd's edge is still queued: an epoll wait reports it at most once more.
+  n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  EXPECT_LE(n.value(), 1);
+  backend.close();
+}
+
+TEST(EpollBackend, AWakeFromAnotherThreadEndsAWaitForWakeWhetherItCameBeforeOrDuringIt) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  for (int round = 0; round < 200; ++round) {
+    std::thread waker([&] { backend.wake(); });  // before the park, or while parked
+    Result<int> n = backend.wait_for_wake(true);
+    while (n && n.value() == 0)
+      n = backend.wait_for_wake(true);  // only a signal ends a park without a wake-up
+    waker.join();
+    ASSERT_TRUE(n);
+    ASSERT_EQ(n.value(), 1) << "round " << round;
+    EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
+    backend.acknowledge_wake();
+  }
   backend.close();
 }
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <evflow/evflow.hpp>
+#include "tests/support/descriptors.hpp"
 
 namespace evflow {
 namespace {
@@ -53,6 +54,38 @@ TEST_F(AsyncTest, SendFromAnotherThreadWakesABlockedLoop) {
   EXPECT_FALSE(loop.run());  // blocks until the send; returns when the async stops itself
   sender.join();
   EXPECT_EQ(calls, 1);
+}
+
+// A loop with nothing but an Async to watch waits for wake-ups alone (on Linux, on a
+// futex word: epoll_backend.hpp, note l); a descriptor watched from then on takes it back
+// to the kernel's readiness, and a stopped one out of it again.
+TEST_F(AsyncTest, ALoopWokenFromAWaitWithNothingToWatchThenWatchesADescriptorAndLetsItGo) {
+  auto p = testing::make_pipe();
+  ASSERT_TRUE(testing::write_byte(p.write_end.get()));
+  int reads = 0;
+  Io io(loop);
+  const int fd = p.read_end.get();
+  io.set_callback([&](Io& self, Events) {
+    ++reads;
+    self.stop();  // nothing in the kernel's set again: the next wait is for wake-ups alone
+  });
+  Async async(loop);
+  ASSERT_FALSE(async.start([&io, &reads, fd](Async& self) {
+    if (reads == 0)
+      EXPECT_FALSE(io.start(fd, Readable));
+    else
+      self.stop();
+  }));
+  std::thread first([&] { async.send(); });
+  ASSERT_FALSE(loop.run(RunMode::Once));  // parked until the send; the callback starts the Io
+  first.join();
+  while (reads == 0)
+    ASSERT_FALSE(loop.run(RunMode::Once));  // the pipe's byte, through epoll
+  EXPECT_EQ(reads, 1);
+  std::thread second([&] { async.send(); });
+  EXPECT_FALSE(loop.run());  // parked again until the second send, which stops the Async
+  second.join();
+  EXPECT_FALSE(async.active());
 }
 
 TEST_F(AsyncTest, EverySendEndsABlockingWaitAcrossTheWakeCounterDrain) {
