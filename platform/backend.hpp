@@ -45,6 +45,13 @@
 //                                      wait(); INT64_MAX: none), as it is when a
 //                                      registered descriptor is ready. A no-op where the
 //                                      handle cannot be waited for.
+//   Result<int> wait_for_wake(bool block)
+//                                      optional: wait() for a loop with nothing
+//                                      registered and no deadline, where only a wake()
+//                                      can end the wait (block) or be found (!block);
+//                                      reports it as wait() does. A backend offers it when
+//                                      it has a cheaper way to wait for a wake-up alone
+//                                      (epoll: a futex word, with no system call to poll).
 //   void wake()                        make a wait return soon. Thread-safe and
 //                                      async-signal-safe; may be called many times.
 //   void acknowledge_wake()            consume the wake-ups reported by the last wait.
