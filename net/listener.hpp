@@ -4,13 +4,15 @@
 //   auto listener = evflow::TcpListener::bind(evflow::SocketAddress::ipv4_any(8080));
 //   for (;;) {
 //     evflow::Result<evflow::TcpStream> s = co_await listener.value().accept();
-//     if (!s) continue;                      // EMFILE (see below), ECONNABORTED, ...
+//     if (!s) continue;                      // EMFILE (see below), ...
 //     group.spawn(serve, std::move(s.value()));
 //   }
 //
 // accept() runs as net/socket.hpp says: tried at once, waits only on EAGAIN, a
 // cancellation point; a cancelled accept takes no connection. Each accepted stream is
-// non-blocking and close-on-exec (accept4 where the system has it).
+// non-blocking and close-on-exec (accept4 where the system has it). A connection the peer
+// aborted before it was taken (ECONNABORTED, and the errors Linux reports for it) is
+// skipped: accept() goes on with the next one.
 //
 // Out of descriptors (EMFILE, ENFILE). A listener whose queue holds a connection stays
 // readable, so a server that cannot accept it would wake at once forever and leave the
@@ -18,8 +20,8 @@
 // reserve_descriptor: an eventfd on Linux, an unbound local socket on FreeBSD and
 // macOS). When accept fails for want of descriptors, the listener gives the spare back,
 // accepts the waiting connections and closes them (their peers see the end of the stream
-// at once), takes the spare again, and accept() gives EMFILE (or ENFILE), once per
-// connection shed, for the server to log or shed load. With nothing waiting (Linux's
+// at once), takes the spare again, and accept() gives EMFILE (or ENFILE) once for each
+// such pass, however many connections it shed, for the server to log or shed load. With nothing waiting (Linux's
 // accept4 says EMFILE even then: it takes a descriptor number first) the accept waits for
 // the next connection as usual: nothing spins. shed_connections() counts those closed.
 // When even the spare cannot be taken back (another thread took the descriptor), the

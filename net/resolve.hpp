@@ -5,7 +5,8 @@
 //   evflow::Result<evflow::TcpStream> stream = co_await evflow::TcpStream::connect("db.internal", 5432);
 //
 // The lookup is the C library's resolver (getaddrinfo: nsswitch, /etc/hosts, DNS), which
-// blocks; it runs on the default thread pool through to_thread (tasks/to_thread.hpp), so
+// blocks; it runs on a thread pool (the one given, ThreadPool::default_pool() unless
+// said otherwise) through to_thread (tasks/to_thread.hpp), so
 // the loop goes on meanwhile. A numeric address (IPv4, or IPv6 with or without brackets) is
 // parsed at once, without a lookup. The addresses come in the resolver's order (the order
 // RFC 6724 gives, where the resolver applies it), duplicates dropped, at most
