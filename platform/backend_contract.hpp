@@ -56,4 +56,23 @@ concept ReadinessBackend = requires(B& b, const B& cb, std::span<InterestChange>
   noexcept->std::same_as<uint64_t>;
 };
 
+// The optional wait for a wake-up alone (platform/backend.hpp).
+template <class B>
+concept WaitsForWake = requires(B& b) {
+  { b.wait_for_wake(true) }
+  noexcept->std::same_as<Result<int>>;
+};
+
+// b.wait_for_wake(block) where the backend has it; 0 (nothing reported) where it has not.
+template <class B>
+Result<int> wait_for_wake_if_any(B& b, bool block) noexcept {
+  if constexpr (WaitsForWake<B>) {
+    return b.wait_for_wake(block);
+  } else {
+    (void)b;
+    (void)block;
+    return 0;
+  }
+}
+
 }  // namespace evflow::detail

@@ -259,7 +259,8 @@ Error Loop::run(RunMode mode, int64_t until) noexcept {
       if (deadline != detail::kNoDeadline) timeout = time_until(deadline, deadline);
     }
     core_.tag_mark = core_.next_tag;
-    Result<int> count = only_wake_ups(deadline) ? wait_for_wake(timeout != 0) : core_.backend.wait(timeout, deadline);
+    Result<int> count = only_wake_ups(deadline) ? detail::wait_for_wake_if_any(core_.backend, timeout != 0)
+                                                : core_.backend.wait(timeout, deadline);
     if (!count) {
       result = count.error();
       break;
@@ -289,21 +290,8 @@ bool Loop::only_wake_ups(int64_t deadline) const noexcept {
   // Nothing in the kernel's set but the wake-up (stale registrations of stopped watchers
   // have no one to report to), no deadline, and no other loop polling the handle: the
   // backend may wait for a wake-up alone, the cheaper way (epoll_backend.hpp, note l).
-  if constexpr (requires(detail::Backend & b) { b.wait_for_wake(true); }) {
-    return core_.kernel_watchers == 0 && deadline == detail::kNoDeadline && !core_.embedded && !descriptors_.renewing();
-  } else {
-    (void)deadline;
-    return false;
-  }
-}
-
-Result<int> Loop::wait_for_wake(bool block) noexcept {
-  if constexpr (requires(detail::Backend & b) { b.wait_for_wake(true); }) {
-    return core_.backend.wait_for_wake(block);
-  } else {
-    (void)block;
-    return 0;
-  }
+  return detail::WaitsForWake<detail::Backend> && core_.kernel_watchers == 0 && deadline == detail::kNoDeadline &&
+         !core_.embedded && !descriptors_.renewing();
 }
 
 int64_t Loop::time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept {

@@ -288,7 +288,6 @@ class Loop {
   // on the kernel's monotonic clock for the backend.
   int64_t time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept;
   bool only_wake_ups(int64_t deadline) const noexcept;  // a wait that only a wake-up can end
-  Result<int> wait_for_wake(bool block) noexcept;
   void keep_handle_ready() noexcept;
   void detach_all() noexcept;
 
