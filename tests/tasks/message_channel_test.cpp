@@ -28,6 +28,14 @@ class MessageChannelTest : public ::testing::Test {
     one = MessageChannel(std::move(pair.value().first));
     other = MessageChannel(std::move(pair.value().second));
   }
+  // Makes `channel` one end of a new pair and gives the other end as a plain stream, for a
+  // test that writes or reads the bytes of frames itself.
+  UnixStream raw_peer_of(MessageChannel& channel) {
+    auto pair = UnixStream::pair();
+    if (!pair) return UnixStream();  // the caller's is_open() check fails
+    channel = MessageChannel(std::move(pair.value().first));
+    return std::move(pair.value().second);
+  }
   // Runs the loop until `handle`'s task has finished.
   template <class T>
   void finish(TaskHandle<T>& handle) {
@@ -100,13 +108,8 @@ TEST_F(MessageChannelTest, APeerClosedBetweenFramesEndsTheMessagesWithEpipe) {
 }
 
 TEST_F(MessageChannelTest, APeerClosedInsideAFrameGivesEprotoNotAShortFrame) {
-  UnixStream raw;
-  {
-    auto pair = UnixStream::pair();
-    ASSERT_TRUE(pair);
-    raw = std::move(pair.value().first);
-    other = MessageChannel(std::move(pair.value().second));
-  }
+  UnixStream raw = raw_peer_of(other);
+  ASSERT_TRUE(raw.is_open());
   const unsigned char header[4] = {10, 0, 0, 0};  // announces 10 bytes, sends 3
   auto outcome = run_until_complete(loop, [&]() -> Task<Error> {
     Transfer head = co_await raw.write_all(header, sizeof header);
@@ -122,13 +125,8 @@ TEST_F(MessageChannelTest, APeerClosedInsideAFrameGivesEprotoNotAShortFrame) {
 }
 
 TEST_F(MessageChannelTest, ACancelledReceiveLeavesTheChannelUsable) {
-  UnixStream raw;
-  {
-    auto pair = UnixStream::pair();
-    ASSERT_TRUE(pair);
-    raw = std::move(pair.value().first);
-    other = MessageChannel(std::move(pair.value().second));
-  }
+  UnixStream raw = raw_peer_of(other);
+  ASSERT_TRUE(raw.is_open());
   std::string frame;
   // Cancelled while nothing of a frame had come.
   auto idle = spawn(loop, [&]() -> Task<Error> {
@@ -175,13 +173,8 @@ TEST_F(MessageChannelTest, ACancelledReceiveLeavesTheChannelUsable) {
 // A send cancelled before any byte of its frame went out leaves nothing behind: the
 // channel carries the next frame as if the cancelled one had never been.
 TEST_F(MessageChannelTest, ASendCancelledBeforeAnyByteWentOutLeavesTheChannelUsable) {
-  UnixStream raw;
-  {
-    auto pair = UnixStream::pair();
-    ASSERT_TRUE(pair);
-    one = MessageChannel(std::move(pair.value().first));
-    raw = std::move(pair.value().second);
-  }
+  UnixStream raw = raw_peer_of(one);
+  ASSERT_TRUE(raw.is_open());
   // Fills the socket's buffers, so that the send waits before its first byte.
   std::size_t filler = 0;
   const std::vector<char> block(4096, 'f');
