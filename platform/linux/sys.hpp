@@ -2,7 +2,8 @@
 //
 // Every call here is a raw system call (raw_syscall.hpp): no libc wrapper, no errno,
 // so each is async-signal-safe. The kernel ABI evflow needs (flag values, struct
-// layouts) is declared below rather than taken from libc headers.
+// layouts) is declared below, and io_uring's in uring_abi.hpp, rather than taken from
+// libc or kernel headers.
 //
 // EINTR policy, per call:
 // - read, write: retried. evflow only uses them on non-blocking descriptors, so a retry
@@ -12,8 +13,14 @@
 // - epoll_pwait2, epoll_pwait: not retried; EINTR is returned as "0 events" so that the
 //   loop recomputes its deadline and dispatches whatever the signal handler recorded.
 // - futex: FUTEX_WAIT's EINTR, like its EAGAIN, only means "look at the word again".
-// - epoll_create1, epoll_ctl, eventfd2, timerfd_*, prctl: cannot
-//   fail with EINTR.
+// - io_uring_enter: not retried. A signal can end only the wait, and the kernel then
+//   reports EINTR only when it consumed no submission (otherwise it returns the count),
+//   so EINTR is returned as "0 submitted", like epoll's "0 events". ETIME, the end of a
+//   timed wait, is returned as an error.
+// - io_uring_register: not retried; the caller knows whether its operation may be
+//   repeated.
+// - epoll_create1, epoll_ctl, eventfd2, timerfd_*, prctl, io_uring_setup, mmap, munmap:
+//   cannot fail with EINTR.
 #pragma once
 
 #include <atomic>
@@ -22,6 +29,7 @@
 #include "../result.hpp"
 #include "raw_syscall.hpp"
 #include "syscall_numbers.hpp"
+#include "uring_abi.hpp"
 
 namespace evflow::detail::linux_abi {
 
@@ -203,6 +211,60 @@ inline Result<int> pidfd_open(int pid) noexcept { return detail::to_int(raw_sysc
 // justifies reading the clock through libc instead (see platform/clock.hpp).
 inline Error clock_gettime_syscall(int clock, KernelTimespec* out) noexcept {
   return detail::to_error(raw_syscall(nr::clock_gettime, clock, reinterpret_cast<long>(out)));
+}
+
+// mmap(2) protections and flags (include/uapi/asm-generic/mman-common.h, mman.h; the
+// same on x86_64 and aarch64).
+inline constexpr int kProtRead = 0x1;
+inline constexpr int kProtWrite = 0x2;
+inline constexpr int kMapShared = 0x01;
+inline constexpr int kMapPopulate = 0x8000;
+
+// mmap(2) of `length` bytes of `fd` at `offset`, wherever the kernel chooses.
+inline Result<void*> mmap(unsigned long length, int prot, int flags, int fd, uint64_t offset) noexcept {
+  long ret = raw_syscall(nr::mmap, 0, static_cast<long>(length), prot, flags, fd, static_cast<long>(offset));
+  if (is_error(ret)) return Error(static_cast<int>(-ret));
+  return reinterpret_cast<void*>(ret);
+}
+
+// munmap(2).
+inline Error munmap(void* address, unsigned long length) noexcept {
+  return detail::to_error(raw_syscall(nr::munmap, reinterpret_cast<long>(address), static_cast<long>(length)));
+}
+
+// io_uring_setup(2) (Linux >= 5.1): a new ring of at least `entries` submissions; the
+// kernel fills in `params` (features, sizes, offsets). The descriptor is close-on-exec.
+// ENOSYS: no io_uring in this kernel (or a filter or emulator refuses it); EPERM:
+// kernel.io_uring_disabled or a filter; ENOMEM: out of memory or, before Linux 5.12, over
+// RLIMIT_MEMLOCK.
+inline Result<int> io_uring_setup(unsigned entries, IoUringParams* params) noexcept {
+  return detail::to_int(raw_syscall(nr::io_uring_setup, entries, reinterpret_cast<long>(params)));
+}
+
+// io_uring_enter(2): submits `to_submit` entries published in the submission ring, then,
+// with kIoringEnterGetevents, waits until `min_complete` completions are in the
+// completion ring. Returns the number of entries the kernel consumed; EINTR is reported
+// as 0 (see the policy above).
+inline Result<int> io_uring_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) noexcept {
+  long ret = raw_syscall(nr::io_uring_enter, fd, to_submit, min_complete, flags, 0, 0);
+  if (ret == -EINTR) return 0;
+  return detail::to_int(ret);
+}
+
+// io_uring_enter(2) with kIoringEnterExtArg (Linux >= 5.11, kIoringFeatExtArg): the
+// wait is also bounded by `arg.ts`, a relative KernelTimespec; ETIME when it expires
+// with fewer than `min_complete` completions and nothing submitted.
+inline Result<int> io_uring_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags,
+                                  const IoUringGeteventsArg& arg) noexcept {
+  long ret = raw_syscall(nr::io_uring_enter, fd, to_submit, min_complete, flags | kIoringEnterExtArg,
+                         reinterpret_cast<long>(&arg), sizeof arg);
+  if (ret == -EINTR) return 0;
+  return detail::to_int(ret);
+}
+
+// io_uring_register(2): `opcode` is one of kIoringRegister*; returns its result.
+inline Result<int> io_uring_register(int fd, unsigned opcode, void* arg, unsigned nr_args) noexcept {
+  return detail::to_int(raw_syscall(nr::io_uring_register, fd, opcode, reinterpret_cast<long>(arg), nr_args));
 }
 
 }  // namespace evflow::detail::linux_abi

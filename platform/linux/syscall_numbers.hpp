@@ -11,6 +11,8 @@ namespace evflow::detail::linux_abi::nr {
 inline constexpr long read = 0;
 inline constexpr long write = 1;
 inline constexpr long close = 3;
+inline constexpr long mmap = 9;
+inline constexpr long munmap = 11;
 inline constexpr long socket = 41;
 inline constexpr long connect = 42;
 inline constexpr long sendto = 44;
@@ -36,6 +38,9 @@ inline constexpr long signalfd4 = 289;
 inline constexpr long eventfd2 = 290;
 inline constexpr long epoll_create1 = 291;
 inline constexpr long dup3 = 292;
+inline constexpr long io_uring_setup = 425;
+inline constexpr long io_uring_enter = 426;
+inline constexpr long io_uring_register = 427;
 inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #elif defined(__aarch64__)
@@ -66,7 +71,12 @@ inline constexpr long setsockopt = 208;
 inline constexpr long getsockopt = 209;
 inline constexpr long shutdown = 210;
 inline constexpr long recvmsg = 212;
+inline constexpr long munmap = 215;
+inline constexpr long mmap = 222;
 inline constexpr long accept4 = 242;
+inline constexpr long io_uring_setup = 425;
+inline constexpr long io_uring_enter = 426;
+inline constexpr long io_uring_register = 427;
 inline constexpr long pidfd_open = 434;
 inline constexpr long epoll_pwait2 = 441;
 #endif
