@@ -56,6 +56,20 @@ concept ReadinessBackend = requires(B& b, const B& cb, std::span<InterestChange>
   noexcept->std::same_as<uint64_t>;
 };
 
+// The optional choice of mechanism at open() (the Linux slot: epoll or io_uring).
+template <class B>
+concept OpensByKind = requires(B& b, BackendKind kind) {
+  { b.open(kind) }
+  noexcept->std::same_as<Error>;
+};
+
+// The optional flush of queued interest changes (io_uring), before a descriptor closes.
+template <class B>
+concept FlushesChanges = requires(B& b) {
+  { b.flush() }
+  noexcept->std::same_as<void>;
+};
+
 // The optional wait for a wake-up alone (platform/backend.hpp).
 template <class B>
 concept WaitsForWake = requires(B& b) {

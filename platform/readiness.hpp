@@ -50,9 +50,10 @@ inline constexpr int kWakeDescriptor = -1;
 // Which kernel mechanism a backend is (Loop::backend_kind()).
 enum class BackendKind : uint8_t {
   Epoll,    // Linux
-  IoUring,  // Linux, where the kernel allows it (not yet built)
+  IoUring,  // Linux >= 5.13, where the kernel allows it; asked for, never the default
   Kqueue,   // FreeBSD, macOS
   Iocp,     // Windows
+  Default,  // asked for at Loop::open(): the platform's own (Linux: epoll, or EVFLOW_BACKEND)
 };
 
 // How wait() sleeps until a deadline, best first. A backend starts with the best its

@@ -152,6 +152,9 @@ void DescriptorTable::deregister(int fd) noexcept {
   }
   InterestChange change{fd, e.registered, Events(), core_.take_tag()};
   core_.backend.apply(std::span<InterestChange>(&change, 1));
+  // A backend that queues removals (io_uring) makes this one now: its hold on the file
+  // would otherwise outlive the close until the next wait.
+  if constexpr (FlushesChanges<Backend>) core_.backend.flush();
   record_outcome(change);
 }
 

@@ -63,11 +63,11 @@ Loop::~Loop() {
   core_.backend.close();
 }
 
-Error Loop::open() noexcept {
+Error Loop::open(BackendKind backend) noexcept {
   if (core_.open) return Error(EBUSY);
   // The tables' first room, taken before any kernel object exists: nothing to undo.
   if (Error err = descriptors_.open()) return err;
-  if (Error err = core_.backend.open()) return err;
+  if (Error err = open_backend(core_.backend, backend)) return err;
   core_.open = true;
   core_.owner = detail::this_thread_identity();
   asyncs_.forget_wake();  // (an Async started later with a send pending is scanned by its start)
@@ -75,6 +75,16 @@ Error Loop::open() noexcept {
   detail::watch_forks();
   core_.fork_generation_seen.store(detail::fork_generation(), std::memory_order_relaxed);
   return Error();
+}
+
+template <class B>
+Error Loop::open_backend(B& backend, BackendKind kind) noexcept {
+  if constexpr (detail::OpensByKind<B>) {
+    return backend.open(kind);
+  } else {
+    (void)kind;  // one mechanism on this platform
+    return backend.open();
+  }
 }
 
 void Loop::detach_all() noexcept {

@@ -86,7 +86,14 @@ class Loop {
   // loop needs, so that none is made later, when a failure could only degrade it.
   // Errors: EMFILE/ENFILE when no descriptor is left, ENOMEM, EBUSY when already open.
   // The calling thread becomes the owner.
-  Error open() noexcept;
+  Error open() noexcept { return open(BackendKind::Default); }
+  // The same on the mechanism asked for, where the platform has it and the kernel allows
+  // it; otherwise on the platform's own, and backend_kind() says which. On Linux:
+  // BackendKind::IoUring falls back to epoll when io_uring is missing, refused (ENOSYS,
+  // EPERM: the kernel.io_uring_disabled sysctl, a seccomp filter), short of memory, or
+  // older than 5.13; BackendKind::Default is epoll unless the environment variable
+  // EVFLOW_BACKEND says io_uring.
+  Error open(BackendKind backend) noexcept;
   bool is_open() const noexcept { return core_.open; }
 
   // Runs iterations as described above. Errors: EINVAL if not open, EBUSY from inside
@@ -180,7 +187,7 @@ class Loop {
   // set_timer_slack), otherwise an absolute timerfd, which the kernel does not delay by
   // the slack; milliseconds only where the kernel offers neither.
   SleepPath sleep_path() const noexcept { return core_.backend.sleep_path(); }
-  // The kernel mechanism this loop runs on (epoll, kqueue, IOCP; io_uring later).
+  // The kernel mechanism this loop runs on (epoll, io_uring, kqueue, IOCP).
   BackendKind backend_kind() const noexcept { return core_.backend.kind(); }
   // Uses this sleep path instead of the automatic choice, where the kernel allows it
   // (tests, benchmarks, embedding).
@@ -289,6 +296,8 @@ class Loop {
   int64_t time_until(int64_t deadline, int64_t& kernel_deadline) const noexcept;
   bool only_wake_ups(int64_t deadline) const noexcept;  // a wait that only a wake-up can end
   void keep_handle_ready() noexcept;
+  template <class B>
+  static Error open_backend(B& backend, BackendKind kind) noexcept;
   void detach_all() noexcept;
 
   // What every iteration reads or writes comes first (the core's flags and the backend,

@@ -25,10 +25,15 @@ Result<void*> map_ring(int fd, unsigned long size, uint64_t offset) noexcept {
 
 }  // namespace
 
-Error Uring::open(unsigned entries) noexcept {
+Error Uring::open(unsigned entries, unsigned cq_entries, uint32_t flags) noexcept {
   close();
   linux_abi::IoUringParams params;
   std::memset(&params, 0, sizeof params);
+  params.flags = flags;
+  if (cq_entries != 0) {
+    params.flags |= linux_abi::kIoringSetupCqsize;
+    params.cq_entries = cq_entries;
+  }
   Result<int> fd = linux_abi::io_uring_setup(entries, &params);
   if (!fd) return fd.error();
   fd_ = fd.value();

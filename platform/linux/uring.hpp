@@ -53,9 +53,11 @@ class Uring {
   Uring& operator=(const Uring&) = delete;
 
   // A ring of at least `entries` submissions (the kernel rounds up to a power of two, and
-  // gives the completion ring twice as many). Closes a ring already open first.
-  // Errors: ENOSYS, EPERM, ENOMEM and the others of io_uring_setup and mmap (note d).
-  Error open(unsigned entries) noexcept;
+  // gives the completion ring twice as many, or `cq_entries` if not 0), set up with the
+  // kIoringSetup* bits in `flags`. Closes a ring already open first.
+  // Errors: ENOSYS, EPERM, ENOMEM and the others of io_uring_setup and mmap (note d);
+  // EINVAL for flags this kernel does not know.
+  Error open(unsigned entries, unsigned cq_entries = 0, uint32_t flags = 0) noexcept;
   // Unmaps the rings and closes the descriptor; nothing in flight is waited for.
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
@@ -65,6 +67,9 @@ class Uring {
   uint32_t features() const noexcept { return features_; }
   unsigned sq_entries() const noexcept { return sq_entries_; }
   unsigned cq_entries() const noexcept { return cq_entries_; }
+  // The kernel's submission head and completion tail: how far it has consumed and posted.
+  uint32_t kernel_sq_head() const noexcept { return sq_head_ == nullptr ? 0 : __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE); }
+  uint32_t kernel_cq_tail() const noexcept { return cq_tail_ == nullptr ? 0 : __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE); }
 
   // The next free SQE, zeroed, or null when the submission ring is full (submitted or
   // not). It is published to the kernel by the next submit_and_wait().

@@ -174,6 +174,7 @@ inline constexpr uint32_t kIoringFeatFastPoll = 1u << 5;       // 5.7
 inline constexpr uint32_t kIoringFeatPoll32Bits = 1u << 6;     // 5.9
 inline constexpr uint32_t kIoringFeatExtArg = 1u << 8;         // 5.11: IoUringGeteventsArg
 inline constexpr uint32_t kIoringFeatNativeWorkers = 1u << 9;  // 5.12
+inline constexpr uint32_t kIoringFeatRsrcTags = 1u << 10;      // 5.13, with multishot polls
 inline constexpr uint32_t kIoringFeatCqeSkip = 1u << 11;       // 5.17
 
 // io_uring_enter(2) flags (IORING_ENTER_*).

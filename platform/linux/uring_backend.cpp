@@ -1,0 +1,364 @@
+#include "uring_backend.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <climits>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "../clock.hpp"
+#include "../fatal.hpp"
+#include "../timer_slack.hpp"
+
+namespace evflow::detail {
+
+namespace {
+
+using linux_abi::IoUringCqe;
+using linux_abi::IoUringSqe;
+
+constexpr unsigned kSubmissionEntries = 256;   // a full apply() takes at most 128 (note c)
+constexpr unsigned kCompletionEntries = 4096;  // more wait in the kernel's overflow list
+// user_data of the backend's own requests (note b): descriptors -1, -2, -3 with tag 0.
+constexpr uint32_t kWakeData = 0xffffffffu;    // the wake-up eventfd's poll (note g)
+constexpr uint32_t kTimerData = 0xfffffffeu;   // the embedded loop's timeout (note h)
+constexpr uint32_t kRemoveData = 0xfffffffdu;  // POLL_REMOVE and TIMEOUT_REMOVE
+constexpr uint32_t kInternalBit = 0x80000000u;  // one of the three above
+constexpr uint64_t kProbeBit = 0x40000000u;     // a new registration's probe (note c)
+constexpr int kMaxDescriptor = 0x3fffffff;      // below both bits
+
+// poll(2)'s bits are epoll's: POLLIN 0x1, POLLOUT 0x4, POLLERR 0x8, POLLHUP 0x10.
+uint32_t poll_mask(Events interest) noexcept {
+  uint32_t mask = 0;
+  if (interest.readable()) mask |= linux_abi::kEpollIn;
+  if (interest.writable()) mask |= linux_abi::kEpollOut;
+  return mask;
+}
+
+Events translate(uint32_t mask) noexcept {
+  uint8_t bits = 0;
+  if (mask & (linux_abi::kEpollIn | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Readable.bits();
+  if (mask & (linux_abi::kEpollOut | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Writable.bits();
+  return Events(bits);
+}
+
+uint64_t registration(int fd, uint32_t tag) noexcept { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
+
+// The change of this apply() that made the registration (fd, tag), if any.
+InterestChange* added_by(std::span<InterestChange> changes, int fd, uint32_t tag) noexcept {
+  for (InterestChange& change : changes) {
+    if (change.fd == fd && change.tag == tag && !change.to.empty()) return &change;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Error UringBackend::open() noexcept {
+  if (ring_.is_open()) return Error(EBUSY);
+  Result<int> wakefd = linux_abi::eventfd(0);
+  if (!wakefd) return wakefd.error();
+  wake_fd_ = wakefd.value();
+  if (Error err = open_ring()) {
+    close();
+    return err;
+  }
+  return Error();
+}
+
+Error UringBackend::open_ring() noexcept {
+  if (Error err = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp)) return err;
+  constexpr uint32_t kNeeded = linux_abi::kIoringFeatExtArg | linux_abi::kIoringFeatRsrcTags;  // note a
+  if ((ring_.features() & kNeeded) != kNeeded) {
+    ring_.close();
+    return Error(ENOSYS);
+  }
+  if (!events_ || capacity_ < static_cast<int>(ring_.cq_entries())) {
+    const int capacity = static_cast<int>(ring_.cq_entries());
+    events_.reset(new (std::nothrow) ReadyEvent[capacity]);
+    if (!events_) {
+      ring_.close();
+      capacity_ = 0;
+      return Error(ENOMEM);
+    }
+    capacity_ = capacity;
+  }
+  count_ = reported_ = 0;
+  timer_deadline_ = -1;
+  queue_poll(wake_fd_, Readable, kWakeData, true);
+  Result<int> submitted = enter(0, nullptr);
+  if (!submitted) {
+    ring_.close();
+    return submitted.error();
+  }
+  return Error();
+}
+
+void UringBackend::close() noexcept {
+  ring_.close();
+  if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
+  wake_fd_ = -1;
+  polls_.clear();
+  count_ = reported_ = 0;
+  timer_deadline_ = -1;
+}
+
+Error UringBackend::reopen() noexcept {
+  // The ring is this process's alone (after_fork() handles a shared one): closing it
+  // cancels every poll in it. The eventfd stays, for the threads that may be writing.
+  ring_.close();
+  polls_.clear();
+  return open_ring();
+}
+
+Error UringBackend::after_fork() noexcept {
+  // Note i: only our mappings and descriptor of the parent's ring go.
+  ring_.close();
+  polls_.clear();
+  count_ = reported_ = 0;
+  Result<int> fresh = linux_abi::eventfd(0);
+  if (!fresh) return fresh.error();
+  Error err = linux_abi::dup3(fresh.value(), wake_fd_);
+  (void)linux_abi::close(fresh.value());
+  if (err) return err;
+  unread_wakes_ = 0;
+  return open_ring();
+}
+
+Error UringBackend::set_timer_slack(int64_t ns) noexcept { return set_thread_timer_slack(ns); }
+
+// --- the submission ring ------------------------------------------------------------
+
+IoUringSqe* UringBackend::next_sqe() noexcept {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (IoUringSqe* sqe = ring_.get_sqe()) return sqe;
+    // Full: what is queued goes to the kernel now (completions it cannot post wait in
+    // its overflow list, kIoringFeatNodrop).
+    (void)enter(0, nullptr);
+  }
+  fatal("evflow: the io_uring submission ring stays full");
+}
+
+void UringBackend::queue_poll(int fd, Events interest, uint64_t user_data, bool multishot) noexcept {
+  IoUringSqe* sqe = next_sqe();
+  sqe->opcode = linux_abi::kIoringOpPollAdd;
+  sqe->fd = fd;
+  sqe->len = multishot ? linux_abi::kIoringPollAddMulti : 0;
+  sqe->op_flags = poll_mask(interest);
+  sqe->user_data = user_data;
+}
+
+void UringBackend::queue_remove(uint64_t user_data) noexcept {
+  IoUringSqe* sqe = next_sqe();
+  sqe->opcode = linux_abi::kIoringOpPollRemove;
+  sqe->fd = -1;
+  sqe->addr = user_data;
+  sqe->user_data = kRemoveData;
+}
+
+Result<int> UringBackend::enter(unsigned wait_nr, const linux_abi::KernelTimespec* timeout) noexcept {
+  Result<int> ret = ring_.submit_and_wait(wait_nr, timeout);
+  if (ret) return ret;
+  switch (ret.error().code()) {
+    case ETIME:   // the timeout expired
+    case EINTR:   // a signal
+    case EAGAIN:  // no room for completions yet: the next enter submits what is left
+    case EBUSY:
+      return 0;
+    default:
+      return ret;
+  }
+}
+
+// --- interest -------------------------------------------------------------------------
+
+void UringBackend::apply(std::span<InterestChange> changes) noexcept {
+  bool adds = false;
+  for (InterestChange& change : changes) {
+    change.error = Error();
+    if (change.source != Source::Descriptor) {  // neither kReportsSignals nor kReportsProcesses
+      change.error = Error(EINVAL);
+      continue;
+    }
+    if (change.fd < 0 || change.fd > kMaxDescriptor) {
+      change.error = Error(EBADF);
+      continue;
+    }
+    const auto index = static_cast<size_t>(change.fd);
+    if (index >= polls_.size()) {
+      if (change.to.empty()) continue;  // never armed here
+      if (!polls_.resize(std::max<size_t>(64, std::bit_ceil(index + 1)))) {
+        change.error = Error(ENOMEM);
+        continue;
+      }
+    }
+    Poll& poll = polls_[index];
+    if (poll.armed) queue_remove(registration(change.fd, poll.tag));  // note c
+    poll = Poll{change.tag, change.to.bits(), !change.to.empty()};
+    if (change.to.empty()) continue;
+    if (change.from.empty()) {  // note c: the probe first, then the poll
+      queue_poll(change.fd, change.to, registration(change.fd, change.tag) | kProbeBit, true);
+      queue_remove(registration(change.fd, change.tag) | kProbeBit);
+      adds = true;
+    }
+    queue_poll(change.fd, change.to, registration(change.fd, change.tag), false);
+  }
+  if (!adds) return;
+  // A new registration is refused now or never (note c).
+  ++interest_syscalls_;
+  (void)enter(0, nullptr);
+  reap(changes);
+}
+
+void UringBackend::flush() noexcept {
+  if (ring_.pending() == 0) return;
+  ++interest_syscalls_;
+  (void)enter(0, nullptr);
+}
+
+// --- completions ------------------------------------------------------------------------
+
+void UringBackend::reap(std::span<InterestChange> added) noexcept {
+  while (count_ < capacity_) {
+    const IoUringCqe* next = ring_.peek();
+    if (next == nullptr) break;
+    const IoUringCqe cqe = *next;
+    ring_.advance(1);  // before anything below may submit (and so post more)
+    switch (static_cast<uint32_t>(cqe.user_data)) {
+      case kWakeData:
+        events_[count_++] = ReadyEvent{kWakeDescriptor, 0, Readable};
+        if ((cqe.flags & linux_abi::kIoringCqeFMore) == 0) queue_poll(wake_fd_, Readable, kWakeData, true);
+        break;
+      case kTimerData:
+        if (cqe.res == -ETIME) timer_deadline_ = -1;  // fired; a removed one says ECANCELED
+        break;
+      case kRemoveData:
+        break;
+      default:
+        if ((static_cast<uint32_t>(cqe.user_data) & kInternalBit) == 0) on_poll(cqe, added);
+    }
+  }
+}
+
+void UringBackend::on_poll(const IoUringCqe& cqe, std::span<InterestChange> added) noexcept {
+  const auto low = static_cast<uint32_t>(cqe.user_data);
+  const int fd = static_cast<int>(low & static_cast<uint32_t>(kMaxDescriptor));
+  const auto tag = static_cast<uint32_t>(cqe.user_data >> 32);
+  if (static_cast<size_t>(fd) >= polls_.size()) return;
+  Poll& poll = polls_[static_cast<size_t>(fd)];
+  if (!poll.armed || poll.tag != tag) return;  // removed or replaced since (note b)
+  if ((low & kProbeBit) != 0) {                // note c
+    InterestChange* change = added_by(added, fd, tag);
+    if (change == nullptr || cqe.res == -ECANCELED) return;  // armed, then removed: pollable
+    if (cqe.res >= 0 && (cqe.flags & linux_abi::kIoringCqeFMore) != 0) return;  // pollable, and ready
+    poll.armed = false;  // its one-shot poll's completion, next, is dropped
+    change->error = Error(cqe.res < 0 ? -cqe.res : EPERM);  // EBADF; or no wait queue: EPERM
+    return;
+  }
+  if (cqe.res < 0) {
+    if (cqe.res == -ECANCELED) {  // not by us (we never cancel a current poll): armed again
+      queue_poll(fd, Events(poll.bits), cqe.user_data, false);
+      return;
+    }
+    poll.armed = false;
+    events_[count_++] = ReadyEvent{fd, tag, Invalid};  // note d
+    return;
+  }
+  // Reported, and armed again by the wait after the one that reports it (rearm_reported()).
+  events_[count_++] = ReadyEvent{fd, tag, translate(static_cast<uint32_t>(cqe.res))};
+}
+
+void UringBackend::rearm_reported() noexcept {
+  // Level-triggered (note d): each poll that the last wait reported has completed; once
+  // the loop has served its events, it is armed again, and the kernel completes it again
+  // at once if the descriptor is still ready. Not before: a descriptor would be reported
+  // twice by one wait (once from the completion kept, once from its new poll).
+  for (int i = 0; i < reported_; ++i) {
+    const ReadyEvent& event = events_[i];
+    if (event.fd < 0 || event.events.invalid()) continue;
+    const Poll& poll = polls_[static_cast<size_t>(event.fd)];
+    if (!poll.armed || poll.tag != event.tag) continue;  // removed or replaced meanwhile
+    queue_poll(event.fd, Events(poll.bits), registration(event.fd, event.tag), false);
+  }
+}
+
+Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+  if (reported_ > 0) {  // dispatched: what apply() read since moves to the front (note e)
+    rearm_reported();
+    const int kept = count_ - reported_;
+    if (kept > 0) std::memmove(events_.get(), events_.get() + reported_, static_cast<size_t>(kept) * sizeof(ReadyEvent));
+    count_ = kept;
+    reported_ = 0;
+  }
+  for (;;) {
+    Result<int> entered = 0;
+    if (timeout_ns == 0 || count_ > 0 || ring_.ready() > 0) {
+      entered = enter(0, nullptr);  // note f
+    } else if (timeout_ns < 0) {
+      entered = ring_.submit_and_wait(1, nullptr);
+    } else {
+      int64_t ns = timeout_ns;
+      if (sleep_path_ == SleepPath::Milliseconds) ns = (ns + 999'999) / 1'000'000 * 1'000'000;  // never early
+      const linux_abi::KernelTimespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
+      entered = ring_.submit_and_wait(1, &ts);
+    }
+    bool retry = false;
+    if (!entered) {
+      const int code = entered.error().code();
+      if (code != ETIME && code != EINTR && code != EAGAIN && code != EBUSY) return entered.error();
+    } else {
+      retry = timeout_ns != 0;  // woken by a completion: maybe only one never shown
+    }
+    reap({});
+    if (count_ > 0 || !retry) break;
+    // Only completions the loop never sees (a removal's, a stale poll's): the wait goes
+    // on for what is left of its timeout, so as not to end before it.
+    if (timeout_ns > 0) {
+      timeout_ns = deadline_ns - monotonic_ns();
+      if (timeout_ns <= 0) break;
+    }
+  }
+  reported_ = count_;
+  return count_;
+}
+
+void UringBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
+  // Note h.
+  if (!ring_.is_open()) return;
+  if (deadline_ns != std::numeric_limits<int64_t>::max() && deadline_ns != timer_deadline_) {
+    if (timer_deadline_ != -1) {
+      IoUringSqe* remove = next_sqe();
+      remove->opcode = linux_abi::kIoringOpTimeoutRemove;
+      remove->fd = -1;
+      remove->addr = kTimerData;
+      remove->user_data = kRemoveData;
+    }
+    timer_at_ = linux_abi::KernelTimespec{deadline_ns / 1'000'000'000, deadline_ns % 1'000'000'000};
+    IoUringSqe* sqe = next_sqe();
+    sqe->opcode = linux_abi::kIoringOpTimeout;
+    sqe->fd = -1;
+    sqe->addr = reinterpret_cast<uint64_t>(&timer_at_);
+    sqe->len = 1;
+    sqe->op_flags = linux_abi::kIoringTimeoutAbs;
+    sqe->user_data = kTimerData;
+    timer_deadline_ = deadline_ns;
+  }
+  flush();  // the interest changes the loop just applied, too
+}
+
+// --- wake-ups ---------------------------------------------------------------------------
+
+void UringBackend::wake() noexcept {
+  const uint64_t one = 1;
+  (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
+}
+
+void UringBackend::acknowledge_wake() noexcept {
+  if (++unread_wakes_ < kWakesBetweenReads) return;  // note g
+  unread_wakes_ = 0;
+  uint64_t value;
+  (void)linux_abi::read(wake_fd_, &value, sizeof value);
+}
+
+}  // namespace evflow::detail
