@@ -198,7 +198,7 @@ void UringBackend::apply(std::span<InterestChange> changes) noexcept {
     poll = Poll{change.tag, change.to.bits(), !change.to.empty()};
     if (change.to.empty()) continue;
     if (change.from.empty()) {  // note c: the probe first, then the poll
-      queue_poll(change.fd, change.to, registration(change.fd, change.tag) | kProbeBit, true);
+      queue_poll(change.fd, Events(), registration(change.fd, change.tag) | kProbeBit, false);
       queue_remove(registration(change.fd, change.tag) | kProbeBit);
       adds = true;
     }
@@ -250,10 +250,10 @@ void UringBackend::on_poll(const IoUringCqe& cqe, std::span<InterestChange> adde
   if (!poll.armed || poll.tag != tag) return;  // removed or replaced since (note b)
   if ((low & kProbeBit) != 0) {                // note c
     InterestChange* change = added_by(added, fd, tag);
-    if (change == nullptr || cqe.res == -ECANCELED) return;  // armed, then removed: pollable
-    if (cqe.res >= 0 && (cqe.flags & linux_abi::kIoringCqeFMore) != 0) return;  // pollable, and ready
-    poll.armed = false;  // its one-shot poll's completion, next, is dropped
-    change->error = Error(cqe.res < 0 ? -cqe.res : EPERM);  // EBADF; or no wait queue: EPERM
+    // Armed, then removed (ECANCELED), or completed by an error or hang-up: pollable.
+    if (change == nullptr || cqe.res >= 0 || cqe.res == -ECANCELED) return;
+    poll.armed = false;  // its poll's completion, next, is dropped
+    change->error = Error(cqe.res == -EINVAL ? EPERM : -cqe.res);  // no wait queue: EPERM; EBADF
     return;
   }
   if (cqe.res < 0) {

@@ -22,11 +22,11 @@
 //    once, because a bad descriptor must be refused at Io::start: the kernel completes a
 //    poll that cannot arm before io_uring_enter returns, with -EBADF. A file without a
 //    wait queue (a regular file, a directory) cannot be waited for; epoll refuses it with
-//    EPERM, and so does this backend. A one-shot poll on it completes at once with a
-//    mask, as a ready socket's does; a multishot one completes at once without
-//    kIoringCqeFMore, which tells them apart. So a new registration is a multishot
-//    "probe", removed by the next entry, and then its one-shot poll, all in one
-//    io_uring_enter.
+//    EPERM, and so does this backend. A poll on it completes at once with a mask, as a
+//    ready socket's does, but a poll for no events at all fails with EINVAL on it (the
+//    kernel finds no wait queue and nothing to report), and on a pollable descriptor
+//    waits (or reports an error or hang-up). So a new registration is such a one-shot
+//    "probe", removed by the next entry, and then its real poll, all in one io_uring_enter.
 // d) Multishot polls report a descriptor each time its wait queue is woken, not while it
 //    stays ready: a callback that leaves data unread would never hear of it again. The
 //    loop promises level-triggered readiness, so polls are one-shot, and a reported one
