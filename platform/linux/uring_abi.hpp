@@ -207,6 +207,7 @@ inline constexpr uint32_t kIoringPollUpdateUserData = 1u << 2;  // 5.13
 // ASYNC_CANCEL's op_flags (IORING_ASYNC_CANCEL_*, 5.19).
 inline constexpr uint32_t kIoringAsyncCancelAll = 1u << 0;
 inline constexpr uint32_t kIoringAsyncCancelFd = 1u << 1;
+inline constexpr uint32_t kIoringAsyncCancelAny = 1u << 2;  // 5.19
 
 // Completion flags (IORING_CQE_F_*).
 inline constexpr uint32_t kIoringCqeFBuffer = 1u << 0;

@@ -9,6 +9,7 @@
 
 #include "../clock.hpp"
 #include "../fatal.hpp"
+#include "../fork_generation.hpp"
 #include "../timer_slack.hpp"
 
 namespace evflow::detail {
@@ -68,6 +69,8 @@ Error UringBackend::open() noexcept {
 }
 
 Error UringBackend::open_ring() noexcept {
+  watch_forks();
+  ring_generation_ = fork_generation();
   if (Error err = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp)) return err;
   constexpr uint32_t kNeeded = linux_abi::kIoringFeatExtArg | linux_abi::kIoringFeatRsrcTags;  // note a
   if ((ring_.features() & kNeeded) != kNeeded) {
@@ -96,6 +99,7 @@ Error UringBackend::open_ring() noexcept {
 }
 
 void UringBackend::close() noexcept {
+  cancel_all();
   ring_.close();
   if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
   wake_fd_ = -1;
@@ -104,9 +108,23 @@ void UringBackend::close() noexcept {
   timer_deadline_ = -1;
 }
 
+void UringBackend::cancel_all() noexcept {
+  // Note j. (Before Linux 5.19, EINVAL: the ring's teardown cancels them, later.)
+  // In a forked child the ring is the parent's (note i): not ours to submit to.
+  if (!ring_.is_open() || fork_generation() != ring_generation_) return;
+  IoUringSqe* sqe = next_sqe();
+  sqe->opcode = linux_abi::kIoringOpAsyncCancel;
+  sqe->fd = -1;
+  sqe->op_flags = linux_abi::kIoringAsyncCancelAll | linux_abi::kIoringAsyncCancelAny;
+  sqe->user_data = kRemoveData;
+  (void)ring_.submit_and_wait(1, nullptr);
+  (void)ring_.submit_and_wait(0, nullptr);  // the cancelled requests' task work, if any is left
+}
+
 Error UringBackend::reopen() noexcept {
-  // The ring is this process's alone (after_fork() handles a shared one): closing it
-  // cancels every poll in it. The eventfd stays, for the threads that may be writing.
+  // The ring is this process's alone (after_fork() handles a shared one). The eventfd
+  // stays, for the threads that may be writing.
+  cancel_all();
   ring_.close();
   polls_.clear();
   return open_ring();

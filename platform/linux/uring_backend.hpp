@@ -51,6 +51,14 @@
 // i) Fork: the child shares the parent's ring (uring.hpp, note h). after_fork() forgets
 //    it without touching it and opens a new ring, with a new eventfd under the wake-up's
 //    number; the loop then registers everything again.
+// j) Closing a ring leaves its teardown to a kernel worker: requests still in it are
+//    cancelled then, and they keep their files open until that happens. close() and
+//    reopen() therefore cancel every request first, in one IORING_OP_ASYNC_CANCEL (Linux
+//    >= 5.19) that they wait for, so that the descriptors the loop watched are let go
+//    when it closes. The teardown still ends with task work sent to each thread that
+//    used the ring, which interrupts a blocking system call that thread is in at that
+//    moment: an epoll_wait elsewhere may end early with EINTR (the loop's waits take an
+//    interruption as a spurious wake-up).
 #pragma once
 
 #include <cstdint>
@@ -116,6 +124,7 @@ class UringBackend {
   };
 
   Error open_ring() noexcept;  // a new ring with the wake-up's poll
+  void cancel_all() noexcept;  // note j
   linux_abi::IoUringSqe* next_sqe() noexcept;  // submits when the ring is full
   void queue_poll(int fd, Events interest, uint64_t user_data, bool multishot) noexcept;
   void queue_remove(uint64_t user_data) noexcept;
@@ -139,6 +148,7 @@ class UringBackend {
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
+  uint64_t ring_generation_ = 0;  // fork_generation() when the ring was made (note i)
 };
 
 static_assert(ReadinessBackend<UringBackend>);

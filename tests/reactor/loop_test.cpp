@@ -31,8 +31,10 @@ TEST(Loop, ConstructionMakesNoKernelObjectsAndOpenDoes) {
 TEST(Loop, SaysWhichBackendItRunsOn) {
   Loop loop;
   ASSERT_FALSE(loop.open());
-  if (testing::kLoopUsesEpoll) {
-    EXPECT_EQ(loop.backend_kind(), BackendKind::Epoll) << "the only occupant of the Linux slot so far";
+  if (testing::loop_uses_epoll()) {
+    EXPECT_EQ(loop.backend_kind(), BackendKind::Epoll) << "the Linux slot's default";
+  } else if (testing::loop_uses_io_uring()) {
+    EXPECT_EQ(loop.backend_kind(), BackendKind::IoUring) << "asked for by EVFLOW_BACKEND";
   } else if (testing::kLoopUsesIocp) {
     EXPECT_EQ(loop.backend_kind(), BackendKind::Iocp);
   } else {
@@ -316,7 +318,7 @@ TEST(LoopTags, RecencyIsCorrectAcrossTheCounterWrap) {
 // Regression: a timerfd left armed for a stopped timer fired during a later wait of
 // another kind; its event reached the loop as an unknown descriptor and forced a rebuild.
 TEST(LoopSleep, AnExpiredTimerfdForAStoppedTimerIsNotAStaleRegistration) {
-  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "epoll's timerfd sleep path";
+  if (!testing::loop_uses_epoll()) GTEST_SKIP() << "epoll's timerfd sleep path";
   Loop loop;
   ASSERT_FALSE(loop.open());
   loop.request_sleep_path(SleepPath::TimerFd);
@@ -406,7 +408,7 @@ void open_with_two_descriptors_free() {
 }
 
 TEST(LoopDeathTest, OpenReportsEmfileWhenTheSleepTimerCannotBeMade) {
-  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "epoll's three descriptors";
+  if (!testing::loop_uses_epoll()) GTEST_SKIP() << "epoll's three descriptors";
   EXPECT_EXIT(open_with_two_descriptors_free(), ::testing::ExitedWithCode(0), "");
 }
 

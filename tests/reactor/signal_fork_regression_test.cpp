@@ -234,7 +234,7 @@ TEST(SignalForkRegression, ALoopDestroyedInAForkedChildBeforeItsFirstIterationDe
 // stopped, leaving the epoll registration to the copy a forked child held; the signal
 // then kept that orphan reporting, and the loop re-registered every descriptor.
 TEST(SignalForkRegression, TheLoopsSignalfdClosedWhileAForkedChildHoldsACopyLeavesNothingStale) {
-  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "the signalfd path (kqueue reports signals itself)";
+  if (!testing::loop_uses_epoll()) GTEST_SKIP() << "the signalfd path (kqueue reports signals itself)";
   EXPECT_EQ(in_subprocess([] {
               sigset_t block;
               sigemptyset(&block);

@@ -286,7 +286,7 @@ TEST_P(RealTimeTimer, BlockingRunSleepsUntilTheDeadlineAndNeverFiresEarly) {
       EXPECT_GE(fired[i].first, fired[i - 1].first) << "out of deadline order";
     }
   }
-  if (testing::kLoopUsesEpoll) {
+  if (testing::loop_uses_epoll()) {
     EXPECT_GE(loop.sleep_path(), GetParam());
   } else if (testing::kLoopUsesIocp) {  // GetQueuedCompletionStatusEx: milliseconds only
     EXPECT_EQ(loop.sleep_path(), SleepPath::Milliseconds);
@@ -310,7 +310,7 @@ bool epoll_pwait2_exists() {
 }
 
 TEST(TimerSlack, TheDefaultSleepPathAvoidsTheSlackOfANanosecondTimeout) {
-  if (!testing::kLoopUsesEpoll) GTEST_SKIP() << "epoll's choice: kevent() has one sleep path";
+  if (!testing::loop_uses_epoll()) GTEST_SKIP() << "epoll's choice: kevent() has one sleep path";
   Loop loop;
   ASSERT_FALSE(loop.open());
   const auto before = Loop::timer_slack();

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/backend_kind.hpp"
+
 #include "platform/bsd/kqueue_backend.hpp"
 #include "tests/support/descriptors.hpp"
 #include "tests/support/thread_state.hpp"
@@ -474,6 +476,9 @@ TYPED_TEST(KqueueEmulationTest, ABlockedWaitReturnsAnIgnoredSignalItWatchesInste
 }
 
 TYPED_TEST(KqueueEmulationTest, AnIgnoredSignalWatchedByAnotherKqueueDoesNotEndAWait) {
+  if (testing::default_backend_is_io_uring())
+    GTEST_SKIP() << "a thread that closed an io_uring ring gets task work from the ring's teardown later, which "
+                    "ends the blocking wait this test makes with EINTR (uring_backend.hpp, note j)";
   SavedDisposition saved(SIGWINCH);
   ASSERT_EQ(set_handler(SIGWINCH, SIG_IGN), 0);
   const int other = TestFixture::Kernel::kqueue();
