@@ -164,6 +164,7 @@ HEADER_CHECKS := $(CORE_HDRS:%.hpp=$(BUILD)/header-check/%.ok) $(BSD_HDRS:%.hpp=
   $(PUBLIC_HDRS:%.hpp=$(BUILD)/header-check/%.ok)
 
 .PHONY: fuzz fuzz-build fuzz-targets fuzz-smoke fuzz-merge
+.PHONY: test-run-io-uring
 .PHONY: all lib test check manual-check bench bench-quick bench-tasks bench-compare bench-net bench-net-build bench-net-run bench-deps deps deps-test deps-check bench-smoke bench-build examples install uninstall format format-check \
         clean deps help test-run sanitizers valgrind cross bsd-check kqueue-emulation header-check install-check \
         windows windows-build windows-bench windows-bench-build
@@ -274,14 +275,21 @@ ifeq ($(CONFIG),debug)
 	$(NOEXCEPT_TEST_BIN) --gtest_brief=1 $(GTEST_ARGS)
 endif
 
+# The same suite with every loop opened on io_uring (EVFLOW_BACKEND, linux_backend.hpp);
+# where the kernel refuses io_uring the loops fall back to epoll and the run checks that.
+test-run-io-uring: $(TEST_BIN)
+	@rm -f $(BUILD)/test-report-io-uring.xml
+	EVFLOW_BACKEND=io_uring $(RUN_TESTS) --gtest_brief=1 --gtest_output=xml:$(BUILD)/test-report-io-uring.xml $(GTEST_ARGS)
+	@test -s $(BUILD)/test-report-io-uring.xml || { echo "test-run-io-uring: $(TEST_BIN) ended without its report"; exit 1; }
+
 test: deps-test
 	$(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
 
 # gcc's ASan+UBSan and TSan; clang's ASan+UBSan run the suite in kqueue-emulation
 # (CONFIG=kqueue-macos), and `make CONFIG=asan-clang test-run` on the epoll backend.
 sanitizers:
-	$(MAKE) --no-print-directory CONFIG=asan test-run
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(MAKE) --no-print-directory CONFIG=tsan test-run
+	$(MAKE) --no-print-directory CONFIG=asan test-run test-run-io-uring
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(MAKE) --no-print-directory CONFIG=tsan test-run test-run-io-uring
 
 # --- FreeBSD and macOS: cross-compilation -------------------------------------------
 #
@@ -556,7 +564,7 @@ fuzz: deps-check fuzz-build
 
 fuzz-smoke: fuzz-build
 	@rm -rf $(FUZZ_WORK)/corpus $(FUZZ_WORK)/logs && mkdir -p $(FUZZ_WORK)/logs
-	$(MAKE) --no-print-directory $(FUZZ_NAMES:%=fuzz-run-%) FUZZ_TIME=$(FUZZ_SMOKE_SECONDS)
+	$(MAKE) --no-print-directory $(FUZZ_NAMES:%=fuzz-run-%) fuzz-io-uring-reactor_io_fuzz FUZZ_TIME=$(FUZZ_SMOKE_SECONDS)
 	@python3 fuzz/summary.py $(FUZZ_WORK)/logs/*.log
 
 # One target for FUZZ_TIME seconds; its log is printed if it fails.
@@ -566,6 +574,14 @@ fuzz-run-%:
 	@build/fuzz/fuzz/$* $(FUZZ_WORK)/corpus/$* fuzz/corpus/$* -max_total_time=$(FUZZ_TIME) $(FUZZ_OPTIONS) \
 	  -artifact_prefix=$(FUZZ_WORK)/artifacts/$*- >$(FUZZ_WORK)/logs/$*.log 2>&1 \
 	  || { tail -n 60 $(FUZZ_WORK)/logs/$*.log; echo "fuzz: $* FAILED"; exit 1; }
+
+# The same with the loops on io_uring (EVFLOW_BACKEND), from the corpus the run above grew.
+fuzz-io-uring-%:
+	@mkdir -p $(FUZZ_WORK)/corpus/$* $(FUZZ_WORK)/artifacts $(FUZZ_WORK)/logs
+	@echo "fuzz: $* on io_uring for $(FUZZ_TIME) s (log: $(FUZZ_WORK)/logs/$*-io-uring.log)"
+	@EVFLOW_BACKEND=io_uring build/fuzz/fuzz/$* $(FUZZ_WORK)/corpus/$* fuzz/corpus/$* -max_total_time=$(FUZZ_TIME) \
+	  $(FUZZ_OPTIONS) -artifact_prefix=$(FUZZ_WORK)/artifacts/$*-io-uring- >$(FUZZ_WORK)/logs/$*-io-uring.log 2>&1 \
+	  || { tail -n 60 $(FUZZ_WORK)/logs/$*-io-uring.log; echo "fuzz: $* on io_uring FAILED"; exit 1; }
 
 fuzz-merge: fuzz-build
 	@for t in $(FUZZ_NAMES); do mkdir -p fuzz/corpus/$$t.new; \
@@ -629,7 +645,7 @@ manual-check:
 
 check: deps-check format-check
 	@rm -f build/stage-times.txt
-	.ci/timed debug $(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run
+	.ci/timed debug $(MAKE) $(PARALLEL) --no-print-directory CONFIG=debug test-run test-run-io-uring
 	.ci/timed release $(MAKE) $(PARALLEL) --no-print-directory CONFIG=release lib header-check examples bench-build
 	.ci/timed bench-smoke $(MAKE) $(PARALLEL) --no-print-directory bench-smoke
 	.ci/timed install-check $(MAKE) $(PARALLEL) --no-print-directory install-check

@@ -83,7 +83,9 @@ class LinuxBackend {
       epoll_.request_sleep_path(path);
     }
   }
-  Error set_timer_slack(int64_t ns) noexcept { return uring() ? uring_.set_timer_slack(ns) : epoll_.set_timer_slack(ns); }
+  Error set_timer_slack(int64_t ns) noexcept {
+    return uring() ? uring_.set_timer_slack(ns) : epoll_.set_timer_slack(ns);
+  }
   uint64_t interest_syscalls() const noexcept {
     return uring() ? uring_.interest_syscalls() : epoll_.interest_syscalls();
   }

@@ -68,8 +68,12 @@ class Uring {
   unsigned sq_entries() const noexcept { return sq_entries_; }
   unsigned cq_entries() const noexcept { return cq_entries_; }
   // The kernel's submission head and completion tail: how far it has consumed and posted.
-  uint32_t kernel_sq_head() const noexcept { return sq_head_ == nullptr ? 0 : __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE); }
-  uint32_t kernel_cq_tail() const noexcept { return cq_tail_ == nullptr ? 0 : __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE); }
+  uint32_t kernel_sq_head() const noexcept {
+    return sq_head_ == nullptr ? 0 : __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE);
+  }
+  uint32_t kernel_cq_tail() const noexcept {
+    return cq_tail_ == nullptr ? 0 : __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
+  }
 
   // The next free SQE, zeroed, or null when the submission ring is full (submitted or
   // not). It is published to the kernel by the next submit_and_wait().

@@ -22,9 +22,9 @@ using linux_abi::IoUringSqe;
 constexpr unsigned kSubmissionEntries = 256;   // a full apply() takes at most 128 (note c)
 constexpr unsigned kCompletionEntries = 4096;  // more wait in the kernel's overflow list
 // user_data of the backend's own requests (note b): descriptors -1, -2, -3 with tag 0.
-constexpr uint32_t kWakeData = 0xffffffffu;    // the wake-up eventfd's poll (note g)
-constexpr uint32_t kTimerData = 0xfffffffeu;   // the embedded loop's timeout (note h)
-constexpr uint32_t kRemoveData = 0xfffffffdu;  // POLL_REMOVE and TIMEOUT_REMOVE
+constexpr uint32_t kWakeData = 0xffffffffu;     // the wake-up eventfd's poll (note g)
+constexpr uint32_t kTimerData = 0xfffffffeu;    // the embedded loop's timeout (note h)
+constexpr uint32_t kRemoveData = 0xfffffffdu;   // POLL_REMOVE and TIMEOUT_REMOVE
 constexpr uint32_t kInternalBit = 0x80000000u;  // one of the three above
 constexpr uint64_t kProbeBit = 0x40000000u;     // a new registration's probe (note c)
 constexpr int kMaxDescriptor = 0x3fffffff;      // below both bits
@@ -270,7 +270,7 @@ void UringBackend::on_poll(const IoUringCqe& cqe, std::span<InterestChange> adde
     InterestChange* change = added_by(added, fd, tag);
     // Armed, then removed (ECANCELED), or completed by an error or hang-up: pollable.
     if (change == nullptr || cqe.res >= 0 || cqe.res == -ECANCELED) return;
-    poll.armed = false;  // its poll's completion, next, is dropped
+    poll.armed = false;                                            // its poll's completion, next, is dropped
     change->error = Error(cqe.res == -EINVAL ? EPERM : -cqe.res);  // no wait queue: EPERM; EBADF
     return;
   }
@@ -305,7 +305,8 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
   if (reported_ > 0) {  // dispatched: what apply() read since moves to the front (note e)
     rearm_reported();
     const int kept = count_ - reported_;
-    if (kept > 0) std::memmove(events_.get(), events_.get() + reported_, static_cast<size_t>(kept) * sizeof(ReadyEvent));
+    if (kept > 0)
+      std::memmove(events_.get(), events_.get() + reported_, static_cast<size_t>(kept) * sizeof(ReadyEvent));
     count_ = kept;
     reported_ = 0;
   }

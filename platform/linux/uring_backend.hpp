@@ -118,13 +118,13 @@ class UringBackend {
 
  private:
   struct Poll {
-    uint32_t tag;   // of the poll armed last (note b)
-    uint8_t bits;   // its events
-    bool armed;     // a poll under `tag` is in the ring or queued
+    uint32_t tag;  // of the poll armed last (note b)
+    uint8_t bits;  // its events
+    bool armed;    // a poll under `tag` is in the ring or queued
   };
 
-  Error open_ring() noexcept;  // a new ring with the wake-up's poll
-  void cancel_all() noexcept;  // note j
+  Error open_ring() noexcept;                  // a new ring with the wake-up's poll
+  void cancel_all() noexcept;                  // note j
   linux_abi::IoUringSqe* next_sqe() noexcept;  // submits when the ring is full
   void queue_poll(int fd, Events interest, uint64_t user_data, bool multishot) noexcept;
   void queue_remove(uint64_t user_data) noexcept;
@@ -140,9 +140,9 @@ class UringBackend {
   GrowableArray<Poll> polls_;  // by descriptor
   std::unique_ptr<ReadyEvent[]> events_;
   int capacity_ = 0;
-  int reported_ = 0;  // events the last wait returned, being dispatched
-  int count_ = 0;     // events in events_: those, then the ones kept for the next wait
-  int64_t timer_deadline_ = -1;  // the embedded loop's timeout in the ring (note h); -1: none
+  int reported_ = 0;                          // events the last wait returned, being dispatched
+  int count_ = 0;                             // events in events_: those, then the ones kept for the next wait
+  int64_t timer_deadline_ = -1;               // the embedded loop's timeout in the ring (note h); -1: none
   linux_abi::KernelTimespec timer_at_{0, 0};  // its instant, read by the kernel at submission
   SleepPath sleep_path_ = SleepPath::Nanoseconds;
   uint64_t interest_syscalls_ = 0;

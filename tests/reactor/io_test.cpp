@@ -359,8 +359,9 @@ TEST_F(IoTest, ChangingInterestCostsOneSystemCall) {
   EXPECT_FALSE(loop.run(RunMode::NoWait));
   // epoll and kqueue: one modification; IOCP: a cancel and a new poll (note b); io_uring:
   // none, the change goes with the wait's io_uring_enter (uring_backend.hpp, note c).
-  EXPECT_EQ(loop.stats().interest_syscalls - before,
-            testing::kLoopUsesIocp ? 2u : testing::loop_uses_io_uring() ? 0u : 1u);
+  EXPECT_EQ(loop.stats().interest_syscalls - before, testing::kLoopUsesIocp          ? 2u
+                                                     : testing::loop_uses_io_uring() ? 0u
+                                                                                     : 1u);
 }
 
 // --- callbacks that change watchers --------------------------------------------------
