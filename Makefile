@@ -143,7 +143,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.cpp=$(BUILD)/examples/%$(EXE))
 BENCH_SRCS := $(wildcard bench/*_bench.cpp)
 BENCH_BINS := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%$(EXE))
 
-COMPARE_LIBRARIES := kernel evflow libev libuv libevent asio
+COMPARE_LIBRARIES := kernel evflow evflow_io_uring libev libuv libevent asio
 COMPARE_BINS := $(COMPARE_LIBRARIES:%=$(BUILD)/bench/compare/%)
 
 # The socket workloads (bench/net/): a server per library and workload, and the echo load
@@ -415,6 +415,7 @@ $(BUILD)/bench/%$(EXE): $(BUILD)/bench/%.o $(LIB)
 # linked statically from Debian's archives, as evflow is. Peer headers use macros and
 # casts that the core's warning set rejects, so these build with -Wall -Wextra only.
 COMPARE_LIBS_evflow := $(LIB)
+COMPARE_LIBS_evflow_io_uring := $(LIB)
 COMPARE_LIBS_libev := -l:libev.a -lm
 COMPARE_LIBS_libuv := -l:libuv_a.a -ldl -lrt
 COMPARE_LIBS_libevent := -l:libevent_core.a -l:libevent_pthreads.a

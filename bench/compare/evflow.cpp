@@ -11,15 +11,25 @@ namespace {
 using evbench::FixedArray;
 using std::chrono::nanoseconds;
 
+// evflow_io_uring.cpp builds this file again with the loops on io_uring.
+#if !defined(EVFLOW_BENCH_BACKEND)
+#define EVFLOW_BENCH_BACKEND evflow::BackendKind::Default
+#define EVFLOW_BENCH_NAME "evflow"
+#endif
+
 void open_or_die(evflow::Loop& loop) {
-  if (evflow::Error err = loop.open()) {
+  if (evflow::Error err = loop.open(EVFLOW_BENCH_BACKEND)) {
     std::fprintf(stderr, "evflow: Loop::open: %s\n", err.message());
+    std::abort();
+  }
+  if (EVFLOW_BENCH_BACKEND == evflow::BackendKind::IoUring && loop.backend_kind() != evflow::BackendKind::IoUring) {
+    std::fprintf(stderr, "evflow: io_uring asked for, and the kernel gave another backend\n");
     std::abort();
   }
 }
 
 struct Evflow {
-  static constexpr const char* kName = "evflow";
+  static constexpr const char* kName = EVFLOW_BENCH_NAME;
   static std::string version() { return "main"; }
   static size_t io_watcher_bytes() { return sizeof(evflow::Io); }
   static size_t timer_watcher_bytes() { return sizeof(evflow::Timer); }

@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 
-LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio", "boost_fiber"]
+LIBRARIES = ["kernel", "evflow", "evflow_io_uring", "libev", "libuv", "libevent", "asio", "boost_fiber"]
 PEERS = ["libev", "libuv", "libevent", "asio", "boost_fiber"]
 # The peer of the first ratio column and of the targets, per workload (libev otherwise).
 REFERENCE = {"tasks": "asio", "http": "asio"}
@@ -256,7 +256,7 @@ CHART_METRICS = {"benchc": ["total", "loop", "overhead_per_event"], "wakeup_ping
 
 
 # Each library keeps its colour (gnuplot's default line colour of that index) in every chart.
-CHART_COLOURS = {"evflow": 1, "libev": 2, "libuv": 3, "libevent": 4, "asio": 5, "boost_fiber": 6, "kernel": 7}
+CHART_COLOURS = {"evflow": 1, "evflow_io_uring": 8, "libev": 2, "libuv": 3, "libevent": 4, "asio": 5, "boost_fiber": 6, "kernel": 7}
 
 
 def chart(out_dir, workload, rows, libraries, fmt="svg"):
