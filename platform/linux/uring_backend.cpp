@@ -287,6 +287,26 @@ void UringBackend::on_poll(const IoUringCqe& cqe, std::span<InterestChange> adde
   events_[count_++] = ReadyEvent{fd, tag, translate(static_cast<uint32_t>(cqe.res))};
 }
 
+void UringBackend::recheck_pending() noexcept {
+  // Note k: a completion already in the ring (or kept by apply()) says the descriptor was
+  // ready when it was posted, maybe long before this wait; the loop's callbacks may have
+  // drained it since. Each becomes a poll armed again, which the kernel completes while
+  // this wait submits it if the descriptor is still ready.
+  reap({});
+  int kept = 0;
+  for (int i = 0; i < count_; ++i) {
+    const ReadyEvent event = events_[i];
+    if (event.fd >= 0 && !event.events.invalid()) {
+      const Poll& poll = polls_[static_cast<size_t>(event.fd)];
+      if (poll.armed && poll.tag == event.tag)
+        queue_poll(event.fd, Events(poll.bits), registration(event.fd, event.tag), false);
+      continue;
+    }
+    events_[kept++] = event;  // wake-ups and failures stand
+  }
+  count_ = kept;
+}
+
 void UringBackend::rearm_reported() noexcept {
   // Level-triggered (note d): each poll that the last wait reported has completed; once
   // the loop has served its events, it is armed again, and the kernel completes it again
@@ -310,6 +330,7 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     count_ = kept;
     reported_ = 0;
   }
+  recheck_pending();
   for (;;) {
     Result<int> entered = 0;
     if (timeout_ns == 0 || count_ > 0 || ring_.ready() > 0) {

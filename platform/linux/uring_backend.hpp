@@ -59,6 +59,14 @@
 //    used the ring, which interrupts a blocking system call that thread is in at that
 //    moment: an epoll_wait elsewhere may end early with EINTR (the loop's waits take an
 //    interruption as a spurious wake-up).
+// k) A poll's completion tells that the descriptor was ready when it was posted. One that
+//    waited in the ring while the process ran (a write by this thread completes the
+//    poll of its peer at once) may be stale by the time of the next wait: something read
+//    the data in between. epoll checks each ready item again at the wait; so does this
+//    backend, by arming again each poll whose completion was already there when the
+//    wait began, instead of reporting it: the kernel completes the new poll at once,
+//    in the same io_uring_enter, if the descriptor is still ready. Only the completions
+//    posted during the wait itself are reported as they are.
 #pragma once
 
 #include <cstdint>
@@ -134,6 +142,7 @@ class UringBackend {
   void reap(std::span<InterestChange> added) noexcept;
   void on_poll(const linux_abi::IoUringCqe& cqe, std::span<InterestChange> added) noexcept;
   void rearm_reported() noexcept;
+  void recheck_pending() noexcept;  // note k
 
   Uring ring_;
   int wake_fd_ = -1;
