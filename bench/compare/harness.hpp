@@ -18,9 +18,11 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <linux/perf_event.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,26 +254,72 @@ class FloorRing {
   epoll_event events_[64];
 };
 
+// The system calls this thread enters, counted by the kernel: a perf counter on the
+// raw_syscalls:sys_enter tracepoint. Each read() of it is a system call of its own, which
+// it counts too. Where perf events or tracefs are not open to the process, no count.
+class SyscallCounter {
+ public:
+  SyscallCounter() {
+    FILE* f = std::fopen("/sys/kernel/tracing/events/raw_syscalls/sys_enter/id", "r");
+    if (f == nullptr) return;
+    unsigned long long id = 0;
+    const bool read_id = std::fscanf(f, "%llu", &id) == 1;
+    std::fclose(f);
+    if (!read_id) return;
+    perf_event_attr attr;
+    std::memset(&attr, 0, sizeof attr);
+    attr.type = PERF_TYPE_TRACEPOINT;
+    attr.size = sizeof attr;
+    attr.config = id;
+    fd_ = static_cast<int>(::syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+  }
+  ~SyscallCounter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SyscallCounter(const SyscallCounter&) = delete;
+  SyscallCounter& operator=(const SyscallCounter&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  // The count so far, this read included; -1 without a counter.
+  long long read() const {
+    unsigned long long value = 0;
+    if (fd_ < 0 || ::read(fd_, &value, sizeof value) != static_cast<ssize_t>(sizeof value)) return -1;
+    return static_cast<long long>(value);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 // One bench.c iteration: total = re-registration + one non-blocking run + priming + loop;
-// loop = from the priming to the last byte read.
+// loop = from the priming to the last byte read. The system calls of each (-1 without a
+// counter), the counter's own reads taken out.
 struct BenchcTimes {
   double total_ns, loop_ns;
   long events;
+  double total_syscalls = -1, loop_syscalls = -1;
 };
 
 template <class Ring>
-BenchcTimes benchc_iteration(Ring& ring, Pairs& pairs, int active, int writes) {
+BenchcTimes benchc_iteration(Ring& ring, Pairs& pairs, int active, int writes, const SyscallCounter* counter = nullptr) {
+  const long long c0 = counter ? counter->read() : -1;
   const int64_t t0 = now_ns();
   ring.reregister();
   ring.run_nowait();
   pairs.prime(active, writes);
   const int64_t t1 = now_ns();
+  const long long c1 = counter ? counter->read() : -1;
   long spins = 0;
   do {
     ring.run_nowait();
   } while (!pairs.drained() && ++spins < 100'000'000);
   const int64_t t2 = now_ns();
-  return {static_cast<double>(t2 - t0), static_cast<double>(t2 - t1), pairs.events()};
+  const long long c2 = counter ? counter->read() : -1;
+  BenchcTimes times{static_cast<double>(t2 - t0), static_cast<double>(t2 - t1), pairs.events()};
+  if (c0 >= 0 && c1 >= 0 && c2 >= 0) {
+    times.total_syscalls = static_cast<double>(c2 - c0 - 2);  // the reads at c1 and c2
+    times.loop_syscalls = static_cast<double>(c2 - c1 - 1);   // the read at c2
+  }
+  return times;
 }
 
 // Medians over the warm iterations (the first is reported as cold). With a floor run
@@ -298,6 +346,16 @@ inline void report_benchc(benchmark::State& state, const std::vector<BenchcTimes
     }
   }
   const double events = static_cast<double>(runs.back().events);
+  std::vector<double> total_syscalls, loop_syscalls;
+  for (size_t k = 1; k < runs.size(); ++k) {
+    if (runs[k].loop_syscalls < 0) continue;
+    total_syscalls.push_back(runs[k].total_syscalls);
+    loop_syscalls.push_back(runs[k].loop_syscalls);
+  }
+  if (!loop_syscalls.empty()) {  // counted by the kernel (SyscallCounter), medians
+    state.counters["syscalls_per_event_count"] = median(loop_syscalls) / events;
+    state.counters["syscalls_per_iteration_count"] = median(total_syscalls);
+  }
   state.counters["total_ns"] = median(total);
   state.counters["loop_ns"] = median(loop);
   state.counters["cold_total_ns"] = runs.front().total_ns;
@@ -330,6 +388,7 @@ void bench_c(benchmark::State& state, int fds, int active, bool timeouts, const 
     std::unique_ptr<FloorRing> floor_ring;
     if (!std::is_same_v<typename Lib::Ring, FloorRing>) floor_ring = std::make_unique<FloorRing>(pairs, false);
     std::vector<BenchcTimes> runs, floor;
+    const SyscallCounter counter;
     // Overhead is a small difference of two noisy figures: sample it longer (half as long
     // on the largest rings, whose iterations take longest).
     const int wanted = fds > 1000 ? grid.benchc_overhead_samples / 2 : grid.benchc_overhead_samples;
@@ -339,7 +398,7 @@ void bench_c(benchmark::State& state, int fds, int active, bool timeouts, const 
         floor.push_back(benchc_iteration(*floor_ring, pairs, active, grid.benchc_writes));
         if (!pairs.drained()) break;
       }
-      runs.push_back(benchc_iteration(ring, pairs, active, grid.benchc_writes));
+      runs.push_back(benchc_iteration(ring, pairs, active, grid.benchc_writes, counter.ok() ? &counter : nullptr));
       if (!pairs.drained()) break;
     }
     if (!pairs.drained()) {

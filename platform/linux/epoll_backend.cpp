@@ -21,13 +21,6 @@ constexpr uint64_t kTimerData = 0xfffffffeu;
 // shown (note j).
 constexpr uint64_t kNestedInstanceData = 0xfffffffdu;
 
-uint32_t epoll_mask(Events interest) noexcept {
-  uint32_t mask = 0;
-  if (interest.readable()) mask |= linux_abi::kEpollIn;
-  if (interest.writable()) mask |= linux_abi::kEpollOut;
-  return mask;
-}
-
 // A descriptor the kernel could not make for want of resources, as opposed to one this
 // kernel cannot make at all.
 bool out_of_resources(Error err) noexcept {
@@ -195,7 +188,7 @@ Error EpollBackend::after_fork() noexcept {
 
 Error EpollBackend::control(int op, int fd, Events interest, uint32_t tag) noexcept {
   ++interest_syscalls_;
-  linux_abi::EpollEvent ev{epoll_mask(interest), (uint64_t{tag} << 32) | static_cast<uint32_t>(fd)};
+  linux_abi::EpollEvent ev{interest_mask(interest), (uint64_t{tag} << 32) | static_cast<uint32_t>(fd)};
   return linux_abi::epoll_ctl(renewing() ? new_epoll_fd_ : epoll_fd_, op, fd, &ev);  // note j
 }
 

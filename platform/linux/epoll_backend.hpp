@@ -138,6 +138,14 @@ class EpollBackend {
   BackendKind kind() const noexcept { return BackendKind::Epoll; }
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
+  // The epoll event mask for an interest. poll(2)'s bits are the same numbers (POLLIN 0x1,
+  // POLLOUT 0x4, POLLERR 0x8, POLLHUP 0x10): io_uring's polls use both functions too.
+  static constexpr uint32_t interest_mask(Events interest) noexcept {
+    uint32_t mask = 0;
+    if (interest.readable()) mask |= linux_abi::kEpollIn;
+    if (interest.writable()) mask |= linux_abi::kEpollOut;
+    return mask;
+  }
   // Readiness bits for an epoll event mask (note c).
   static constexpr Events translate(uint32_t mask) noexcept {
     uint8_t bits = 0;

@@ -220,16 +220,41 @@ inline constexpr int kProtWrite = 0x2;
 inline constexpr int kMapShared = 0x01;
 inline constexpr int kMapPopulate = 0x8000;
 
+// ThreadSanitizer learns of mappings only through the C library's mmap and munmap, which
+// it intercepts: memory unmapped by one thread and mapped again at the same address by
+// another (a ring closed, then a new one) would look like the old owner's, and every
+// first write to it like a race. Under TSan those two go through the C library.
+#if defined(__SANITIZE_THREAD__)
+#define EVFLOW_MAP_THROUGH_LIBC 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVFLOW_MAP_THROUGH_LIBC 1
+#endif
+#endif
+#if defined(EVFLOW_MAP_THROUGH_LIBC)
+#include <sys/mman.h>
+#endif
+
 // mmap(2) of `length` bytes of `fd` at `offset`, wherever the kernel chooses.
 inline Result<void*> mmap(unsigned long length, int prot, int flags, int fd, uint64_t offset) noexcept {
+#if defined(EVFLOW_MAP_THROUGH_LIBC)
+  void* at = ::mmap(nullptr, length, prot, flags, fd, static_cast<long>(offset));
+  if (at == MAP_FAILED) return Error(errno);
+  return at;
+#else
   long ret = raw_syscall(nr::mmap, 0, static_cast<long>(length), prot, flags, fd, static_cast<long>(offset));
   if (is_error(ret)) return Error(static_cast<int>(-ret));
   return reinterpret_cast<void*>(ret);
+#endif
 }
 
 // munmap(2).
 inline Error munmap(void* address, unsigned long length) noexcept {
+#if defined(EVFLOW_MAP_THROUGH_LIBC)
+  return ::munmap(address, length) == 0 ? Error() : Error(errno);
+#else
   return detail::to_error(raw_syscall(nr::munmap, reinterpret_cast<long>(address), static_cast<long>(length)));
+#endif
 }
 
 // io_uring_setup(2) (Linux >= 5.1): a new ring of at least `entries` submissions; the

@@ -11,6 +11,7 @@
 #include "../fatal.hpp"
 #include "../fork_generation.hpp"
 #include "../timer_slack.hpp"
+#include "epoll_backend.hpp"
 
 namespace evflow::detail {
 
@@ -28,21 +29,6 @@ constexpr uint32_t kRemoveData = 0xfffffffdu;   // POLL_REMOVE and TIMEOUT_REMOV
 constexpr uint32_t kInternalBit = 0x80000000u;  // one of the three above
 constexpr uint64_t kProbeBit = 0x40000000u;     // a new registration's probe (note c)
 constexpr int kMaxDescriptor = 0x3fffffff;      // below both bits
-
-// poll(2)'s bits are epoll's: POLLIN 0x1, POLLOUT 0x4, POLLERR 0x8, POLLHUP 0x10.
-uint32_t poll_mask(Events interest) noexcept {
-  uint32_t mask = 0;
-  if (interest.readable()) mask |= linux_abi::kEpollIn;
-  if (interest.writable()) mask |= linux_abi::kEpollOut;
-  return mask;
-}
-
-Events translate(uint32_t mask) noexcept {
-  uint8_t bits = 0;
-  if (mask & (linux_abi::kEpollIn | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Readable.bits();
-  if (mask & (linux_abi::kEpollOut | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Writable.bits();
-  return Events(bits);
-}
 
 uint64_t registration(int fd, uint32_t tag) noexcept { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
 
@@ -163,7 +149,7 @@ void UringBackend::queue_poll(int fd, Events interest, uint64_t user_data, bool 
   sqe->opcode = linux_abi::kIoringOpPollAdd;
   sqe->fd = fd;
   sqe->len = multishot ? linux_abi::kIoringPollAddMulti : 0;
-  sqe->op_flags = poll_mask(interest);
+  sqe->op_flags = EpollBackend::interest_mask(interest);  // poll(2)'s bits are epoll's
   sqe->user_data = user_data;
 }
 
@@ -284,7 +270,7 @@ void UringBackend::on_poll(const IoUringCqe& cqe, std::span<InterestChange> adde
     return;
   }
   // Reported, and armed again by the wait after the one that reports it (rearm_reported()).
-  events_[count_++] = ReadyEvent{fd, tag, translate(static_cast<uint32_t>(cqe.res))};
+  events_[count_++] = ReadyEvent{fd, tag, EpollBackend::translate(static_cast<uint32_t>(cqe.res))};
 }
 
 void UringBackend::recheck_pending() noexcept {

@@ -3,10 +3,6 @@
 // made was closed.
 #pragma once
 
-#if defined(__linux__)
-#include <dirent.h>
-#endif
-
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -17,25 +13,9 @@
 #include "net/net.hpp"
 #include "tasks/tasks.hpp"
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/open_descriptors.hpp"
 
 namespace evflow::testing {
-
-// The descriptors open in this process (Linux: the entries of /proc/self/fd), or -1 where
-// they are not counted.
-inline int open_descriptors() {
-#if defined(__linux__)
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count - 1;  // the directory's own descriptor
-#else
-  return -1;
-#endif
-}
 
 // Byte `i` of the payload `seed` names. Its period (65,521, a prime) is no multiple of a
 // buffer or chunk size, so a byte lost, repeated or moved does not go unnoticed.

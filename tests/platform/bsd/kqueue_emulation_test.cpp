@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "tests/support/backend_kind.hpp"
+#include "tests/support/open_descriptors.hpp"
 
 #include "platform/bsd/kqueue_backend.hpp"
 #include "tests/support/descriptors.hpp"
@@ -100,16 +101,6 @@ std::atomic<int> g_handled{0};
 void count_handled(int) { g_handled.fetch_add(1); }
 void count_handled_with_info(int signo, siginfo_t* info, void*) {
   if (info != nullptr && info->si_signo == signo) g_handled.fetch_add(1);
-}
-
-int open_descriptors() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (::readdir(dir) != nullptr)
-    ++count;
-  ::closedir(dir);
-  return count;
 }
 
 // How many of the process's descriptors are epoll sets, eventfds and timerfds.

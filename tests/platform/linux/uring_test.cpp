@@ -1,6 +1,5 @@
 #include "platform/linux/uring.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -10,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+
+#include "tests/support/open_descriptors.hpp"
 
 #if __has_include(<linux/io_uring.h>)
 #include <linux/io_uring.h>
@@ -129,15 +130,7 @@ static_assert(kIoUringOpSupported == IO_URING_OP_SUPPORTED);
     ASSERT_FALSE(open_error) << open_error.message();                        \
   } while (0)
 
-int open_descriptors() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (::readdir(dir) != nullptr)
-    ++count;
-  ::closedir(dir);
-  return count;
-}
+using testing::open_descriptors;
 
 // Mappings of an io_uring descriptor in this process.
 int ring_mappings() {
