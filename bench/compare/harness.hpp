@@ -300,7 +300,8 @@ struct BenchcTimes {
 };
 
 template <class Ring>
-BenchcTimes benchc_iteration(Ring& ring, Pairs& pairs, int active, int writes, const SyscallCounter* counter = nullptr) {
+BenchcTimes benchc_iteration(Ring& ring, Pairs& pairs, int active, int writes,
+                             const SyscallCounter* counter = nullptr) {
   const long long c0 = counter ? counter->read() : -1;
   const int64_t t0 = now_ns();
   ring.reregister();
