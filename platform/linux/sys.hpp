@@ -31,6 +31,18 @@
 #include "syscall_numbers.hpp"
 #include "uring_abi.hpp"
 
+// Under ThreadSanitizer, mmap and munmap go through the C library (see linux_abi::mmap).
+#if defined(__SANITIZE_THREAD__)
+#define EVFLOW_MAP_THROUGH_LIBC 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVFLOW_MAP_THROUGH_LIBC 1
+#endif
+#endif
+#if defined(EVFLOW_MAP_THROUGH_LIBC)
+#include <sys/mman.h>
+#endif
+
 namespace evflow::detail::linux_abi {
 
 // open(2) flags shared by every descriptor-creating call (same values on x86_64 and
@@ -224,16 +236,6 @@ inline constexpr int kMapPopulate = 0x8000;
 // it intercepts: memory unmapped by one thread and mapped again at the same address by
 // another (a ring closed, then a new one) would look like the old owner's, and every
 // first write to it like a race. Under TSan those two go through the C library.
-#if defined(__SANITIZE_THREAD__)
-#define EVFLOW_MAP_THROUGH_LIBC 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EVFLOW_MAP_THROUGH_LIBC 1
-#endif
-#endif
-#if defined(EVFLOW_MAP_THROUGH_LIBC)
-#include <sys/mman.h>
-#endif
 
 // mmap(2) of `length` bytes of `fd` at `offset`, wherever the kernel chooses.
 inline Result<void*> mmap(unsigned long length, int prot, int flags, int fd, uint64_t offset) noexcept {
