@@ -70,6 +70,17 @@ concept FlushesChanges = requires(B& b) {
   noexcept->std::same_as<void>;
 };
 
+// b.flush() where the backend has it; nothing where it has not. (A template, so that the
+// call is not checked for a backend without the member.)
+template <class B>
+void flush_if_any(B& b) noexcept {
+  if constexpr (FlushesChanges<B>) {
+    b.flush();
+  } else {
+    (void)b;
+  }
+}
+
 // The optional wait for a wake-up alone (platform/backend.hpp).
 template <class B>
 concept WaitsForWake = requires(B& b) {

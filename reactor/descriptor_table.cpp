@@ -154,7 +154,7 @@ void DescriptorTable::deregister(int fd) noexcept {
   core_.backend.apply(std::span<InterestChange>(&change, 1));
   // A backend that queues removals (io_uring) makes this one now: its hold on the file
   // would otherwise outlive the close until the next wait.
-  if constexpr (FlushesChanges<Backend>) core_.backend.flush();
+  flush_if_any(core_.backend);
   record_outcome(change);
 }
 
