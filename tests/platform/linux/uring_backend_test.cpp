@@ -18,6 +18,7 @@
 #include <cstddef>
 
 #include "evflow/evflow.hpp"
+#include "tests/support/backend_kind.hpp"
 
 namespace evflow {
 namespace {
@@ -71,6 +72,7 @@ int exit_code_of(pid_t pid) {
 }
 
 TEST(LinuxBackendChoice, ALoopAskedForIoUringRunsOnItOrSaysItFellBackToEpoll) {
+  if (!testing::kLinuxSlot) GTEST_SKIP() << "the loop runs on another backend in this build (the kqueue emulation)";
   Loop loop;
   ASSERT_FALSE(loop.open(BackendKind::IoUring));
   EXPECT_EQ(loop.backend_kind(), io_uring_available() ? BackendKind::IoUring : BackendKind::Epoll);
@@ -89,6 +91,7 @@ TEST(LinuxBackendChoice, ALoopAskedForIoUringRunsOnItOrSaysItFellBackToEpoll) {
 // Each answer a kernel may give when io_uring is not to be had: the loop opens on epoll,
 // says so, and works.
 TEST(LinuxBackendChoice, IoUringRefusedWithEachErrorFallsBackToEpoll) {
+  if (!testing::kLinuxSlot) GTEST_SKIP() << "the loop runs on another backend in this build (the kqueue emulation)";
   if (!io_uring_available()) GTEST_SKIP() << "no io_uring here: the test above checks the fall back already";
   for (int error : {ENOSYS, EPERM, ENOMEM}) {
     const pid_t child = ::fork();
@@ -194,6 +197,7 @@ TEST(UringBackend, ChangesWaitInTheSubmissionRingForTheNextWait) {
 // A poll holds its file: closing the number alone would not close the file while the
 // poll is in the ring. Io::close() and the loop's end let go of it at once.
 TEST(LoopOnIoUring, IoCloseAndTheLoopsEndLetGoOfTheFileAtOnce) {
+  if (!testing::kLinuxSlot) GTEST_SKIP() << "the loop runs on another backend in this build (the kqueue emulation)";
   if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
   Fds first, second;
   {
