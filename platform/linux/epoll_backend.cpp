@@ -170,11 +170,7 @@ Error EpollBackend::after_fork() noexcept {
   close_instances();
   if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
   timer_fd_ = -1;
-  Result<int> fresh = linux_abi::eventfd(0);
-  if (!fresh) return fresh.error();
-  Error err = linux_abi::dup3(fresh.value(), wake_fd_);
-  (void)linux_abi::close(fresh.value());
-  if (err) return err;
+  if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
   unread_wakes_ = 0;            // a fresh counter
   wake_word_.store(kWakeIdle);  // the loop's thread may have been parked in the parent: not here
   if (kernel_floor_ != SleepPath::Milliseconds) {

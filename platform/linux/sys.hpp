@@ -201,6 +201,16 @@ inline Error dup3(int old_fd, int new_fd) noexcept {
   return detail::to_error(raw_syscall(nr::dup3, old_fd, new_fd, kCloseOnExec));
 }
 
+// A fresh eventfd (counter 0) under the number `fd`, which keeps naming a wake-up channel
+// throughout: for a forked child, whose inherited eventfd is its parent's too.
+inline Error renew_eventfd(int fd) noexcept {
+  Result<int> fresh = eventfd(0);
+  if (!fresh) return fresh.error();
+  Error err = dup3(fresh.value(), fd);
+  (void)close(fresh.value());
+  return err;
+}
+
 // signalfd4(fd, mask, 8, SFD_CLOEXEC | SFD_NONBLOCK): fd -1 creates, otherwise updates
 // the mask of an existing signalfd. `mask` is the kernel's 64-bit sigset.
 inline Result<int> signalfd(int fd, uint64_t mask) noexcept {

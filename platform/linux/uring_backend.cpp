@@ -121,11 +121,7 @@ Error UringBackend::after_fork() noexcept {
   ring_.close();
   polls_.clear();
   count_ = reported_ = 0;
-  Result<int> fresh = linux_abi::eventfd(0);
-  if (!fresh) return fresh.error();
-  Error err = linux_abi::dup3(fresh.value(), wake_fd_);
-  (void)linux_abi::close(fresh.value());
-  if (err) return err;
+  if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
   unread_wakes_ = 0;
   return open_ring();
 }
@@ -161,18 +157,17 @@ void UringBackend::queue_remove(uint64_t user_data) noexcept {
   sqe->user_data = kRemoveData;
 }
 
+// An io_uring_enter that ended without harm: the timeout expired (ETIME), a signal
+// (EINTR), or no room for completions yet (EAGAIN, EBUSY: the next one submits the rest).
+bool UringBackend::harmless(Error err) noexcept {
+  const int code = err.code();
+  return code == ETIME || code == EINTR || code == EAGAIN || code == EBUSY;
+}
+
 Result<int> UringBackend::enter(unsigned wait_nr, const linux_abi::KernelTimespec* timeout) noexcept {
   Result<int> ret = ring_.submit_and_wait(wait_nr, timeout);
-  if (ret) return ret;
-  switch (ret.error().code()) {
-    case ETIME:   // the timeout expired
-    case EINTR:   // a signal
-    case EAGAIN:  // no room for completions yet: the next enter submits what is left
-    case EBUSY:
-      return 0;
-    default:
-      return ret;
-  }
+  if (!ret && harmless(ret.error())) return 0;
+  return ret;
 }
 
 // --- interest -------------------------------------------------------------------------
@@ -331,8 +326,7 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     }
     bool retry = false;
     if (!entered) {
-      const int code = entered.error().code();
-      if (code != ETIME && code != EINTR && code != EAGAIN && code != EBUSY) return entered.error();
+      if (!harmless(entered.error())) return entered.error();
     } else {
       retry = timeout_ns != 0;  // woken by a completion: maybe only one never shown
     }

@@ -136,6 +136,7 @@ class UringBackend {
   linux_abi::IoUringSqe* next_sqe() noexcept;  // submits when the ring is full
   void queue_poll(int fd, Events interest, uint64_t user_data, bool multishot) noexcept;
   void queue_remove(uint64_t user_data) noexcept;
+  static bool harmless(Error err) noexcept;  // an io_uring_enter error that is no failure
   Result<int> enter(unsigned wait_nr, const linux_abi::KernelTimespec* timeout) noexcept;
   // Reads completions into events_ after the `count_` already there (note e); `added`
   // are this apply()'s new registrations, whose refusals go to their `error`.
