@@ -35,6 +35,53 @@ bool SendToOperation::attempt() noexcept {
   return outcome || outcome.error() != Error(EAGAIN);
 }
 
+bool ReceiveFromOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome = error;
+    return false;
+  }
+  request.kind = OperationKind::receive_from;
+  request.fd = socket->fd();
+  request.buffer = buffer;
+  request.size = request_bytes(size);
+  request.endpoint = want_sender ? &sender : nullptr;
+  return true;
+}
+
+bool ReceiveFromOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;  // uring_backend.hpp, note l
+  if (request.result < 0) {
+    outcome = Error(-request.result);
+    return true;
+  }
+  Datagram datagram;
+  datagram.size = static_cast<std::size_t>(request.result);
+  datagram.truncated = request.truncated;
+  if (want_sender) datagram.from = SocketAddress::from_endpoint(sender);
+  outcome = datagram;
+  return true;
+}
+
+bool SendToOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome = error;
+    return false;
+  }
+  request.kind = OperationKind::send_to;
+  request.fd = socket->fd();
+  request.buffer = const_cast<void*>(data);  // only read
+  request.size = request_bytes(size);
+  if (to != nullptr) destination = to->endpoint();
+  request.endpoint = to != nullptr ? &destination : nullptr;
+  return true;
+}
+
+bool SendToOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;
+  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
+  return true;
+}
+
 namespace {
 
 // A datagram socket of the address's family, bound to it when `bind` says so.

@@ -38,10 +38,13 @@ struct ReceiveFromOperation {
   std::size_t size;
   bool want_sender;
   Result<Datagram> outcome = Datagram{};
+  Endpoint sender{};  // the completion path's
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
   bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Result<Datagram> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
     return outcome;
@@ -56,10 +59,13 @@ struct SendToOperation {
   std::size_t size;
   const SocketAddress* to;  // null: the connected peer
   Result<std::size_t> outcome = std::size_t{0};
+  Endpoint destination{};  // the completion path's copy of *to
   int fd() const noexcept { return socket->fd(); }
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
   bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
     return outcome;

@@ -52,10 +52,18 @@ struct AcceptOperation {
   ListenerBase* listener;
   SocketAddress* peer;  // may be null
   Result<int> outcome = Error(EAGAIN);
+  Endpoint peer_endpoint{};  // the completion path's
   int fd() const noexcept;
   Io::Handover* handover() noexcept;
   bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
+  // After an accept that found no descriptor and nothing to shed: the kernel's accept
+  // would fail again at once (it takes a descriptor before it looks at the queue), so
+  // the next try waits for readiness instead.
+  bool wants_readiness() const noexcept { return out_of_descriptors; }
+  bool out_of_descriptors = false;
   Result<Stream> result(Error interrupted) noexcept {
     if (interrupted) return interrupted;
     if (!outcome) return outcome.error();
@@ -95,6 +103,36 @@ template <class Stream>
 bool AcceptOperation<Stream>::attempt() noexcept {
   outcome = listener->try_accept(peer);
   return outcome || outcome.error() != Error(EAGAIN);
+}
+template <class Stream>
+bool AcceptOperation<Stream>::prepare(OperationRequest& request) noexcept {
+  if (listener->fd() < 0) {
+    outcome = Error(EBADF);
+    return false;
+  }
+  request.kind = OperationKind::accept;
+  request.fd = listener->fd();
+  request.endpoint = peer != nullptr ? &peer_endpoint : nullptr;
+  return true;
+}
+template <class Stream>
+bool AcceptOperation<Stream>::absorb(OperationRequest& request) noexcept {
+  const int result = request.result;
+  if (result >= 0) {
+    if (peer != nullptr) *peer = SocketAddress::from_endpoint(peer_endpoint);
+    outcome = result;
+    return true;
+  }
+  if (result == -EAGAIN || result == -ECONNABORTED) return false;  // the next connection
+  if (result == -EMFILE || result == -ENFILE) {
+    // Out of descriptors: the system call, which sheds the connection (above), or takes
+    // it if a descriptor came free meanwhile.
+    outcome = listener->try_accept(peer);
+    out_of_descriptors = !outcome && outcome.error() == Error(EAGAIN);
+    return !out_of_descriptors;
+  }
+  outcome = Error(-result);
+  return true;
 }
 template <class Stream>
 int AcceptOperation<Stream>::fd() const noexcept {

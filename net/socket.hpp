@@ -29,6 +29,17 @@
 //    accepted by the cancelled call (a write_all or read_exact reports what it moved
 //    before).
 //
+// On a loop whose backend performs operations itself (io_uring; reactor/operations.hpp)
+// steps 2 and 3 are replaced: the operation is submitted as it is (IORING_OP_RECV, SEND,
+// ACCEPT, CONNECT, RECVMSG, SENDMSG) without a system call of its own, goes to the kernel
+// with the loop's next wait, and the task resumes when it has completed: one system call
+// per iteration for every socket the loop serves. A call is then always a suspension
+// point. A cancellation asks the kernel to cancel the operation, and the task resumes
+// only once the kernel has let go of the buffer: with ECANCELED, or with the outcome
+// when the kernel had finished first (data received is never dropped; the next await
+// sees the cancellation). A frame destroyed while its operation is in the kernel
+// cancels it and waits for the kernel there and then.
+//
 // A Socket is move-only and closes its descriptor when destroyed. It is not bound to a
 // loop: the loop of the awaiting task serves each await. One task at a time may read and
 // one may write (a reader task and a writer task may share a stream); moving or closing a
@@ -40,8 +51,10 @@
 #include <optional>
 #include <utility>
 
+#include "../platform/operation.hpp"
 #include "../platform/socket.hpp"
 #include "../reactor/io.hpp"
+#include "../reactor/loop.hpp"
 #include "../tasks/await_base.hpp"
 #include "../tasks/scheduler.hpp"
 #include "address.hpp"
@@ -133,6 +146,26 @@ struct SocketAccess {
 //                                              (a drained receive buffer): wait without trying
 //   auto result(Error interrupted) noexcept;   what the await gives; `interrupted` is
 //                                              ECANCELED, or why the wait could not start
+//   bool prepare(OperationRequest&) noexcept;  the operation as a request for the kernel:
+//                                              true to submit it, false when it finished
+//                                              at once (bad input, 0 bytes; result kept)
+//   bool absorb(OperationRequest&) noexcept;   the kernel's outcome: true when finished
+//                                              (result kept), false to submit the request
+//                                              again (prepared for the rest)
+template <class Operation>
+concept SubmittedWhole = requires(Operation& op, OperationRequest& request) {
+  { op.prepare(request) }
+  noexcept->std::same_as<bool>;
+  { op.absorb(request) }
+  noexcept->std::same_as<bool>;
+};
+
+// Requests hold at most this many bytes (Linux's limit for one read or write).
+inline constexpr std::size_t kMaxRequestBytes = 0x7ffff000;
+inline uint32_t request_bytes(std::size_t size) noexcept {
+  return static_cast<uint32_t>(size < kMaxRequestBytes ? size : kMaxRequestBytes);
+}
+
 template <class Operation>
 class SocketAwait : public CancellableAwait, private Operation, private PhaseEndWork {
  public:
@@ -142,11 +175,16 @@ class SocketAwait : public CancellableAwait, private Operation, private PhaseEnd
   explicit SocketAwait(Args&&... args) noexcept : Operation(std::forward<Args>(args)...) {}
   ~SocketAwait() {
     if (PhaseEndWork::pending) root_->scheduler->withdraw(*this);  // a frame destroyed while waiting
+    if (operations_ != nullptr) operations_->abandon(request_);    // the kernel lets go first
   }
 
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     if (!enter<SocketAwait>(awaiting)) return awaiting;  // cancelled: ECANCELED at once
+    if constexpr (SubmittedWhole<Operation>) {
+      Operations& operations = root_->scheduler->loop().operations();
+      if (operations.available()) return submit(operations, awaiting);
+    }
     const bool drained = Operation::wait_first();
     if (!drained && Operation::attempt()) {
       root_->suspended = nullptr;
@@ -178,6 +216,60 @@ class SocketAwait : public CancellableAwait, private Operation, private PhaseEnd
   }
 
  private:
+  // The completion path (io_uring): the operation goes to the kernel as it is.
+  template <class Promise>
+  std::coroutine_handle<> submit(Operations& operations, std::coroutine_handle<Promise> awaiting) noexcept {
+    if (!Operation::prepare(request_)) {
+      root_->suspended = nullptr;
+      return root_->scheduler->transfer(*root_, awaiting);
+    }
+    request_.done = [](OperationRequest& request) noexcept { static_cast<SocketAwait*>(request.context)->on_done(); };
+    request_.context = this;
+    if (const Error error = operations.submit(request_)) {
+      refuse(error);
+      return awaiting;
+    }
+    operations_ = &operations;
+    interrupt = [](Suspension& self) noexcept {
+      auto& awaiter = static_cast<SocketAwait&>(static_cast<CancellableAwait&>(self));
+      if (!awaiter.cancelling_) {
+        awaiter.cancelling_ = true;
+        awaiter.operations_->cancel(awaiter.request_);
+      }
+      return false;  // the task resumes once the kernel has let go (on_done)
+    };
+    return std::noop_coroutine();
+  }
+  void on_done() noexcept {
+    if (request_.result == -ECANCELED && cancelling_) return finish(Error(ECANCELED));
+    if (Operation::absorb(request_)) return finish(Error());
+    // A part moved (write_all, read_exact): the rest, unless cancelled meanwhile.
+    if (cancelling_) return finish(Error(ECANCELED));
+    if constexpr (requires(const Operation& op) { op.wants_readiness(); }) {
+      if (Operation::wants_readiness()) return wait_for_readiness();
+    }
+    if (const Error error = operations_->submit(request_)) finish(error);
+  }
+  // The readiness path from here on, for an operation the kernel would only fail again
+  // at once (an accept out of descriptors): its calls are tried when the socket is ready.
+  void wait_for_readiness() noexcept {
+    operations_ = nullptr;
+    interrupt = [](Suspension& self) noexcept {
+      auto& awaiter = static_cast<SocketAwait&>(static_cast<CancellableAwait&>(self));
+      awaiter.error_ = Error(ECANCELED);
+      awaiter.stop_waiting();
+      return true;
+    };
+    io_.emplace(root_->scheduler->loop());
+    if (const Error error =
+            io_->start(Operation::fd(), Operation::kInterest, [this](Io&, Events events) { retry(!events.invalid()); }))
+      complete(error);
+  }
+  void finish(Error error) noexcept {
+    operations_ = nullptr;
+    complete(error);
+  }
+
   // The call again (readiness came, or the end of the task phase): the await completes
   // unless it gives EAGAIN, and then the watcher goes on waiting.
   void retry(bool keep_registration) noexcept {
@@ -193,6 +285,9 @@ class SocketAwait : public CancellableAwait, private Operation, private PhaseEnd
   }
 
   std::optional<Io> io_;
+  OperationRequest request_;          // the completion path's
+  Operations* operations_ = nullptr;  // while request_ is the kernel's
+  bool cancelling_ = false;
 };
 
 }  // namespace detail

@@ -77,20 +77,127 @@ bool WriteAllOperation::attempt() noexcept {
   return true;
 }
 
-Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept {
+Error open_for_connect(const SocketAddress& address, bool local, int& fd) noexcept {
   fd = -1;
   const SocketFamily family = address.endpoint().family;
   if (family == SocketFamily::unspecified) return Error(EINVAL);
   if ((family == SocketFamily::local) != local) return Error(EAFNOSUPPORT);
   Result<int> opened = socket_open(family, SocketType::stream);
   if (!opened) return opened.error();
-  const Error error = socket_connect(opened.value(), address.endpoint());
-  if (error && error != Error(EINPROGRESS)) {
-    (void)close_descriptor(opened.value());
-    return error;
-  }
   fd = opened.value();
+  return Error();
+}
+
+Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept {
+  if (Error error = open_for_connect(address, local, fd)) return error;
+  const Error error = socket_connect(fd, address.endpoint());
+  if (error && error != Error(EINPROGRESS)) {
+    (void)close_descriptor(fd);
+    fd = -1;
+  }
   return error;
+}
+
+// --- the completion path (io_uring): each call as a request --------------------------
+
+bool ReadOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome = error;
+    return false;
+  }
+  if (size == 0) {
+    outcome = std::size_t{0};
+    return false;
+  }
+  request.kind = OperationKind::receive;
+  request.fd = socket->fd();
+  request.buffer = buffer;
+  request.size = request_bytes(size);
+  return true;
+}
+
+bool ReadOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;  // uring_backend.hpp, note l
+  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
+  return true;
+}
+
+bool ReadExactOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, buffer, size)) {
+    outcome.error = error;
+    return false;
+  }
+  if (size == 0) return false;
+  request.kind = OperationKind::receive;
+  request.fd = socket->fd();
+  request.buffer = buffer;
+  request.size = request_bytes(size);
+  return true;
+}
+
+bool ReadExactOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;
+  if (request.result < 0) {
+    outcome.error = Error(-request.result);
+    return true;
+  }
+  if (request.result == 0) {
+    outcome.end_of_stream = true;
+    return true;
+  }
+  outcome.bytes += static_cast<std::size_t>(request.result);
+  if (outcome.bytes == size) return true;
+  request.buffer = buffer + outcome.bytes;
+  request.size = request_bytes(size - outcome.bytes);
+  return false;
+}
+
+bool WriteOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome = error;
+    return false;
+  }
+  if (size == 0) {
+    outcome = std::size_t{0};
+    return false;
+  }
+  request.kind = OperationKind::send;
+  request.fd = socket->fd();
+  request.buffer = const_cast<void*>(data);  // only read
+  request.size = request_bytes(size);
+  return true;
+}
+
+bool WriteOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;
+  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
+  return true;
+}
+
+bool WriteAllOperation::prepare(OperationRequest& request) noexcept {
+  if (const Error error = check_call(*socket, data, size)) {
+    outcome.error = error;
+    return false;
+  }
+  if (size == 0) return false;
+  request.kind = OperationKind::send;
+  request.fd = socket->fd();
+  request.buffer = const_cast<char*>(data);  // only read
+  request.size = request_bytes(size);
+  return true;
+}
+
+bool WriteAllOperation::absorb(OperationRequest& request) noexcept {
+  if (request.result == -EAGAIN) return false;
+  if (request.result < 0) {
+    outcome.error = Error(-request.result);
+    return true;
+  }
+  outcome.bytes += static_cast<std::size_t>(request.result);
+  if (outcome.bytes == size) return true;
+  request.buffer = const_cast<char*>(data) + outcome.bytes;
+  request.size = request_bytes(size - outcome.bytes);
+  return false;
 }
 
 }  // namespace detail

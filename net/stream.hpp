@@ -46,6 +46,8 @@ struct ReadOperation {
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
   bool wait_first() const noexcept { return SocketAccess::read_drained(*socket) && buffer != nullptr && size != 0; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
     return outcome;
@@ -63,6 +65,8 @@ struct ReadExactOperation {
   Io::Handover* handover() noexcept { return &SocketAccess::read_handover(*socket); }
   bool wait_first() const noexcept { return SocketAccess::read_drained(*socket) && buffer != nullptr && size != 0; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Transfer result(Error interrupted) const noexcept {
     Transfer t = outcome;
     if (interrupted) t.error = interrupted;
@@ -81,6 +85,8 @@ struct WriteOperation {
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
   bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Result<std::size_t> result(Error interrupted) const noexcept {
     if (interrupted) return interrupted;
     return outcome;
@@ -98,6 +104,8 @@ struct WriteAllOperation {
   Io::Handover* handover() noexcept { return &SocketAccess::write_handover(*socket); }
   bool wait_first() const noexcept { return false; }
   bool attempt() noexcept;
+  bool prepare(OperationRequest& request) noexcept;
+  bool absorb(OperationRequest& request) noexcept;
   Transfer result(Error interrupted) const noexcept {
     Transfer t = outcome;
     if (interrupted) t.error = interrupted;
@@ -110,6 +118,8 @@ struct WriteAllOperation {
 // EAFNOSUPPORT: a local address for a TCP stream (`local` false) or an IP one for a Unix
 // stream.
 Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept;
+// Only the socket of begin_connect(), for a connect the kernel performs (io_uring).
+Error open_for_connect(const SocketAddress& address, bool local, int& fd) noexcept;
 
 // connect(): owns the new socket until it is connected; closes it on failure or
 // cancellation. `Stream` is TcpStream or UnixStream.
@@ -125,6 +135,20 @@ struct ConnectOperation {
   int fd() const noexcept { return fd_; }
   Io::Handover* handover() noexcept { return nullptr; }
   bool wait_first() const noexcept { return false; }
+  bool prepare(OperationRequest& request) noexcept {
+    started_ = true;
+    connect_error_ = open_for_connect(address_, local_, fd_);
+    if (connect_error_) return false;
+    request.kind = OperationKind::connect;
+    request.fd = fd_;
+    request.endpoint = &endpoint_;
+    endpoint_ = address_.endpoint();
+    return true;
+  }
+  bool absorb(OperationRequest& request) noexcept {
+    connect_error_ = request.result < 0 ? Error(-request.result) : Error();
+    return true;
+  }
   bool attempt() noexcept {
     if (!started_) {
       started_ = true;
@@ -142,6 +166,7 @@ struct ConnectOperation {
 
  private:
   SocketAddress address_;
+  Endpoint endpoint_;  // the completion path's copy of the address
   bool local_;
   int fd_ = -1;
   bool started_ = false;

@@ -43,7 +43,8 @@ Loop::Loop() noexcept
       signals_(core_),
       children_(core_),
       posts_(core_),
-      asyncs_(core_) {}
+      asyncs_(core_),
+      operations_(core_) {}
 
 Loop::~Loop() {
   // From one of its own callbacks (or while another thread runs it), the loop's frames
@@ -96,6 +97,7 @@ void Loop::detach_all() noexcept {
   descriptors_.detach_all();
   asyncs_.detach_all();
   hooks_.detach_all();
+  operations_.forget_all();
   core_.active = 0;
   core_.kernel_watchers = 0;
 }
@@ -231,6 +233,7 @@ void Loop::dispatch_events(int count) noexcept {
     }
     descriptors_.dispatch(event);
   }
+  if (operations_.pending() > 0 && !core_.forked()) operations_.dispatch();
   if (woken && !core_.forked()) asyncs_.woken();  // (a callback forked: the channel is the parent's)
   asyncs_.dispatch();
 }

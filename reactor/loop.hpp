@@ -55,6 +55,7 @@
 #include "descriptor_table.hpp"
 #include "hook_lists.hpp"
 #include "loop_core.hpp"
+#include "operations.hpp"
 #include "post_queue.hpp"
 #include "signal_sources.hpp"
 #include "time_keeper.hpp"
@@ -278,6 +279,7 @@ class Loop {
   detail::ChildReaper& child_reaper() noexcept { return children_; }
   detail::AsyncSet& asyncs() noexcept { return asyncs_; }
   detail::HookLists& hooks() noexcept { return hooks_; }
+  detail::Operations& operations() noexcept { return operations_; }
 
  private:
   friend class detail::LoopCore;  // check_fork() and keep_handle_ready() come back here
@@ -313,6 +315,7 @@ class Loop {
   detail::ChildReaper children_;
   detail::PostQueue posts_;
   detail::AsyncSet asyncs_;
+  detail::Operations operations_;
   Extension* extension_ = nullptr;
 };
 

@@ -90,6 +90,17 @@ class LinuxBackend {
     return uring() ? uring_.interest_syscalls() : epoll_.interest_syscalls();
   }
 
+  // Operations the kernel performs (operation.hpp): on io_uring only.
+  bool performs_operations() const noexcept { return uring(); }
+  Error submit(OperationRequest& request) noexcept { return uring() ? uring_.submit(request) : Error(EOPNOTSUPP); }
+  void cancel(OperationRequest& request) noexcept {
+    if (uring()) uring_.cancel(request);
+  }
+  void abandon(OperationRequest& request) noexcept {
+    if (uring()) uring_.abandon(request);
+  }
+  OperationRequest* take_completed() noexcept { return uring() ? uring_.take_completed() : nullptr; }
+
   // The io_uring occupant, for tests.
   const UringBackend& uring_backend() const noexcept { return uring_; }
 
@@ -103,5 +114,6 @@ class LinuxBackend {
 };
 
 static_assert(ReadinessBackend<LinuxBackend>);
+static_assert(PerformsOperations<LinuxBackend>);
 
 }  // namespace evflow::detail

@@ -40,8 +40,10 @@
 #include <cerrno>
 
 #include <bit>
+#include <new>
 
 #include "socket_abi.hpp"
+#include "socket_operation.hpp"
 #include "sys.hpp"
 
 namespace evflow::detail {
@@ -253,26 +255,34 @@ Error socket_listen(int fd, int backlog) noexcept {
   return linux_abi::detail::to_error(raw_syscall(nr::listen, fd, backlog));
 }
 
+namespace {
+
+// accept4's errors as the caller sees them: the network's errors about the connection
+// that was queued are ECONNABORTED (note d), to be skipped like it.
+int accept_error(int code) noexcept {
+  switch (code) {
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return ECONNABORTED;
+    default:
+      return code;
+  }
+}
+
+}  // namespace
+
 Result<int> socket_accept(int fd, Endpoint* peer) noexcept {
   SockaddrStorage storage{};
   int length = sizeof storage;
   long ret = retrying(
       [&] { return raw_syscall(nr::accept4, fd, pointer(&storage), pointer(&length), kNonBlocking | kCloseOnExec); });
-  if (is_error(ret)) {
-    switch (-ret) {
-      case ENETDOWN:
-      case EPROTO:
-      case ENOPROTOOPT:
-      case EHOSTDOWN:
-      case ENONET:
-      case EHOSTUNREACH:
-      case EOPNOTSUPP:
-      case ENETUNREACH:
-        return Error(ECONNABORTED);  // note d
-      default:
-        return Error(static_cast<int>(-ret));
-    }
-  }
+  if (is_error(ret)) return Error(accept_error(static_cast<int>(-ret)));
   if (peer != nullptr) *peer = from_sockaddr(storage, length);
   return static_cast<int>(ret);
 }
@@ -392,6 +402,101 @@ Result<std::size_t> lookup_host(const char* host, uint16_t port, Endpoint* out, 
   ::freeaddrinfo(list);
   if (count == 0) return Error(ENXIO);
   return count;
+}
+
+// --- the io_uring form of each call (socket_operation.hpp) ------------------------------
+
+namespace {
+
+// What a request keeps in its scratch space for the kernel.
+struct OperationScratch {
+  SockaddrStorage address;
+  MessageHeader message;
+  IoVector vector;
+  int address_length;
+};
+static_assert(sizeof(OperationScratch) <= sizeof(OperationRequest::scratch));
+static_assert(alignof(OperationScratch) <= 8);
+
+OperationScratch& scratch_of(OperationRequest& request) noexcept {
+  return *reinterpret_cast<OperationScratch*>(request.scratch);
+}
+
+}  // namespace
+
+Error prepare_operation(OperationRequest& request, IoUringSqe& sqe) noexcept {
+  OperationScratch& scratch = *new (request.scratch) OperationScratch{};
+  sqe.fd = request.fd;
+  switch (request.kind) {
+    case OperationKind::receive:
+      sqe.opcode = kIoringOpRecv;
+      sqe.addr = reinterpret_cast<uint64_t>(request.buffer);
+      sqe.len = request.size;
+      return Error();
+    case OperationKind::send:
+      sqe.opcode = kIoringOpSend;
+      sqe.addr = reinterpret_cast<uint64_t>(request.buffer);
+      sqe.len = request.size;
+      sqe.op_flags = kMessageNoSignal;
+      return Error();
+    case OperationKind::accept:
+      sqe.opcode = kIoringOpAccept;
+      scratch.address_length = sizeof scratch.address;
+      sqe.addr = reinterpret_cast<uint64_t>(&scratch.address);
+      sqe.off = reinterpret_cast<uint64_t>(&scratch.address_length);
+      sqe.op_flags = kNonBlocking | kCloseOnExec;
+      return Error();
+    case OperationKind::connect: {
+      if (request.endpoint == nullptr) return Error(EINVAL);
+      Result<int> length = to_sockaddr(*request.endpoint, &scratch.address);
+      if (!length) return length.error();
+      sqe.opcode = kIoringOpConnect;
+      sqe.addr = reinterpret_cast<uint64_t>(&scratch.address);
+      sqe.off = static_cast<uint64_t>(length.value());
+      return Error();
+    }
+    case OperationKind::receive_from:
+    case OperationKind::send_to: {
+      scratch.vector = IoVector{request.buffer, request.size};
+      scratch.message.iov = &scratch.vector;
+      scratch.message.iov_length = 1;
+      const bool receiving = request.kind == OperationKind::receive_from;
+      if (receiving) {
+        scratch.message.name = &scratch.address;
+        scratch.message.name_length = sizeof scratch.address;
+      } else if (request.endpoint != nullptr) {
+        Result<int> length = to_sockaddr(*request.endpoint, &scratch.address);
+        if (!length) return length.error();
+        scratch.message.name = &scratch.address;
+        scratch.message.name_length = length.value();
+      }
+      sqe.opcode = receiving ? kIoringOpRecvmsg : kIoringOpSendmsg;
+      sqe.addr = reinterpret_cast<uint64_t>(&scratch.message);
+      sqe.len = 1;
+      sqe.op_flags = receiving ? 0u : static_cast<uint32_t>(kMessageNoSignal);
+      return Error();
+    }
+  }
+  return Error(EINVAL);
+}
+
+void finish_operation(OperationRequest& request, int32_t res, uint32_t) noexcept {
+  OperationScratch& scratch = scratch_of(request);
+  request.result = res;
+  request.truncated = false;
+  if (res < 0) {
+    if (request.kind == OperationKind::accept) request.result = -accept_error(-res);
+    return;
+  }
+  if (request.kind == OperationKind::accept && request.endpoint != nullptr) {
+    *request.endpoint = from_sockaddr(scratch.address, scratch.address_length);
+  } else if (request.kind == OperationKind::receive_from) {
+    request.truncated = (scratch.message.flags & kMessageTruncated) != 0;  // note e
+    if (request.endpoint != nullptr) {
+      *request.endpoint = from_sockaddr(scratch.address, scratch.message.name_length);
+      if (scratch.message.name_length == 0) request.endpoint->family = SocketFamily::local;  // note f
+    }
+  }
 }
 
 }  // namespace evflow::detail

@@ -12,6 +12,7 @@
 #include "../fork_generation.hpp"
 #include "../timer_slack.hpp"
 #include "epoll_backend.hpp"
+#include "socket_operation.hpp"
 
 namespace evflow::detail {
 
@@ -23,12 +24,13 @@ using linux_abi::IoUringSqe;
 constexpr unsigned kSubmissionEntries = 256;   // a full apply() takes at most 128 (note c)
 constexpr unsigned kCompletionEntries = 4096;  // more wait in the kernel's overflow list
 // user_data of the backend's own requests (note b): descriptors -1, -2, -3 with tag 0.
-constexpr uint32_t kWakeData = 0xffffffffu;     // the wake-up eventfd's poll (note g)
-constexpr uint32_t kTimerData = 0xfffffffeu;    // the embedded loop's timeout (note h)
-constexpr uint32_t kRemoveData = 0xfffffffdu;   // POLL_REMOVE and TIMEOUT_REMOVE
-constexpr uint32_t kInternalBit = 0x80000000u;  // one of the three above
-constexpr uint64_t kProbeBit = 0x40000000u;     // a new registration's probe (note c)
-constexpr int kMaxDescriptor = 0x3fffffff;      // below both bits
+constexpr uint32_t kWakeData = 0xffffffffu;       // the wake-up eventfd's poll (note g)
+constexpr uint32_t kTimerData = 0xfffffffeu;      // the embedded loop's timeout (note h)
+constexpr uint32_t kRemoveData = 0xfffffffdu;     // POLL_REMOVE and TIMEOUT_REMOVE
+constexpr uint32_t kOperationData = 0x80000000u;  // an operation, its slot above (note l)
+constexpr uint32_t kInternalBit = 0x80000000u;    // one of the four above
+constexpr uint64_t kProbeBit = 0x40000000u;       // a new registration's probe (note c)
+constexpr int kMaxDescriptor = 0x3fffffff;        // below both bits
 
 uint64_t registration(int fd, uint32_t tag) noexcept { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
 
@@ -87,6 +89,9 @@ Error UringBackend::open_ring() noexcept {
 void UringBackend::close() noexcept {
   cancel_all();
   ring_.close();
+  operations_.clear();  // their owners abandoned them first (operation.hpp)
+  free_slots_.clear();
+  completed_head_ = completed_tail_ = nullptr;
   if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
   wake_fd_ = -1;
   polls_.clear();
@@ -109,11 +114,17 @@ void UringBackend::cancel_all() noexcept {
 
 Error UringBackend::reopen() noexcept {
   // The ring is this process's alone (after_fork() handles a shared one). The eventfd
-  // stays, for the threads that may be writing.
+  // stays, for the threads that may be writing. Operations that completed are
+  // delivered; the ones cancelled here stay in the table for the new ring (note l).
   cancel_all();
+  reopening_ = true;
+  reap({});
+  reopening_ = false;
   ring_.close();
   polls_.clear();
-  return open_ring();
+  if (Error err = open_ring()) return err;
+  resubmit_operations();
+  return Error();
 }
 
 Error UringBackend::after_fork() noexcept {
@@ -123,7 +134,9 @@ Error UringBackend::after_fork() noexcept {
   count_ = reported_ = 0;
   if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
   unread_wakes_ = 0;
-  return open_ring();
+  if (Error err = open_ring()) return err;
+  resubmit_operations();  // note l
+  return Error();
 }
 
 Error UringBackend::set_timer_slack(int64_t ns) noexcept { return set_thread_timer_slack(ns); }
@@ -234,6 +247,9 @@ void UringBackend::reap(std::span<InterestChange> added) noexcept {
         break;
       case kRemoveData:
         break;
+      case kOperationData:
+        on_operation(cqe);
+        break;
       default:
         if ((static_cast<uint32_t>(cqe.user_data) & kInternalBit) == 0) on_poll(cqe, added);
     }
@@ -314,7 +330,7 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
   recheck_pending();
   for (;;) {
     Result<int> entered = 0;
-    if (timeout_ns == 0 || count_ > 0 || ring_.ready() > 0) {
+    if (timeout_ns == 0 || count_ > 0 || completed_head_ != nullptr || ring_.ready() > 0) {
       entered = enter(0, nullptr);  // note f
     } else if (timeout_ns < 0) {
       entered = ring_.submit_and_wait(1, nullptr);
@@ -331,7 +347,7 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
       retry = timeout_ns != 0;  // woken by a completion: maybe only one never shown
     }
     reap({});
-    if (count_ > 0 || !retry) break;
+    if (count_ > 0 || completed_head_ != nullptr || !retry) break;
     // Only completions the loop never sees (a removal's, a stale poll's): the wait goes
     // on for what is left of its timeout, so as not to end before it.
     if (timeout_ns > 0) {
@@ -365,6 +381,125 @@ void UringBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
     timer_deadline_ = deadline_ns;
   }
   flush();  // the interest changes the loop just applied, too
+}
+
+// --- operations (note l) ----------------------------------------------------------------
+
+Error UringBackend::submit(OperationRequest& request) noexcept {
+  if (request.in_kernel || request.completed) return Error(EBUSY);
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.truncate(free_slots_.size() - 1);
+  } else {
+    if (operations_.size() >= UINT32_MAX || !operations_.resize(operations_.size() + 1) ||
+        !free_slots_.reserve(operations_.capacity()))
+      return Error(ENOMEM);
+    slot = static_cast<uint32_t>(operations_.size() - 1);
+  }
+  request.slot = slot;
+  if (Error err = queue_operation(request)) {
+    free_slots_.push_back(slot);
+    return err;
+  }
+  operations_[slot] = &request;
+  request.in_kernel = true;
+  return Error();
+}
+
+Error UringBackend::queue_operation(OperationRequest& request) noexcept {
+  IoUringSqe* sqe = next_sqe();
+  if (Error err = prepare_operation(request, *sqe)) {
+    // The entry is handed out already: a no-op in its place, whose completion is ignored.
+    *sqe = IoUringSqe{};
+    sqe->opcode = linux_abi::kIoringOpNop;
+    sqe->user_data = kRemoveData;
+    return err;
+  }
+  sqe->user_data = (uint64_t{request.slot} << 32) | kOperationData;
+  return Error();
+}
+
+void UringBackend::cancel(OperationRequest& request) noexcept {
+  if (!request.in_kernel || fork_generation() != ring_generation_) return;
+  IoUringSqe* sqe = next_sqe();
+  sqe->opcode = linux_abi::kIoringOpAsyncCancel;
+  sqe->fd = -1;
+  sqe->addr = (uint64_t{request.slot} << 32) | kOperationData;
+  sqe->user_data = kRemoveData;
+}
+
+void UringBackend::abandon(OperationRequest& request) noexcept {
+  if (request.in_kernel) {
+    if (fork_generation() != ring_generation_) {
+      // The ring is the parent's (note i): the kernel works on the parent's copy of the
+      // buffer, never on ours.
+      forget_operation(request);
+    } else {
+      cancel(request);
+      while (request.in_kernel) {
+        if (count_ == capacity_) fatal("evflow: io_uring events fill the table while an operation is abandoned");
+        Result<int> entered = ring_.submit_and_wait(1, nullptr);
+        if (!entered && !harmless(entered.error()))
+          fatal("evflow: io_uring_enter failed while an operation was abandoned");
+        reap({});
+      }
+    }
+  }
+  unlink_completed(request);
+}
+
+OperationRequest* UringBackend::take_completed() noexcept {
+  OperationRequest* request = completed_head_;
+  if (request == nullptr) return nullptr;
+  completed_head_ = request->next_completed;
+  if (completed_head_ == nullptr) completed_tail_ = nullptr;
+  request->next_completed = nullptr;
+  request->completed = false;
+  return request;
+}
+
+void UringBackend::on_operation(const IoUringCqe& cqe) noexcept {
+  const auto slot = static_cast<uint32_t>(cqe.user_data >> 32);
+  if (slot >= operations_.size() || operations_[slot] == nullptr) return;
+  OperationRequest& request = *operations_[slot];
+  if (reopening_ && cqe.res == -ECANCELED) return;  // stays for the new ring (note l)
+  forget_operation(request);
+  finish_operation(request, cqe.res, cqe.flags);
+  request.completed = true;
+  request.next_completed = nullptr;
+  if (completed_tail_ != nullptr) {
+    completed_tail_->next_completed = &request;
+  } else {
+    completed_head_ = &request;
+  }
+  completed_tail_ = &request;
+}
+
+void UringBackend::forget_operation(OperationRequest& request) noexcept {
+  operations_[request.slot] = nullptr;
+  free_slots_.push_back(request.slot);  // reserved by submit()
+  request.in_kernel = false;
+}
+
+void UringBackend::unlink_completed(OperationRequest& request) noexcept {
+  if (!request.completed) return;
+  OperationRequest** link = &completed_head_;
+  OperationRequest* previous = nullptr;
+  while (*link != &request) {
+    previous = *link;
+    link = &(*link)->next_completed;
+  }
+  *link = request.next_completed;
+  if (completed_tail_ == &request) completed_tail_ = previous;
+  request.next_completed = nullptr;
+  request.completed = false;
+}
+
+void UringBackend::resubmit_operations() noexcept {
+  for (OperationRequest* request : operations_) {
+    if (request != nullptr && queue_operation(*request)) fatal("evflow: an operation prepared once was refused again");
+  }
 }
 
 // --- wake-ups ---------------------------------------------------------------------------

@@ -67,6 +67,22 @@
 //    wait began, instead of reporting it: the kernel completes the new poll at once,
 //    in the same io_uring_enter, if the descriptor is still ready. Only the completions
 //    posted during the wait itself are reported as they are.
+// l) Operations (operation.hpp): a request's user_data is its slot in a table, in the
+//    high 32 bits, with kOperationData below. It is queued like an interest change and
+//    goes to the kernel with the next wait; its completion puts it on the list of
+//    completed requests, which the loop empties after the wait's readiness events, and
+//    a wait does not block while that list holds any. A socket operation on a socket
+//    with nothing to give arms an internal poll and completes when it can (Linux
+//    >= 5.7); one that the kernel answers EAGAIN to anyway is the caller's to submit
+//    again. cancel() is an IORING_OP_ASYNC_CANCEL of that user_data; the request then
+//    completes with ECANCELED, or with its result if the kernel finished first. For a
+//    socket operation waiting on its internal poll, the cancellation takes effect at
+//    once, in the io_uring_enter that submits it. abandon() cancels and waits for the
+//    completion there and then, so that the owner may free the buffer. A rebuild
+//    (reopen()) cancels everything, delivers what had completed, and submits the
+//    cancelled requests again on the new ring; a forked child submits every request
+//    it has again on its own ring (its buffers are copies; the parent's ring goes on
+//    with the parent's).
 #pragma once
 
 #include <cstdint>
@@ -75,6 +91,7 @@
 
 #include "../backend_contract.hpp"
 #include "../growable_array.hpp"
+#include "../operation.hpp"
 #include "../readiness.hpp"
 #include "uring.hpp"
 
@@ -121,6 +138,13 @@ class UringBackend {
   Error set_timer_slack(int64_t ns) noexcept;
   uint64_t interest_syscalls() const noexcept { return interest_syscalls_; }
 
+  // Operations the kernel performs (note l, operation.hpp).
+  bool performs_operations() const noexcept { return true; }
+  Error submit(OperationRequest& request) noexcept;
+  void cancel(OperationRequest& request) noexcept;
+  void abandon(OperationRequest& request) noexcept;
+  OperationRequest* take_completed() noexcept;
+
   // The ring, for tests that look at what the kernel consumed and posted.
   const Uring& ring() const noexcept { return ring_; }
 
@@ -143,7 +167,12 @@ class UringBackend {
   void reap(std::span<InterestChange> added) noexcept;
   void on_poll(const linux_abi::IoUringCqe& cqe, std::span<InterestChange> added) noexcept;
   void rearm_reported() noexcept;
-  void recheck_pending() noexcept;  // note k
+  void recheck_pending() noexcept;                            // note k
+  Error queue_operation(OperationRequest& request) noexcept;  // into the submission ring
+  void on_operation(const linux_abi::IoUringCqe& cqe) noexcept;
+  void unlink_completed(OperationRequest& request) noexcept;
+  void forget_operation(OperationRequest& request) noexcept;  // frees its slot
+  void resubmit_operations() noexcept;                        // every request in the table, on a new ring (note l)
 
   Uring ring_;
   int wake_fd_ = -1;
@@ -158,8 +187,14 @@ class UringBackend {
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
-  uint64_t ring_generation_ = 0;  // fork_generation() when the ring was made (note i)
+  uint64_t ring_generation_ = 0;                 // fork_generation() when the ring was made (note i)
+  GrowableArray<OperationRequest*> operations_;  // by slot, null when free (note l)
+  GrowableArray<uint32_t> free_slots_;
+  OperationRequest* completed_head_ = nullptr;
+  OperationRequest* completed_tail_ = nullptr;
+  bool reopening_ = false;  // cancelled requests are kept for the new ring (note l)
 };
+static_assert(PerformsOperations<UringBackend>);
 
 static_assert(ReadinessBackend<UringBackend>);
 

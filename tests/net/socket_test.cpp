@@ -12,7 +12,9 @@
 
 // How every socket operation runs (net/socket.hpp): a cancellation point, tried at once,
 // a wait only on EAGAIN with the registration handed from one wait to the next, and a
-// turn through the ready queue after 64 completions in a row.
+// turn through the ready queue after 64 completions in a row. That is the readiness
+// path: these loops are opened on epoll (or the platform's own backend), whatever
+// EVFLOW_BACKEND says; completion_test.cpp has the io_uring path.
 
 namespace evflow {
 namespace {
@@ -20,7 +22,7 @@ namespace {
 class SocketAwaitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(loop.open());
+    ASSERT_FALSE(loop.open(BackendKind::Epoll));
     testing::SocketPair pair = testing::make_socketpair();
     ASSERT_GE(pair.a.get(), 0);
     ours = StreamSocket(pair.a.release());
