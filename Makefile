@@ -429,7 +429,7 @@ $(COMPARE_BINS): $(BUILD)/bench/compare/%: $(BUILD)/bench/compare/%.o $$(filter 
 
 # bench/net/<workload>_<library>: linked as the comparison's program of that library is
 # (echo_client with nothing), without Google Benchmark.
-NET_LIBRARY = $(lastword $(subst _, ,$(1)))
+NET_LIBRARY = $(patsubst echo_%,%,$(patsubst http_%,%,$(1)))
 $(BUILD)/bench/net/%.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror
 $(BUILD)/bench/net/echo_asio.o $(BUILD)/bench/net/http_asio.o: CXXFLAGS = $(CXXFLAGS_BASE) -Wall -Wextra -Werror -DASIO_NO_DEPRECATED
 $(NET_BINS): $(BUILD)/bench/net/%: $(BUILD)/bench/net/%.o $$(filter $(LIB),$$(COMPARE_LIBS_$$(call NET_LIBRARY,$$*)))

@@ -9,6 +9,14 @@
 
 namespace {
 
+// The loop's backend: epoll here; echo_evflow_io_uring.cpp builds this server on io_uring,
+// where the socket calls go to the kernel as operations (net/socket.hpp).
+#ifdef NETBENCH_IO_URING
+constexpr evflow::BackendKind kBackend = evflow::BackendKind::IoUring;
+#else
+constexpr evflow::BackendKind kBackend = evflow::BackendKind::Default;
+#endif
+
 evflow::Task<> echo(evflow::TcpStream stream) {
   (void)stream.set_no_delay(true);
   char buffer[16384];
@@ -35,7 +43,9 @@ int main(int argc, char** argv) {
   const netbench::Options o = netbench::parse_options(argc, argv);
   netbench::run_loops(o.loops, [&](int) {
     evflow::Loop loop;
-    if (loop.open()) netbench::die("Loop::open");
+    if (loop.open(kBackend)) netbench::die("Loop::open");
+    if (kBackend != evflow::BackendKind::Default && loop.backend_kind() != kBackend)
+      netbench::die("Loop::open: the kernel gave another backend than the one asked for");
     auto listener = evflow::TcpListener::bind(evflow::SocketAddress::ipv4_loopback(static_cast<uint16_t>(o.port)),
                                               {.reuse_port = o.loops > 1});
     if (!listener) netbench::die("TcpListener::bind");

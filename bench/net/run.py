@@ -38,8 +38,8 @@ import subprocess
 import sys
 import time
 
-ECHO_LIBRARIES = ["kernel", "evflow", "libev", "libuv", "libevent", "asio"]
-HTTP_LIBRARIES = ["kernel", "evflow", "asio", "libuv"]
+ECHO_LIBRARIES = ["kernel", "evflow", "evflow_io_uring", "libev", "libuv", "libevent", "asio"]
+HTTP_LIBRARIES = ["kernel", "evflow", "evflow_io_uring", "asio", "libuv"]
 # Per grid: echo points (connections, size, round trips per connection), http loop
 # counts, wrk's connections and seconds, rounds.
 GRIDS = {

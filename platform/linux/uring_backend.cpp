@@ -59,7 +59,11 @@ Error UringBackend::open() noexcept {
 Error UringBackend::open_ring() noexcept {
   watch_forks();
   ring_generation_ = fork_generation();
-  if (Error err = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp)) return err;
+  // Note m: task work without an interrupt (Linux >= 5.19; EINVAL before, then without).
+  Error opened = ring_.open(kSubmissionEntries, kCompletionEntries,
+                            linux_abi::kIoringSetupClamp | linux_abi::kIoringSetupCoopTaskrun);
+  if (opened == Error(EINVAL)) opened = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp);
+  if (opened) return opened;
   constexpr uint32_t kNeeded = linux_abi::kIoringFeatExtArg | linux_abi::kIoringFeatRsrcTags;  // note a
   if ((ring_.features() & kNeeded) != kNeeded) {
     ring_.close();
