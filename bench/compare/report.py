@@ -210,8 +210,9 @@ def ratio_values(fig, workload, params, metric, values):
 def table(workload, rows, libraries, fig):
     reference = REFERENCE.get(workload, "libev")
     floor = workload in FLOOR_IN_CHART
+    uring = "evflow_io_uring" in libraries
     heads = ["params", "metric"] + libraries + ["evflow/" + reference, "evflow/best peer"] + (
-        ["evflow/kernel"] if floor else []) + [""]
+        ["evflow/kernel"] if floor else []) + (["io_uring/epoll"] if uring else []) + [""]
     lines = []
     for (params, metric, unit), values in rows:
         cells = [param_text(params), "%s [%s]" % (metric, unit)] + [fmt(values.get(l)) for l in libraries]
@@ -234,6 +235,9 @@ def table(workload, rows, libraries, fig):
                 note = "<- evflow behind"
         else:
             cells += ["", ""] + ([""] if floor else [])
+        if uring:  # evflow on io_uring / evflow on epoll, of the figures as they are
+            r_uring = ratio(values.get("evflow_io_uring"), values.get("evflow")) if metric not in NOT_RANKED else None
+            cells.append("%.2fx" % r_uring if r_uring is not None else "")
         cells.append(note)
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [heads] + lines) for i in range(len(heads))]
@@ -393,6 +397,24 @@ def targets(fig):
         if w == "http" and m == "requests":
             result.append(against(w, json.loads(p), m, 1.0, True))
             result.append(against(w, json.loads(p), m, 0.9, True, peer="kernel"))
+    # io_uring against evflow's own epoll (issue targets): the echo at 100 connections, every
+    # HTTP point, and bench.c's system calls per event.
+    def uring(workload, params, metric, limit, higher):
+        values = fig.get(next((k for k in fig if k[0] == workload and k[2] == metric
+                               and json.loads(k[1]) == params), None), {})
+        r = ratio(values.get("evflow_io_uring"), values.get("evflow"))
+        met = r is not None and (r >= limit if higher else r < limit)
+        return ("%s %s %s (io_uring/epoll)" % (workload, param_text(json.dumps(params, sort_keys=True)), metric),
+                "%s %.2fx" % (">=" if higher else "<", limit), None if r is None else "%.3fx" % r, met)
+
+    for (w, p, m, _) in sorted(fig):
+        params = json.loads(p)
+        if w == "echo" and m == "round_trips" and params.get("connections") == 100:
+            result.append(uring(w, params, m, 1.3, True))
+        if w == "http" and m == "requests":
+            result.append(uring(w, params, m, 1.0, True))
+        if w == "benchc" and m == "syscalls_per_event":
+            result.append(uring(w, params, m, 1.0, False))
     result.append(absolute("tasks", {"op": "group_cancel_thousand"}, "time_per_op", 100, "us", 1e3, strict=True))
     result.append(absolute("tasks", {"op": "group_thousand"}, "allocations_per_op", 0, "per child"))
     return [r for r in result if r[2] is not None]

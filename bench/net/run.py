@@ -6,9 +6,14 @@ and writes their figures as evflow's bench records.
 
 echo  bench/net/echo_<library> under bench/net/echo_client: 1 and 100 connections, 64-byte
       and 4 KiB messages, a fixed number of round trips per connection; round trips per
-      second, p50 and p99 of one round trip.
-http  bench/net/http_<library> under wrk (--latency), 1 and 2 loops; requests per second
-      and wrk's latency percentiles.
+      second, p50 and p99 of one round trip, and the server's CPU time per round trip.
+http  bench/net/http_<library> under wrk (--latency), 1 and 2 loops; requests per second,
+      wrk's latency percentiles, and the server's CPU time per request.
+
+The server's CPU time is the sum over its threads of the time they ran on a CPU
+(/proc/PID/task/*/schedstat) during the load: where the load generator, not the server, is
+the limit, it tells what each request cost the server. evflow_io_uring is evflow's server
+with its loops on io_uring, where the socket calls are submitted to the kernel as they are.
 
 Pinning (taskset): with one loop the server runs on SERVER_CPU and the load generator on
 CLIENT_CPU; with two loops the server's two threads and wrk's two threads share both CPUs.
@@ -93,6 +98,18 @@ class Server:
                 raise RuntimeError("%s did not listen on port %d" % (binary, self.port))
             time.sleep(0.02)
 
+    def cpu_ns(self):
+        """CPU time the server's threads have used so far (schedstat: ns on a CPU)."""
+        total = 0
+        task_dir = "/proc/%d/task" % self.process.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "schedstat")) as f:
+                    total += int(f.read().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a thread that ended meanwhile
+        return total
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -108,12 +125,20 @@ def run_echo(args, grid, library, records):
     server = Server(os.path.join(args.bin, "echo_" + library), args.server_cpu)
     try:
         for connections, size, round_trips in grid["echo"]:
+            warmup = max(1, round_trips // 10)  # unmeasured round trips per connection, first
+            cpu_before = server.cpu_ns()
             out = subprocess.run(pinned(args.client_cpu, [os.path.join(args.bin, "echo_client"), str(server.port),
-                                                          str(connections), str(size), str(round_trips)]),
+                                                          str(connections), str(size), str(round_trips),
+                                                          str(warmup)]),
                                  check=True, capture_output=True, text=True, timeout=120).stdout
+            server_cpu_ns = server.cpu_ns() - cpu_before
             result = json.loads(out)
             params = {"connections": connections, "size": size}
             records.append(record("echo", library, params, "round_trips", result["round_trips_per_s"], "1/s"))
+            # The server's CPU time per round trip, the warm-up's counted (and the connections'
+            # setup and end, which the warm-up's round trips outnumber).
+            served = result["round_trips"] + warmup * connections
+            records.append(record("echo", library, params, "server_cpu", server_cpu_ns / 1e3 / served, "us"))
             records.append(record("echo", library, params, "p50_latency", result["p50_us"], "us"))
             records.append(record("echo", library, params, "p99_latency", result["p99_us"], "us"))
             print("  echo %-8s connections=%-3d size=%-4d %9.0f round trips/s  p50 %7.1f us  p99 %8.1f us" % (
@@ -134,6 +159,8 @@ def parse_wrk(text):
         m = WRK_TIME.match(line)
         if m:
             figures["p%s" % m.group(1)] = float(m.group(2)) * SCALE_US[m.group(3)]
+        elif re.match(r"^\s*\d+ requests in ", line):
+            figures["requests"] = int(line.split()[0])
         elif line.startswith("Requests/sec:"):
             figures["requests_per_s"] = float(line.split()[1])
         elif "Non-2xx" in line or "Socket errors" in line:
@@ -149,10 +176,12 @@ def run_http(args, grid, library, loops, records):
     server = Server(os.path.join(args.bin, "http_" + library), args.server_cpu if loops == 1 else both, loops)
     try:
         connections = grid["http_connections"]
+        cpu_before = server.cpu_ns()
         out = subprocess.run(pinned(args.client_cpu if loops == 1 else both,
                                     [args.wrk, "-t%d" % loops, "-c%d" % connections, "-d%ds" % grid["http_seconds"],
                                      "--latency", "http://127.0.0.1:%d/" % server.port], loops == 1),
                              check=True, capture_output=True, text=True, timeout=60).stdout
+        server_cpu_ns = server.cpu_ns() - cpu_before
         result = parse_wrk(out)
         if result.get("errors"):
             # Socket errors at the end of the run are wrk closing its connections; anything
@@ -162,6 +191,8 @@ def run_http(args, grid, library, loops, records):
                 raise RuntimeError("%s answered with a status other than 200" % library)
         params = {"loops": loops, "connections": connections}
         records.append(record("http", library, params, "requests", result["requests_per_s"], "1/s"))
+        if result.get("requests"):  # the server's CPU time per request answered
+            records.append(record("http", library, params, "server_cpu", server_cpu_ns / 1e3 / result["requests"], "us"))
         for p in ("p50", "p90", "p99"):
             records.append(record("http", library, params, p + "_latency", result[p], "us"))
         print("  http %-8s loops=%d connections=%d %9.0f requests/s  p50 %7.1f us  p99 %8.1f us" % (
