@@ -19,6 +19,11 @@
 // later, and its number may stay deaf until its watchers are all stopped), so watchers on
 // such a number are exempt from the nothing-lost check until the loop has applied a state
 // with no watcher on it; memory safety is still checked by the sanitizers.
+//
+// On io_uring (EVFLOW_BACKEND=io_uring) a poll holds a reference to its file: an end whose
+// last descriptor is closed while a watcher of it is active, or stopped in this iteration
+// (its removal not yet submitted), stays open until the loop has removed every poll of it
+// (README, "io_uring"). Until then the model lets its peer see it open or closed.
 #include "reactor/io.hpp"
 
 #include <fcntl.h>
@@ -58,6 +63,7 @@ struct End {
   bool shut = false;         // this end shut down writing
   bool read_this_iteration = false;
   int descriptors = 0;  // open descriptors referring to this end
+  bool held = false;    // no descriptor left, but the loop's ring may still hold it open
   // A pipe's ends go one way: the read end is never writable, the write end never
   // readable (each reports the other's closing as a hang-up or an error).
   bool pipe_read = false, pipe_write = false;
@@ -80,6 +86,7 @@ struct Watcher {
   // (io.hpp): the number it stopped on, and whether that number was closed since.
   int stopped_fd = -1;
   bool stopped_fd_closed = false;
+  int end = -1;  // the end it was started on (io_uring's polls hold its file)
 };
 
 struct Harness {
@@ -98,6 +105,26 @@ struct Harness {
   int depth = 0;  // nested operations from callbacks
 
   explicit Harness(FuzzInput& input) : in(input) {}
+
+  bool uring = false;                             // the loop runs on io_uring
+  int64_t runs_begun = 0;                         // a removal queued before run k begins is submitted by run k
+  std::vector<std::pair<int, int64_t>> removals;  // (end, runs_begun) of each queued removal
+
+  void queue_removal(const Watcher& w) {
+    if (w.active && w.end >= 0) removals.emplace_back(w.end, runs_begun);
+  }
+
+  // Whether the end's file may still be open though its last descriptor is closed.
+  bool may_hold(int end) const {
+    if (!uring) return false;
+    for (const Watcher& w : watchers)
+      if (w.active && w.end == end) return true;
+    for (const auto& [e, run] : removals)
+      if (e == end && run == runs_begun) return true;  // not yet submitted
+    return false;
+  }
+  // The peer of `end` is closed for sure (not merely out of descriptors).
+  bool peer_gone(int end) const { return ends[end].peer_closed && !ends[peer_of(end)].held; }
 
   ~Harness() {
     for (Watcher& w : watchers)
@@ -155,7 +182,10 @@ struct Harness {
   void forget_descriptor(int fd) {
     const int end = fds.at(fd);
     fds.erase(fd);
-    if (--ends[end].descriptors == 0) ends[peer_of(end)].peer_closed = true;
+    if (--ends[end].descriptors == 0) {
+      ends[peer_of(end)].peer_closed = true;
+      ends[end].held = may_hold(end);
+    }
     for (Watcher& w : watchers) {
       if (w.active && w.fd == fd) {
         poisoned.insert(fd);
@@ -213,6 +243,7 @@ struct Harness {
       FUZZ_CHECK(n < 0 && errno == EBADF, "writing to a pipe's read end is EBADF");
       return;
     }
+    if (!ends[end].shut && peer.descriptors == 0 && peer.held) return;  // open or closed: either
     if (ends[end].shut || peer.descriptors == 0) {
       FUZZ_CHECK(n < 0 && errno == EPIPE, "writing to a shut or closed socket fails with EPIPE");
       return;
@@ -251,6 +282,13 @@ struct Harness {
       return;
     }
     if (running) end.read_this_iteration = true;
+    if (end.peer_closed && ends[peer_of(fds.at(fd))].held) {  // the peer may still be open
+      FUZZ_CHECK(n <= end.unread && (n >= 0 || errno == EAGAIN || errno == ECONNRESET),
+                 "a read of a held peer returns what the model holds, EAGAIN, or the end");
+      if (n > 0) end.unread -= static_cast<int>(n);
+      if (n < 0 && errno == ECONNRESET) end.unread = 0;
+      return;
+    }
     if (end.unread > 0) {
       FUZZ_CHECK(n == std::min(want, end.unread) || (n < 0 && errno == ECONNRESET && end.peer_closed),
                  "a read returns the bytes the model holds");
@@ -298,9 +336,11 @@ struct Harness {
     FUZZ_TRACE("start %d on %d interest %d: %d\n", i, fd, interest.bits(), err.code());
     FUZZ_CHECK(!err, "starting a watcher on an open socket succeeds");
     FUZZ_CHECK(w.io->active(), "a started watcher is active");
+    if (w.end != fds.at(fd)) queue_removal(w);  // restarted elsewhere: the old poll goes
     w.active = true;
     w.fd = fd;
     w.interest = interest;
+    w.end = fds.at(fd);
     w.lenient = poisoned.count(fd) != 0;
     if (w.lenient && running) poisoned_during_run.insert(fd);
     w.touched = w.restarted = true;
@@ -323,6 +363,7 @@ struct Harness {
     if (!w.io) return;
     FUZZ_TRACE("stop %d\n", i);
     const bool was_active = w.active;
+    queue_removal(w);
     w.io->stop();
     FUZZ_CHECK(!w.io->active(), "stop() deactivates");
     if (was_active) {
@@ -336,6 +377,7 @@ struct Harness {
   void destroy(int i) {
     Watcher& w = watchers[i];
     FUZZ_TRACE("destroy %d\n", i);
+    queue_removal(w);
     w.io.reset();  // destroying an active watcher stops it
     w.active = false;
     w.touched = true;
@@ -405,9 +447,9 @@ struct Harness {
       if (!w.active || w.lenient) continue;
       const End* end = end_of(w.fd);
       FUZZ_CHECK(end != nullptr, "a watcher that is not lenient has an open descriptor");
-      expect_read[i] = w.interest.readable() && (end->unread > 0 || end->peer_shut || end->peer_closed);
+      expect_read[i] = w.interest.readable() && (end->unread > 0 || end->peer_shut || peer_gone(w.end));
       // Writable, or a hang-up on a pipe's read end, reported as what the watcher asked for.
-      expect_write[i] = w.interest.writable() && (end->can_write() || end->peer_closed);
+      expect_write[i] = w.interest.writable() && (end->can_write() || peer_gone(w.end));
     }
     std::set<int> watched;
     for (const Watcher& w : watchers)
@@ -419,6 +461,7 @@ struct Harness {
     for (Watcher& w : watchers)
       w.stopped_fd = -1;
     FUZZ_TRACE("run\n");
+    ++runs_begun;
     last_fd = -1;
     running = true;
     const evflow::Error err = loop.run(RunMode::NoWait);
@@ -444,6 +487,11 @@ struct Harness {
     for (auto it = poisoned.begin(); it != poisoned.end();)
       it = watched.count(*it) == 0 && poisoned_during_run.count(*it) == 0 ? poisoned.erase(it) : std::next(it);
     poisoned_during_run.clear();
+    // The iteration submitted every removal queued before it: what no watcher holds any
+    // more is closed now.
+    std::erase_if(removals, [&](const auto& removal) { return removal.second < runs_begun; });
+    for (int e = 0; e < 2 * channels; ++e)
+      if (ends[e].held) ends[e].held = may_hold(e);
   }
 
   // One operation; from a callback (`inside`), the operations that callbacks perform.
@@ -509,6 +557,7 @@ struct Harness {
 
   void run() {
     FUZZ_CHECK(!loop.open(), "the loop opens");
+    uring = loop.backend_kind() == evflow::BackendKind::IoUring;
     for (int i = 0; i < 3; ++i)
       open_channel(i == 2);
     while (!in.done())
