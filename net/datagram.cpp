@@ -40,10 +40,7 @@ bool ReceiveFromOperation::prepare(OperationRequest& request) noexcept {
     outcome = error;
     return false;
   }
-  request.kind = OperationKind::receive_from;
-  request.fd = socket->fd();
-  request.buffer = buffer;
-  request.size = request_bytes(size);
+  describe_request(request, OperationKind::receive_from, *socket, buffer, size);
   request.endpoint = want_sender ? &sender : nullptr;
   return true;
 }
@@ -67,20 +64,13 @@ bool SendToOperation::prepare(OperationRequest& request) noexcept {
     outcome = error;
     return false;
   }
-  request.kind = OperationKind::send_to;
-  request.fd = socket->fd();
-  request.buffer = const_cast<void*>(data);  // only read
-  request.size = request_bytes(size);
+  describe_request(request, OperationKind::send_to, *socket, data, size);
   if (to != nullptr) destination = to->endpoint();
   request.endpoint = to != nullptr ? &destination : nullptr;
   return true;
 }
 
-bool SendToOperation::absorb(OperationRequest& request) noexcept {
-  if (request.result == -EAGAIN) return false;
-  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
-  return true;
-}
+bool SendToOperation::absorb(OperationRequest& request) noexcept { return absorb_bytes(request, outcome); }
 
 namespace {
 

@@ -165,6 +165,22 @@ inline constexpr std::size_t kMaxRequestBytes = 0x7ffff000;
 inline uint32_t request_bytes(std::size_t size) noexcept {
   return static_cast<uint32_t>(size < kMaxRequestBytes ? size : kMaxRequestBytes);
 }
+// Makes `request` an operation of `kind` on the socket over buffer[0..size) (the kernel
+// only reads the buffer of a send).
+inline void describe_request(OperationRequest& request, OperationKind kind, const Socket& socket, const void* buffer,
+                             std::size_t size) noexcept {
+  request.kind = kind;
+  request.fd = socket.fd();
+  request.buffer = const_cast<void*>(buffer);
+  request.size = request_bytes(size);
+}
+// The outcome of a call that moves bytes once: the count or the error. False (submit
+// again) on EAGAIN, which a kernel that polls for the operation itself does not give.
+inline bool absorb_bytes(const OperationRequest& request, Result<std::size_t>& outcome) noexcept {
+  if (request.result == -EAGAIN) return false;
+  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
+  return true;
+}
 
 template <class Operation>
 class SocketAwait : public CancellableAwait, private Operation, private PhaseEndWork {

@@ -100,60 +100,33 @@ Error begin_connect(const SocketAddress& address, bool local, int& fd) noexcept 
 
 // --- the completion path (io_uring): each call as a request --------------------------
 
-bool ReadOperation::prepare(OperationRequest& request) noexcept {
-  if (const Error error = check_call(*socket, buffer, size)) {
-    outcome = error;
-    return false;
-  }
-  if (size == 0) {
-    outcome = std::size_t{0};
-    return false;
-  }
-  request.kind = OperationKind::receive;
-  request.fd = socket->fd();
-  request.buffer = buffer;
-  request.size = request_bytes(size);
-  return true;
-}
+namespace {
 
-bool ReadOperation::absorb(OperationRequest& request) noexcept {
-  if (request.result == -EAGAIN) return false;  // uring_backend.hpp, note l
-  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
-  return true;
-}
-
-bool ReadExactOperation::prepare(OperationRequest& request) noexcept {
-  if (const Error error = check_call(*socket, buffer, size)) {
-    outcome.error = error;
-    return false;
-  }
-  if (size == 0) return false;
-  request.kind = OperationKind::receive;
-  request.fd = socket->fd();
-  request.buffer = buffer;
-  request.size = request_bytes(size);
-  return true;
-}
-
-bool ReadExactOperation::absorb(OperationRequest& request) noexcept {
+// What read_exact and write_all share: the outcome of one part. True when the transfer
+// has finished (all moved, an error, the end of the stream); false after a part, with the
+// request made for the rest.
+bool absorb_part(OperationRequest& request, Transfer& outcome, const char* base, std::size_t size) noexcept {
   if (request.result == -EAGAIN) return false;
   if (request.result < 0) {
     outcome.error = Error(-request.result);
     return true;
   }
-  if (request.result == 0) {
+  if (request.result == 0 && request.kind == OperationKind::receive) {
     outcome.end_of_stream = true;
     return true;
   }
   outcome.bytes += static_cast<std::size_t>(request.result);
   if (outcome.bytes == size) return true;
-  request.buffer = buffer + outcome.bytes;
+  request.buffer = const_cast<char*>(base) + outcome.bytes;
   request.size = request_bytes(size - outcome.bytes);
   return false;
 }
 
-bool WriteOperation::prepare(OperationRequest& request) noexcept {
-  if (const Error error = check_call(*socket, data, size)) {
+// A call that moves bytes once: false when it finished before any system call (bad
+// input: EBADF, EINVAL; 0 bytes), with the outcome set.
+bool prepare_once(OperationRequest& request, OperationKind kind, const Socket& socket, const void* buffer,
+                  std::size_t size, Result<std::size_t>& outcome) noexcept {
+  if (const Error error = check_call(socket, buffer, size)) {
     outcome = error;
     return false;
   }
@@ -161,44 +134,45 @@ bool WriteOperation::prepare(OperationRequest& request) noexcept {
     outcome = std::size_t{0};
     return false;
   }
-  request.kind = OperationKind::send;
-  request.fd = socket->fd();
-  request.buffer = const_cast<void*>(data);  // only read
-  request.size = request_bytes(size);
+  describe_request(request, kind, socket, buffer, size);
   return true;
 }
 
-bool WriteOperation::absorb(OperationRequest& request) noexcept {
-  if (request.result == -EAGAIN) return false;
-  outcome = request.result < 0 ? Result<std::size_t>(Error(-request.result)) : static_cast<std::size_t>(request.result);
-  return true;
-}
-
-bool WriteAllOperation::prepare(OperationRequest& request) noexcept {
-  if (const Error error = check_call(*socket, data, size)) {
+// The same for a transfer (read_exact, write_all).
+bool prepare_transfer(OperationRequest& request, OperationKind kind, const Socket& socket, const void* buffer,
+                      std::size_t size, Transfer& outcome) noexcept {
+  if (const Error error = check_call(socket, buffer, size)) {
     outcome.error = error;
     return false;
   }
   if (size == 0) return false;
-  request.kind = OperationKind::send;
-  request.fd = socket->fd();
-  request.buffer = const_cast<char*>(data);  // only read
-  request.size = request_bytes(size);
+  describe_request(request, kind, socket, buffer, size);
   return true;
 }
 
-bool WriteAllOperation::absorb(OperationRequest& request) noexcept {
-  if (request.result == -EAGAIN) return false;
-  if (request.result < 0) {
-    outcome.error = Error(-request.result);
-    return true;
-  }
-  outcome.bytes += static_cast<std::size_t>(request.result);
-  if (outcome.bytes == size) return true;
-  request.buffer = const_cast<char*>(data) + outcome.bytes;
-  request.size = request_bytes(size - outcome.bytes);
-  return false;
+}  // namespace
+
+bool ReadOperation::prepare(OperationRequest& request) noexcept {
+  return prepare_once(request, OperationKind::receive, *socket, buffer, size, outcome);
 }
+bool ReadOperation::absorb(OperationRequest& request) noexcept { return absorb_bytes(request, outcome); }
+
+bool ReadExactOperation::prepare(OperationRequest& request) noexcept {
+  return prepare_transfer(request, OperationKind::receive, *socket, buffer, size, outcome);
+}
+bool ReadExactOperation::absorb(OperationRequest& request) noexcept {
+  return absorb_part(request, outcome, buffer, size);
+}
+
+bool WriteOperation::prepare(OperationRequest& request) noexcept {
+  return prepare_once(request, OperationKind::send, *socket, data, size, outcome);
+}
+bool WriteOperation::absorb(OperationRequest& request) noexcept { return absorb_bytes(request, outcome); }
+
+bool WriteAllOperation::prepare(OperationRequest& request) noexcept {
+  return prepare_transfer(request, OperationKind::send, *socket, data, size, outcome);
+}
+bool WriteAllOperation::absorb(OperationRequest& request) noexcept { return absorb_part(request, outcome, data, size); }
 
 }  // namespace detail
 

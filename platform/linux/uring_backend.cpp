@@ -62,7 +62,8 @@ Error UringBackend::open_ring() noexcept {
   // Note m: task work without an interrupt (Linux >= 5.19; EINVAL before, then without).
   Error opened = ring_.open(kSubmissionEntries, kCompletionEntries,
                             linux_abi::kIoringSetupClamp | linux_abi::kIoringSetupCoopTaskrun);
-  if (opened == Error(EINVAL)) opened = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp);
+  if (opened == Error(EINVAL))
+    opened = ring_.open(kSubmissionEntries, kCompletionEntries, linux_abi::kIoringSetupClamp);
   if (opened) return opened;
   constexpr uint32_t kNeeded = linux_abi::kIoringFeatExtArg | linux_abi::kIoringFeatRsrcTags;  // note a
   if ((ring_.features() & kNeeded) != kNeeded) {
@@ -435,10 +436,11 @@ void UringBackend::cancel(OperationRequest& request) noexcept {
 
 void UringBackend::abandon(OperationRequest& request) noexcept {
   if (request.in_kernel) {
-    if (fork_generation() != ring_generation_) {
-      // The ring is the parent's (note i): the kernel works on the parent's copy of the
-      // buffer, never on ours.
-      forget_operation(request);
+    if (!ring_.is_open() || fork_generation() != ring_generation_) {
+      // Closed with the ring (its teardown cancelled it), or the ring is the parent's
+      // (note i), whose kernel works on the parent's copy of the buffer, never on ours.
+      if (ring_.is_open()) forget_operation(request);
+      request.in_kernel = false;
     } else {
       cancel(request);
       while (request.in_kernel) {
