@@ -23,7 +23,9 @@
 // On io_uring (EVFLOW_BACKEND=io_uring) a poll holds a reference to its file: an end whose
 // last descriptor is closed while a watcher of it is active, or stopped in this iteration
 // (its removal not yet submitted), stays open until the loop has removed every poll of it
-// (README, "io_uring"). Until then the model lets its peer see it open or closed.
+// (README, "io_uring"), and a poll left on a number closed under its watcher is armed again
+// on whatever file takes the number next. Until then the model lets the peer of such an
+// end see it open or closed.
 #include "reactor/io.hpp"
 
 #include <fcntl.h>
@@ -94,8 +96,9 @@ struct Harness {
   Loop loop;
   End ends[2 * kMaxChannels];
   int channels = 0;
-  std::map<int, int> fds;  // open descriptor -> index of its end in ends[]
-  std::set<int> poisoned;  // numbers closed under an active watcher
+  std::map<int, int> fds;                      // open descriptor -> index of its end in ends[]
+  std::set<int> poisoned;                      // numbers closed under an active watcher
+  std::map<int, std::set<int>> poisoned_ends;  // the ends each such number was closed on
   std::set<int> poisoned_during_run;
   Watcher watchers[kWatchers];
   bool running = false;
@@ -121,7 +124,15 @@ struct Harness {
       if (w.active && w.end == end) return true;
     for (const auto& [e, run] : removals)
       if (e == end && run == runs_begun) return true;  // not yet submitted
+    for (const auto& [number, held_ends] : poisoned_ends)
+      if (held_ends.count(end) != 0) return true;  // a poll the loop no longer knows of
     return false;
+  }
+  // A number in use again. On io_uring a poll the loop still has on it (a watcher's, from
+  // before the number was closed under it) is armed again by number, and so may come to
+  // hold the file the number now refers to.
+  void reuse_number(int fd) {
+    if (auto it = poisoned_ends.find(fd); it != poisoned_ends.end()) it->second.insert(fds.at(fd));
   }
   // The peer of `end` is closed for sure (not merely out of descriptors).
   bool peer_gone(int end) const { return ends[end].peer_closed && !ends[peer_of(end)].held; }
@@ -172,10 +183,11 @@ struct Harness {
     const int end = 2 * channels++;
     for (int i = 0; i < 2; ++i) {
       fds[pair[i]] = end + i;
+      reuse_number(pair[i]);
       ends[end + i].descriptors = 1;
     }
     ends[end].pipe_read = ends[end + 1].pipe_write = pipe;
-    FUZZ_TRACE("%s %d %d\n", pipe ? "pipe" : "socketpair", pair[0], pair[1]);
+    FUZZ_TRACE("%s %d %d (ends %d %d)\n", pipe ? "pipe" : "socketpair", pair[0], pair[1], end, end + 1);
   }
 
   // The model's side of closing `fd` (by close or by dup3 over it).
@@ -185,10 +197,12 @@ struct Harness {
     if (--ends[end].descriptors == 0) {
       ends[peer_of(end)].peer_closed = true;
       ends[end].held = may_hold(end);
+      FUZZ_TRACE("end %d has no descriptor left%s\n", end, ends[end].held ? "; the loop may still hold it" : "");
     }
     for (Watcher& w : watchers) {
       if (w.active && w.fd == fd) {
         poisoned.insert(fd);
+        poisoned_ends[fd].insert(end);
         if (running) poisoned_during_run.insert(fd);
         w.lenient = true;
       }
@@ -211,6 +225,7 @@ struct Harness {
     const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     FUZZ_CHECK(copy >= 0, "dup");
     fds[copy] = fds.at(fd);
+    reuse_number(copy);
     ++ends[fds.at(fd)].descriptors;
     FUZZ_TRACE("dup %d -> %d\n", fd, copy);
   }
@@ -226,6 +241,7 @@ struct Harness {
     forget_descriptor(target);
     FUZZ_CHECK(::dup3(fd, target, O_CLOEXEC) == target, "dup3");
     fds[target] = fds.at(fd);
+    reuse_number(target);
     ++ends[fds.at(fd)].descriptors;
   }
 
@@ -484,14 +500,20 @@ struct Harness {
     // none was started on it or closed under one meanwhile.
     for (const Watcher& w : watchers)
       if (w.active) watched.insert(w.fd);
-    for (auto it = poisoned.begin(); it != poisoned.end();)
-      it = watched.count(*it) == 0 && poisoned_during_run.count(*it) == 0 ? poisoned.erase(it) : std::next(it);
+    for (auto it = poisoned.begin(); it != poisoned.end();) {
+      if (watched.count(*it) == 0 && poisoned_during_run.count(*it) == 0) {
+        poisoned_ends.erase(*it);
+        it = poisoned.erase(it);
+      } else {
+        ++it;
+      }
+    }
     poisoned_during_run.clear();
     // The iteration submitted every removal queued before it: what no watcher holds any
     // more is closed now.
     std::erase_if(removals, [&](const auto& removal) { return removal.second < runs_begun; });
     for (int e = 0; e < 2 * channels; ++e)
-      if (ends[e].held) ends[e].held = may_hold(e);
+      if (ends[e].held && !(ends[e].held = may_hold(e))) FUZZ_TRACE("end %d let go\n", e);
   }
 
   // One operation; from a callback (`inside`), the operations that callbacks perform.

@@ -45,6 +45,9 @@ Events DescriptorTable::wanted_interest(int fd) const noexcept {
 Error DescriptorTable::register_now(int fd, Events from, Events to) noexcept {
   InterestChange change{fd, from, to, core_.take_tag()};
   core_.backend.apply(std::span<InterestChange>(&change, 1));
+  // A backend that queues changes (io_uring) submits this one now: it names the file by
+  // its number, which the caller may close and reuse before the loop's next wait.
+  flush_if_any(core_.backend);
   if (change.error) {
     if (static_cast<size_t>(fd) < fds_.size()) {
       Entry& e = fds_[static_cast<size_t>(fd)];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <utility>
 
 #include "evflow/evflow.hpp"
 #include "tests/support/backend_kind.hpp"
@@ -216,6 +217,31 @@ TEST(LoopOnIoUring, IoCloseAndTheLoopsEndLetGoOfTheFileAtOnce) {
     EXPECT_FALSE(peer_sees_end(second.b)) << "the poll still holds the file";
   }
   EXPECT_TRUE(peer_sees_end(second.b)) << "the loop's end let go of it";
+}
+
+// A watcher started on a descriptor whose watcher stopped in this iteration is registered
+// again at once (descriptor_table.cpp: the number may be a new file). Its poll names the
+// file by number, so it must reach the kernel at once too: queued for the next wait, it
+// would attach to whatever file the number names by then, and hold it open.
+TEST(LoopOnIoUring, ARegistrationAgainReachesTheKernelBeforeTheNumberCanBeReused) {
+  if (!testing::kLinuxSlot) GTEST_SKIP() << "the loop runs on another backend in this build (the kqueue emulation)";
+  if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
+  Loop loop;
+  ASSERT_FALSE(loop.open(BackendKind::IoUring));
+  Fds first, other;
+  Io io(loop), again(loop), trigger(loop);
+  ASSERT_FALSE(io.start(first.a, Readable, [] {}));
+  ASSERT_FALSE(loop.run(RunMode::NoWait));
+  io.stop();
+  ASSERT_FALSE(again.start(first.a, Readable, [] {}));  // registered again now
+  again.stop();
+  const int number = std::exchange(first.a, -1);
+  ::close(number);  // every watcher of it stopped: allowed
+  Fds second;       // the lowest free number: `number` again
+  ASSERT_EQ(second.a, number);
+  ASSERT_FALSE(trigger.start(other.a, Readable, [] {}));  // a new registration: the ring is entered
+  ::close(std::exchange(second.a, -1));
+  EXPECT_TRUE(peer_sees_end(second.b)) << "a poll meant for the old file holds the new one";
 }
 
 }  // namespace
