@@ -44,6 +44,9 @@ inline Options parse_options(int argc, char** argv) {
   return o;
 }
 
+// The exit status of a server that cannot run here (evflow_io_uring without io_uring).
+inline constexpr int kUnavailable = 77;
+
 [[noreturn]] inline void die(const char* what) {
   std::perror(what);
   std::exit(1);

@@ -83,6 +83,13 @@ def pinned(cpus, command, priority=True):
     return (PRIORITY if priority else []) + ["taskset", "-c", cpus] + command
 
 
+UNAVAILABLE = 77  # a server that cannot run on this machine (bench/net/common.hpp)
+
+
+class Unavailable(Exception):
+    """A server that cannot run here, e.g. evflow_io_uring where the kernel refuses io_uring."""
+
+
 class Server:
     """A server process pinned to `cpus`, up once `loops` listeners are on its port."""
 
@@ -92,6 +99,8 @@ class Server:
         deadline = time.monotonic() + 10
         while listeners(self.port) < loops:
             if self.process.poll() is not None:
+                if self.process.returncode == UNAVAILABLE:
+                    raise Unavailable(binary)
                 raise RuntimeError("%s exited with status %d" % (binary, self.process.returncode))
             if time.monotonic() > deadline:
                 self.stop()
@@ -208,6 +217,14 @@ def in_turn(libraries, round_number, rounds):
     return libraries[shift:] + libraries[:shift]
 
 
+def skip_unavailable(missing, library, run):
+    try:
+        run()
+    except Unavailable as e:
+        missing.add(library)
+        print("  %s cannot run here (%s): left out" % (library, e), file=sys.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/release/bench/net")
@@ -227,6 +244,7 @@ def main():
     wanted = set(args.libraries.split(",")) if args.libraries else None
     workloads = args.workloads.split(",")
     records = []
+    missing = set()  # servers that cannot run here
     rounds = args.rounds or grid["rounds"]
     for r in range(1, rounds + 1):
         print("== net round %d/%d (%s grid; server CPU %s, load CPU %s%s)" % (
@@ -234,13 +252,13 @@ def main():
             flush=True)
         if "echo" in workloads:
             for library in in_turn(ECHO_LIBRARIES, r, rounds):
-                if wanted is None or library in wanted:
-                    run_echo(args, grid, library, records)
+                if (wanted is None or library in wanted) and library not in missing:
+                    skip_unavailable(missing, library, lambda: run_echo(args, grid, library, records))
         if "http" in workloads:
             for loops in grid["http_loops"]:
                 for library in in_turn(HTTP_LIBRARIES, r, rounds):
-                    if wanted is None or library in wanted:
-                        run_http(args, grid, library, loops, records)
+                    if (wanted is None or library in wanted) and library not in missing:
+                        skip_unavailable(missing, library, lambda: run_http(args, grid, library, loops, records))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(records, f, indent=1)
