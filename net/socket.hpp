@@ -51,6 +51,7 @@
 #include <optional>
 #include <utility>
 
+#include "../platform/descriptor.hpp"
 #include "../platform/operation.hpp"
 #include "../platform/socket.hpp"
 #include "../reactor/io.hpp"
@@ -191,7 +192,11 @@ class SocketAwait : public CancellableAwait, private Operation, private PhaseEnd
   explicit SocketAwait(Args&&... args) noexcept : Operation(std::forward<Args>(args)...) {}
   ~SocketAwait() {
     if (PhaseEndWork::pending) root_->scheduler->withdraw(*this);  // a frame destroyed while waiting
-    if (operations_ != nullptr) operations_->abandon(request_);    // the kernel lets go first
+    if (operations_ != nullptr) {
+      operations_->abandon(request_);  // the kernel lets go first
+      // A connection the kernel accepted as the frame went: nobody will have it.
+      if (request_.kind == OperationKind::accept && request_.result >= 0) (void)close_descriptor(request_.result);
+    }
   }
 
   template <class Promise>

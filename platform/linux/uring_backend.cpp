@@ -441,6 +441,7 @@ void UringBackend::abandon(OperationRequest& request) noexcept {
       // (note i), whose kernel works on the parent's copy of the buffer, never on ours.
       if (ring_.is_open()) forget_operation(request);
       request.in_kernel = false;
+      request.result = -ECANCELED;  // nothing it did reaches this process
     } else {
       cancel(request);
       while (request.in_kernel) {

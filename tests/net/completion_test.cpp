@@ -1,5 +1,15 @@
 #include <gtest/gtest.h>
 
+#if defined(__linux__)
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
+
 #include <memory>
 #include <string>
 
@@ -218,6 +228,37 @@ TEST_F(CompletionTest, UdpSendToAndReceiveFromCarryTheSenderAndTheTruncation) {
   EXPECT_EQ(std::string(small, 4), "abcd");
   EXPECT_EQ(datagram.from, from);
 }
+
+#if defined(__linux__)  // io_uring's only: POSIX calls for the client
+// An accept the kernel completed while its task went with the loop: the connection it
+// got belongs to nobody, and is closed (the client sees the end) rather than leaked.
+TEST_F(CompletionTest, AConnectionAcceptedAsTheFrameWentIsClosedNotLeaked) {
+  Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  const SocketAddress address = listener.value().local_address().value();
+  (void)spawn(*loop, [&]() -> Task<> {  // the loop owns it (spawn.hpp)
+    Result<TcpStream> accepted = co_await listener.value().accept();
+    (void)accepted;
+  });
+  iterate();
+  ASSERT_EQ(loop->operations().pending(), 1);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(address.port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(client, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+  loop.reset();                            // the accept completed in the kernel, or is cancelled now
+  ASSERT_FALSE(listener.value().close());  // a connection still queued is reset
+  char c = 0;
+  pollfd p{client, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 60000), 1) << "the accepted connection is open, with nobody to serve it";
+  const long n = ::recv(client, &c, 1, 0);
+  EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n;
+  ::close(client);
+}
+#endif
 
 }  // namespace
 }  // namespace evflow
