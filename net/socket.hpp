@@ -275,12 +275,7 @@ class SocketAwait : public CancellableAwait, private Operation, private PhaseEnd
   // at once (an accept out of descriptors): its calls are tried when the socket is ready.
   void wait_for_readiness() noexcept {
     operations_ = nullptr;
-    interrupt = [](Suspension& self) noexcept {
-      auto& awaiter = static_cast<SocketAwait&>(static_cast<CancellableAwait&>(self));
-      awaiter.error_ = Error(ECANCELED);
-      awaiter.stop_waiting();
-      return true;
-    };
+    interrupt = &stop_and_cancel<SocketAwait>;  // the readiness path's
     io_.emplace(root_->scheduler->loop());
     if (const Error error =
             io_->start(Operation::fd(), Operation::kInterest, [this](Io&, Events events) { retry(!events.invalid()); }))

@@ -38,13 +38,16 @@ class CancellableAwait : public Suspension {
     }
     root_->resume_point = awaiting;
     activity = Derived::kActivity;
-    interrupt = [](Suspension& self) noexcept {
-      Derived& awaiter = static_cast<Derived&>(static_cast<CancellableAwait&>(self));
-      awaiter.error_ = Error(ECANCELED);
-      awaiter.stop_waiting();
-      return true;
-    };
+    interrupt = &stop_and_cancel<Derived>;
     root_->suspended = this;
+    return true;
+  }
+  // The interrupt of a watcher's await: stop the watcher, and the await ends with ECANCELED.
+  template <class Derived>
+  static bool stop_and_cancel(Suspension& self) noexcept {
+    Derived& awaiter = static_cast<Derived&>(static_cast<CancellableAwait&>(self));
+    awaiter.error_ = Error(ECANCELED);
+    awaiter.stop_waiting();
     return true;
   }
   // What the task waited for happened (or failed with `error`): it runs in this

@@ -425,20 +425,20 @@ OperationScratch& scratch_of(OperationRequest& request) noexcept {
 }  // namespace
 
 Error prepare_operation(OperationRequest& request, IoUringSqe& sqe) noexcept {
-  OperationScratch& scratch = *new (request.scratch) OperationScratch{};
   sqe.fd = request.fd;
+  if (request.kind == OperationKind::receive || request.kind == OperationKind::send) {
+    // The buffer alone: nothing for the scratch space (the common case, kept short).
+    sqe.opcode = request.kind == OperationKind::receive ? kIoringOpRecv : kIoringOpSend;
+    sqe.addr = reinterpret_cast<uint64_t>(request.buffer);
+    sqe.len = request.size;
+    sqe.op_flags = request.kind == OperationKind::send ? static_cast<uint32_t>(kMessageNoSignal) : 0u;
+    return Error();
+  }
+  OperationScratch& scratch = *new (request.scratch) OperationScratch{};
   switch (request.kind) {
     case OperationKind::receive:
-      sqe.opcode = kIoringOpRecv;
-      sqe.addr = reinterpret_cast<uint64_t>(request.buffer);
-      sqe.len = request.size;
-      return Error();
     case OperationKind::send:
-      sqe.opcode = kIoringOpSend;
-      sqe.addr = reinterpret_cast<uint64_t>(request.buffer);
-      sqe.len = request.size;
-      sqe.op_flags = kMessageNoSignal;
-      return Error();
+      break;  // above
     case OperationKind::accept:
       sqe.opcode = kIoringOpAccept;
       scratch.address_length = sizeof scratch.address;
