@@ -34,9 +34,8 @@ inline void measure_timer_lateness(Loop& loop, Lateness& out) {
     loop.update_now();
     for (int i = 0; i < 1000; ++i) {
       timers.push_back(std::make_unique<Timer>(loop));
-      Timer* t = timers.back().get();
-      (void)t->start(std::chrono::nanoseconds(offset(rng)), [t, &out] {
-        const int64_t late = detail::monotonic_ns() - t->when().time_since_epoch().count();
+      (void)timers.back()->start(std::chrono::nanoseconds(offset(rng)), [&out](Timer& self) {
+        const int64_t late = detail::monotonic_ns() - self.when().time_since_epoch().count();
         if (late < 0) ++out.early;
         out.microseconds.push_back(static_cast<double>(late) / 1000.0);
       });

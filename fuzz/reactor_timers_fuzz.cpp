@@ -241,7 +241,7 @@ struct Harness {
     const int64_t base = loop.now().time_since_epoch().count();
     evflow::Error err;
     if (in.flag() || timer_model[id].timeout < 0) {
-      err = timers[id]->start(nanoseconds(after), nanoseconds(repeat), [this, id] { on_timer(id); });
+      err = timers[id]->start(nanoseconds(after), nanoseconds(repeat), [this](Timer& self) { on_timer(id_of(self)); });
     } else {
       err = timers[id]->start(nanoseconds(after), nanoseconds(repeat));  // keeps the callback
     }
@@ -300,7 +300,20 @@ struct Harness {
       return;
     }
     FUZZ_CHECK(!err, "set_repeat succeeds");
+    // One interval for again(), not two (timer.hpp): a repeating timer made one-shot
+    // keeps its last repeat interval as again()'s timeout.
+    if (repeat == 0 && timer_model[id].repeat > 0 && timer_model[id].timeout >= 0)
+      timer_model[id].timeout = timer_model[id].repeat;
     timer_model[id].repeat = repeat;
+  }
+
+  // The callback captures `this` only (a Timer's room is one pointer): which timer fired
+  // is found from its address.
+  int id_of(const Timer& timer) const {
+    for (int id = 0; id < kTimers; ++id)
+      if (timers[id] && &*timers[id] == &timer) return id;
+    FUZZ_CHECK(false, "a timer of the harness fired");
+    return 0;
   }
 
   void on_timer(int id) {

@@ -13,16 +13,15 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
   detail::TimeKeeper& time = loop_->time();
   const int64_t timeout = after.count() < 0 ? 0 : after.count();
   if (Error err = time.start_timer(*this, detail::saturating_add(time.now(), timeout))) return err;
-  timeout_ns_ = timeout;
-  repeat_ns_ = repeat.count();
+  interval_ns_ = repeat.count() > 0 ? -repeat.count() : timeout;
   loop_->core().changed_outside_run();
   return Error();
 }
 
 Error Timer::again() noexcept {
-  if (detached() || !callback_ || timeout_ns_ < 0) return Error(EINVAL);
+  if (detached() || !callback_ || never_started()) return Error(EINVAL);
   if (Error err = check_loop()) return err;
-  return arm(repeat_ns_ > 0 ? repeat_ns_ : timeout_ns_);
+  return arm(interval_ns_ < 0 ? -interval_ns_ : interval_ns_);
 }
 
 Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
@@ -36,8 +35,7 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
   if (Error err = time.start_timer(*this, at)) return err;
   int64_t timeout = 0;
   if (at > time.now() && detail::sub_overflows(at, time.now(), timeout)) timeout = detail::kNoDeadline;
-  timeout_ns_ = timeout;
-  repeat_ns_ = 0;
+  interval_ns_ = timeout;
   loop_->core().changed_outside_run();
   return Error();
 }
@@ -47,7 +45,7 @@ Error Timer::again(Duration timeout) noexcept {
   if (Error err = check_loop()) return err;
   const int64_t ns = timeout.count() < 0 ? 0 : timeout.count();
   if (Error err = arm(ns)) return err;
-  timeout_ns_ = ns;
+  if (interval_ns_ >= 0) interval_ns_ = ns;  // a repeating timer keeps its interval
   return Error();
 }
 
@@ -59,11 +57,12 @@ Error Timer::arm(int64_t timeout_ns) noexcept {
 }
 
 int64_t Timer::next_deadline_after(int64_t now) const noexcept {
-  if (repeat_ns_ <= 0) return kNoRepeat;
+  const int64_t repeat = repeat_ns();
+  if (repeat <= 0) return kNoRepeat;
   // Keep the phase: previous deadline + interval, skipping whole periods missed: the first
   // point of the deadline's grid after now. Exact however far apart the two are (a fake
   // clock may span more than 2^63 ns), saturated at kNoDeadline.
-  return detail::next_grid_point(deadline(), repeat_ns_, now, true);
+  return detail::next_grid_point(deadline(), repeat, now, true);
 }
 
 void Timer::stop() noexcept {
@@ -74,7 +73,11 @@ void Timer::stop() noexcept {
 
 Error Timer::set_repeat(Duration repeat) noexcept {
   if (repeat < Duration::zero()) return Error(EINVAL);
-  repeat_ns_ = repeat.count();
+  if (repeat.count() > 0) {
+    interval_ns_ = -repeat.count();
+  } else if (interval_ns_ < 0) {
+    interval_ns_ = -interval_ns_;  // one-shot from now on; again() keeps the last interval
+  }
   return Error();
 }
 

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -43,9 +44,15 @@
 
 namespace evflow {
 
+// The room a Timer has for its callback's captures: one pointer (`[this]` or `[conn]`),
+// as libev's data pointer. A Timer is then 64 bytes, wheel links and callback included:
+// servers keep one per connection, often several. For larger captures,
+// WithCapacity<Timer, Bytes> (with_capacity.hpp).
+inline constexpr std::size_t kTimerCallbackCapacity = sizeof(void*);
+
 class Timer : private detail::TimerNode, public detail::WatcherBase {
  public:
-  using Callback = detail::InlineCallback<void(Timer&)>;
+  using Callback = detail::InlineCallback<void(Timer&), kTimerCallbackCapacity>;
   using Duration = std::chrono::nanoseconds;
 
   explicit Timer(Loop& loop) noexcept : WatcherBase(loop) {}
@@ -99,9 +106,10 @@ class Timer : private detail::TimerNode, public detail::WatcherBase {
   // Sets the interval used by the next reschedule and by again(); zero: one-shot. A
   // repeating timer's next deadline is already scheduled when its callback runs, so
   // set_repeat(0) there ends the repetition after one more period; call stop() to end
-  // it at once.
+  // it at once. The timer keeps one interval for again(), not two: after set_repeat(0),
+  // again() counts the last repeat interval, not the timeout of the start before it.
   Error set_repeat(Duration repeat) noexcept;
-  Duration repeat() const noexcept { return Duration(repeat_ns_); }
+  Duration repeat() const noexcept { return Duration(repeat_ns()); }
 
   // Time left until the deadline, measured from now(); zero if due or inactive.
   Duration remaining() const noexcept;
@@ -122,8 +130,12 @@ class Timer : private detail::TimerNode, public detail::WatcherBase {
   void notify() noexcept { callback_(*this); }
   Error arm(int64_t timeout_ns) noexcept;
 
-  int64_t timeout_ns_ = -1;  // of the last start(); -1: never started
-  int64_t repeat_ns_ = 0;
+  // The interval again() uses, one field for two: the timeout of the last start (>= 0)
+  // on a one-shot timer, the repeat interval, negated (< 0), on a repeating one (whose
+  // again() uses that). A timer never started has start sequence zero (TimerNode).
+  int64_t repeat_ns() const noexcept { return interval_ns_ < 0 ? -interval_ns_ : 0; }
+  bool never_started() const noexcept { return sequence() == 0; }
+  int64_t interval_ns_ = 0;
   Callback callback_;
 };
 

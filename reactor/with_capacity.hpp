@@ -1,6 +1,7 @@
 // evflow — WithCapacity<Watcher, Bytes>: a watcher with room for larger captures.
 //
-// Every watcher stores its callback inline, in kCallbackCapacity bytes (three pointers),
+// Every watcher stores its callback inline, in kCallbackCapacity bytes (three pointers;
+// a Timer, kTimerCallbackCapacity: one),
 // so that starting and firing never allocate. Where a callback must carry more (a few
 // values besides `this`), WithCapacity gives one watcher a buffer of `Bytes` instead: set
 // the callback with set_callback(), then start without a callback argument.
@@ -37,7 +38,8 @@ class WithCapacity : public Watcher {
   using Signature = typename Watcher::Callback::Signature;
 
  public:
-  static_assert(Capacity > kCallbackCapacity, "evflow: WithCapacity is for captures larger than the inline buffer");
+  static_assert(Capacity > Watcher::Callback::kCapacity,
+                "evflow: WithCapacity is for captures larger than the inline buffer");
 
   explicit WithCapacity(Loop& loop) noexcept : Watcher(loop) {}
   ~WithCapacity() { Watcher::stop(); }  // before the large callable goes

@@ -111,8 +111,9 @@ Error EventLoop::schedule_later(detail::LoopCall& call, Duration delay) noexcept
     release(call);
     return Error(EINVAL);
   }
-  return schedule_timed(
-      call, call.timer.start(delay < Duration::zero() ? Duration::zero() : delay, [this, &call] { fire_timed(call); }));
+  call.owner = this;
+  return schedule_timed(call, call.timer.start(delay < Duration::zero() ? Duration::zero() : delay,
+                                               [&call] { call.owner->fire_timed(call); }));
 }
 
 Error EventLoop::schedule_at(detail::LoopCall& call, MonotonicClock::time_point deadline) noexcept {
@@ -120,7 +121,8 @@ Error EventLoop::schedule_at(detail::LoopCall& call, MonotonicClock::time_point 
     release(call);
     return Error(EINVAL);
   }
-  return schedule_timed(call, call.timer.start_at(deadline, [this, &call] { fire_timed(call); }));
+  call.owner = this;
+  return schedule_timed(call, call.timer.start_at(deadline, [&call] { call.owner->fire_timed(call); }));
 }
 
 Error EventLoop::schedule_timed(detail::LoopCall& call, Error started) noexcept {

@@ -89,6 +89,7 @@ struct LoopCall {
   enum class State : uint8_t { Free, Scheduled, Cancelled, Running };
   explicit LoopCall(Loop& loop) noexcept : timer(loop) {}
   LoopCall* next = nullptr;      // the call_soon FIFO, or the free list
+  EventLoop* owner = nullptr;    // set when timed: the timer's callback captures the record only
   LoopCall* next_all = nullptr;  // every record of the pool, to free them
   uint32_t generation = 0;       // advances each time the record is freed
   State state = State::Free;

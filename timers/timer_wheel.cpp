@@ -49,6 +49,15 @@ int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
   return (63 - std::countl_zero(differing)) / kBitsPerLevel;
 }
 
+bool TimerWheel::in_same_slot(int64_t linked_at, int64_t deadline) const noexcept {
+  // Placed as slot_for() places them; the same slot when they agree on every bit from the
+  // first of the linked deadline's level up.
+  const uint64_t placed = key(linked_at < elapsed_ ? elapsed_ : linked_at);
+  const uint64_t other = key(deadline < elapsed_ ? elapsed_ : deadline);
+  const int shift = level_for(elapsed_, unkey(placed)) * kBitsPerLevel;
+  return ((placed ^ other) >> shift) == 0;
+}
+
 uint32_t TimerWheel::slot_for(int64_t deadline) const noexcept {
   // A deadline already passed is placed where `elapsed` is: the next expire() sees it.
   const int64_t placed = deadline < elapsed_ ? elapsed_ : deadline;
@@ -60,54 +69,61 @@ void TimerWheel::link(TimerNode& node) noexcept {
   const uint32_t where = slot_for(node.deadline_);
   const int level = static_cast<int>(where / kSlotsPerLevel);
   const unsigned digit = where % kSlotsPerLevel;
-  Slot& slot = slots_[level][digit];
-  node.prev_ = slot.tail;
-  node.next_ = nullptr;
-  if (slot.tail != nullptr) {
-    slot.tail->next_ = &node;
+  TimerNode*& head = slots_[level][digit];
+  if (head != nullptr) {
+    head->pprev_ = &node.next_;
   } else {
-    slot.head = &node;
     occupied_[level] |= uint64_t{1} << digit;
     occupied_levels_ |= 1u << level;
   }
-  slot.tail = &node;
-  node.location_ = where;
+  node.next_ = head;
+  node.pprev_ = &head;
+  node.sequence_ &= ~TimerNode::kMovedLater;
+  head = &node;
 }
 
 void TimerWheel::unlink_from_slot(TimerNode& node) noexcept {
-  const int level = static_cast<int>(node.location_ / kSlotsPerLevel);
-  const unsigned digit = node.location_ % kSlotsPerLevel;
-  Slot& slot = slots_[level][digit];
-  if (node.prev_ != nullptr)
-    node.prev_->next_ = node.next_;
-  else
-    slot.head = node.next_;
-  if (node.next_ != nullptr)
-    node.next_->prev_ = node.prev_;
-  else
-    slot.tail = node.prev_;
-  if (slot.head == nullptr) {
-    occupied_[level] &= ~(uint64_t{1} << digit);
-    if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
+  TimerNode** const pprev = node.pprev_;
+  TimerNode* const next = node.next_;
+  *pprev = next;
+  if (next != nullptr) {
+    next->pprev_ = pprev;
+  } else {
+    // The last of its list; the first too when `pprev` is a slot's head, which is then
+    // empty. The slot is known from that address alone.
+    const auto at = reinterpret_cast<uintptr_t>(pprev);
+    const auto first = reinterpret_cast<uintptr_t>(&slots_[0][0]);
+    if (at - first < sizeof(slots_)) {
+      const std::size_t where = (at - first) / sizeof(TimerNode*);
+      const auto level = static_cast<int>(where / kSlotsPerLevel);
+      occupied_[level] &= ~(uint64_t{1} << (where % kSlotsPerLevel));
+      if (occupied_[level] == 0) occupied_levels_ &= ~(1u << level);
+    }
   }
-  node.prev_ = node.next_ = nullptr;
+  node.pprev_ = nullptr;
+  node.next_ = nullptr;
 }
 
 std::size_t TimerWheel::batch_index(const TimerNode& node) const noexcept {
-  const uint32_t collected = node.location_ & ~TimerNode::kInBatch;
-  return batch_was_sorted_ ? collected : sorted_position_[collected];
+  return sorted_position_[node.batch_entry_];
 }
 
 void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
-  if (node.location_ < TimerNode::kInBatch && (deadline >= node.deadline_ || slot_for(deadline) == node.location_)) {
+  if (node.pprev_ != nullptr && !in_batch(node)) {
     // A restart that keeps the node where it is: moved later (the idle-timeout pattern,
     // re-armed on every event), its slot comes due no later than the new deadline and
     // collect() re-files it then; moved within its slot's range, the slot is right as it
     // is (order inside a slot does not matter: due timers are sorted when collected).
-    // Touches the node only, where relinking would touch both its neighbours.
-    node.deadline_ = deadline;
-    node.sequence_ = next_sequence_++;
-    return;
+    // Touches the node only, where relinking would touch both its neighbours. The slot
+    // of a node never moved in place is the one its deadline maps to now (every slot
+    // whose range has begun was emptied by the last expire()).
+    const bool moved = (node.sequence_ & TimerNode::kMovedLater) != 0;
+    const bool same_slot = !moved && in_same_slot(node.deadline_, deadline);
+    if (same_slot || deadline >= node.deadline_) {
+      node.deadline_ = deadline;
+      node.sequence_ = next_sequence_++ | (same_slot ? 0 : TimerNode::kMovedLater);
+      return;
+    }
   }
   remove(node);
   // Room in the expiry batch for one more: reserved by make_room() beforehand, where the
@@ -121,13 +137,14 @@ void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
 }
 
 void TimerWheel::remove(TimerNode& node) noexcept {
-  if (node.location_ == TimerNode::kUnlinked) return;
-  if (node.location_ & TimerNode::kInBatch) {
+  if (node.pprev_ == nullptr) return;
+  if (in_batch(node)) {
     batch_[batch_index(node)].node = nullptr;  // skipped when its turn comes
+    node.pprev_ = nullptr;
+    node.next_ = nullptr;
   } else {
     unlink_from_slot(node);
   }
-  node.location_ = TimerNode::kUnlinked;
   --size_;
 }
 
@@ -147,7 +164,7 @@ int64_t TimerWheel::next_deadline() const noexcept {
   const uint64_t width = uint64_t{1} << (level * kBitsPerLevel);
   int scanned = 0;
   int64_t earliest = kNoDeadline;
-  for (const TimerNode* n = slots_[level][digit].head; n != nullptr; n = n->next_) {
+  for (const TimerNode* n = slots_[level][digit]; n != nullptr; n = n->next_) {
     if (++scanned > kScanLimit || key(n->deadline_) - start >= width) return unkey(start);
     earliest = std::min(earliest, n->deadline_);
   }
@@ -158,7 +175,6 @@ void TimerWheel::collect(int64_t now) noexcept {
   const uint64_t e = key(elapsed_);
   const uint64_t n = key(now);
   TimerNode* cascade_head = nullptr;
-  TimerNode* cascade_tail = nullptr;
   uint32_t levels = occupied_levels_;
   while (levels != 0) {
     const int level = std::countr_zero(levels);
@@ -176,25 +192,29 @@ void TimerWheel::collect(int64_t now) noexcept {
     while (due_slots != 0) {
       const unsigned digit = static_cast<unsigned>(std::countr_zero(due_slots));
       due_slots &= due_slots - 1;
-      Slot& slot = slots_[level][digit];
       // Each node is checked: one moved later in place (see insert) may not be due yet.
-      TimerNode* node = slot.head;
-      slot.head = slot.tail = nullptr;
+      TimerNode* node = slots_[level][digit];
+      slots_[level][digit] = nullptr;
+      const std::size_t run = batch_.size();
       while (node != nullptr) {
         TimerNode* next = node->next_;
         if (node->deadline_ <= now) {
-          node->location_ = TimerNode::kInBatch | static_cast<uint32_t>(batch_.size());
-          batch_.push_back(Due{node->deadline_, node->sequence_, node, static_cast<uint32_t>(batch_.size())});
+          node->pprev_ = &in_batch_;
+          node->batch_entry_ = batch_.size();
+          batch_.push_back(Due{node->deadline_, node->sequence_ & ~TimerNode::kMovedLater, node,
+                               static_cast<uint32_t>(batch_.size())});
         } else {
-          node->next_ = nullptr;
-          if (cascade_tail != nullptr)
-            cascade_tail->next_ = node;
-          else
-            cascade_head = node;
-          cascade_tail = node;
+          // Prepended: the chain, and the lists it is linked into again, keep the
+          // newest-first order of the slot.
+          node->next_ = cascade_head;
+          cascade_head = node;
         }
         node = next;
       }
+      // A slot lists its newest node first: reversed, its due timers come in start order,
+      // which is deadline order for timers started with one timeout.
+      // (Each entry keeps its collection index, which is what its node holds.)
+      std::reverse(batch_.begin() + static_cast<std::ptrdiff_t>(run), batch_.end());
     }
   }
   elapsed_ = now;
@@ -224,8 +244,21 @@ void TimerWheel::sort_batch() noexcept {
   auto earlier = [](const Due& a, const Due& b) {
     return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
   };
-  batch_was_sorted_ = std::is_sorted(batch_.begin(), batch_.end(), earlier);
-  if (batch_was_sorted_) return;
+  if (std::is_sorted(batch_.begin(), batch_.end(), earlier)) {
+    // Nothing to sort; the positions are still needed, runs being reversed when collected.
+  } else {
+    sort_unsorted_batch();
+  }
+  if (!sorted_position_.resize(batch_.size()))
+    detail::fatal("TimerWheel: expiry beyond the room reserved by make_room()");
+  for (std::size_t i = 0; i < batch_.size(); ++i)
+    sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
+}
+
+void TimerWheel::sort_unsorted_batch() noexcept {
+  auto earlier = [](const Due& a, const Due& b) {
+    return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
+  };
   const int bucket_bits = batch_.size() < kBucketSortFrom ? 0 : bucket_bits_for(batch_.size());
   const std::size_t buckets = std::size_t{1} << bucket_bits;
   if (batch_.size() < kBucketSortFrom || batch_.size() > kBucketSortUpTo || scratch_.capacity() < batch_.size() ||
@@ -266,10 +299,6 @@ void TimerWheel::sort_batch() noexcept {
     }
     std::copy(scratch_.begin(), scratch_.end(), batch_.begin());  // the batch keeps its room (make_room)
   }
-  if (!sorted_position_.resize(batch_.size()))
-    detail::fatal("TimerWheel: expiry beyond the room reserved by make_room()");
-  for (std::size_t i = 0; i < batch_.size(); ++i)
-    sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
 void TimerWheel::abandon_expiry() noexcept {
@@ -280,26 +309,24 @@ void TimerWheel::abandon_expiry() noexcept {
 }
 
 void TimerWheel::rebase(int64_t now) noexcept {
-  TimerNode* all_head = nullptr;
-  TimerNode* all_tail = nullptr;
+  TimerNode* all = nullptr;
   for (int level = 0; level < kLevels; ++level) {
-    for (Slot& slot : slots_[level]) {
-      if (slot.head == nullptr) continue;
-      if (all_tail != nullptr)
-        all_tail->next_ = slot.head;
-      else
-        all_head = slot.head;
-      all_tail = slot.tail;
-      slot.head = slot.tail = nullptr;
+    for (TimerNode*& head : slots_[level]) {
+      while (head != nullptr) {  // prepended: the chain keeps the slots' newest-first order
+        TimerNode* node = head;
+        head = node->next_;
+        node->next_ = all;
+        all = node;
+      }
     }
     occupied_[level] = 0;
   }
   occupied_levels_ = 0;
   elapsed_ = now;
-  while (all_head != nullptr) {
-    TimerNode* next = all_head->next_;
-    link(*all_head);
-    all_head = next;
+  while (all != nullptr) {
+    TimerNode* next = all->next_;
+    link(*all);
+    all = next;
   }
 }
 

@@ -57,29 +57,39 @@ constexpr int64_t saturating_add(int64_t base, int64_t delta) noexcept {
 }
 
 // The intrusive part of a timer; a watcher derives from it. Not copyable: the wheel
-// links it by address.
+// links it by address. 32 bytes: a slot's list is linked through `next_` and, backwards,
+// through `pprev_`, the address of the field that points to the node (the slot's head or
+// the previous node's `next_`), so that a node needs no record of its slot (the
+// sentinel-free list of the Linux kernel's hlist).
 class TimerNode {
  public:
-  TimerNode() noexcept = default;
+  TimerNode() noexcept : next_(nullptr) {}
   TimerNode(const TimerNode&) = delete;
   TimerNode& operator=(const TimerNode&) = delete;
 
   // True while inserted (waiting in a slot or in the batch being fired).
-  bool linked() const noexcept { return location_ != kUnlinked; }
+  bool linked() const noexcept { return pprev_ != nullptr; }
   int64_t deadline() const noexcept { return deadline_; }
   // The start sequence of the last insert: ties between equal deadlines go to the lower.
-  uint64_t sequence() const noexcept { return sequence_; }
+  // Zero: never inserted.
+  uint64_t sequence() const noexcept { return sequence_ & ~kMovedLater; }
 
  private:
   friend class TimerWheel;
-  static constexpr uint32_t kUnlinked = 0xffffffffu;
-  static constexpr uint32_t kInBatch = 0x80000000u;  // | batch index
+  // Set in sequence_ while the node sits in a slot that was chosen for an earlier
+  // deadline (TimerWheel::insert moves a node later in place): its slot is then not the
+  // one its deadline maps to. Start sequences never reach bit 63.
+  static constexpr uint64_t kMovedLater = uint64_t{1} << 63;
 
-  TimerNode* prev_ = nullptr;
-  TimerNode* next_ = nullptr;
+  // In a slot: the field that points here. In the batch being fired: the wheel's
+  // in_batch_ marker. Not linked: null.
+  TimerNode** pprev_ = nullptr;
+  union {
+    TimerNode* next_;          // in a slot: the next node of its list
+    std::size_t batch_entry_;  // in the batch: its index at collection
+  };
   int64_t deadline_ = 0;
   uint64_t sequence_ = 0;
-  uint32_t location_ = kUnlinked;  // slot number (level * 64 + digit), kInBatch | index, or kUnlinked
 };
 
 class TimerWheel {
@@ -170,23 +180,23 @@ class TimerWheel {
   void rebase(int64_t now) noexcept;
 
  private:
-  struct Slot {
-    TimerNode* head = nullptr;
-    TimerNode* tail = nullptr;
-  };
   struct Due {
     int64_t deadline;
     uint64_t sequence;
     TimerNode* node;
-    uint32_t collected;  // index at collection time: what node.location_ keeps
+    uint32_t collected;  // index at collection time: what node.batch_entry_ keeps
   };
 
   static int level_for(int64_t elapsed, int64_t deadline) noexcept;
   uint32_t slot_for(int64_t deadline) const noexcept;  // where link() would put it now
-  void link(TimerNode& node) noexcept;                 // by node.deadline_, relative to elapsed_
+  // Whether slot_for() gives `deadline` the slot of `linked_at`.
+  bool in_same_slot(int64_t linked_at, int64_t deadline) const noexcept;
+  void link(TimerNode& node) noexcept;  // by node.deadline_, relative to elapsed_
   void unlink_from_slot(TimerNode& node) noexcept;
+  bool in_batch(const TimerNode& node) const noexcept { return node.pprev_ == &in_batch_; }
   void collect(int64_t now) noexcept;  // moves due timers to batch_, cascades the rest
   void sort_batch() noexcept;
+  void sort_unsorted_batch() noexcept;
   std::size_t batch_index(const TimerNode& node) const noexcept;
 
   // The fields every operation reads come first, so that a loop checking empty() or
@@ -194,27 +204,28 @@ class TimerWheel {
   std::size_t size_ = 0;
   std::size_t room_ = 0;  // batch_.capacity(), kept here with the fields every start reads
   int64_t elapsed_;
-  uint64_t next_sequence_ = 0;
+  uint64_t next_sequence_ = 1;       // zero marks a node never inserted
   uint32_t occupied_levels_ = 0;     // bit L set: occupied_[L] != 0
   uint64_t occupied_[kLevels] = {};  // bit d set: slot d of that level is non-empty
-  Slot slots_[kLevels][kSlotsPerLevel];
+  // Each slot is the head of a list whose newest node comes first (collect() reverses it).
+  TimerNode* slots_[kLevels][kSlotsPerLevel] = {};
+  TimerNode* in_batch_ = nullptr;  // never set: its address marks a node in the batch
   detail::GrowableArray<Due> batch_;
   detail::GrowableArray<uint32_t> sorted_position_;  // collection index -> index in batch_ after sorting
   detail::GrowableArray<Due> scratch_;               // bucket sort of large batches
   detail::GrowableArray<std::size_t> bucket_start_;
-  bool batch_was_sorted_ = true;  // then sorted_position_ is the identity and unused
 };
 
 template <class OnEach>
 void TimerWheel::clear(OnEach&& on_each) {
   for (int level = 0; level < kLevels; ++level) {
-    for (Slot& slot : slots_[level]) {
-      TimerNode* node = slot.head;
-      slot.head = slot.tail = nullptr;
+    for (TimerNode*& head : slots_[level]) {
+      TimerNode* node = head;
+      head = nullptr;
       while (node != nullptr) {
         TimerNode* next = node->next_;
-        node->prev_ = node->next_ = nullptr;
-        node->location_ = TimerNode::kUnlinked;
+        node->pprev_ = nullptr;
+        node->next_ = nullptr;
         on_each(*node);
         node = next;
       }
@@ -252,7 +263,8 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
     TimerNode* node = batch_[i].node;
     if (node == nullptr) continue;  // removed by an earlier callback of this batch
     batch_[i].node = nullptr;       // fired: what is left non-null has not (abandon_expiry)
-    node->location_ = TimerNode::kUnlinked;
+    node->pprev_ = nullptr;
+    node->next_ = nullptr;
     --size_;
     ++fired;
     on_expired(*node);

@@ -227,9 +227,9 @@ TEST(AsyncRegression, ASendBeforeOpenDoesNotSwallowLaterWakeUps) {
   ASSERT_FALSE(loop.run(RunMode::NoWait));
   EXPECT_EQ(early_calls, 1) << "the send before open is delivered after start";
   Timer guard(loop);
-  ASSERT_FALSE(guard.start(std::chrono::seconds(30), [&] {
+  ASSERT_FALSE(guard.start(std::chrono::seconds(30), [&timed_out](Timer& self) {
     timed_out = true;
-    loop.stop();
+    self.loop().stop();
   }));
   ASSERT_FALSE(later.start([&] {
     ++later_calls;

@@ -387,12 +387,13 @@ void fork_inside_the_first_of_three(Schedule schedule, AfterLoop after_loop) {
 // the rest of that batch goes back into the wheel and fires at the child's first
 // iteration, and the loop and its timers can be destroyed in any order.
 TEST(Fork, TimersTakenOutForFiringByAThreadGoneInTheChildFireThere) {
-  std::vector<std::unique_ptr<Timer>> timers;
+  std::vector<std::unique_ptr<WithCapacity<Timer, 16>>> timers;
   fork_inside_the_first_of_three(
       [&](Loop& loop, auto& work) {
         for (int i = 0; i < 3; ++i) {
-          timers.push_back(std::make_unique<Timer>(loop));
-          (void)timers.back()->start(1ms, [&work, i] { work(i); });
+          timers.push_back(std::make_unique<WithCapacity<Timer, 16>>(loop));
+          timers.back()->set_callback([&work, i] { work(i); });
+          (void)timers.back()->start(1ms);
         }
       },
       [&] { timers.clear(); });  // after the loop: the timers were detached

@@ -440,21 +440,24 @@ TEST_P(Embedding, ATimerStartedOutsideTheEmbeddedLoopsRunAndItsIoReachTheHandle)
   int reads = 0;
   bool fired = false;
   Io io(inner);
-  Timer timer(inner), kick(outer);
+  Timer timer(inner);
+  WithCapacity<Timer, 32> kick(outer);
   ASSERT_FALSE(io.start(p.read_end.get(), Readable, [&](Io& self, Events) { reads += testing::drain(self.fd()) > 0; }));
   // Started from the outer loop's callback, while the inner loop is not running.
-  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1), [&] {
-    (void)timer.start(std::chrono::milliseconds(5), [&] { fired = true; });
+  kick.set_callback([&] {
+    (void)timer.start(std::chrono::milliseconds(5), [&fired] { fired = true; });
     (void)write_byte(p.write_end.get());
-  }));
+  });
+  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1)));
   EXPECT_TRUE(testing::run_until(outer, [&] { return fired && reads == 1; }));
 }
 
 TEST_P(Embedding, WorkPostedOutsideTheEmbeddedLoopsRunReachesTheHandle) {
   bool ran = false;
-  Timer kick(outer);
+  WithCapacity<Timer, 32> kick(outer);
   // Posted from the outer loop's callback, while the inner loop is not running.
-  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1), [&] { (void)inner.post([&] { ran = true; }); }));
+  kick.set_callback([this, &ran] { (void)inner.post([&ran] { ran = true; }); });
+  ASSERT_FALSE(kick.start(std::chrono::milliseconds(1)));
   EXPECT_TRUE(testing::run_until(outer, [&] { return ran; }));
 }
 

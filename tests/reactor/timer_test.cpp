@@ -74,12 +74,13 @@ TEST_F(TimerTest, EqualDeadlinesFireInStartOrderAndEarlierDeadlinesFirst) {
 
 TEST_F(TimerTest, RepeatKeepsItsPhaseWhenACallbackIsSlow) {
   std::vector<int64_t> fired_at;
-  Timer timer(loop);
+  WithCapacity<Timer, 32> timer(loop);  // three references: beyond a Timer's one pointer
   const int64_t start = clock.monotonic;
-  ASSERT_FALSE(timer.start(10ms, 10ms, [&] {
+  timer.set_callback([&] {
     fired_at.push_back(clock.monotonic - start);
     clock.advance(3ms);  // a slow callback
-  }));
+  });
+  ASSERT_FALSE(timer.start(10ms, 10ms));
   step(10ms);
   step(7ms);   // t = 20 ms (10 + 3 in the callback + 7)
   step(10ms);  // t = 33 ms: the 30 ms deadline
@@ -152,6 +153,48 @@ TEST_F(TimerTest, RemainingCountsDownAndIsZeroWhenInactive) {
   EXPECT_EQ(timer.remaining(), 0ns);
 }
 
+// A timer costs no more memory than libev's (48-byte ev_timer plus its 16-byte heap
+// entry): links, deadline, sequence, loop, interval and a one-pointer callback.
+TEST_F(TimerTest, IsSixtyFourBytesWithItsCallback) {
+  static_assert(sizeof(void*) != 8 || sizeof(Timer) == 64);
+  static_assert(Timer::Callback::kCapacity == sizeof(void*));
+  int calls = 0;
+  Timer timer(loop);
+  ASSERT_FALSE(timer.start(1ms, [&calls] { ++calls; }));  // one reference fits
+  step(1ms);
+  EXPECT_EQ(calls, 1);
+}
+
+// One interval serves again(): the timeout of the last start, or the repeat interval
+// while one is set, which a timer made one-shot keeps.
+TEST_F(TimerTest, AgainUsesTheRepeatIntervalAndKeepsItWhenMadeOneShot) {
+  int calls = 0;
+  Timer timer(loop);
+  EXPECT_FALSE(timer.set_repeat(4ms)) << "allowed before any start";
+  timer.set_callback([&calls] { ++calls; });
+  EXPECT_EQ(timer.again().code(), EINVAL) << "never started, repeat interval or not";
+  ASSERT_FALSE(timer.start(10ms));
+  EXPECT_EQ(timer.repeat(), 0ms) << "start() sets the repeat interval too";
+  ASSERT_FALSE(timer.set_repeat(3ms));
+  EXPECT_EQ(timer.repeat(), 3ms);
+  ASSERT_FALSE(timer.again());
+  EXPECT_EQ(timer.remaining(), 3ms);
+  ASSERT_FALSE(timer.set_repeat(0ms));
+  EXPECT_EQ(timer.repeat(), 0ms);
+  ASSERT_FALSE(timer.again());
+  EXPECT_EQ(timer.remaining(), 3ms) << "the last interval, now a one-shot timeout";
+  step(3ms);
+  EXPECT_EQ(calls, 1);
+  step(10ms);
+  EXPECT_EQ(calls, 1) << "one-shot";
+  ASSERT_FALSE(timer.start(7ms, 2ms));
+  ASSERT_FALSE(timer.again(1ms));
+  EXPECT_EQ(timer.repeat(), 2ms) << "again(timeout) keeps a repeating timer's interval";
+  step(1ms);
+  step(2ms);
+  EXPECT_EQ(calls, 3);
+}
+
 TEST_F(TimerTest, BadInputIsRefused) {
   Timer timer(loop), never_given_a_callback(loop);
   EXPECT_EQ(timer.start(1ms, -1ms, [] {}).code(), EINVAL);
@@ -204,20 +247,23 @@ TEST_F(TimerTest, CallbackMayStopRestartOrDestroyTimersOfTheSameBatch) {
 }
 
 TEST_F(TimerTest, CallbackMayStopOrDestroyItself) {
-  int calls = 0;
-  auto self_destructing = std::make_unique<Timer>(loop);
+  struct {
+    int calls = 0;
+    std::unique_ptr<Timer> self_destructing;
+  } s;
+  s.self_destructing = std::make_unique<Timer>(loop);
   Timer repeating(loop);
-  ASSERT_FALSE(self_destructing->start(1ms, 1ms, [&] {
-    ++calls;
-    self_destructing.reset();
+  ASSERT_FALSE(s.self_destructing->start(1ms, 1ms, [&s] {
+    ++s.calls;
+    s.self_destructing.reset();
   }));
-  ASSERT_FALSE(repeating.start(1ms, 1ms, [&](Timer& self) {
-    ++calls;
+  ASSERT_FALSE(repeating.start(1ms, 1ms, [&s](Timer& self) {
+    ++s.calls;
     self.stop();
   }));
   step(5ms);
   step(5ms);
-  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(s.calls, 2);
   EXPECT_EQ(loop.active_watchers(), 0);
 }
 
@@ -275,8 +321,8 @@ TEST_P(RealTimeTimer, BlockingRunSleepsUntilTheDeadlineAndNeverFiresEarly) {
   std::vector<std::unique_ptr<Timer>> timers;
   for (std::chrono::microseconds after : {300us, 1000us, 2500us, 100us}) {
     timers.push_back(std::make_unique<Timer>(loop));
-    Timer* t = timers.back().get();
-    ASSERT_FALSE(t->start(after, [&fired, t] { fired.emplace_back(t->when(), MonotonicClock::now()); }));
+    ASSERT_FALSE(
+        timers.back()->start(after, [&fired](Timer& self) { fired.emplace_back(self.when(), MonotonicClock::now()); }));
   }
   ASSERT_FALSE(loop.run());
   ASSERT_EQ(fired.size(), 4u);

@@ -313,7 +313,7 @@ class GroupCancelledAsAChildEnds : public testing::FakeClockLoopTest, public ::t
       running = &group;
       auto ended = co_await group.run([&]() -> Task<> {
         if (first == First::Cancellation) {
-          EXPECT_FALSE(at_1ms.start(1ms, cancel));  // before the child's sleep
+          EXPECT_FALSE(at_1ms.start(1ms, [&cancel] { cancel(); }));  // before the child's sleep
         }
         child = group.spawn(sleeper, &log, "child", 1ms, child_ends == ChildEnds::Fails ? Error(EIO) : Error());
         log.push_back((co_await sleep(3ms)) ? "body:cancelled" : "body:slept");
@@ -324,7 +324,7 @@ class GroupCancelledAsAChildEnds : public testing::FakeClockLoopTest, public ::t
     });
     step(0s);
     if (first == First::Completion) {
-      ASSERT_FALSE(at_1ms.start(1ms, cancel));  // after the child's sleep
+      ASSERT_FALSE(at_1ms.start(1ms, [&cancel] { cancel(); }));  // after the child's sleep
     }
     step(1ms);
     step(2ms);
@@ -585,7 +585,7 @@ TEST_P(SupervisorCancelled, ReportsEveryFailureBeforeItAndTouchesNoSiblingForAFa
     running = &group;
     auto ended = co_await group.run([&]() -> Task<> {
       if (moment == Moment::At2msBeforeTheFailure) {
-        EXPECT_FALSE(timer.start(2ms, cancel));  // before the children's sleeps
+        EXPECT_FALSE(timer.start(2ms, [&cancel] { cancel(); }));  // before the children's sleeps
       }
       (void)group.spawn(sleeper, &log, "a", 2ms, Error(EIO));
       (void)group.spawn(sleeper, &log, "b", 4ms, Error());
@@ -600,7 +600,7 @@ TEST_P(SupervisorCancelled, ReportsEveryFailureBeforeItAndTouchesNoSiblingForAFa
   if (moment == Moment::At1ms || moment == Moment::At2msAfterTheFailure || moment == Moment::At3ms) {
     // After the children's sleeps: at 2 ms, a's failure comes first.
     const auto after = moment == Moment::At1ms ? 1ms : moment == Moment::At3ms ? 3ms : 2ms;
-    ASSERT_FALSE(timer.start(after, cancel));
+    ASSERT_FALSE(timer.start(after, [&cancel] { cancel(); }));
   }
   for (int i = 0; i < 6 && !task.done(); ++i)
     step(1ms);

@@ -48,6 +48,88 @@ TEST(TimerWheel, NeverFiresBeforeTheDeadline) {
   EXPECT_TRUE(wheel.empty());
 }
 
+TEST(TimerWheel, ANodeIs32BytesAndKnowsWhetherItWasEverInserted) {
+  static_assert(sizeof(void*) != 8 || sizeof(TimerNode) == 32, "two links, a deadline and a sequence");
+  TimerWheel wheel(0);
+  Probe p;
+  EXPECT_EQ(p.sequence(), 0u) << "never inserted";
+  wheel.insert(p, 10);
+  wheel.remove(p);
+  EXPECT_NE(p.sequence(), 0u);
+  EXPECT_FALSE(p.linked());
+}
+
+// Removing the nodes of a slot in any order (first, middle, last) keeps the others
+// linked and empties the slot only with the last: the slot is found from the node's
+// back link alone.
+TEST(TimerWheel, RemovingFromAnyPlaceOfASlotKeepsTheRestAndEmptiesItWithTheLast) {
+  for (int first_removed = 0; first_removed < 3; ++first_removed) {
+    TimerWheel wheel(0);
+    Probe p[3];
+    for (int i = 0; i < 3; ++i) {
+      p[i].id = i;
+      wheel.insert(p[i], 5'000 + i);  // one level-2 slot
+    }
+    wheel.remove(p[first_removed]);
+    EXPECT_EQ(wheel.size(), 2u);
+    EXPECT_LE(wheel.next_deadline(), 5'002) << "a lower bound of what is left";
+    std::vector<int> rest;
+    for (int i = 0; i < 3; ++i)
+      if (i != first_removed) rest.push_back(i);
+    wheel.remove(p[rest[0]]);
+    EXPECT_NE(wheel.next_deadline(), kNoDeadline) << "one left";
+    wheel.remove(p[rest[1]]);
+    EXPECT_EQ(wheel.next_deadline(), kNoDeadline) << "the slot is empty, and marked so";
+    EXPECT_TRUE(expire_ids(wheel, 10'000).empty());
+  }
+}
+
+// A node moved later in place sits in a slot chosen for its earlier deadline; moved back
+// earlier again it must be filed anew, even where its new deadline maps to that slot's
+// neighbourhood, and fire exactly then.
+TEST(TimerWheel, ANodeMovedLaterInPlaceThenEarlierFiresAtItsDeadline) {
+  TimerWheel wheel(0);
+  Probe a, b;
+  a.id = 1;
+  b.id = 2;
+  wheel.insert(a, 100);  // level 1
+  wheel.insert(b, 100);
+  wheel.insert(a, 1'000'000);  // later: stays in its level-1 slot
+  wheel.insert(a, 70);         // earlier than the slot it sits in was made for
+  EXPECT_LE(wheel.next_deadline(), 70);
+  EXPECT_EQ(expire_ids(wheel, 69), std::vector<int>{});
+  EXPECT_EQ(expire_ids(wheel, 70), std::vector<int>{1});
+  EXPECT_EQ(expire_ids(wheel, 100), std::vector<int>{2});
+  // Moved later across slots and back into the slot it was in: fires at the new deadline.
+  wheel.insert(a, 200);
+  wheel.insert(a, 5'000);
+  wheel.insert(a, 250);
+  EXPECT_EQ(expire_ids(wheel, 249), std::vector<int>{});
+  EXPECT_EQ(expire_ids(wheel, 250), std::vector<int>{1});
+  EXPECT_TRUE(wheel.empty());
+}
+
+// Restarts within the slot a node sits in keep it there; after the wheel's time moved,
+// the slot a deadline maps to is computed from the new time, and a restart earlier
+// still fires on time.
+TEST(TimerWheel, RestartsWithinASlotAfterTheWheelMovedFireOnTime) {
+  TimerWheel wheel(0);
+  Probe p[64];
+  for (int i = 0; i < 64; ++i) {
+    p[i].id = i;
+    wheel.insert(p[i], 1'000'000 + i * 1'000);
+  }
+  EXPECT_EQ(expire_ids(wheel, 900'000), std::vector<int>{});  // moves the wheel's time
+  for (int i = 0; i < 64; ++i)
+    wheel.insert(p[i], 1'000'000 + (63 - i) * 1'000 - 500);  // earlier and later, within and across slots
+  std::vector<int> expected;
+  for (int i = 63; i >= 0; --i)
+    expected.push_back(i);
+  EXPECT_EQ(expire_ids(wheel, 1'000'000 + 61'600), std::vector<int>(expected.begin(), expected.end() - 1));
+  EXPECT_EQ(expire_ids(wheel, 1'000'000 + 62'499), std::vector<int>{});
+  EXPECT_EQ(expire_ids(wheel, 1'000'000 + 62'500), std::vector<int>{0});
+}
+
 TEST(TimerWheel, EqualDeadlinesFireInStartOrder) {
   TimerWheel wheel(0);
   Probe p[5];
