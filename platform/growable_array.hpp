@@ -9,7 +9,8 @@
 //
 // Elements are plain values (table entries, pointers, indices): trivially copyable, so a
 // growth is one allocation and a copy. Memory comes from the nothrow operator new, which
-// a program (or a test) may replace.
+// a program (or a test) may replace; an array of kLargePageArray bytes or more from its
+// aligned form, on large pages where the kernel offers them (large_pages.hpp).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,7 @@
 #include <type_traits>
 
 #include "fatal.hpp"
+#include "large_pages.hpp"
 
 namespace evflow::detail {
 
@@ -28,7 +30,7 @@ class GrowableArray {
 
  public:
   GrowableArray() noexcept = default;
-  ~GrowableArray() { ::operator delete(data_); }
+  ~GrowableArray() { release(data_, capacity_); }
   GrowableArray(const GrowableArray&) = delete;
   GrowableArray& operator=(const GrowableArray&) = delete;
 
@@ -49,10 +51,14 @@ class GrowableArray {
   [[nodiscard]] bool reserve(std::size_t count) noexcept {
     if (count <= capacity_) return true;
     if (count > static_cast<std::size_t>(-1) / sizeof(T)) return false;
-    T* bigger = static_cast<T*>(::operator new(count * sizeof(T), std::nothrow));
+    const std::size_t bytes = count * sizeof(T);
+    T* bigger =
+        static_cast<T*>(bytes >= kLargePageArray ? ::operator new (bytes, std::align_val_t{kLargePage}, std::nothrow)
+                                                 : ::operator new(bytes, std::nothrow));
     if (bigger == nullptr) return false;
+    if (bytes >= kLargePageArray) advise_large_pages(bigger, bytes);
     if (size_ != 0) std::memcpy(static_cast<void*>(bigger), static_cast<const void*>(data_), size_ * sizeof(T));
-    ::operator delete(data_);
+    release(data_, capacity_);
     data_ = bigger;
     capacity_ = count;
     return true;
@@ -109,6 +115,15 @@ class GrowableArray {
   }
 
  private:
+  // Frees what reserve() allocated for `capacity` elements, by the form it used.
+  static void release(T* data, std::size_t capacity) noexcept {
+    if (capacity * sizeof(T) >= kLargePageArray) {
+      ::operator delete (data, std::align_val_t{kLargePage});
+    } else {
+      ::operator delete(data);
+    }
+  }
+
   T* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;

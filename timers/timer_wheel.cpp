@@ -9,10 +9,11 @@ namespace {
 
 constexpr int kBitsPerLevel = 6;
 // Batches from kBucketSortFrom to kBucketSortUpTo timers are sorted by one counting-sort
-// pass into a scratch array, then small sorts. Larger ones are sorted in place: scattering
-// them over tens of thousands of buckets misses the caches and TLB at every write, and
-// their scratch would be tens of megabytes to map (measured at 1,000,000 due timers: no
-// faster than a comparison sort when warm, slower on a first burst).
+// pass into a scratch array, then small sorts. Larger ones are sorted in place by a radix
+// sort (radix_sort below): scattering them over tens of thousands of buckets misses the
+// caches and TLB at every write, and their scratch would be tens of megabytes to map
+// (measured at 1,000,000 due timers: no faster than a comparison sort when warm, slower
+// on a first burst); the radix sort's 256 write positions a pass stay in the cache.
 constexpr std::size_t kBucketSortFrom = 512;
 constexpr std::size_t kBucketSortUpTo = 65'536;
 
@@ -39,6 +40,12 @@ constexpr uint64_t slot_start(uint64_t elapsed, int level, unsigned digit) noexc
   const uint64_t block =
       shift + kBitsPerLevel >= 64 ? 0 : (elapsed >> (shift + kBitsPerLevel)) << (shift + kBitsPerLevel);
   return block | (uint64_t{digit} << shift);
+}
+
+// (deadline, sequence) order of batch entries.
+template <class Entry>
+bool earlier(const Entry& a, const Entry& b) noexcept {
+  return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
 }
 
 }  // namespace
@@ -241,10 +248,7 @@ bool TimerWheel::reserve(std::size_t count) noexcept {
 }
 
 void TimerWheel::sort_batch() noexcept {
-  auto earlier = [](const Due& a, const Due& b) {
-    return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
-  };
-  if (std::is_sorted(batch_.begin(), batch_.end(), earlier)) {
+  if (std::is_sorted(batch_.begin(), batch_.end(), earlier<Due>)) {
     // Nothing to sort; the positions are still needed, runs being reversed when collected.
   } else {
     sort_unsorted_batch();
@@ -255,26 +259,98 @@ void TimerWheel::sort_batch() noexcept {
     sorted_position_[batch_[i].collected] = static_cast<uint32_t>(i);
 }
 
+namespace {
+
+// An in-place most-significant-digit radix sort of `n` entries whose deadlines are at
+// least `low` and differ from it in the low `bits` bits only: 8 bits a pass, each pass
+// one counting pass and one cycle-following permutation (every entry moves once, to
+// one of 256 write positions), then the buckets in turn. No memory but the stack (4 KB a
+// level, at most 8 levels), where a comparison sort of a million entries makes twenty
+// passes over them. Small buckets end with an insertion sort; deadlines all equal, with
+// a comparison sort on the sequence.
+template <class Entry>
+void radix_sort(Entry* a, std::size_t n, int64_t low, int bits) noexcept {
+  constexpr std::size_t kSmall = 32;
+  for (;;) {
+    if (n <= kSmall) {
+      for (std::size_t i = 1; i < n; ++i) {
+        const Entry v = a[i];
+        std::size_t j = i;
+        for (; j > 0 && earlier(v, a[j - 1]); --j)
+          a[j] = a[j - 1];
+        a[j] = v;
+      }
+      return;
+    }
+    if (bits <= 0) {
+      std::sort(a, a + n, earlier<Entry>);
+      return;
+    }
+    const int step = bits < 8 ? bits : 8;
+    const int shift = bits - step;
+    const uint64_t mask = (uint64_t{1} << step) - 1;
+    auto digit = [low, shift, mask](const Entry& e) {
+      return static_cast<std::size_t>(((static_cast<uint64_t>(e.deadline) - static_cast<uint64_t>(low)) >> shift) &
+                                      mask);
+    };
+    std::size_t count[256] = {};
+    for (std::size_t i = 0; i < n; ++i)
+      ++count[digit(a[i])];
+    if (count[digit(a[0])] == n) {  // one bucket: the next digit
+      bits = shift;
+      continue;
+    }
+    std::size_t next[256], end[256];
+    std::size_t at = 0;
+    for (std::size_t b = 0; b <= mask; ++b) {
+      next[b] = at;
+      at += count[b];
+      end[b] = at;
+    }
+    for (std::size_t b = 0; b <= mask; ++b) {
+      while (next[b] < end[b]) {
+        Entry v = a[next[b]];
+        std::size_t d = digit(v);
+        while (d != b) {  // follow the cycle: each entry lands in its bucket's next place
+          const Entry displaced = a[next[d]];
+          a[next[d]++] = v;
+          v = displaced;
+          d = digit(v);
+        }
+        a[next[b]++] = v;
+      }
+    }
+    std::size_t begin = 0;
+    for (std::size_t b = 0; b <= mask; ++b) {
+      if (count[b] > 1) radix_sort(a + begin, count[b], low, shift);
+      begin += count[b];
+    }
+    return;
+  }
+}
+
+}  // namespace
+
 void TimerWheel::sort_unsorted_batch() noexcept {
-  auto earlier = [](const Due& a, const Due& b) {
-    return a.deadline != b.deadline ? a.deadline < b.deadline : a.sequence < b.sequence;
-  };
-  const int bucket_bits = batch_.size() < kBucketSortFrom ? 0 : bucket_bits_for(batch_.size());
+  if (batch_.size() < kBucketSortFrom) {
+    std::sort(batch_.begin(), batch_.end(), earlier<Due>);
+    return;
+  }
+  int64_t low = batch_[0].deadline, high = low;
+  for (const Due& due : batch_) {
+    low = std::min(low, due.deadline);
+    high = std::max(high, due.deadline);
+  }
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  const int range_bits = range == 0 ? 0 : 64 - std::countl_zero(range);
+  const int bucket_bits = bucket_bits_for(batch_.size());
   const std::size_t buckets = std::size_t{1} << bucket_bits;
-  if (batch_.size() < kBucketSortFrom || batch_.size() > kBucketSortUpTo || scratch_.capacity() < batch_.size() ||
-      bucket_start_.capacity() <= buckets) {
-    std::sort(batch_.begin(), batch_.end(), earlier);  // small, large, or no scratch was reserved
+  if (batch_.size() > kBucketSortUpTo || scratch_.capacity() < batch_.size() || bucket_start_.capacity() <= buckets) {
+    radix_sort(batch_.data(), batch_.size(), low, range_bits);  // large, or no scratch was reserved
   } else {
     // One counting-sort pass on the top bits of (deadline - min) spreads a large batch
     // over ~n/8 buckets in two linear passes; each bucket is then small to sort. Far
     // cheaper than a comparison sort of the whole batch when many timers are due.
-    int64_t low = batch_[0].deadline, high = low;
-    for (const Due& due : batch_) {
-      low = std::min(low, due.deadline);
-      high = std::max(high, due.deadline);
-    }
-    const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
-    const int range_bits = range == 0 ? 0 : 64 - std::countl_zero(range);
     const int shift = range_bits > bucket_bits ? range_bits - bucket_bits : 0;
     bucket_start_.clear();
     (void)bucket_start_.resize(buckets + 1);  // within the capacity checked above: zeroes
@@ -294,7 +370,7 @@ void TimerWheel::sort_unsorted_batch() noexcept {
       const std::size_t end = bucket_start_[b];
       if (end - begin > 1)
         std::sort(scratch_.begin() + static_cast<std::ptrdiff_t>(begin),
-                  scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
+                  scratch_.begin() + static_cast<std::ptrdiff_t>(end), earlier<Due>);
       begin = end;
     }
     std::copy(scratch_.begin(), scratch_.end(), batch_.begin());  // the batch keeps its room (make_room)

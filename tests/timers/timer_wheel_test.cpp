@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 namespace evflow::detail {
@@ -176,6 +178,41 @@ TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
   for (auto& e : expected)
     expected_ids.push_back(e.second);
   EXPECT_EQ(fired, expected_ids);
+}
+
+// A batch beyond the bucket sort's 65,536 (sorted in place by radix): 100,000 timers due
+// at once, deadlines drawn from few values so that most tie, started in random order and
+// some restarted later in place first. They fire in (deadline, last start) order.
+TEST(TimerWheel, AHundredThousandDueAtOnceFireInDeadlineThenStartOrder) {
+  constexpr int kCount = 100'000;
+  TimerWheel wheel(0);
+  std::vector<Probe> probes(kCount);
+  std::mt19937_64 rng(11);
+  std::vector<int> order(kCount);
+  for (int i = 0; i < kCount; ++i)
+    order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<int64_t> deadline(kCount);
+  std::vector<std::pair<int64_t, int>> starts;  // (deadline, start number) of the last start
+  int started = 0;
+  for (int i : order) {
+    probes[i].id = i;
+    deadline[i] = 1'000 + static_cast<int64_t>(rng() % 5'000) * 37;  // 5,000 values over ~185 us
+    if (rng() % 4 == 0) wheel.insert(probes[i], deadline[i] / 2);    // earlier first: moved later below
+    wheel.insert(probes[i], deadline[i]);
+    ++started;
+  }
+  // Start numbers follow `order`: rebuild the expected order from it.
+  std::vector<std::tuple<int64_t, int, int>> expected;
+  for (int k = 0; k < kCount; ++k)
+    expected.emplace_back(deadline[order[k]], k, order[k]);
+  std::sort(expected.begin(), expected.end());
+  std::vector<int> expected_ids;
+  for (auto& e : expected)
+    expected_ids.push_back(std::get<2>(e));
+  EXPECT_EQ(started, kCount);
+  EXPECT_EQ(expire_ids(wheel, 1'000'000), expected_ids);
+  EXPECT_TRUE(wheel.empty());
 }
 
 TEST(TimerWheel, EveryLevelBoundaryFiresExactlyAtItsDeadline) {
