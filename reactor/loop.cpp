@@ -335,7 +335,10 @@ void Loop::keep_handle_ready() noexcept {
   if (descriptors_.has_changes()) descriptors_.apply_changes();
   const bool due = has_due_work() || core_.rebuild_needed || descriptors_.renewal_needed();
   const int64_t deadline = due ? time_.read_monotonic() : time_.next_deadline();
-  if (deadline == detail::kNoDeadline) return;
+  if (deadline == detail::kNoDeadline) {  // nothing to arm; the backend still learns it is polled
+    core_.backend.keep_ready_at(-1, detail::kNoDeadline);
+    return;
+  }
   int64_t kernel_deadline = detail::kNoDeadline;
   const int64_t timeout = time_until(deadline, kernel_deadline);
   core_.backend.keep_ready_at(timeout, kernel_deadline);

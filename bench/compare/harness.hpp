@@ -110,6 +110,7 @@ struct Grid {
   int benchc_iterations = 25;
   int benchc_overhead_samples = 200;  // interleaved floor/library iteration pairs
   size_t churn_timers = 1'000'000;
+  int churn_shuffled_rounds = 10;  // restarts per timer in restart_shuffled
   int lateness_rounds = 10;
   int lateness_timers = 1000;
   int pingpong_round_trips = 20'000;
@@ -140,6 +141,7 @@ inline Grid make_grid(bool quick) {
     g.benchc_iterations = 10;
     g.benchc_overhead_samples = 40;
     g.churn_timers = 100'000;
+    g.churn_shuffled_rounds = 3;
     g.lateness_rounds = 3;
     g.pingpong_round_trips = 2000;
     g.burst_sends = 100'000;
@@ -415,7 +417,7 @@ void bench_c(benchmark::State& state, int fds, int active, bool timeouts, const 
 using Fire = void (*)(void* context, size_t index);
 
 template <class Lib>
-void timer_churn(benchmark::State& state, size_t n) {
+void timer_churn(benchmark::State& state, size_t n, int shuffled_rounds) {
   for (auto _ : state) {
     std::mt19937_64 rng(42);
     std::uniform_int_distribution<int64_t> jitter(0, 1'000'000'000);
@@ -479,6 +481,44 @@ void timer_churn(benchmark::State& state, size_t n) {
     state.counters["expire_extra_iterations_count"] = extra;
     if (fired != n) state.SkipWithError("not every due timer fired");
     state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
+
+    // The same again in the same loop: the expiry's own memory is now warm (expire above
+    // was the loop's first burst: its memory first touched there).
+    timers.update_time();
+    for (size_t i = 0; i < n; ++i)
+      timers.start(i, due[i]);
+    const int64_t all_due_again = now_ns() + 2'000'000;
+    while (now_ns() < all_due_again)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    fired = 0;
+    t0 = now_ns();
+    timers.run_nowait();
+    t1 = now_ns();
+    state.counters["expire_warm_ns"] = per_op(t0, t1);
+    if (fired != n) state.SkipWithError("not every due timer fired the second time");
+
+    // Restarts in random order: every timer restarted `rounds` times to a random deadline,
+    // the whole sequence shuffled, so that consecutive restarts touch unrelated timers and
+    // wheel slots (restart_random above goes through the timers in order).
+    timers.update_time();
+    for (size_t i = 0; i < n; ++i)
+      timers.start(i, first[i]);
+    timers.settle();
+    std::vector<uint32_t> sequence(n * static_cast<size_t>(shuffled_rounds));
+    for (size_t k = 0; k < sequence.size(); ++k)
+      sequence[k] = static_cast<uint32_t>(k % n);
+    std::shuffle(sequence.begin(), sequence.end(), rng);
+    std::vector<int64_t> deadline(sequence.size());
+    for (auto& d : deadline)
+      d = 10'000'000'000 + jitter(rng);
+    t0 = now_ns();
+    for (size_t k = 0; k < sequence.size(); ++k)
+      timers.restart(sequence[k], deadline[k]);
+    timers.settle();
+    t1 = now_ns();
+    state.counters["restart_shuffled_ns"] = static_cast<double>(t1 - t0) / static_cast<double>(sequence.size());
+    for (size_t i = 0; i < n; ++i)
+      timers.stop(i);
   }
 }
 
@@ -763,7 +803,8 @@ int main(int argc, char** argv) {
       for (int t : grid.benchc_timeouts)
         add(benchc_name(fds, active, t),
             [fds, active, t](benchmark::State& s) { bench_c<Lib>(s, fds, active, t != 0, grid); });
-  add("timer_churn/timers:" + n, [](benchmark::State& s) { timer_churn<Lib>(s, grid.churn_timers); });
+  add("timer_churn/timers:" + n,
+      [](benchmark::State& s) { timer_churn<Lib>(s, grid.churn_timers, grid.churn_shuffled_rounds); });
   add("timer_lateness/timers:" + std::to_string(grid.lateness_timers) +
           "/rounds:" + std::to_string(grid.lateness_rounds),
       [](benchmark::State& s) { timer_lateness<Lib>(s, grid); });

@@ -364,8 +364,18 @@ def targets(fig):
             result.append(point("benchc", {"active": active, "fds": largest, "timeouts": 0}, "total", 0.8))
         for p in points:
             result.append(point("benchc", p, "loop", 1.0))
-        result.append(point("benchc", {"active": 1, "fds": 100, "timeouts": 0}, "overhead_per_event", 0.5))
+        for fds in sorted({100, 1000, largest}):
+            result.append(point("benchc", {"active": 1, "fds": fds, "timeouts": 0}, "overhead_per_event", 0.5))
     for (w, p, m, _) in fig:
+        # The hot path's own limits: expiry under 150 ns a timer from the first burst on,
+        # restarts to random deadlines under 20 ns (in order and shuffled), no more
+        # resident memory per timer than libev.
+        if w == "timer_churn" and m in ("expire", "expire_warm"):
+            result.append(absolute(w, json.loads(p), m, 150, "ns", strict=True))
+        if w == "timer_churn" and m in ("restart_random", "restart_shuffled"):
+            result.append(absolute(w, json.loads(p), m, 20, "ns", strict=True))
+        if w == "memory" and m == "rss_per_timer":
+            result.append(point(w, json.loads(p), m, 1.0))
         if w == "timer_churn" and m == "restart_fifo":
             result.append(point(w, json.loads(p), m, 0.2))
         if w == "timer_lateness" and m == "p99":
@@ -390,6 +400,8 @@ def targets(fig):
                 "%s %.2fx" % (">=" if higher else "<=", limit), None if r is None else "%.3fx" % r, met)
 
     for (w, p, m, _) in sorted(fig):
+        if w == "wakeup_pingpong" and m == "round_trips":
+            result.append(against(w, json.loads(p), m, 1.0, True))
         if w == "echo" and m == "round_trips":
             result.append(against(w, json.loads(p), m, 1.0, True))
         if w == "echo" and m == "p99_latency":

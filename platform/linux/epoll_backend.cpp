@@ -217,6 +217,32 @@ void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
 }
 
 Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+  // Note m: a wait that may block announces itself on the word; a wake-up already there
+  // makes it a poll.
+  bool polling = false;
+  if (timeout_ns != 0) {
+    uint32_t state = kWakeIdle;
+    polling = wake_word_.compare_exchange_strong(state, kWakePolling);
+    if (!polling) timeout_ns = 0;
+  }
+  Result<int> count = wait_on_path(timeout_ns, deadline_ns);
+  if (polling) {
+    uint32_t state = kWakePolling;
+    (void)wake_word_.compare_exchange_strong(state, kWakeIdle);  // else a wake-up came: it stays sent
+  }
+  if (count && wake_word_.load() == kWakeSent) count = report_wake(count.value());
+  return count;
+}
+
+int EpollBackend::report_wake(int count) noexcept {
+  for (int i = 0; i < count; ++i)
+    if (events_[i].data == kWakeData) return count;
+  if (count == capacity_) return count;  // no room: the word stays sent, the next wait reports it
+  events_[count] = linux_abi::EpollEvent{linux_abi::kEpollIn, kWakeData};  // as the eventfd reports it
+  return count + 1;
+}
+
+Result<int> EpollBackend::wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept {
   Result<int> count = 0;
   if (timeout_ns == 0) {
     count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, 0);  // a poll: the busy path
@@ -227,7 +253,7 @@ Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
     if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
       sleep_path_ = kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;  // note d
-      return wait(timeout_ns, deadline_ns);
+      return wait_on_path(timeout_ns, deadline_ns);
     }
   } else {
     count = wait_with_timerfd(deadline_ns);
@@ -263,6 +289,15 @@ Error EpollBackend::arm_timer(int64_t deadline_ns) noexcept {
 }
 
 void EpollBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
+  // Note m: polled by another loop, this one does not wait: every wake-up writes the
+  // eventfd from now on, and one sent before is written now.
+  if (!polled_from_outside_.load(std::memory_order_relaxed)) {
+    polled_from_outside_.store(true);
+    if (wake_word_.load() == kWakeSent) {
+      const uint64_t one = 1;
+      (void)linux_abi::write(wake_fd_, &one, sizeof one);
+    }
+  }
   // Note k. Without a timerfd (the millisecond floor) there is nothing to arm.
   if (timer_fd_ < 0 || deadline_ns == std::numeric_limits<int64_t>::max()) return;  // no deadline
   (void)arm_timer(deadline_ns);
@@ -319,10 +354,13 @@ Result<int> EpollBackend::wait_for_wake(bool block) noexcept {
 }
 
 void EpollBackend::wake() noexcept {
-  if (wake_word_.exchange(kWakeSent) == kWakeParked) {  // note l
+  const uint32_t before = wake_word_.exchange(kWakeSent);
+  if (before == kWakeParked) {  // note l
     linux_abi::futex_wake(&wake_word_);
     return;
   }
+  // Idle or sent: the loop looks at the word before it waits (note m).
+  if (before != kWakePolling && !polled_from_outside_.load()) return;
   const uint64_t one = 1;
   (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
 }

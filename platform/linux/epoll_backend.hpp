@@ -73,6 +73,13 @@
 //    wake() which way the loop sleeps: parked on the futex, or not (the eventfd, as
 //    before). A wake-up sent through the eventfd while the loop polled the word leaves
 //    the eventfd's edge queued: the next epoll wait reports it once more, spurious.
+// m) The eventfd is written only when the loop waits in epoll (libev's pipe_write_wanted):
+//    before a wait that may block, the loop changes the word from idle to polling, and
+//    back after. A wake-up finding it idle (the loop runs its callbacks) or sent changes
+//    the word only, with no system call; the loop, which looks at the word before it
+//    waits (a wake-up found there turns the wait into a poll) and after, reports it as
+//    the eventfd would. A loop polled by another (note k, keep_ready_at) has the eventfd
+//    written at every wake-up, since it is not the one that waits.
 #pragma once
 
 #include <atomic>
@@ -122,6 +129,10 @@ class EpollBackend {
   // Note l: waits for a wake-up alone (block) or looks for one (!block), reported as
   // wait() reports it. For a loop with nothing in the set but the wake-up, and no deadline.
   Result<int> wait_for_wake(bool block) noexcept;
+  // The wait itself, on the sleep path; wait() brackets it with the word (note m).
+  Result<int> wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  // Adds the wake-up to the `count` events reported, unless there already (note m).
+  int report_wake(int count) noexcept;
   void wake() noexcept;
   void acknowledge_wake() noexcept;
 
@@ -183,10 +194,12 @@ class EpollBackend {
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
   // Note l. Written by wake() from any thread: a line of its own.
-  static constexpr uint32_t kWakeIdle = 0;    // no wake-up since the last acknowledged
-  static constexpr uint32_t kWakeParked = 1;  // the loop sleeps on this word
-  static constexpr uint32_t kWakeSent = 2;    // a wake-up not yet acknowledged
+  static constexpr uint32_t kWakeIdle = 0;     // no wake-up since the last acknowledged
+  static constexpr uint32_t kWakeParked = 1;   // the loop sleeps on this word
+  static constexpr uint32_t kWakeSent = 2;     // a wake-up not yet acknowledged
+  static constexpr uint32_t kWakePolling = 3;  // the loop waits in epoll (note m)
   alignas(64) std::atomic<uint32_t> wake_word_{kWakeIdle};
+  std::atomic<bool> polled_from_outside_{false};  // note m: set once, read by wake()
 };
 
 static_assert(ReadinessBackend<EpollBackend>);

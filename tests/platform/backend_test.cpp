@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -209,6 +211,68 @@ TEST(EpollBackend, AWakeFromAnotherThreadEndsAWaitForWakeWhetherItCameBeforeOrDu
     EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
     backend.acknowledge_wake();
   }
+  backend.close();
+}
+
+// Note m: the eventfd is written only for a loop that waits in epoll. A wake-up while the
+// loop runs its callbacks changes the word alone, and the next wait reports it at once.
+bool epoll_handle_readable(const EpollBackend& backend) {
+  pollfd p{backend.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+TEST(EpollBackend, AWakeWhileTheLoopRunsWritesNothingAndItsNextWaitReportsItAtOnce) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  backend.wake();
+  EXPECT_FALSE(epoll_handle_readable(backend)) << "no eventfd write for a loop that is not waiting";
+  Result<int> n = backend.wait(10'000'000'000, monotonic_ns() + 10'000'000'000);  // would sleep 10 s
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n.value(), 1) << "the wake-up in the word turns the wait into a poll";
+  EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
+  backend.acknowledge_wake();
+  n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 0);
+  backend.close();
+}
+
+TEST(EpollBackend, AWakeFromAnotherThreadEndsAnEpollWaitWhetherItCameBeforeOrDuringIt) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  for (int round = 0; round < 200; ++round) {
+    std::thread waker([&] { backend.wake(); });  // before the wait, or while the loop waits
+    Result<int> n = backend.wait(10'000'000'000, monotonic_ns() + 10'000'000'000);
+    while (n && n.value() == 0)
+      n = backend.wait(10'000'000'000, monotonic_ns() + 10'000'000'000);  // a signal, or 10 s: lost
+    waker.join();
+    ASSERT_TRUE(n);
+    ASSERT_GE(n.value(), 1) << "round " << round;
+    EXPECT_EQ(backend.event(0).fd, kWakeDescriptor);
+    backend.acknowledge_wake();
+  }
+  backend.close();
+}
+
+TEST(EpollBackend, ALoopPolledByAnotherHasTheEventfdWrittenAtEveryWake) {
+  EpollBackend backend;
+  ASSERT_FALSE(backend.open());
+  backend.wake();  // before anyone polls: the word only
+  EXPECT_FALSE(epoll_handle_readable(backend));
+  backend.keep_ready_at(-1, std::numeric_limits<int64_t>::max());  // now another loop polls it
+  EXPECT_TRUE(epoll_handle_readable(backend)) << "the wake-up sent before is written then";
+  Result<int> n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n.value(), 1);
+  backend.acknowledge_wake();
+  n = backend.wait(0, 0);  // the eventfd's queued edge: at most one spurious report
+  backend.acknowledge_wake();
+  n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n.value(), 0);
+  EXPECT_FALSE(epoll_handle_readable(backend));
+  backend.wake();
+  EXPECT_TRUE(epoll_handle_readable(backend)) << "a loop that another polls cannot look at its word";
   backend.close();
 }
 
