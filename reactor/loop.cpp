@@ -214,7 +214,12 @@ bool Loop::has_due_work() const noexcept {
 
 void Loop::dispatch_events(int count) noexcept {
   bool woken = false;
+  if (count > 1) descriptors_.prefetch_entry(core_.backend.event(0).fd);
   for (int i = 0; i < count; ++i) {
+    if (i + 1 < count) {  // a batch: what the next events will touch (descriptor_table.hpp)
+      if (i + 2 < count) descriptors_.prefetch_entry(core_.backend.event(i + 2).fd);
+      descriptors_.prefetch_watcher(core_.backend.event(i + 1).fd);
+    }
     const detail::ReadyEvent event = core_.backend.event(i);
     if (event.fd == detail::kWakeDescriptor) {
       woken = true;
