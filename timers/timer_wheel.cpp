@@ -1,6 +1,7 @@
 #include "timer_wheel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 
 namespace evflow::detail {
@@ -20,6 +21,14 @@ constexpr std::size_t kBucketSortUpTo = 65'536;
 // log2 of the buckets a batch of `count` is spread over: about count / 8, at most 2^16.
 int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - std::countl_zero(uint64_t{count})); }
 constexpr uint64_t kSignFlip = uint64_t{1} << 63;
+
+// The first bit of the level that bit b belongs to: 6 * (b / 6).
+constexpr auto kLevelShiftOfBit = [] {
+  std::array<uint8_t, 64> shifts{};
+  for (int b = 0; b < 64; ++b)
+    shifts[b] = static_cast<uint8_t>(b / kBitsPerLevel * kBitsPerLevel);
+  return shifts;
+}();
 
 // Deadlines are signed; the wheel works on their order-preserving unsigned image.
 constexpr uint64_t key(int64_t t) noexcept { return static_cast<uint64_t>(t) ^ kSignFlip; }
@@ -59,9 +68,12 @@ int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
 bool TimerWheel::in_same_slot(int64_t linked_at, int64_t deadline) const noexcept {
   // Placed as slot_for() places them; the same slot when they agree on every bit from the
   // first of the linked deadline's level up.
-  const uint64_t placed = key(linked_at < elapsed_ ? elapsed_ : linked_at);
-  const uint64_t other = key(deadline < elapsed_ ? elapsed_ : deadline);
-  const int shift = level_for(elapsed_, unkey(placed)) * kBitsPerLevel;
+  // (On every restart: a table lookup, where level_for() divides.)
+  const uint64_t e = key(elapsed_);
+  const uint64_t placed = std::max(key(linked_at), e);
+  const uint64_t other = std::max(key(deadline), e);
+  const uint64_t differing = e ^ placed;
+  const int shift = differing == 0 ? 0 : kLevelShiftOfBit[63 - std::countl_zero(differing)];
   return ((placed ^ other) >> shift) == 0;
 }
 
