@@ -464,16 +464,20 @@ void timer_churn(benchmark::State& state, size_t n, int shuffled_rounds) {
     t1 = now_ns();
     state.counters["stop_ns"] = per_op(t0, t1);
 
-    // Expiry: every timer due within 1 ms; wait until all are due, then one iteration.
-    timers.update_time();
-    for (size_t i = 0; i < n; ++i)
-      timers.start(i, due[i]);
-    const int64_t all_due = now_ns() + 2'000'000;
-    while (now_ns() < all_due)
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    t0 = now_ns();
-    timers.run_nowait();
-    t1 = now_ns();
+    // Expiry: every timer due within 1 ms; wait until all are due, then one iteration,
+    // timed into t0 and t1.
+    auto expire_all = [&] {
+      timers.update_time();
+      for (size_t i = 0; i < n; ++i)
+        timers.start(i, due[i]);
+      const int64_t all_due = now_ns() + 2'000'000;
+      while (now_ns() < all_due)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      t0 = now_ns();
+      timers.run_nowait();
+      t1 = now_ns();
+    };
+    expire_all();
     int extra = 0;
     while (fired < n && ++extra < 1000)
       timers.run_nowait();
@@ -484,16 +488,8 @@ void timer_churn(benchmark::State& state, size_t n, int shuffled_rounds) {
 
     // The same again in the same loop: the expiry's own memory is now warm (expire above
     // was the loop's first burst: its memory first touched there).
-    timers.update_time();
-    for (size_t i = 0; i < n; ++i)
-      timers.start(i, due[i]);
-    const int64_t all_due_again = now_ns() + 2'000'000;
-    while (now_ns() < all_due_again)
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
     fired = 0;
-    t0 = now_ns();
-    timers.run_nowait();
-    t1 = now_ns();
+    expire_all();
     state.counters["expire_warm_ns"] = per_op(t0, t1);
     if (fired != n) state.SkipWithError("not every due timer fired the second time");
 
