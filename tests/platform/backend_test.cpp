@@ -16,6 +16,8 @@
 #else
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "platform/bsd/kqueue_backend.hpp"
@@ -309,6 +311,12 @@ TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
   EpollBackend backend;
   ASSERT_FALSE(backend.open());
   backend.request_sleep_path(GetParam());
+  // A signal handled by this thread ends a wait early by design (EINTR is "no events",
+  // epoll_backend.hpp): earlier tests of this process may leave children whose exit, or
+  // handlers, send one. Blocked here, they wait for the other threads or the end.
+  sigset_t all, before;
+  sigfillset(&all);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &all, &before), 0);
   for (int64_t timeout : {int64_t{1}, int64_t{150'000}, int64_t{1'300'000}}) {
     const int64_t start = monotonic_ns();
     Result<int> n = backend.wait(timeout, start + timeout);
@@ -317,6 +325,7 @@ TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
     EXPECT_EQ(n.value(), 0) << "no descriptor is registered, and the timer's own event is hidden";
     EXPECT_GE(end - start, timeout) << "woke before the timeout";
   }
+  ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &before, nullptr), 0);
   EXPECT_GE(backend.sleep_path(), GetParam());
   backend.wake();
   Result<int> n = backend.wait(60'000'000'000, monotonic_ns() + 60'000'000'000);
