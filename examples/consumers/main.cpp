@@ -14,9 +14,9 @@ int main() {
   }
   bool fired = false;
   evflow::Timer timer(loop);
-  auto on_timeout = [&loop, &fired](evflow::Timer&) {
+  auto on_timeout = [&fired](evflow::Timer& self) {  // a Timer's callback captures one pointer
     fired = true;
-    loop.stop();
+    self.loop().stop();
   };
   if (auto err = timer.start(std::chrono::milliseconds(1), on_timeout)) {
     std::fprintf(stderr, "consumer: cannot start the timer: %s\n", err.message());
