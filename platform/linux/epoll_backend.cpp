@@ -293,10 +293,7 @@ void EpollBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
   // eventfd from now on, and one sent before is written now.
   if (!polled_from_outside_.load(std::memory_order_relaxed)) {
     polled_from_outside_.store(true);
-    if (wake_word_.load() == kWakeSent) {
-      const uint64_t one = 1;
-      (void)linux_abi::write(wake_fd_, &one, sizeof one);
-    }
+    if (wake_word_.load() == kWakeSent) signal_wake_fd();
   }
   // Note k. Without a timerfd (the millisecond floor) there is nothing to arm.
   if (timer_fd_ < 0 || deadline_ns == std::numeric_limits<int64_t>::max()) return;  // no deadline
@@ -361,6 +358,10 @@ void EpollBackend::wake() noexcept {
   }
   // Idle or sent: the loop looks at the word before it waits (note m).
   if (before != kWakePolling && !polled_from_outside_.load()) return;
+  signal_wake_fd();
+}
+
+void EpollBackend::signal_wake_fd() noexcept {
   const uint64_t one = 1;
   (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
 }

@@ -133,6 +133,8 @@ class EpollBackend {
   Result<int> wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept;
   // Adds the wake-up to the `count` events reported, unless there already (note m).
   int report_wake(int count) noexcept;
+  // Writes 1 to the wake-up eventfd (note g); any thread, or a signal handler.
+  void signal_wake_fd() noexcept;
   void wake() noexcept;
   void acknowledge_wake() noexcept;
 
