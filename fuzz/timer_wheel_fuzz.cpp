@@ -159,9 +159,20 @@ struct Harness {
       case 2:
         insert(self, pick_time(ref.elapsed));  // a repeating timer rescheduling itself
         break;
+      case 3:
+        advance_sequences();  // renumbering is deferred until the batch is done
+        break;
       default:
         break;
     }
+  }
+
+  // Start sequences near their end: a coming start renumbers the linked timers, which
+  // must keep their order.
+  void advance_sequences() {
+    if (in.below(4) != 0) return;
+    FUZZ_TRACE("sequences near their end\n");
+    wheel->advance_sequence_for_testing(TimerWheel::kRenumberFrom - in.below(4));
   }
 
   size_t expire(int64_t now) {
@@ -265,6 +276,7 @@ struct Harness {
           break;
         }
         default:
+          if (in.below(8) == 1) advance_sequences();
           if (in.below(8) == 0) {
             size_t visited = 0;
             const size_t size = wheel->size();

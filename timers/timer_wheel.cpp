@@ -22,12 +22,12 @@ constexpr std::size_t kBucketSortUpTo = 65'536;
 int bucket_bits_for(std::size_t count) noexcept { return std::min(16, 61 - std::countl_zero(uint64_t{count})); }
 constexpr uint64_t kSignFlip = uint64_t{1} << 63;
 
-// The first bit of the level that bit b belongs to: 6 * (b / 6).
-constexpr auto kLevelShiftOfBit = [] {
-  std::array<uint8_t, 64> shifts{};
+// The level that bit b belongs to: b / 6, without a division on every start.
+constexpr auto kLevelOfBit = [] {
+  std::array<uint8_t, 64> levels{};
   for (int b = 0; b < 64; ++b)
-    shifts[b] = static_cast<uint8_t>(b / kBitsPerLevel * kBitsPerLevel);
-  return shifts;
+    levels[b] = static_cast<uint8_t>(b / kBitsPerLevel);
+  return levels;
 }();
 
 // Deadlines are signed; the wheel works on their order-preserving unsigned image.
@@ -60,21 +60,8 @@ bool earlier(const Entry& a, const Entry& b) noexcept {
 }  // namespace
 
 int TimerWheel::level_for(int64_t elapsed, int64_t deadline) noexcept {
-  const uint64_t differing = key(elapsed) ^ key(deadline);
-  if (differing == 0) return 0;
-  return (63 - std::countl_zero(differing)) / kBitsPerLevel;
-}
-
-bool TimerWheel::in_same_slot(int64_t linked_at, int64_t deadline) const noexcept {
-  // Placed as slot_for() places them; the same slot when they agree on every bit from the
-  // first of the linked deadline's level up.
-  // (On every restart: a table lookup, where level_for() divides.)
-  const uint64_t e = key(elapsed_);
-  const uint64_t placed = std::max(key(linked_at), e);
-  const uint64_t other = std::max(key(deadline), e);
-  const uint64_t differing = e ^ placed;
-  const int shift = differing == 0 ? 0 : kLevelShiftOfBit[63 - std::countl_zero(differing)];
-  return ((placed ^ other) >> shift) == 0;
+  const uint64_t differing = (key(elapsed) ^ key(deadline)) | 1;  // equal: level 0
+  return kLevelOfBit[63 - std::countl_zero(differing)];
 }
 
 uint32_t TimerWheel::slot_for(int64_t deadline) const noexcept {
@@ -97,7 +84,7 @@ void TimerWheel::link(TimerNode& node) noexcept {
   }
   node.next_ = head;
   node.pprev_ = &head;
-  node.sequence_ &= ~TimerNode::kMovedLater;
+  node.sequence_ = (node.sequence_ & ~TimerNode::kSlotMask) | where;
   head = &node;
 }
 
@@ -131,16 +118,14 @@ void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
   if (node.pprev_ != nullptr && !in_batch(node)) {
     // A restart that keeps the node where it is: moved later (the idle-timeout pattern,
     // re-armed on every event), its slot comes due no later than the new deadline and
-    // collect() re-files it then; moved within its slot's range, the slot is right as it
-    // is (order inside a slot does not matter: due timers are sorted when collected).
-    // Touches the node only, where relinking would touch both its neighbours. The slot
-    // of a node never moved in place is the one its deadline maps to now (every slot
-    // whose range has begun was emptied by the last expire()).
-    const bool moved = (node.sequence_ & TimerNode::kMovedLater) != 0;
-    const bool same_slot = !moved && in_same_slot(node.deadline_, deadline);
-    if (same_slot || deadline >= node.deadline_) {
+    // collect() re-files it then; moved earlier within the range of the slot it is in,
+    // the slot is right as it is (order inside a slot does not matter: due timers are
+    // sorted when collected). Touches the node only, where relinking would touch both its
+    // neighbours. A later move writes two fields and works nothing out.
+    if (deadline >= node.deadline_ || slot_for(deadline) == node.slot()) {
+      const uint64_t slot = node.sequence_ & TimerNode::kSlotMask;
       node.deadline_ = deadline;
-      node.sequence_ = next_sequence_++ | (same_slot ? 0 : TimerNode::kMovedLater);
+      node.sequence_ = take_sequence() | slot;
       return;
     }
   }
@@ -150,9 +135,30 @@ void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
   if (size_ >= room_ && !reserve(size_ + 1))
     detail::fatal("TimerWheel::insert: out of memory (make_room() first reports it instead)");
   node.deadline_ = deadline;
-  node.sequence_ = next_sequence_++;
+  node.sequence_ = take_sequence();  // link() adds the slot
   link(node);
   ++size_;
+}
+
+void TimerWheel::renumber() noexcept {
+  // The batch is empty outside expire() and has room for every linked timer (make_room):
+  // it lends its memory to sort them by sequence.
+  if (!batch_.empty()) {
+    if (next_sequence_ < kSequenceEnd) return;  // after this expire()
+    detail::fatal("TimerWheel: 2^53 starts within one expire(): start sequences ran out");
+  }
+  for (auto& level : slots_) {
+    for (TimerNode* node : level) {
+      for (; node != nullptr; node = node->next_)
+        batch_.push_back(Due{node->deadline_, node->sequence(), node, 0});
+    }
+  }
+  std::sort(batch_.begin(), batch_.end(), [](const Due& a, const Due& b) { return a.sequence < b.sequence; });
+  uint64_t next = 1;
+  for (const Due& due : batch_)
+    due.node->sequence_ = (next++ << TimerNode::kSlotBits) | (due.node->sequence_ & TimerNode::kSlotMask);
+  batch_.clear();
+  next_sequence_ = next;
 }
 
 void TimerWheel::remove(TimerNode& node) noexcept {
@@ -220,8 +226,7 @@ void TimerWheel::collect(int64_t now) noexcept {
         if (node->deadline_ <= now) {
           node->pprev_ = &in_batch_;
           node->batch_entry_ = batch_.size();
-          batch_.push_back(Due{node->deadline_, node->sequence_ & ~TimerNode::kMovedLater, node,
-                               static_cast<uint32_t>(batch_.size())});
+          batch_.push_back(Due{node->deadline_, node->sequence(), node, static_cast<uint32_t>(batch_.size())});
         } else {
           // Prepended: the chain, and the lists it is linked into again, keep the
           // newest-first order of the slot.

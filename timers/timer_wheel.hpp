@@ -38,6 +38,7 @@
 // room itself otherwise, and then can only abort when it is not there).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -59,8 +60,8 @@ constexpr int64_t saturating_add(int64_t base, int64_t delta) noexcept {
 // The intrusive part of a timer; a watcher derives from it. Not copyable: the wheel
 // links it by address. 32 bytes: a slot's list is linked through `next_` and, backwards,
 // through `pprev_`, the address of the field that points to the node (the slot's head or
-// the previous node's `next_`), so that a node needs no record of its slot (the
-// sentinel-free list of the Linux kernel's hlist).
+// the previous node's `next_`: the sentinel-free list of the Linux kernel's hlist); the
+// slot itself is kept in the low bits of the start sequence's word.
 class TimerNode {
  public:
   TimerNode() noexcept : next_(nullptr) {}
@@ -72,14 +73,17 @@ class TimerNode {
   int64_t deadline() const noexcept { return deadline_; }
   // The start sequence of the last insert: ties between equal deadlines go to the lower.
   // Zero: never inserted.
-  uint64_t sequence() const noexcept { return sequence_ & ~kMovedLater; }
+  uint64_t sequence() const noexcept { return sequence_ >> kSlotBits; }
 
  private:
   friend class TimerWheel;
-  // Set in sequence_ while the node sits in a slot that was chosen for an earlier
-  // deadline (TimerWheel::insert moves a node later in place): its slot is then not the
-  // one its deadline maps to. Start sequences never reach bit 63.
-  static constexpr uint64_t kMovedLater = uint64_t{1} << 63;
+  // sequence_ holds the start sequence above kSlotBits bits that name the slot the node
+  // was last linked into (level * 64 + digit, below 704). A node moved later in place
+  // keeps that slot (TimerWheel::insert), so the slot is not always the one its deadline
+  // maps to: it is the one the node is in.
+  static constexpr int kSlotBits = 10;
+  static constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+  uint32_t slot() const noexcept { return static_cast<uint32_t>(sequence_ & kSlotMask); }
 
   // In a slot: the field that points here. In the batch being fired: the wheel's
   // in_batch_ marker. Not linked: null.
@@ -179,6 +183,14 @@ class TimerWheel {
   // clock): a deadline still to come stays to come. O(n).
   void rebase(int64_t now) noexcept;
 
+  // Start sequences are 54 bits wide. From kRenumberFrom on, the next insert made outside
+  // expire() first renumbers the linked timers 1..size() in their order: O(n log n), once
+  // in 2^53 starts. Running out within one expire() (2^53 starts by its callbacks) aborts.
+  static constexpr uint64_t kRenumberFrom = uint64_t{1} << 53;
+  static constexpr uint64_t kSequenceEnd = uint64_t{1} << (64 - TimerNode::kSlotBits);
+  // For tests of renumbering: moves the next start sequence forward to `next`.
+  void advance_sequence_for_testing(uint64_t next) noexcept { next_sequence_ = std::max(next_sequence_, next); }
+
  private:
   struct Due {
     int64_t deadline;
@@ -189,8 +201,15 @@ class TimerWheel {
 
   static int level_for(int64_t elapsed, int64_t deadline) noexcept;
   uint32_t slot_for(int64_t deadline) const noexcept;  // where link() would put it now
-  // Whether slot_for() gives `deadline` the slot of `linked_at`.
-  bool in_same_slot(int64_t linked_at, int64_t deadline) const noexcept;
+  // The next start sequence, shifted into place above a node's slot bits.
+  uint64_t take_sequence() noexcept {
+    if (next_sequence_ >= kRenumberFrom) [[unlikely]]
+      renumber();
+    return next_sequence_++ << TimerNode::kSlotBits;
+  }
+  // Gives the linked timers the start sequences 1..size() in their order, so that
+  // sequences never run out of their 54 bits. Deferred while a batch is being fired.
+  void renumber() noexcept;
   void link(TimerNode& node) noexcept;  // by node.deadline_, relative to elapsed_
   void unlink_from_slot(TimerNode& node) noexcept;
   bool in_batch(const TimerNode& node) const noexcept { return node.pprev_ == &in_batch_; }

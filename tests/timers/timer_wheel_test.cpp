@@ -154,6 +154,54 @@ TEST(TimerWheel, ARestartCountsAsANewStart) {
   EXPECT_EQ(expire_ids(wheel, 100), (std::vector<int>{2, 1}));
 }
 
+// Start sequences are 54 bits wide: before they run out, the linked timers are numbered
+// again from 1 in their start order, which equal deadlines still fire in.
+TEST(TimerWheel, StartSequencesAreRenumberedInOrderBeforeTheyRunOut) {
+  TimerWheel wheel(0);
+  Probe p[6];
+  for (int i = 0; i < 6; ++i)
+    p[i].id = i;
+  wheel.insert(p[0], 1'000);
+  wheel.insert(p[1], 1'000);
+  wheel.insert(p[2], 1'000);
+  wheel.insert(p[3], 70'000);
+  wheel.advance_sequence_for_testing(TimerWheel::kRenumberFrom - 1);
+  wheel.insert(p[4], 1'000);
+  EXPECT_EQ(p[4].sequence(), TimerWheel::kRenumberFrom - 1);
+  wheel.insert(p[5], 1'000);  // renumbers the five linked, then takes the sixth
+  EXPECT_EQ(p[0].sequence(), 1u);
+  EXPECT_EQ(p[3].sequence(), 4u);
+  EXPECT_EQ(p[4].sequence(), 5u);
+  EXPECT_EQ(p[5].sequence(), 6u);
+  wheel.insert(p[1], 1'000);  // a restart in place: a new start, after the others
+  EXPECT_EQ(p[1].sequence(), 7u);
+  EXPECT_EQ(expire_ids(wheel, 1'000), (std::vector<int>{0, 2, 4, 5, 1}));
+  EXPECT_EQ(expire_ids(wheel, 70'000), (std::vector<int>{3}));
+}
+
+// Inside expire() the batch being fired holds the memory renumbering uses: it waits for
+// the next start after it, and the order still holds.
+TEST(TimerWheel, RenumberingWaitsUntilTheBatchBeingFiredIsDone) {
+  TimerWheel wheel(0);
+  Probe first, q[3];
+  first.id = 9;
+  for (int i = 0; i < 3; ++i)
+    q[i].id = i;
+  wheel.insert(first, 100);
+  std::size_t fired = wheel.expire(100, [&](TimerNode&) {
+    wheel.advance_sequence_for_testing(TimerWheel::kRenumberFrom + 5);
+    wheel.insert(q[0], 2'000);
+    wheel.insert(q[1], 2'000);
+  });
+  EXPECT_EQ(fired, 1u);
+  EXPECT_GT(q[1].sequence(), TimerWheel::kRenumberFrom) << "not renumbered inside expire()";
+  wheel.insert(q[2], 2'000);
+  EXPECT_EQ(q[0].sequence(), 1u);
+  EXPECT_EQ(q[1].sequence(), 2u);
+  EXPECT_EQ(q[2].sequence(), 3u);
+  EXPECT_EQ(expire_ids(wheel, 2'000), (std::vector<int>{0, 1, 2}));
+}
+
 TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
   TimerWheel wheel(0);
   std::mt19937_64 rng(7);
