@@ -37,7 +37,8 @@
 //                                      timeout unless an event or wake-up arrived. Returns
 //                                      how many entries event(i) may be asked for. An
 //                                      interrupted wait returns 0.
-//   ReadyEvent event(int i) const      the i-th result of the last wait.
+//   ReadyEvent event(int i) const      the i-th result of the last wait; unchanged until
+//                                      the next wait (the loop reads ahead of dispatch).
 //   void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns)
 //                                      for a loop embedded in another (whose wait() is not
 //                                      called): make native_handle() readable once the

@@ -214,13 +214,25 @@ bool Loop::has_due_work() const noexcept {
 
 void Loop::dispatch_events(int count) noexcept {
   bool woken = false;
-  if (count > 1) descriptors_.prefetch_entry(core_.backend.event(0).fd);
+  // A batch: what the next events will touch is fetched ahead (descriptor_table.hpp),
+  // the entry two events ahead and the watcher of the next. Each event is translated
+  // once, into this window of the next two (callbacks do not change the backend's events).
+  detail::ReadyEvent next{}, after{};
+  if (count > 0) next = core_.backend.event(0);
+  if (count > 1) {
+    after = core_.backend.event(1);
+    descriptors_.prefetch_entry(next.fd);
+  }
   for (int i = 0; i < count; ++i) {
-    if (i + 1 < count) {  // a batch: what the next events will touch (descriptor_table.hpp)
-      if (i + 2 < count) descriptors_.prefetch_entry(core_.backend.event(i + 2).fd);
-      descriptors_.prefetch_watcher(core_.backend.event(i + 1).fd);
+    const detail::ReadyEvent event = next;
+    next = after;
+    if (i + 1 < count) {
+      if (i + 2 < count) {
+        after = core_.backend.event(i + 2);
+        descriptors_.prefetch_entry(after.fd);
+      }
+      descriptors_.prefetch_watcher(next.fd);
     }
-    const detail::ReadyEvent event = core_.backend.event(i);
     if (event.fd == detail::kWakeDescriptor) {
       woken = true;
       continue;
