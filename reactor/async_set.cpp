@@ -17,8 +17,7 @@ void AsyncSet::stop(Async& watcher) noexcept {
   --core_.active;
 }
 
-void AsyncSet::dispatch() noexcept {
-  if (!scan_) return;
+void AsyncSet::dispatch_scan() noexcept {
   scan_ = false;
   asyncs_.for_each([this](Async& watcher) {
     if (watcher.pending_.exchange(false)) {

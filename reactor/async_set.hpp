@@ -49,11 +49,16 @@ class AsyncSet {
     scan_ = true;
   }
   bool scan_due() const noexcept { return scan_; }
-  // Calls every Async with a pending send, in start order.
-  void dispatch() noexcept;
+  // Calls every Async with a pending send, in start order. Inline: most iterations have
+  // no scan due.
+  void dispatch() noexcept {
+    if (scan_) dispatch_scan();
+  }
   void detach_all() noexcept;
 
  private:
+  void dispatch_scan() noexcept;
+
   LoopCore& core_;
   bool scan_ = false;  // an Async may have a send pending
   IntrusiveList<Async> asyncs_;

@@ -248,7 +248,7 @@ void DescriptorTable::dispatch_failed() noexcept {
   cursor_ = nullptr;
 }
 
-void DescriptorTable::dispatch(const ReadyEvent& event) noexcept {
+void DescriptorTable::dispatch_other(const ReadyEvent& event) noexcept {
   const auto index = static_cast<size_t>(event.fd);
   if (index >= fds_.size()) {
     note_stale_report();  // a registration the loop never made: a stale one (note a)

@@ -55,8 +55,9 @@ class DescriptorTable {
   // Watchers waiting for their Invalid callback.
   bool has_failed() const noexcept { return failed_ != nullptr; }
   void dispatch_failed() noexcept;
-  // One report of the backend for a descriptor.
-  void dispatch(const ReadyEvent& event) noexcept;
+  // One report of the backend for a descriptor. Inline where Io is complete (io.hpp): a
+  // live registration with one watcher is served there; the rest by dispatch_other().
+  inline void dispatch(const ReadyEvent& event) noexcept;
   // Hints for a batch of events, dispatched in report order, not memory order: fetch the
   // entry of an event two ahead, and the first watcher of the next one (whose entry the
   // hint before brought in). Nothing is read that the hint could not.
@@ -113,7 +114,8 @@ class DescriptorTable {
   Events wanted_interest(int fd) const noexcept;
   Error register_now(int fd, Events from, Events to) noexcept;
   void record_outcome(const InterestChange& change) noexcept;
-  void fail_watchers(Entry& e) noexcept;  // e's watchers to failed_, for an Invalid callback
+  void fail_watchers(Entry& e) noexcept;                  // e's watchers to failed_, for an Invalid callback
+  void dispatch_other(const ReadyEvent& event) noexcept;  // dispatch() but its common case
   void dispatch_watchers(Io* head, Events ready) noexcept;
   void note_stale_report() noexcept;
   // While the backend is renewed (kRenewsGradually), whether `e`'s registration is in the

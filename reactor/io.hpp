@@ -158,4 +158,25 @@ class Io : public detail::WatcherBase {
   Callback callback_;
 };
 
+namespace detail {
+
+inline void DescriptorTable::dispatch(const ReadyEvent& event) noexcept {
+  const auto index = static_cast<size_t>(event.fd);
+  if (index < fds_.size()) {
+    const Entry& e = fds_[index];
+    Io* const head = e.head;
+    if (e.tag == event.tag && !e.registered.empty() && !event.events.invalid() && head != nullptr &&
+        head->next_ == nullptr) {
+      const Events wanted = event.events & head->interest_;
+      if (!wanted.empty()) {
+        ++core_.dispatched;
+        head->notify(wanted);
+      }
+      return;
+    }
+  }
+  dispatch_other(event);
+}
+
+}  // namespace detail
 }  // namespace evflow

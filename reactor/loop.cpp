@@ -212,43 +212,51 @@ bool Loop::has_due_work() const noexcept {
          children_.check_due() || posts_.due();
 }
 
-void Loop::dispatch_events(int count) noexcept {
-  bool woken = false;
-  // A batch: what the next events will touch is fetched ahead (descriptor_table.hpp),
-  // the entry two events ahead and the watcher of the next. Each event is translated
-  // once, into this window of the next two (callbacks do not change the backend's events).
-  detail::ReadyEvent next{}, after{};
-  if (count > 0) next = core_.backend.event(0);
-  if (count > 1) {
-    after = core_.backend.event(1);
-    descriptors_.prefetch_entry(next.fd);
+// (Inline, as dispatch_events below: the busy path's one caller each.)
+[[gnu::always_inline]] inline bool Loop::serve_event(const detail::ReadyEvent& event, bool& woken) noexcept {
+  if (event.fd == detail::kWakeDescriptor) {
+    woken = true;
+    return true;
   }
-  for (int i = 0; i < count; ++i) {
-    const detail::ReadyEvent event = next;
-    next = after;
-    if (i + 1 < count) {
-      if (i + 2 < count) {
-        after = core_.backend.event(i + 2);
-        descriptors_.prefetch_entry(after.fd);
-      }
-      descriptors_.prefetch_watcher(next.fd);
+  if (core_.forked()) return false;  // a callback forked: this batch is the parent's
+  if constexpr (detail::Backend::kReportsSignals || detail::Backend::kReportsProcesses) {
+    if (event.source == detail::Source::Signal) {
+      signals_.on_backend_report(event.fd);
+      return true;
     }
-    if (event.fd == detail::kWakeDescriptor) {
-      woken = true;
-      continue;
+    if (event.source == detail::Source::Process) {
+      children_.on_backend_report(event);
+      return true;
     }
-    if (core_.forked()) break;  // a callback forked: this batch is the parent's
-    if constexpr (detail::Backend::kReportsSignals || detail::Backend::kReportsProcesses) {
-      if (event.source == detail::Source::Signal) {
-        signals_.on_backend_report(event.fd);
-        continue;
+  }
+  descriptors_.dispatch(event);
+  return true;
+}
+
+[[gnu::always_inline]] inline void Loop::dispatch_events(int count) noexcept {
+  bool woken = false;
+  if (count == 1) {
+    (void)serve_event(core_.backend.event(0), woken);
+  } else if (count > 1) {
+    // A batch: what the next events will touch is fetched ahead (descriptor_table.hpp),
+    // the entry two events ahead and the watcher of the next. Each event is translated
+    // once, into this window of the next two (callbacks do not change the backend's
+    // events).
+    detail::ReadyEvent next = core_.backend.event(0);
+    detail::ReadyEvent after = core_.backend.event(1);
+    descriptors_.prefetch_entry(next.fd);
+    for (int i = 0; i < count; ++i) {
+      const detail::ReadyEvent event = next;
+      next = after;
+      if (i + 1 < count) {
+        if (i + 2 < count) {
+          after = core_.backend.event(i + 2);
+          descriptors_.prefetch_entry(after.fd);
+        }
+        descriptors_.prefetch_watcher(next.fd);
       }
-      if (event.source == detail::Source::Process) {
-        children_.on_backend_report(event);
-        continue;
-      }
+      if (!serve_event(event, woken)) break;
     }
-    descriptors_.dispatch(event);
   }
   if (operations_.pending() > 0 && !core_.forked()) operations_.dispatch();
   if (woken && !core_.forked()) asyncs_.woken();  // (a callback forked: the channel is the parent's)

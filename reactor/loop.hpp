@@ -292,6 +292,8 @@ class Loop {
   static Error record_change(void* loop, const detail::InterestChange& change) noexcept;
   void collect_process_events() noexcept;
   void dispatch_events(int count) noexcept;
+  // One reported event; false when a callback forked (the rest of the batch is the parent's).
+  bool serve_event(const detail::ReadyEvent& event, bool& woken) noexcept;
   bool has_due_work() const noexcept;
   // The timeout until `deadline` (loop clock) from now, saturated, and the same instant
   // on the kernel's monotonic clock for the backend.

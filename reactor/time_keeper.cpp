@@ -40,7 +40,7 @@ int64_t TimeKeeper::next_deadline() noexcept {
   return deadline;
 }
 
-void TimeKeeper::expire() noexcept {
+void TimeKeeper::expire_due() noexcept {
   if (!timers_.empty()) {
     timers_.expire(now_ns_, [this](TimerNode& node) {
       Timer& timer = static_cast<Timer&>(node);

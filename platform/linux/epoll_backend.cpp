@@ -78,6 +78,7 @@ Error EpollBackend::make_timer() noexcept {
   }
   timer_fd_ = fd.value();
   armed_deadline_ = -1;
+  timer_may_fire_ = false;
   return Error();
 }
 
@@ -101,6 +102,7 @@ void EpollBackend::close() noexcept {
   if (wake_fd_ >= 0) (void)linux_abi::close(wake_fd_);
   timer_fd_ = wake_fd_ = -1;
   armed_deadline_ = -1;
+  timer_may_fire_ = false;
 }
 
 void EpollBackend::close_instances() noexcept {
@@ -216,21 +218,26 @@ void EpollBackend::apply(std::span<InterestChange> changes) noexcept {
   }
 }
 
-Result<int> EpollBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+Result<int> EpollBackend::wait_blocking(int64_t timeout_ns, int64_t deadline_ns) noexcept {
   // Note m: a wait that may block announces itself on the word; a wake-up already there
   // makes it a poll.
-  bool polling = false;
-  if (timeout_ns != 0) {
-    uint32_t state = kWakeIdle;
-    polling = wake_word_.compare_exchange_strong(state, kWakePolling);
-    if (!polling) timeout_ns = 0;
-  }
-  Result<int> count = wait_on_path(timeout_ns, deadline_ns);
-  if (polling) {
-    uint32_t state = kWakePolling;
+  Result<int> count = 0;
+  uint32_t state = kWakeIdle;
+  if (wake_word_.compare_exchange_strong(state, kWakePolling)) {
+    count = wait_on_path(timeout_ns, deadline_ns);
+    state = kWakePolling;
     (void)wake_word_.compare_exchange_strong(state, kWakeIdle);  // else a wake-up came: it stays sent
+  } else {
+    count = poll();
   }
-  if (count && wake_word_.load() == kWakeSent) count = report_wake(count.value());
+  if (!count) return count;
+  return reported(count.value());
+}
+
+int EpollBackend::tidy_events(int count) noexcept {
+  if (renewing()) count = collect_nested(count);            // note j
+  if (timer_may_fire_) count = remove_timer_events(count);  // on every path (note h)
+  if (count == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
   return count;
 }
 
@@ -243,25 +250,18 @@ int EpollBackend::report_wake(int count) noexcept {
 }
 
 Result<int> EpollBackend::wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept {
-  Result<int> count = 0;
-  if (timeout_ns == 0) {
-    count = linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, 0);  // a poll: the busy path
-  } else if (timeout_ns < 0 || sleep_path_ == SleepPath::Milliseconds) {
-    count = wait_milliseconds(timeout_ns);  // a poll or a forever: exact on every path
-  } else if (sleep_path_ == SleepPath::Nanoseconds) {
+  if (timeout_ns < 0 || sleep_path_ == SleepPath::Milliseconds)
+    return wait_milliseconds(timeout_ns);  // exact on every path
+  if (sleep_path_ == SleepPath::Nanoseconds) {
     linux_abi::KernelTimespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
-    count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
+    Result<int> count = linux_abi::epoll_pwait2(epoll_fd_, events_.get(), capacity_, &ts);
     if (!count && (count.error().code() == ENOSYS || count.error().code() == EPERM)) {
       sleep_path_ = kernel_floor_ = timer_fd_ >= 0 ? SleepPath::TimerFd : SleepPath::Milliseconds;  // note d
       return wait_on_path(timeout_ns, deadline_ns);
     }
-  } else {
-    count = wait_with_timerfd(deadline_ns);
+    return count;
   }
-  if (count && renewing()) count = collect_nested(count.value());           // note j
-  if (count && timer_fd_ >= 0) count = remove_timer_events(count.value());  // on every path (note h)
-  if (count && count.value() == capacity_ && capacity_ < kMaximumCapacity) grow_event_buffer();
-  return count;
+  return wait_with_timerfd(deadline_ns);
 }
 
 Result<int> EpollBackend::wait_milliseconds(int64_t timeout_ns) noexcept {
@@ -285,6 +285,7 @@ Error EpollBackend::arm_timer(int64_t deadline_ns) noexcept {
   const linux_abi::KernelItimerspec spec{{0, 0}, {at / 1'000'000'000, at % 1'000'000'000}};
   if (Error err = linux_abi::timerfd_settime(timer_fd_, linux_abi::kTimerAbsolute, spec)) return err;
   armed_deadline_ = deadline_ns;
+  timer_may_fire_ = true;
   return Error();
 }
 
@@ -318,6 +319,7 @@ int EpollBackend::remove_timer_events(int count) noexcept {
     uint64_t expirations;
     (void)linux_abi::read(timer_fd_, &expirations, sizeof expirations);
     armed_deadline_ = -1;  // fired: re-arm next time even for the same deadline
+    timer_may_fire_ = false;
     events_[i] = events_[count - 1];
     return count - 1;  // registered once, so reported at most once
   }

@@ -116,7 +116,13 @@ class EpollBackend {
   bool renewing() const noexcept { return new_epoll_fd_ >= 0; }
 
   void apply(std::span<InterestChange> changes) noexcept;
-  Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  // Inline for a poll (timeout 0), the busy path: it has nothing to announce (note m).
+  Result<int> wait(int64_t timeout_ns, int64_t deadline_ns) noexcept {
+    if (timeout_ns != 0) return wait_blocking(timeout_ns, deadline_ns);
+    Result<int> count = poll();
+    if (!count) return count;
+    return reported(count.value());
+  }
   void keep_ready_at(int64_t timeout_ns, int64_t deadline_ns) noexcept;
 
   ReadyEvent event(int i) const noexcept {
@@ -129,8 +135,20 @@ class EpollBackend {
   // Note l: waits for a wake-up alone (block) or looks for one (!block), reported as
   // wait() reports it. For a loop with nothing in the set but the wake-up, and no deadline.
   Result<int> wait_for_wake(bool block) noexcept;
-  // The wait itself, on the sleep path; wait() brackets it with the word (note m).
+  // wait() with a timeout: announced on the word (note m).
+  Result<int> wait_blocking(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  // The `count` events a wait returned, as the loop should see them.
+  int reported(int count) noexcept {
+    if (renewing() || timer_may_fire_ || count == capacity_) count = tidy_events(count);
+    if (wake_word_.load() == kWakeSent) count = report_wake(count);
+    return count;
+  }
+  // A wait that may block, on the sleep path; wait() brackets it with the word (note m).
   Result<int> wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept;
+  Result<int> poll() noexcept { return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, 0); }
+  // After a wait that may have reported what is not the loop's (the nested instance, the
+  // timerfd) or filled the buffer: the events as the loop should see them.
+  int tidy_events(int count) noexcept;
   // Adds the wake-up to the `count` events reported, unless there already (note m).
   int report_wake(int count) noexcept;
   // Writes 1 to the wake-up eventfd (note g); any thread, or a signal handler.
@@ -160,11 +178,13 @@ class EpollBackend {
     return mask;
   }
   // Readiness bits for an epoll event mask (note c).
+  // An error or hang-up makes both Readable and Writable: the next call reports it.
+  // (Without branches: EPOLLIN is Readable's bit, EPOLLOUT two places from Writable's.)
   static constexpr Events translate(uint32_t mask) noexcept {
-    uint8_t bits = 0;
-    if (mask & (linux_abi::kEpollIn | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Readable.bits();
-    if (mask & (linux_abi::kEpollOut | linux_abi::kEpollErr | linux_abi::kEpollHup)) bits |= Writable.bits();
-    return Events(bits);
+    static_assert(linux_abi::kEpollIn == 1 && linux_abi::kEpollOut == 4 && Readable.bits() == 1 &&
+                  Writable.bits() == 2);
+    const uint32_t both = (mask & (linux_abi::kEpollErr | linux_abi::kEpollHup)) != 0 ? 3u : 0u;
+    return Events(static_cast<uint8_t>((mask & linux_abi::kEpollIn) | ((mask & linux_abi::kEpollOut) >> 1) | both));
   }
 
  private:
@@ -186,6 +206,9 @@ class EpollBackend {
   int wake_fd_ = -1;
   int timer_fd_ = -1;            // -1 only on the millisecond floor (note h)
   int64_t armed_deadline_ = -1;  // what timer_fd_ is armed for; -1: disarmed or fired
+  // timer_fd_ was armed and its expiry not read since: only then may a wait report it
+  // (a wait of the busy path scans its events for it only then).
+  bool timer_may_fire_ = false;
   int capacity_ = 0;
   std::unique_ptr<linux_abi::EpollEvent[]> events_;
   SleepPath sleep_path_ = SleepPath::Nanoseconds;

@@ -346,6 +346,49 @@ TEST_P(EpollSleepPath, FiniteWaitNeverReturnsEarlyAndWakeStillInterrupts) {
 
 INSTANTIATE_TEST_SUITE_P(AllPaths, EpollSleepPath,
                          ::testing::Values(SleepPath::Nanoseconds, SleepPath::TimerFd, SleepPath::Milliseconds));
+
+// The timerfd path arms a timer that may expire after its wait ended for another reason;
+// a later poll, the busy path, still takes the expiry out of its report, after a
+// reopen() too, which forgets what the timer was armed for but not the timer.
+TEST(EpollBackend, ATimerExpiryReportedToALaterPollIsHidden) {
+  for (bool reopen : {false, true}) {
+    EpollBackend backend;
+    ASSERT_FALSE(backend.open());
+    backend.request_sleep_path(SleepPath::TimerFd);
+    auto p = make_pipe();
+    InterestChange change{p.read_end.get(), Events(), Readable, 5};
+    backend.apply(std::span<InterestChange>(&change, 1));
+    ASSERT_FALSE(change.error);
+    ASSERT_TRUE(write_byte(p.write_end.get()));
+    const int64_t deadline = monotonic_ns() + 2'000'000;
+    Result<int> n = backend.wait(2'000'000, deadline);  // arms the timer, ends at once
+    ASSERT_TRUE(n.ok());
+    ASSERT_EQ(n.value(), 1);
+    EXPECT_EQ(backend.event(0).tag, 5u);
+    testing::drain(p.read_end.get());
+    if (reopen) {
+      ASSERT_FALSE(backend.reopen());
+      change = InterestChange{p.read_end.get(), Events(), Readable, 6};
+      backend.apply(std::span<InterestChange>(&change, 1));
+      ASSERT_FALSE(change.error);
+    }
+    // Polls until well past the deadline: the timer's expiry must never show.
+    int polls = 0;
+    while (monotonic_ns() < deadline + 1'000'000) {
+      n = backend.wait(0, 0);
+      ASSERT_TRUE(n.ok());
+      ASSERT_EQ(n.value(), 0) << "the expiry of the backend's own timer reached the loop (reopen: " << reopen << ")";
+      ++polls;
+    }
+    // The descriptor's own reports are untouched.
+    ASSERT_TRUE(write_byte(p.write_end.get()));
+    n = backend.wait(0, 0);
+    ASSERT_TRUE(n.ok());
+    ASSERT_EQ(n.value(), 1);
+    EXPECT_EQ(backend.event(0).fd, p.read_end.get());
+    EXPECT_GT(polls, 0);
+  }
+}
 #endif
 
 TYPED_TEST(BackendContract, ReportsEveryReadyDescriptorBeyondTheInitialBuffer) {
