@@ -24,6 +24,16 @@ std::vector<int> expire_ids(TimerWheel& wheel, int64_t now) {
   return ids;
 }
 
+// The ids of timers in the order they must fire: by deadline, then by start number.
+// Each entry is (deadline, start number, id).
+std::vector<int> firing_order(std::vector<std::tuple<int64_t, int, int>> timers) {
+  std::sort(timers.begin(), timers.end());
+  std::vector<int> ids;
+  for (const auto& t : timers)
+    ids.push_back(std::get<2>(t));
+  return ids;
+}
+
 TEST(SaturatingAdd, ClampsInsteadOfWrapping) {
   EXPECT_EQ(saturating_add(5, 7), 12);
   EXPECT_EQ(saturating_add(kNoDeadline - 1, 10), kNoDeadline);
@@ -206,14 +216,13 @@ TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
   TimerWheel wheel(0);
   std::mt19937_64 rng(7);
   std::vector<Probe> probes(2000);
-  std::vector<std::pair<int64_t, int>> expected;
+  std::vector<std::tuple<int64_t, int, int>> started;
   for (int i = 0; i < 2000; ++i) {
     probes[i].id = i;
     const int64_t deadline = static_cast<int64_t>(rng() % 10'000'000'000ULL);  // up to 10 s
     wheel.insert(probes[i], deadline);
-    expected.emplace_back(deadline, i);
+    started.emplace_back(deadline, i, i);
   }
-  std::sort(expected.begin(), expected.end());
   std::vector<int> fired;
   for (int64_t now = 0; fired.size() < probes.size(); now += 3'000'000) {  // 3 ms steps
     for (int id : expire_ids(wheel, now)) {
@@ -222,10 +231,7 @@ TEST(TimerWheel, FiresInDeadlineOrderAcrossLevels) {
       fired.push_back(id);
     }
   }
-  std::vector<int> expected_ids;
-  for (auto& e : expected)
-    expected_ids.push_back(e.second);
-  EXPECT_EQ(fired, expected_ids);
+  EXPECT_EQ(fired, firing_order(started));
 }
 
 // A batch beyond the bucket sort's 65,536 (sorted in place by radix): 100,000 timers due
@@ -241,7 +247,6 @@ TEST(TimerWheel, AHundredThousandDueAtOnceFireInDeadlineThenStartOrder) {
     order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);
   std::vector<int64_t> deadline(kCount);
-  std::vector<std::pair<int64_t, int>> starts;  // (deadline, start number) of the last start
   int started = 0;
   for (int i : order) {
     probes[i].id = i;
@@ -250,16 +255,12 @@ TEST(TimerWheel, AHundredThousandDueAtOnceFireInDeadlineThenStartOrder) {
     wheel.insert(probes[i], deadline[i]);
     ++started;
   }
-  // Start numbers follow `order`: rebuild the expected order from it.
-  std::vector<std::tuple<int64_t, int, int>> expected;
+  // Start numbers follow `order`: the last start of order[k] is the k-th.
+  std::vector<std::tuple<int64_t, int, int>> last_starts;
   for (int k = 0; k < kCount; ++k)
-    expected.emplace_back(deadline[order[k]], k, order[k]);
-  std::sort(expected.begin(), expected.end());
-  std::vector<int> expected_ids;
-  for (auto& e : expected)
-    expected_ids.push_back(std::get<2>(e));
+    last_starts.emplace_back(deadline[order[k]], k, order[k]);
   EXPECT_EQ(started, kCount);
-  EXPECT_EQ(expire_ids(wheel, 1'000'000), expected_ids);
+  EXPECT_EQ(expire_ids(wheel, 1'000'000), firing_order(last_starts));
   EXPECT_TRUE(wheel.empty());
 }
 
