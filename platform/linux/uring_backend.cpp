@@ -139,6 +139,7 @@ Error UringBackend::after_fork() noexcept {
   count_ = reported_ = 0;
   if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
   unread_wakes_ = 0;
+  wake_word_.store(kWakeIdle);  // the loop's thread may have been waiting in the parent: not here
   if (Error err = open_ring()) return err;
   resubmit_operations();  // note l
   return Error();
@@ -333,6 +334,15 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     reported_ = 0;
   }
   recheck_pending();
+  // Note g: a wait that may block announces itself on the word; a wake-up already there
+  // makes it a poll.
+  bool polling = false;
+  if (timeout_ns != 0) {
+    uint32_t state = kWakeIdle;
+    polling = wake_word_.compare_exchange_strong(state, kWakePolling);
+    if (!polling) timeout_ns = 0;
+  }
+  Error failed;
   for (;;) {
     Result<int> entered = 0;
     if (timeout_ns == 0 || count_ > 0 || completed_head_ != nullptr || ring_.ready() > 0) {
@@ -347,7 +357,10 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
     }
     bool retry = false;
     if (!entered) {
-      if (!harmless(entered.error())) return entered.error();
+      if (!harmless(entered.error())) {
+        failed = entered.error();
+        break;
+      }
     } else {
       retry = timeout_ns != 0;  // woken by a completion: maybe only one never shown
     }
@@ -360,13 +373,32 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
       if (timeout_ns <= 0) break;
     }
   }
+  if (polling) {
+    uint32_t state = kWakePolling;
+    (void)wake_word_.compare_exchange_strong(state, kWakeIdle);  // else a wake-up came: it stays sent
+  }
+  if (failed) return failed;
+  if (wake_word_.load() == kWakeSent) report_wake();
   reported_ = count_;
   return count_;
+}
+
+void UringBackend::report_wake() noexcept {
+  for (int i = 0; i < count_; ++i)
+    if (events_[i].fd == kWakeDescriptor) return;
+  if (count_ == capacity_) return;  // no room: the word stays sent, the next wait reports it
+  events_[count_++] = ReadyEvent{kWakeDescriptor, 0, Readable};  // as the eventfd's completion
 }
 
 void UringBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
   // Note h.
   if (!ring_.is_open()) return;
+  // Note g: polled by another loop, this one does not wait: every wake-up writes the
+  // eventfd from now on, and one sent before is written now.
+  if (!polled_from_outside_.load(std::memory_order_relaxed)) {
+    polled_from_outside_.store(true);
+    if (wake_word_.load() == kWakeSent) signal_wake_fd();
+  }
   if (deadline_ns != std::numeric_limits<int64_t>::max() && deadline_ns != timer_deadline_) {
     if (timer_deadline_ != -1) {
       IoUringSqe* remove = next_sqe();
@@ -512,12 +544,21 @@ void UringBackend::resubmit_operations() noexcept {
 // --- wake-ups ---------------------------------------------------------------------------
 
 void UringBackend::wake() noexcept {
+  // Note g: the eventfd is written for a thread in io_uring_enter, or for a ring another
+  // loop polls; otherwise the word alone tells the next wait.
+  const uint32_t before = wake_word_.exchange(kWakeSent);
+  if (before != kWakePolling && !polled_from_outside_.load()) return;
+  signal_wake_fd();
+}
+
+void UringBackend::signal_wake_fd() noexcept {
   const uint64_t one = 1;
   (void)linux_abi::write(wake_fd_, &one, sizeof one);  // EAGAIN: counter full, already awake (note g)
 }
 
 void UringBackend::acknowledge_wake() noexcept {
-  if (++unread_wakes_ < kWakesBetweenReads) return;  // note g
+  wake_word_.store(kWakeIdle, std::memory_order_release);  // before the loop's wake-up flag is cleared
+  if (++unread_wakes_ < kWakesBetweenReads) return;        // note g
   unread_wakes_ = 0;
   uint64_t value;
   (void)linux_abi::read(wake_fd_, &value, sizeof value);

@@ -44,7 +44,10 @@
 // g) Wake-ups: an eventfd with a multishot poll of its own. Every write(2) wakes the
 //    eventfd's waiters, so every write not yet reported posts a completion (several
 //    pending ones coalesce): as epoll's edge-triggered registration, no read is needed,
-//    and the counter is read once every 65536 acknowledgements.
+//    and the counter is read once every 65536 acknowledgements. The eventfd is written
+//    only when the ring's thread waits in the kernel, as epoll's (epoll_backend.hpp,
+//    note m): the word says whether it does, and a wake-up sent while it runs callbacks
+//    changes the word alone, which the next wait finds (then a poll) and reports.
 // h) An embedded loop's ring descriptor is readable while completions wait in its ring.
 //    keep_ready_at() arms an IORING_OP_TIMEOUT at the deadline, whose completion (never
 //    shown to the loop) makes it readable then. That one is submitted at once.
@@ -85,6 +88,7 @@
 //    with the parent's).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -168,6 +172,8 @@ class UringBackend {
   void on_poll(const linux_abi::IoUringCqe& cqe, std::span<InterestChange> added) noexcept;
   void rearm_reported() noexcept;
   void recheck_pending() noexcept;                            // note k
+  void report_wake() noexcept;                                // a wake-up in the word, unless reported (note g)
+  void signal_wake_fd() noexcept;                             // writes 1 to the eventfd
   Error queue_operation(OperationRequest& request) noexcept;  // into the submission ring
   void on_operation(const linux_abi::IoUringCqe& cqe) noexcept;
   void unlink_completed(OperationRequest& request) noexcept;
@@ -187,8 +193,14 @@ class UringBackend {
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
-  uint64_t ring_generation_ = 0;                 // fork_generation() when the ring was made (note i)
-  GrowableArray<OperationRequest*> operations_;  // by slot, null when free (note l)
+  // Note g: the wake-up word, epoll's without the futex state.
+  static constexpr uint32_t kWakeIdle = 0;     // no wake-up since the last acknowledged
+  static constexpr uint32_t kWakeSent = 2;     // a wake-up not yet acknowledged
+  static constexpr uint32_t kWakePolling = 3;  // the thread waits in io_uring_enter
+  alignas(64) std::atomic<uint32_t> wake_word_{kWakeIdle};
+  std::atomic<bool> polled_from_outside_{false};  // keep_ready_at() was called: every wake-up writes
+  uint64_t ring_generation_ = 0;                  // fork_generation() when the ring was made (note i)
+  GrowableArray<OperationRequest*> operations_;   // by slot, null when free (note l)
   GrowableArray<uint32_t> free_slots_;
   OperationRequest* completed_head_ = nullptr;
   OperationRequest* completed_tail_ = nullptr;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <thread>
 #include <utility>
 
 #include "evflow/evflow.hpp"
@@ -155,6 +156,75 @@ TEST(UringBackend, AForkedChildWorksOnARingOfItsOwnAndLeavesTheParentsUntouched)
   EXPECT_EQ(backend.event(0).fd, parent_pair.a);
   EXPECT_EQ(backend.event(0).tag, 7u);
   EXPECT_GT(backend.ring().kernel_cq_tail(), cq_tail) << "the parent's poll completed in the parent's ring";
+}
+
+// Note g: the eventfd is written only for a thread that waits in io_uring_enter. A
+// wake-up while the loop runs its callbacks changes the word alone (no completion is
+// posted for it), and the next wait reports it at once, even one that would block.
+TEST(UringBackend, AWakeWhileTheLoopRunsWritesNothingAndItsNextWaitReportsItAtOnce) {
+  if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
+  detail::UringBackend backend;
+  ASSERT_FALSE(backend.open());
+  ASSERT_EQ(backend.wait(0, 0).value(), 0);
+  const uint32_t cq_tail = backend.ring().kernel_cq_tail();
+  backend.wake();
+  backend.wake();
+  Result<int> n = backend.wait(10'000'000'000, detail::monotonic_ns() + 10'000'000'000);  // would sleep 10 s
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n.value(), 1) << "the wake-up in the word turns the wait into a poll, reported once";
+  EXPECT_EQ(backend.event(0).fd, detail::kWakeDescriptor);
+  EXPECT_EQ(backend.ring().kernel_cq_tail(), cq_tail) << "the eventfd was written: its poll completed";
+  backend.acknowledge_wake();
+  n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 0);
+}
+
+TEST(UringBackend, AWakeFromAnotherThreadEndsAWaitWhetherItCameBeforeOrDuringIt) {
+  if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
+  detail::UringBackend backend;
+  ASSERT_FALSE(backend.open());
+  for (int round = 0; round < 200; ++round) {
+    std::thread waker([&] { backend.wake(); });  // before the wait, or while the thread waits
+    Result<int> n = backend.wait(10'000'000'000, detail::monotonic_ns() + 10'000'000'000);
+    while (n && n.value() == 0)
+      n = backend.wait(10'000'000'000, detail::monotonic_ns() + 10'000'000'000);  // 10 s: lost
+    waker.join();
+    ASSERT_TRUE(n);
+    ASSERT_GE(n.value(), 1) << "round " << round;
+    EXPECT_EQ(backend.event(0).fd, detail::kWakeDescriptor);
+    backend.acknowledge_wake();
+  }
+}
+
+// A ring polled by another loop (keep_ready_at) is not the one that waits: every wake-up
+// writes the eventfd, so that the ring's descriptor becomes readable, and one sent before
+// is written when the polling begins.
+TEST(UringBackend, ARingPolledByAnotherLoopBecomesReadableAtEveryWake) {
+  if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
+  detail::UringBackend backend;
+  ASSERT_FALSE(backend.open());
+  ASSERT_EQ(backend.wait(0, 0).value(), 0);
+  auto readable = [&] {
+    pollfd p{backend.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 1000) == 1 && (p.revents & POLLIN) != 0;  // the completion may be task work
+  };
+  backend.wake();  // before anyone polls it: the word alone
+  backend.keep_ready_at(-1, INT64_MAX);
+  EXPECT_TRUE(readable()) << "a wake-up sent before the ring was polled from outside";
+  Result<int> n = backend.wait(0, 0);
+  ASSERT_TRUE(n);
+  ASSERT_GE(n.value(), 1);
+  EXPECT_EQ(backend.event(0).fd, detail::kWakeDescriptor);
+  backend.acknowledge_wake();
+  for (int round = 0; round < 3; ++round) {
+    backend.wake();
+    EXPECT_TRUE(readable()) << "round " << round;
+    n = backend.wait(0, 0);
+    ASSERT_TRUE(n);
+    ASSERT_GE(n.value(), 1);
+    backend.acknowledge_wake();
+  }
 }
 
 // Interest changes of descriptors already registered cost no system call of their own:
