@@ -15,6 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include <cstddef>
 #include <thread>
 #include <utility>
@@ -182,6 +189,9 @@ TEST(UringBackend, AWakeWhileTheLoopRunsWritesNothingAndItsNextWaitReportsItAtOn
 
 TEST(UringBackend, AWakeFromAnotherThreadEndsAWaitWhetherItCameBeforeOrDuringIt) {
   if (!io_uring_available()) GTEST_SKIP() << "no io_uring here";
+  // Under valgrind 3.19, which runs one thread at a time, the waker does not run while
+  // this thread waits in io_uring_enter: every wait lasts its whole 10 s.
+  if (RUNNING_ON_VALGRIND) GTEST_SKIP() << "valgrind runs no other thread during io_uring_enter";
   detail::UringBackend backend;
   ASSERT_FALSE(backend.open());
   for (int round = 0; round < 200; ++round) {
