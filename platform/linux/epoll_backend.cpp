@@ -173,8 +173,8 @@ Error EpollBackend::after_fork() noexcept {
   if (timer_fd_ >= 0) (void)linux_abi::close(timer_fd_);
   timer_fd_ = -1;
   if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
-  unread_wakes_ = 0;            // a fresh counter
-  wake_word_.store(kWakeIdle);  // the loop's thread may have been parked in the parent: not here
+  unread_wakes_ = 0;  // a fresh counter
+  wake_word_.reset();
   if (kernel_floor_ != SleepPath::Milliseconds) {
     if (Error timer = make_timer()) return timer;
   }
@@ -222,11 +222,9 @@ Result<int> EpollBackend::wait_blocking(int64_t timeout_ns, int64_t deadline_ns)
   // Note m: a wait that may block announces itself on the word; a wake-up already there
   // makes it a poll.
   Result<int> count = 0;
-  uint32_t state = kWakeIdle;
-  if (wake_word_.compare_exchange_strong(state, kWakePolling)) {
+  if (wake_word_.announce_wait()) {
     count = wait_on_path(timeout_ns, deadline_ns);
-    state = kWakePolling;
-    (void)wake_word_.compare_exchange_strong(state, kWakeIdle);  // else a wake-up came: it stays sent
+    wake_word_.end_wait();
   } else {
     count = poll();
   }
@@ -292,10 +290,7 @@ Error EpollBackend::arm_timer(int64_t deadline_ns) noexcept {
 void EpollBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
   // Note m: polled by another loop, this one does not wait: every wake-up writes the
   // eventfd from now on, and one sent before is written now.
-  if (!polled_from_outside_.load(std::memory_order_relaxed)) {
-    polled_from_outside_.store(true);
-    if (wake_word_.load() == kWakeSent) signal_wake_fd();
-  }
+  if (wake_word_.poll_from_outside()) signal_wake_fd();
   // Note k. Without a timerfd (the millisecond floor) there is nothing to arm.
   if (timer_fd_ < 0 || deadline_ns == std::numeric_limits<int64_t>::max()) return;  // no deadline
   (void)arm_timer(deadline_ns);
@@ -339,28 +334,14 @@ void EpollBackend::grow_event_buffer() noexcept {
 }
 
 Result<int> EpollBackend::wait_for_wake(bool block) noexcept {
-  uint32_t state = kWakeIdle;
-  if (block && wake_word_.compare_exchange_strong(state, kWakeParked)) {
-    linux_abi::futex_wait(&wake_word_, kWakeParked);
-    state = kWakeParked;
-    if (wake_word_.compare_exchange_strong(state, kWakeIdle)) return 0;  // a signal: no wake-up
-  } else if (!block) {
-    state = wake_word_.load();
-  }
-  if (state != kWakeSent) return 0;
+  if (!(block ? wake_word_.park() : wake_word_.sent())) return 0;
   events_[0] = linux_abi::EpollEvent{linux_abi::kEpollIn, kWakeData};  // as the eventfd reports it
   return 1;
 }
 
 void EpollBackend::wake() noexcept {
-  const uint32_t before = wake_word_.exchange(kWakeSent);
-  if (before == kWakeParked) {  // note l
-    linux_abi::futex_wake(&wake_word_);
-    return;
-  }
-  // Idle or sent: the loop looks at the word before it waits (note m).
-  if (before != kWakePolling && !polled_from_outside_.load()) return;
-  signal_wake_fd();
+  // Parked (note l) or at work: the word alone tells the loop (note m).
+  if (wake_word_.send()) signal_wake_fd();
 }
 
 void EpollBackend::signal_wake_fd() noexcept {
@@ -369,8 +350,8 @@ void EpollBackend::signal_wake_fd() noexcept {
 }
 
 void EpollBackend::acknowledge_wake() noexcept {
-  wake_word_.store(kWakeIdle, std::memory_order_release);  // before the loop's wake-up flag is cleared
-  if (++unread_wakes_ < kWakesBetweenReads) return;        // edge-triggered: no read needed (note g)
+  wake_word_.acknowledge();
+  if (++unread_wakes_ < kWakesBetweenReads) return;  // edge-triggered: no read needed (note g)
   unread_wakes_ = 0;
   uint64_t value;
   (void)linux_abi::read(wake_fd_, &value, sizeof value);

@@ -90,6 +90,7 @@
 #include "../backend_contract.hpp"
 #include "../readiness.hpp"
 #include "sys.hpp"
+#include "wake_word.hpp"
 
 namespace evflow::detail {
 
@@ -140,7 +141,7 @@ class EpollBackend {
   // The `count` events a wait returned, as the loop should see them.
   int reported(int count) noexcept {
     if (renewing() || timer_may_fire_ || count == capacity_) count = tidy_events(count);
-    if (wake_word_.load() == kWakeSent) count = report_wake(count);
+    if (wake_word_.sent()) count = report_wake(count);
     return count;
   }
   // A wait that may block, on the sleep path; wait() brackets it with the word (note m).
@@ -218,13 +219,7 @@ class EpollBackend {
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
-  // Note l. Written by wake() from any thread: a line of its own.
-  static constexpr uint32_t kWakeIdle = 0;     // no wake-up since the last acknowledged
-  static constexpr uint32_t kWakeParked = 1;   // the loop sleeps on this word
-  static constexpr uint32_t kWakeSent = 2;     // a wake-up not yet acknowledged
-  static constexpr uint32_t kWakePolling = 3;  // the loop waits in epoll (note m)
-  alignas(64) std::atomic<uint32_t> wake_word_{kWakeIdle};
-  std::atomic<bool> polled_from_outside_{false};  // note m: set once, read by wake()
+  WakeWord wake_word_;  // notes l and m
 };
 
 static_assert(ReadinessBackend<EpollBackend>);

@@ -139,7 +139,7 @@ Error UringBackend::after_fork() noexcept {
   count_ = reported_ = 0;
   if (Error err = linux_abi::renew_eventfd(wake_fd_)) return err;
   unread_wakes_ = 0;
-  wake_word_.store(kWakeIdle);  // the loop's thread may have been waiting in the parent: not here
+  wake_word_.reset();
   if (Error err = open_ring()) return err;
   resubmit_operations();  // note l
   return Error();
@@ -338,8 +338,7 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
   // makes it a poll.
   bool polling = false;
   if (timeout_ns != 0) {
-    uint32_t state = kWakeIdle;
-    polling = wake_word_.compare_exchange_strong(state, kWakePolling);
+    polling = wake_word_.announce_wait();
     if (!polling) timeout_ns = 0;
   }
   Error failed;
@@ -373,12 +372,9 @@ Result<int> UringBackend::wait(int64_t timeout_ns, int64_t deadline_ns) noexcept
       if (timeout_ns <= 0) break;
     }
   }
-  if (polling) {
-    uint32_t state = kWakePolling;
-    (void)wake_word_.compare_exchange_strong(state, kWakeIdle);  // else a wake-up came: it stays sent
-  }
+  if (polling) wake_word_.end_wait();
   if (failed) return failed;
-  if (wake_word_.load() == kWakeSent) report_wake();
+  if (wake_word_.sent()) report_wake();
   reported_ = count_;
   return count_;
 }
@@ -395,10 +391,7 @@ void UringBackend::keep_ready_at(int64_t, int64_t deadline_ns) noexcept {
   if (!ring_.is_open()) return;
   // Note g: polled by another loop, this one does not wait: every wake-up writes the
   // eventfd from now on, and one sent before is written now.
-  if (!polled_from_outside_.load(std::memory_order_relaxed)) {
-    polled_from_outside_.store(true);
-    if (wake_word_.load() == kWakeSent) signal_wake_fd();
-  }
+  if (wake_word_.poll_from_outside()) signal_wake_fd();
   if (deadline_ns != std::numeric_limits<int64_t>::max() && deadline_ns != timer_deadline_) {
     if (timer_deadline_ != -1) {
       IoUringSqe* remove = next_sqe();
@@ -546,9 +539,7 @@ void UringBackend::resubmit_operations() noexcept {
 void UringBackend::wake() noexcept {
   // Note g: the eventfd is written for a thread in io_uring_enter, or for a ring another
   // loop polls; otherwise the word alone tells the next wait.
-  const uint32_t before = wake_word_.exchange(kWakeSent);
-  if (before != kWakePolling && !polled_from_outside_.load()) return;
-  signal_wake_fd();
+  if (wake_word_.send()) signal_wake_fd();
 }
 
 void UringBackend::signal_wake_fd() noexcept {
@@ -557,8 +548,8 @@ void UringBackend::signal_wake_fd() noexcept {
 }
 
 void UringBackend::acknowledge_wake() noexcept {
-  wake_word_.store(kWakeIdle, std::memory_order_release);  // before the loop's wake-up flag is cleared
-  if (++unread_wakes_ < kWakesBetweenReads) return;        // note g
+  wake_word_.acknowledge();
+  if (++unread_wakes_ < kWakesBetweenReads) return;  // note g
   unread_wakes_ = 0;
   uint64_t value;
   (void)linux_abi::read(wake_fd_, &value, sizeof value);

@@ -98,6 +98,7 @@
 #include "../operation.hpp"
 #include "../readiness.hpp"
 #include "uring.hpp"
+#include "wake_word.hpp"
 
 namespace evflow::detail {
 
@@ -193,14 +194,9 @@ class UringBackend {
   uint64_t interest_syscalls_ = 0;
   static constexpr uint32_t kWakesBetweenReads = 65536;  // note g
   uint32_t unread_wakes_ = 0;
-  // Note g: the wake-up word, epoll's without the futex state.
-  static constexpr uint32_t kWakeIdle = 0;     // no wake-up since the last acknowledged
-  static constexpr uint32_t kWakeSent = 2;     // a wake-up not yet acknowledged
-  static constexpr uint32_t kWakePolling = 3;  // the thread waits in io_uring_enter
-  alignas(64) std::atomic<uint32_t> wake_word_{kWakeIdle};
-  std::atomic<bool> polled_from_outside_{false};  // keep_ready_at() was called: every wake-up writes
-  uint64_t ring_generation_ = 0;                  // fork_generation() when the ring was made (note i)
-  GrowableArray<OperationRequest*> operations_;   // by slot, null when free (note l)
+  WakeWord wake_word_;                           // note g
+  uint64_t ring_generation_ = 0;                 // fork_generation() when the ring was made (note i)
+  GrowableArray<OperationRequest*> operations_;  // by slot, null when free (note l)
   GrowableArray<uint32_t> free_slots_;
   OperationRequest* completed_head_ = nullptr;
   OperationRequest* completed_tail_ = nullptr;
