@@ -30,8 +30,7 @@ constexpr auto kLevelOfBit = [] {
   return levels;
 }();
 
-// Deadlines are signed; the wheel works on their order-preserving unsigned image.
-constexpr uint64_t key(int64_t t) noexcept { return static_cast<uint64_t>(t) ^ kSignFlip; }
+// The deadline of a key (TimerWheel::key).
 constexpr int64_t unkey(uint64_t k) noexcept { return static_cast<int64_t>(k ^ kSignFlip); }
 
 constexpr uint32_t slot_number(int level, unsigned digit) noexcept {
@@ -41,14 +40,6 @@ constexpr uint32_t slot_number(int level, unsigned digit) noexcept {
 // The digit of `k` at `level`: bits [6L, 6L+6). Level 10 has 4 bits (60..63).
 constexpr unsigned digit_of(uint64_t k, int level) noexcept {
   return static_cast<unsigned>((k >> (level * kBitsPerLevel)) & 63);
-}
-
-// First key of the slot `digit` at `level` within the block that contains `elapsed`.
-constexpr uint64_t slot_start(uint64_t elapsed, int level, unsigned digit) noexcept {
-  const int shift = level * kBitsPerLevel;
-  const uint64_t block =
-      shift + kBitsPerLevel >= 64 ? 0 : (elapsed >> (shift + kBitsPerLevel)) << (shift + kBitsPerLevel);
-  return block | (uint64_t{digit} << shift);
 }
 
 // (deadline, sequence) order of batch entries.
@@ -114,21 +105,7 @@ std::size_t TimerWheel::batch_index(const TimerNode& node) const noexcept {
   return sorted_position_[node.batch_entry_];
 }
 
-void TimerWheel::insert(TimerNode& node, int64_t deadline) noexcept {
-  if (node.pprev_ != nullptr && !in_batch(node)) {
-    // A restart that keeps the node where it is: moved later (the idle-timeout pattern,
-    // re-armed on every event), its slot comes due no later than the new deadline and
-    // collect() re-files it then; moved earlier within the range of the slot it is in,
-    // the slot is right as it is (order inside a slot does not matter: due timers are
-    // sorted when collected). Touches the node only, where relinking would touch both its
-    // neighbours. A later move writes two fields and works nothing out.
-    if (deadline >= node.deadline_ || slot_for(deadline) == node.slot()) {
-      const uint64_t slot = node.sequence_ & TimerNode::kSlotMask;
-      node.deadline_ = deadline;
-      node.sequence_ = take_sequence() | slot;
-      return;
-    }
-  }
+void TimerWheel::relink(TimerNode& node, int64_t deadline) noexcept {
   remove(node);
   // Room in the expiry batch for one more: reserved by make_room() beforehand, where the
   // caller can still report running out of memory; otherwise taken here.
@@ -180,10 +157,10 @@ int64_t TimerWheel::next_deadline() const noexcept {
   // the lowest occupied level holds the earliest timer.
   const int level = std::countr_zero(occupied_levels_);
   const unsigned digit = static_cast<unsigned>(std::countr_zero(occupied_[level]));
-  const uint64_t start = slot_start(key(elapsed_), level, digit);
+  const uint64_t start = start_of_slot(slot_number(level, digit));
   if (level == 0) return unkey(start) < elapsed_ ? elapsed_ : unkey(start);
   // A short slot is scanned for its exact minimum, sparing the caller an early wake-up.
-  // A node moved later than the slot's range (see insert) makes the minimum of this slot
+  // A node moved in place past the slot's range (see insert) makes the minimum of this slot
   // no bound for the others: the slot's start is returned then.
   constexpr int kScanLimit = 16;
   const uint64_t width = uint64_t{1} << (level * kBitsPerLevel);
@@ -217,7 +194,7 @@ void TimerWheel::collect(int64_t now) noexcept {
     while (due_slots != 0) {
       const unsigned digit = static_cast<unsigned>(std::countr_zero(due_slots));
       due_slots &= due_slots - 1;
-      // Each node is checked: one moved later in place (see insert) may not be due yet.
+      // Each node is checked: one moved in place (see insert) may not be due yet.
       TimerNode* node = slots_[level][digit];
       slots_[level][digit] = nullptr;
       const std::size_t run = batch_.size();

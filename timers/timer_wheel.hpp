@@ -39,6 +39,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 
@@ -78,7 +79,7 @@ class TimerNode {
  private:
   friend class TimerWheel;
   // sequence_ holds the start sequence above kSlotBits bits that name the slot the node
-  // was last linked into (level * 64 + digit, below 704). A node moved later in place
+  // was last linked into (level * 64 + digit, below 704). A node moved in place
   // keeps that slot (TimerWheel::insert), so the slot is not always the one its deadline
   // maps to: it is the one the node is in.
   static constexpr int kSlotBits = 10;
@@ -113,13 +114,25 @@ class TimerWheel {
   [[nodiscard]] bool make_room() noexcept { return size_ < room_ || reserve(size_ + 1); }
 
   // Inserts `node` to fire at `deadline`, with the next start sequence. If it was
-  // already linked it is moved (a restart). O(1). A move to a later deadline leaves the
-  // node in its slot, which then comes due early: the cost is one re-filing there, and
-  // possibly one early wake-up (next_deadline() is a lower bound).
+  // already linked it is moved (a restart). O(1). A move to a deadline no earlier than
+  // the start of the node's slot leaves it there: a later one, or an earlier one still
+  // in or after that slot's range. The slot then comes due before the deadline: the
+  // cost is one re-filing there, and possibly one early wake-up (next_deadline() is a
+  // lower bound). Such a restart touches the node only, and writes two of its fields.
   // A node not linked needs room in the expiry batch: make_room() reserves it where an
   // error can be reported; without it, insert() takes it and aborts when memory is out.
   // Post: node.linked(), node.deadline() == deadline.
-  void insert(TimerNode& node, int64_t deadline) noexcept;
+  void insert(TimerNode& node, int64_t deadline) noexcept {
+    // Every linked node's deadline is at least its slot's start: a later deadline is
+    // too, with nothing to work out (the idle-timeout pattern, re-armed on every event).
+    if (node.pprev_ != nullptr && !in_batch(node) &&
+        (deadline >= node.deadline_ || key(deadline) >= start_of_slot(node.slot()))) {
+      node.deadline_ = deadline;
+      node.sequence_ = take_sequence() | (node.sequence_ & TimerNode::kSlotMask);
+      return;
+    }
+    relink(node, deadline);
+  }
 
   // Unlinks `node` if linked; it will not fire. O(1). Safe during expire(), for any node.
   void remove(TimerNode& node) noexcept;
@@ -127,7 +140,7 @@ class TimerWheel {
   // The earliest time at which expire() may have something to fire: always a lower
   // bound, never later than the earliest deadline (or than elapsed(), for a timer
   // started with a deadline already passed: it is due at once). Exact when the first occupied slot
-  // is short and holds no timer moved later in place (insert()); otherwise the start of
+  // is short and holds no timer moved in place past its range (insert()); otherwise the start of
   // that slot's range (expiring then re-files or moves timers closer). kNoDeadline when
   // empty. O(levels), plus a scan of at most 16 timers.
   int64_t next_deadline() const noexcept;
@@ -199,6 +212,21 @@ class TimerWheel {
     uint32_t collected;  // index at collection time: what node.batch_entry_ keeps
   };
 
+  // Deadlines are signed; the wheel works on their order-preserving unsigned image.
+  static constexpr uint64_t key(int64_t t) noexcept { return static_cast<uint64_t>(t) ^ (uint64_t{1} << 63); }
+  // The bits of a key above a slot's digit at each level (level 10 has none above).
+  static constexpr auto kAboveDigit = [] {
+    std::array<uint64_t, kLevels> masks{};
+    for (int level = 0; level + 1 < kLevels; ++level)
+      masks[static_cast<std::size_t>(level)] = ~uint64_t{0} << (6 * level + 6);
+    return masks;
+  }();
+  // The first key of `slot`'s range, within the block that holds elapsed_ (the one its
+  // nodes were linked for: a slot is emptied when its range begins).
+  uint64_t start_of_slot(uint32_t slot) const noexcept {
+    const uint32_t level = slot / kSlotsPerLevel;
+    return (key(elapsed_) & kAboveDigit[level]) | (uint64_t{slot % kSlotsPerLevel} << (6 * level));
+  }
   static int level_for(int64_t elapsed, int64_t deadline) noexcept;
   uint32_t slot_for(int64_t deadline) const noexcept;  // where link() would put it now
   // The next start sequence, shifted into place above a node's slot bits.
@@ -210,7 +238,8 @@ class TimerWheel {
   // Gives the linked timers the start sequences 1..size() in their order, so that
   // sequences never run out of their 54 bits. Deferred while a batch is being fired.
   void renumber() noexcept;
-  void link(TimerNode& node) noexcept;  // by node.deadline_, relative to elapsed_
+  void relink(TimerNode& node, int64_t deadline) noexcept;  // insert() into the slot of `deadline`
+  void link(TimerNode& node) noexcept;                      // by node.deadline_, relative to elapsed_
   void unlink_from_slot(TimerNode& node) noexcept;
   bool in_batch(const TimerNode& node) const noexcept { return node.pprev_ == &in_batch_; }
   void collect(int64_t now) noexcept;  // moves due timers to batch_, cascades the rest

@@ -552,6 +552,30 @@ TEST(TimerWheel, ATimerMovedEarlierWithinItsSlotFiresAtItsNewDeadline) {
   EXPECT_EQ(expire_ids(wheel, 1'000'100), std::vector<int>{3});
 }
 
+TEST(TimerWheel, ATimerMovedEarlierButNotBeforeItsSlotStaysThereAndFiresAtItsDeadline) {
+  // 1000 is in the level-1 slot [960, 1024). Moved later to 1'000'000, the node stays
+  // there; moved back to 960, the slot's first instant, it still may; to 959 it may not.
+  for (const int64_t earlier : {int64_t{500'000}, int64_t{960}, int64_t{959}}) {
+    TimerWheel wheel(0);
+    Probe a, b;
+    a.id = 1;
+    b.id = 2;
+    wheel.insert(a, 1000);
+    wheel.insert(b, 2000);
+    wheel.insert(a, 1'000'000);
+    wheel.insert(a, earlier);
+    EXPECT_LE(wheel.next_deadline(), earlier) << earlier;
+    // b (2000) and a (`earlier`), each fired exactly at its deadline, in deadline order.
+    const int64_t first_at = std::min<int64_t>(earlier, 2000);
+    const int64_t second_at = std::max<int64_t>(earlier, 2000);
+    EXPECT_EQ(expire_ids(wheel, first_at - 1), std::vector<int>{}) << earlier;
+    EXPECT_EQ(expire_ids(wheel, first_at), std::vector<int>{earlier < 2000 ? 1 : 2}) << earlier;
+    EXPECT_EQ(expire_ids(wheel, second_at - 1), std::vector<int>{}) << earlier;
+    EXPECT_EQ(expire_ids(wheel, second_at), std::vector<int>{earlier < 2000 ? 2 : 1}) << earlier;
+    EXPECT_TRUE(wheel.empty());
+  }
+}
+
 TEST(TimerWheel, MatchesAnOrderedReferenceUnderRandomOperations) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
