@@ -77,13 +77,16 @@ class TimeKeeper {
     timers_.prefault();
     return Error();
   }
-  // Inline, on the Timer's node: a restart (the idle-timeout idiom) is a handful of
-  // instructions and one call into the wheel.
+  // Inline, on the Timer's node: a restart that leaves the timer in its slot (the
+  // idle-timeout idiom, see TimerWheel::insert) is a handful of instructions and no call.
   Error start_timer(TimerNode& timer, int64_t deadline) noexcept {
     if (!timer.linked() && !timers_.make_room()) return Error(ENOMEM);
     timers_.insert(timer, deadline);
     return Error();
   }
+  // start_timer() of an active timer that stays where it is in the wheel (the common
+  // restart); false, and nothing done, otherwise.
+  bool restart_in_place(TimerNode& timer, int64_t deadline) noexcept { return timers_.move_in_place(timer, deadline); }
   void stop_timer(TimerNode& timer) noexcept { timers_.remove(timer); }
 
   // The Periodic watcher's verbs (periodic.cpp). Errors: EMFILE/ENFILE (the wall-clock

@@ -5,6 +5,24 @@
 namespace evflow {
 
 Error Timer::start(Duration after, Duration repeat) noexcept {
+  // The common restart, an active timer re-armed (the idle-timeout idiom) on a loop no
+  // other loop polls, calls nothing when the wheel can leave it in its slot: a restart
+  // of a timer cold in the cache waits for it with all its instructions, so they are
+  // few. start_other() does everything else, in the same order.
+  Loop* const loop = loop_;
+  if (loop != nullptr && loop->is_open() && !loop->core().embedded && callback_ && repeat.count() >= 0) [[likely]] {
+    loop->core().assert_owner_thread();
+    detail::TimeKeeper& time = loop->time();
+    const int64_t timeout = after.count() < 0 ? 0 : after.count();
+    if (time.restart_in_place(*this, detail::saturating_add(time.now(), timeout))) {
+      interval_ns_ = repeat.count() > 0 ? -repeat.count() : timeout;
+      return Error();  // not embedded: nothing to tell (changed_outside_run)
+    }
+  }
+  return start_other(after, repeat);
+}
+
+Error Timer::start_other(Duration after, Duration repeat) noexcept {
   if (Error err = check_loop()) return err;
   if (!callback_ || repeat < Duration::zero()) {
     stop();  // a start that fails leaves the timer inactive

@@ -54,7 +54,12 @@ inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
 // Returns base + delta, clamped to [INT64_MIN, INT64_MAX] instead of wrapping.
 constexpr int64_t saturating_add(int64_t base, int64_t delta) noexcept {
   int64_t sum = 0;
-  if (detail::add_overflows(base, delta, sum)) return delta > 0 ? kNoDeadline : std::numeric_limits<int64_t>::min();
+#if defined(__GNUC__) || defined(__clang__)
+  const bool overflows = __builtin_add_overflow(base, delta, &sum);  // an add and a flag: no compare first
+#else
+  const bool overflows = detail::add_overflows(base, delta, sum);
+#endif
+  if (overflows) return delta > 0 ? kNoDeadline : std::numeric_limits<int64_t>::min();
   return sum;
 }
 
@@ -123,15 +128,20 @@ class TimerWheel {
   // error can be reported; without it, insert() takes it and aborts when memory is out.
   // Post: node.linked(), node.deadline() == deadline.
   void insert(TimerNode& node, int64_t deadline) noexcept {
+    if (!move_in_place(node, deadline)) relink(node, deadline);
+  }
+  // insert() when it leaves `node` in its slot (above), which is then all it does, with
+  // no call; false, and nothing done, in every other case (and when start sequences are
+  // due to be renumbered).
+  bool move_in_place(TimerNode& node, int64_t deadline) noexcept {
     // Every linked node's deadline is at least its slot's start: a later deadline is
     // too, with nothing to work out (the idle-timeout pattern, re-armed on every event).
-    if (node.pprev_ != nullptr && !in_batch(node) &&
-        (deadline >= node.deadline_ || key(deadline) >= start_of_slot(node.slot()))) {
-      node.deadline_ = deadline;
-      node.sequence_ = take_sequence() | (node.sequence_ & TimerNode::kSlotMask);
-      return;
-    }
-    relink(node, deadline);
+    if (node.pprev_ == nullptr || in_batch(node) || next_sequence_ >= kRenumberFrom ||
+        (deadline < node.deadline_ && key(deadline) < start_of_slot(node.slot())))
+      return false;
+    node.deadline_ = deadline;
+    node.sequence_ = (next_sequence_++ << TimerNode::kSlotBits) | (node.sequence_ & TimerNode::kSlotMask);
+    return true;
   }
 
   // Unlinks `node` if linked; it will not fire. O(1). Safe during expire(), for any node.
@@ -221,11 +231,17 @@ class TimerWheel {
       masks[static_cast<std::size_t>(level)] = ~uint64_t{0} << (6 * level + 6);
     return masks;
   }();
+  // Each slot's digit in place (digit << 6 * level): a load instead of a variable shift.
+  static constexpr auto kDigitInPlace = [] {
+    std::array<uint64_t, kLevels * kSlotsPerLevel> digits{};
+    for (std::size_t slot = 0; slot < digits.size(); ++slot)
+      digits[slot] = uint64_t{slot % kSlotsPerLevel} << (6 * (slot / kSlotsPerLevel));
+    return digits;
+  }();
   // The first key of `slot`'s range, within the block that holds elapsed_ (the one its
   // nodes were linked for: a slot is emptied when its range begins).
   uint64_t start_of_slot(uint32_t slot) const noexcept {
-    const uint32_t level = slot / kSlotsPerLevel;
-    return (key(elapsed_) & kAboveDigit[level]) | (uint64_t{slot % kSlotsPerLevel} << (6 * level));
+    return (key(elapsed_) & kAboveDigit[slot / kSlotsPerLevel]) | kDigitInPlace[slot];
   }
   static int level_for(int64_t elapsed, int64_t deadline) noexcept;
   uint32_t slot_for(int64_t deadline) const noexcept;  // where link() would put it now

@@ -189,6 +189,24 @@ TEST(TimerWheel, StartSequencesAreRenumberedInOrderBeforeTheyRunOut) {
   EXPECT_EQ(expire_ids(wheel, 70'000), (std::vector<int>{3}));
 }
 
+// A restart that leaves the node in its slot renumbers too when it is due.
+TEST(TimerWheel, ARestartInPlaceRenumbersWhenDue) {
+  TimerWheel wheel(0);
+  Probe p[3];
+  for (int i = 0; i < 3; ++i) {
+    p[i].id = i;
+    wheel.insert(p[i], 1'000);
+  }
+  wheel.advance_sequence_for_testing(TimerWheel::kRenumberFrom);
+  wheel.insert(p[0], 1'010);  // later: in place
+  EXPECT_EQ(p[1].sequence(), 1u);
+  EXPECT_EQ(p[2].sequence(), 2u);
+  EXPECT_EQ(p[0].sequence(), 3u) << "the others renumbered, then the restart";
+  wheel.insert(p[1], 1'010);
+  EXPECT_EQ(p[1].sequence(), 4u);
+  EXPECT_EQ(expire_ids(wheel, 1'010), (std::vector<int>{2, 0, 1}));
+}
+
 // Inside expire() the batch being fired holds the memory renumbering uses: it waits for
 // the next start after it, and the order still holds.
 TEST(TimerWheel, RenumberingWaitsUntilTheBatchBeingFiredIsDone) {
