@@ -302,7 +302,7 @@ int EpollBackend::collect_nested(int count) noexcept {
     // The nested instance stands for its own ready descriptors: read them in its place.
     events_[i] = events_[count - 1];
     --count;
-    Result<int> more = linux_abi::epoll_pwait(new_epoll_fd_, events_.get() + count, capacity_ - count, 0);
+    Result<int> more = linux_abi::epoll_poll(new_epoll_fd_, events_.get() + count, capacity_ - count);
     return more ? count + more.value() : count;
   }
   return count;

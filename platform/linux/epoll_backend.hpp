@@ -146,7 +146,7 @@ class EpollBackend {
   }
   // A wait that may block, on the sleep path; wait() brackets it with the word (note m).
   Result<int> wait_on_path(int64_t timeout_ns, int64_t deadline_ns) noexcept;
-  Result<int> poll() noexcept { return linux_abi::epoll_pwait(epoll_fd_, events_.get(), capacity_, 0); }
+  Result<int> poll() noexcept { return linux_abi::epoll_poll(epoll_fd_, events_.get(), capacity_); }
   // After a wait that may have reported what is not the loop's (the nested instance, the
   // timerfd) or filled the buffer: the events as the loop should see them.
   int tidy_events(int count) noexcept;

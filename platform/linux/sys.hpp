@@ -152,6 +152,20 @@ inline Result<int> epoll_pwait(int epfd, EpollEvent* events, int capacity, int t
   return detail::to_int(ret);
 }
 
+// A wait that does not block (timeout 0), as epoll_pwait(). Where the architecture has
+// epoll_wait(2) (x86_64; aarch64's generic table does not), that one: without
+// epoll_pwait's signal-mask handling it measured 10 to 20 ns less a call here, and the
+// loop's busy iterations make one call each. EINTR is reported as 0 events.
+inline Result<int> epoll_poll(int epfd, EpollEvent* events, int capacity) noexcept {
+#if defined(__x86_64__)
+  const long ret = raw_syscall(nr::epoll_wait, epfd, reinterpret_cast<long>(events), capacity, 0);
+#else
+  const long ret = raw_syscall(nr::epoll_pwait, epfd, reinterpret_cast<long>(events), capacity, 0, 0, 8);
+#endif
+  if (ret == -EINTR) return 0;
+  return detail::to_int(ret);
+}
+
 // eventfd2(initial, EFD_CLOEXEC | EFD_NONBLOCK).
 inline Result<int> eventfd(unsigned initial) noexcept {
   return detail::to_int(raw_syscall(nr::eventfd2, initial, kCloseOnExec | kNonBlocking));

@@ -2,7 +2,8 @@
 //
 // x86_64 uses its own table (arch/x86/entry/syscalls/syscall_64.tbl); aarch64 uses the
 // generic table (include/uapi/asm-generic/unistd.h), which has no epoll_wait, pipe or
-// epoll_create: only their newer forms, which are the ones evflow calls everywhere.
+// epoll_create: only their newer forms, which are the ones evflow calls everywhere, but
+// for epoll_wait where it exists (sys.hpp, epoll_poll).
 #pragma once
 
 namespace evflow::detail::linux_abi::nr {
@@ -30,6 +31,7 @@ inline constexpr long getsockopt = 55;
 inline constexpr long prctl = 157;
 inline constexpr long futex = 202;
 inline constexpr long clock_gettime = 228;
+inline constexpr long epoll_wait = 232;
 inline constexpr long epoll_ctl = 233;
 inline constexpr long epoll_pwait = 281;
 inline constexpr long timerfd_create = 283;
