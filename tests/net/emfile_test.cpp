@@ -158,6 +158,8 @@ TEST_F(TcpListenerOutOfDescriptors, AcceptShedsTheWaitingConnectionGivesEmfileOn
 
   // Nothing spins: the listener is not readable any more, so the server's next accept
   // waits (EMFILE came once), and the idle loop sleeps through 20 ms in a few iterations.
+  // (A few: in a full run of the suite it was seen to wake up to 12 times there, from
+  // outside this test. An accept that spins makes thousands of iterations in 20 ms.)
   // (loop.run, not the fixture's iterate(): with no descriptor left, UBSan's check of a
   // call on a polymorphic object cannot make the pipe it probes memory with, and reports
   // the fixture's vptr as invalid.)
@@ -170,7 +172,7 @@ TEST_F(TcpListenerOutOfDescriptors, AcceptShedsTheWaitingConnectionGivesEmfileOn
   Timer idle(loop);
   ASSERT_FALSE(idle.start(20ms, [&] { fired = true; }));
   ASSERT_TRUE(testing::run_until(loop, [&] { return fired; }));
-  EXPECT_LE(loop.iteration() - before, 5u) << "the loop woke while idle";
+  EXPECT_LE(loop.iteration() - before, 50u) << "the loop spun while idle";
 
   // With two descriptors back (the next client's socket and its accepted end), the
   // listener serves as before.
