@@ -4,6 +4,19 @@
 
 namespace evflow {
 
+namespace {
+
+// A negative timeout is zero.
+int64_t timeout_of(Timer::Duration after) noexcept { return after.count() < 0 ? 0 : after.count(); }
+
+// What a start keeps for again() (interval_ns_, timer.hpp): the repeat interval negated,
+// or the timeout of a one-shot timer.
+int64_t interval_for(Timer::Duration repeat, int64_t timeout) noexcept {
+  return repeat.count() > 0 ? -repeat.count() : timeout;
+}
+
+}  // namespace
+
 Error Timer::start(Duration after, Duration repeat) noexcept {
   // The common restart, an active timer re-armed (the idle-timeout idiom) on a loop no
   // other loop polls, calls nothing when the wheel can leave it in its slot: a restart
@@ -13,9 +26,9 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
   if (loop != nullptr && loop->is_open() && !loop->core().embedded && callback_ && repeat.count() >= 0) [[likely]] {
     loop->core().assert_owner_thread();
     detail::TimeKeeper& time = loop->time();
-    const int64_t timeout = after.count() < 0 ? 0 : after.count();
+    const int64_t timeout = timeout_of(after);
     if (time.restart_in_place(*this, detail::saturating_add(time.now(), timeout))) {
-      interval_ns_ = repeat.count() > 0 ? -repeat.count() : timeout;
+      interval_ns_ = interval_for(repeat, timeout);
       return Error();  // not embedded: nothing to tell (changed_outside_run)
     }
   }
@@ -29,9 +42,9 @@ Error Timer::start_other(Duration after, Duration repeat) noexcept {
     return Error(EINVAL);
   }
   detail::TimeKeeper& time = loop_->time();
-  const int64_t timeout = after.count() < 0 ? 0 : after.count();
+  const int64_t timeout = timeout_of(after);
   if (Error err = time.start_timer(*this, detail::saturating_add(time.now(), timeout))) return err;
-  interval_ns_ = repeat.count() > 0 ? -repeat.count() : timeout;
+  interval_ns_ = interval_for(repeat, timeout);
   loop_->core().changed_outside_run();
   return Error();
 }
@@ -61,7 +74,7 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
 Error Timer::again(Duration timeout) noexcept {
   if (detached() || !callback_) return Error(EINVAL);
   if (Error err = check_loop()) return err;
-  const int64_t ns = timeout.count() < 0 ? 0 : timeout.count();
+  const int64_t ns = timeout_of(timeout);
   if (Error err = arm(ns)) return err;
   if (interval_ns_ >= 0) interval_ns_ = ns;  // a repeating timer keeps its interval
   return Error();
