@@ -416,6 +416,24 @@ void bench_c(benchmark::State& state, int fds, int active, bool timeouts, const 
 
 using Fire = void (*)(void* context, size_t index);
 
+// restart_shuffled's restarts: each of n timers `rounds` times, in random order, each to a
+// deadline 10 s + U(0, 1 s) away.
+struct ShuffledRestarts {
+  std::vector<uint32_t> timer;
+  std::vector<int64_t> deadline;
+};
+inline ShuffledRestarts shuffled_restarts(size_t n, int rounds, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int64_t> jitter(0, 1'000'000'000);
+  ShuffledRestarts r{std::vector<uint32_t>(n * static_cast<size_t>(rounds)), {}};
+  for (size_t k = 0; k < r.timer.size(); ++k)
+    r.timer[k] = static_cast<uint32_t>(k % n);
+  std::shuffle(r.timer.begin(), r.timer.end(), rng);
+  r.deadline.resize(r.timer.size());
+  for (auto& d : r.deadline)
+    d = 10'000'000'000 + jitter(rng);
+  return r;
+}
+
 template <class Lib>
 void timer_churn(benchmark::State& state, size_t n, int shuffled_rounds) {
   for (auto _ : state) {
@@ -500,13 +518,9 @@ void timer_churn(benchmark::State& state, size_t n, int shuffled_rounds) {
     for (size_t i = 0; i < n; ++i)
       timers.start(i, first[i]);
     timers.settle();
-    std::vector<uint32_t> sequence(n * static_cast<size_t>(shuffled_rounds));
-    for (size_t k = 0; k < sequence.size(); ++k)
-      sequence[k] = static_cast<uint32_t>(k % n);
-    std::shuffle(sequence.begin(), sequence.end(), rng);
-    std::vector<int64_t> deadline(sequence.size());
-    for (auto& d : deadline)
-      d = 10'000'000'000 + jitter(rng);
+    const ShuffledRestarts restarts = shuffled_restarts(n, shuffled_rounds, rng);
+    const std::vector<uint32_t>& sequence = restarts.timer;
+    const std::vector<int64_t>& deadline = restarts.deadline;
     t0 = now_ns();
     for (size_t k = 0; k < sequence.size(); ++k)
       timers.restart(sequence[k], deadline[k]);

@@ -7,6 +7,10 @@
 // syscall_floor    epoll_wait(timeout 0) returning one ready event, and returning none (the
 //                  floor of an idle iteration); a 1-byte write + read
 //                  on an AF_UNIX socketpair; clock_gettime(CLOCK_MONOTONIC) via the vDSO.
+// timer_churn      restart_shuffled's floor: the same number of restarts of as many 64-byte
+//                  records in random order, each restart one read-modify-write of its
+//                  record's deadline through a call that is not inlined (as a library's
+//                  restart is): what memory costs before a restart does any work.
 #include "bench/compare/harness.hpp"
 
 namespace {
@@ -61,11 +65,43 @@ void syscall_floor(benchmark::State& state, int calls) {
   }
 }
 
+// A timer of 64 bytes, as the libraries' are (memory/timers: timer_watcher_bytes).
+struct alignas(64) Record {
+  int64_t deadline;
+  int64_t rest[7];
+};
+
+__attribute__((noinline)) void restart_record(Record& record, int64_t deadline) {
+  record.deadline = std::max(record.deadline, int64_t{0}) + deadline;  // read, then written
+}
+
+void restart_floor(benchmark::State& state, size_t n, int rounds) {
+  for (auto _ : state) {
+    std::mt19937_64 rng(42);
+    std::uniform_int_distribution<int64_t> jitter(0, 1'000'000'000);
+    std::vector<Record> records(n);
+    for (Record& r : records)
+      r.deadline = 10'000'000'000 + jitter(rng);
+    const evbench::ShuffledRestarts restarts = evbench::shuffled_restarts(n, rounds, rng);
+    const std::vector<uint32_t>& sequence = restarts.timer;
+    const std::vector<int64_t>& deadline = restarts.deadline;
+    const int64_t t0 = evbench::now_ns();
+    for (size_t k = 0; k < sequence.size(); ++k)
+      restart_record(records[sequence[k]], deadline[k]);
+    const int64_t t1 = evbench::now_ns();
+    benchmark::DoNotOptimize(records.data());
+    state.counters["restart_shuffled_ns"] = static_cast<double>(t1 - t0) / static_cast<double>(sequence.size());
+    state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   static const evbench::Grid grid = evbench::parse_grid(argc, argv);
   evbench::add("syscall_floor", [](benchmark::State& s) { syscall_floor(s, grid.quick ? 20'000 : 100'000); });
+  evbench::add("timer_churn/timers:" + std::to_string(grid.churn_timers),
+               [](benchmark::State& s) { restart_floor(s, grid.churn_timers, grid.churn_shuffled_rounds); });
   for (int fds : grid.benchc_fds)
     for (int active : grid.benchc_active)
       evbench::add(evbench::benchc_name(fds, active, 0),

@@ -373,7 +373,11 @@ def targets(fig):
         if w == "timer_churn" and m in ("expire", "expire_warm"):
             result.append(absolute(w, json.loads(p), m, 150, "ns", strict=True))
         if w == "timer_churn" and m in ("restart_random", "restart_shuffled"):
-            result.append(absolute(w, json.loads(p), m, 20, "ns", strict=True))
+            row = absolute(w, json.loads(p), m, 20, "ns", strict=True)
+            floor = get(w, json.loads(p), m, "kernel")  # the kernel program's memory floor
+            if floor is not None and row[2] is not None:
+                row = row[:2] + ("%s (floor %.3g ns)" % (row[2], floor),) + row[3:]
+            result.append(row)
         if w == "memory" and m == "rss_per_timer":
             result.append(point(w, json.loads(p), m, 1.0))
         if w == "timer_churn" and m == "restart_fifo":
