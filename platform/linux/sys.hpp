@@ -274,14 +274,6 @@ inline Result<void*> mmap(unsigned long length, int prot, int flags, int fd, uin
 #endif
 }
 
-// madvise(2) advice (include/uapi/asm-generic/mman-common.h).
-inline constexpr int kAdviseHugePage = 14;  // MADV_HUGEPAGE
-
-// madvise(2): a hint about a range of this process's memory; nothing is mapped or freed.
-inline Error madvise(void* address, unsigned long length, int advice) noexcept {
-  return detail::to_error(raw_syscall(nr::madvise, reinterpret_cast<long>(address), static_cast<long>(length), advice));
-}
-
 // munmap(2).
 inline Error munmap(void* address, unsigned long length) noexcept {
 #if defined(EVFLOW_MAP_THROUGH_LIBC)
