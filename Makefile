@@ -501,9 +501,9 @@ bench-net-run:
 # Rounds: every program runs once per round, in turn, so that drift of this shared machine
 # hits every library alike; the report takes each figure's median over the rounds. Each
 # round starts two libraries further on, and the system-call floor (kernel) runs last, so
-# that no library runs after the same program in every round: what ran before counts
-# (timer_churn alone, run right after the kernel program: evflow's first expiry of a
-# million timers 168-177 ns per timer, run again at once 62-71 ns; libev's 720, then 749).
+# that no library runs after the same program in every round: what ran before can count
+# (right after the kernel program exited, a first write of 36 MB on huge pages took
+# 80-112 ms against 2 ms run again at once: the host had taken the freed memory back).
 # TASK_RESULTS: a task_bench JSON to report beside them, NET_RESULTS bench/net/run.py's
 # records (make bench and bench-quick set both).
 GRID ?= full
