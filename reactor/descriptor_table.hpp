@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "../platform/growable_array.hpp"
+#include "../platform/prefetch.hpp"
 #include "../platform/readiness.hpp"
 #include "change_batch.hpp"
 #include "loop_core.hpp"
@@ -91,13 +92,6 @@ class DescriptorTable {
 
  private:
   // What the loop knows of one descriptor number.
-  static void prefetch(const void* at) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(at);
-#else
-    (void)at;  // a hint only
-#endif
-  }
   struct Entry {
     Io* head = nullptr;   // active watchers on this descriptor, in start order
     uint32_t tag = 0;     // tag of the last change of the kernel registration

@@ -255,14 +255,6 @@ void TimerWheel::sort_batch() noexcept {
 
 namespace {
 
-inline void prefetch_for_write(const void* at) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(at, 1);
-#else
-  (void)at;  // a hint only
-#endif
-}
-
 // An in-place most-significant-digit radix sort of `n` entries whose deadlines are at
 // least `low` and differ from it in the low `bits` bits only: 8 bits a pass, each pass
 // one counting pass and one cycle-following permutation (every entry moves once, to

@@ -45,6 +45,7 @@
 
 #include "../platform/checked_math.hpp"
 #include "../platform/growable_array.hpp"
+#include "../platform/prefetch.hpp"
 
 namespace evflow::detail {
 
@@ -317,12 +318,8 @@ std::size_t TimerWheel::expire(int64_t now, OnExpired&& on_expired) {
     // watcher built on the node typically spans (node and callback). A removed one is null.
     if (i + 8 < count && batch_[i + 8].node != nullptr) {
       const char* ahead = reinterpret_cast<const char*>(batch_[i + 8].node);
-#if defined(__GNUC__) || defined(__clang__)
-      __builtin_prefetch(ahead);
-      __builtin_prefetch(ahead + 64);
-#else
-      (void)ahead;  // a hint only
-#endif
+      prefetch(ahead);
+      prefetch(ahead + 64);
     }
     TimerNode* node = batch_[i].node;
     if (node == nullptr) continue;  // removed by an earlier callback of this batch
