@@ -135,10 +135,58 @@ TEST_F(TcpListenerTest, AnIpv6ListenerServesAnIpv6Client) {
   ASSERT_TRUE(server && server.value());
   EXPECT_EQ(peer.family(), SocketAddress::Family::ipv6);
   EXPECT_TRUE(peer.is_loopback());
-  Result<testing::Returned<TcpStream>> over_ipv4 =
-      run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(address.port()));
-  ASSERT_TRUE(over_ipv4);
-  EXPECT_FALSE(over_ipv4.value()) << "ipv6_only takes no IPv4 connection";
+}
+
+// An IPv6-only listener on every address leaves the same IPv4 port free: a second
+// listener binds it, and an IPv4 client reaches that one. (A connection attempt alone
+// would prove nothing: another program may listen on the IPv4 port.) A dual-stack
+// listener holds the IPv4 port too, so there the second bind always fails; a few fresh
+// ports are tried so that another program taking one cannot fail the test.
+TEST_F(TcpListenerTest, AnIpv6OnlyListenerLeavesItsPortToIpv4) {
+  Result<TcpListener> ipv6{Error(EADDRINUSE)};
+  Result<TcpListener> ipv4{Error(EADDRINUSE)};
+  for (int attempt = 0; attempt < 5 && !ipv4; ++attempt) {
+    ipv6 = TcpListener::bind(SocketAddress::ipv6_any(0), ListenOptions{.ipv6_only = true});
+    if (!ipv6 && (ipv6.error().code() == EADDRNOTAVAIL || ipv6.error().code() == EAFNOSUPPORT)) {
+      GTEST_SKIP() << "no IPv6 here: " << ipv6.error().message();
+    }
+    ASSERT_TRUE(ipv6) << ipv6.error().message();
+    ipv4 = TcpListener::bind(SocketAddress::ipv4_loopback(ipv6.value().local_address().value().port()));
+    if (!ipv4) {
+      ASSERT_EQ(ipv4.error().code(), EADDRINUSE) << ipv4.error().message();
+    }
+  }
+  ASSERT_TRUE(ipv4) << "an IPv6-only listener held its port for IPv4 too";
+  const uint16_t port = ipv4.value().local_address().value().port();
+  Result<testing::Returned<TcpStream>> client =
+      run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(port));
+  ASSERT_TRUE(client && client.value());
+  SocketAddress peer;
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await ipv4.value().accept(&peer));
+  });
+  ASSERT_TRUE(server && server.value());
+  EXPECT_EQ(peer, client.value().value.local_address().value());
+}
+
+// Without ipv6_only, a listener on every IPv6 address takes IPv4 clients as well, and holds
+// the IPv4 port against a second listener.
+TEST_F(TcpListenerTest, ADualStackListenerTakesAnIpv4Client) {
+  Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv6_any(0), ListenOptions{.ipv6_only = false});
+  if (!listener && (listener.error().code() == EADDRNOTAVAIL || listener.error().code() == EAFNOSUPPORT)) {
+    GTEST_SKIP() << "no IPv6 here: " << listener.error().message();
+  }
+  ASSERT_TRUE(listener) << listener.error().message();
+  const uint16_t port = listener.value().local_address().value().port();
+  Result<TcpListener> second = TcpListener::bind(SocketAddress::ipv4_loopback(port));
+  ASSERT_EQ(second.error().code(), EADDRINUSE);
+  Result<testing::Returned<TcpStream>> client =
+      run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(port));
+  ASSERT_TRUE(client && client.value());
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
+    co_return testing::returned(co_await listener.value().accept());
+  });
+  ASSERT_TRUE(server && server.value());
 }
 
 // The server: one child of a group per connection, each echoing what it reads until the
