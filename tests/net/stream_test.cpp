@@ -401,12 +401,12 @@ TEST_F(TcpStreamTest, ACancelledWriteAllReportsTheBytesSentSoFar) {
 }
 
 TEST_F(TcpStreamTest, ConnectingToAPortNobodyListensOnIsRefused) {
-  SocketAddress address;
-  {
-    Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
-    ASSERT_TRUE(listener);
-    address = listener.value().local_address().value();
-  }  // destroyed: nobody listens on the port
+  // A socket bound but not listening holds the port, so no other program can listen there.
+  Result<int> opened = detail::socket_open(detail::SocketFamily::ipv4, detail::SocketType::stream);
+  ASSERT_TRUE(opened);
+  Socket holder(opened.value());
+  ASSERT_FALSE(detail::socket_bind(holder.fd(), SocketAddress::ipv4_loopback(0).endpoint()));
+  const SocketAddress address = holder.local_address().value();
   Result<testing::Returned<TcpStream>> connected = run_until_complete(
       loop,
       [](SocketAddress to) -> Task<testing::Returned<TcpStream>> {
