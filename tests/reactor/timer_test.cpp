@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <evflow/evflow.hpp>
@@ -307,6 +308,70 @@ TEST_F(TimerTest, DestroyingTheLoopDetachesActiveTimers) {
   other.reset();
   EXPECT_FALSE(timer.active());
   EXPECT_EQ(timer.again().code(), EINVAL);
+}
+
+// A restart reads the loop through a hint, the loop of the timer the thread started last
+// (timer.cpp): timers of two loops restarted in turn on one thread each keep to their own
+// loop's time and wheel. The second loop's clock is an hour ahead, so a restart counted
+// from the other loop's time would show in when().
+TEST_F(TimerTest, RestartsInTurnOnTwoLoopsOfOneThreadKeepToEachTimersLoop) {
+  testing::FakeClock later_clock;
+  later_clock.advance(1h);
+  Loop other;
+  ASSERT_FALSE(other.open());
+  ASSERT_FALSE(other.set_clock(&later_clock.source));
+  int here = 0, there = 0;
+  Timer a(loop), b(other);
+  ASSERT_FALSE(a.start(10ms, [&] { ++here; }));
+  ASSERT_FALSE(b.start(10ms, [&] { ++there; }));
+  const auto now_here = MonotonicClock::time_point(MonotonicClock::duration(clock.monotonic));
+  const auto now_there = MonotonicClock::time_point(MonotonicClock::duration(later_clock.monotonic));
+  // Each kind of turn: the same loop again (the hint), the other loop (the full path),
+  // later and earlier deadlines.
+  for (auto [timer_a, timer_b] : {std::pair{20ms, 30ms}, std::pair{40ms, 5ms}, std::pair{3ms, 50ms}}) {
+    ASSERT_FALSE(a.start(timer_a));
+    ASSERT_FALSE(a.start(timer_a));
+    EXPECT_EQ(a.when(), now_here + timer_a);
+    ASSERT_FALSE(b.start(timer_b));
+    EXPECT_EQ(b.when(), now_there + timer_b);
+    ASSERT_FALSE(b.start(timer_b));
+    EXPECT_EQ(b.when(), now_there + timer_b);
+    EXPECT_EQ(a.when(), now_here + timer_a);
+  }
+  EXPECT_EQ(loop.active_watchers(), 1);
+  EXPECT_EQ(other.active_watchers(), 1);
+  step(3ms - 1ns);
+  EXPECT_EQ(here, 0);
+  step(1ns);
+  EXPECT_EQ(here, 1);
+  EXPECT_EQ(there, 0) << "b is on the other loop, whose clock did not move";
+  later_clock.advance(50ms - 1ns);
+  ASSERT_FALSE(other.run(RunMode::NoWait));
+  EXPECT_EQ(there, 0);
+  later_clock.advance(1ns);
+  ASSERT_FALSE(other.run(RunMode::NoWait));
+  EXPECT_EQ(there, 1);
+}
+
+// The hint outlives its loop: a timer that loop left behind is refused, and a timer of a
+// new loop, wherever it is, starts on that loop.
+TEST_F(TimerTest, ARestartAfterTheHintedLoopIsGoneIsRefusedOrGoesToTheNewLoop) {
+  auto gone = std::make_unique<Loop>();
+  ASSERT_FALSE(gone->open());
+  Timer left(*gone);
+  ASSERT_FALSE(left.start(1s, [] {}));
+  ASSERT_FALSE(left.start(2s));  // its loop is the hint now
+  gone.reset();
+  EXPECT_EQ(left.start(1s).code(), EINVAL);
+  EXPECT_FALSE(left.active());
+  auto next = std::make_unique<Loop>();
+  ASSERT_FALSE(next->open());
+  Timer fresh(*next);
+  ASSERT_FALSE(fresh.start(1s, [] {}));
+  ASSERT_FALSE(fresh.start(2s));
+  EXPECT_TRUE(fresh.active());
+  EXPECT_EQ(next->active_watchers(), 1);
+  EXPECT_EQ(left.start(1s).code(), EINVAL);
 }
 
 // With the real clock: the loop blocks until the deadline and never fires early. Only
