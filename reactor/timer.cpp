@@ -31,8 +31,10 @@ Error Timer::start(Duration after, Duration repeat) noexcept {
   // other loop polls, calls nothing when the wheel can leave it in its slot: a restart
   // of a timer cold in the cache waits for it with every instruction that depends on
   // it, so they are few. start_other() does everything else, in the same order.
+  // The callback is not tested: the wheel moves only a timer waiting in a slot, and no
+  // timer without a callback is there (start() refuses it, set_callback() of none stops it).
   Loop* loop = restart_hint;
-  if (loop_ == loop && loop != nullptr && callback_ && repeat.count() >= 0) [[likely]] {
+  if (loop_ == loop && loop != nullptr && repeat.count() >= 0) [[likely]] {
 #if defined(__GNUC__)
     __asm__("" : "+r"(loop));  // equal to loop_, but read through the hint (above)
 #endif
