@@ -10,7 +10,10 @@
 // timer_churn      restart_shuffled's floor: the same number of restarts of as many 64-byte
 //                  records in random order, each restart one read-modify-write of its
 //                  record's deadline through a call that is not inlined (as a library's
-//                  restart is): what memory costs before a restart does any work.
+//                  restart is): what memory costs before a restart does any work. Then
+//                  the same with 10 and 20 dependent steps on each value read
+//                  (restart_shuffled_wait10, _wait20): what the instructions that wait for
+//                  the record cost, since fewer restarts overlap.
 #include "bench/compare/harness.hpp"
 
 namespace {
@@ -71,8 +74,18 @@ struct alignas(64) Record {
   int64_t rest[7];
 };
 
+// Each restart reads its record, works `Steps` dependent steps on what it read (a shift
+// and an exclusive or each, which the compiler cannot fold), and writes the record. With
+// Steps = 0 this is the floor; the others show what instructions that wait for the record
+// cost.
+template <int Steps>
 __attribute__((noinline)) void restart_record(Record& record, int64_t deadline) {
-  record.deadline = std::max(record.deadline, int64_t{0}) + deadline;  // read, then written
+  int64_t value = std::max(record.deadline, int64_t{0});  // read
+  for (int i = 0; i < Steps; ++i) {
+    __asm__("" : "+r"(value));
+    value ^= value >> 3;
+  }
+  record.deadline = (value & 1) + deadline;  // then written
 }
 
 void restart_floor(benchmark::State& state, size_t n, int rounds) {
@@ -85,13 +98,19 @@ void restart_floor(benchmark::State& state, size_t n, int rounds) {
     const evbench::ShuffledRestarts restarts = evbench::shuffled_restarts(n, rounds, rng);
     const std::vector<uint32_t>& sequence = restarts.timer;
     const std::vector<int64_t>& deadline = restarts.deadline;
-    const int64_t t0 = evbench::now_ns();
-    for (size_t k = 0; k < sequence.size(); ++k)
-      restart_record(records[sequence[k]], deadline[k]);
-    const int64_t t1 = evbench::now_ns();
-    benchmark::DoNotOptimize(records.data());
-    state.counters["restart_shuffled_ns"] = static_cast<double>(t1 - t0) / static_cast<double>(sequence.size());
-    state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
+    auto restarts_with = [&]<int Steps>() {
+      const int64_t t0 = evbench::now_ns();
+      for (size_t k = 0; k < sequence.size(); ++k)
+        restart_record<Steps>(records[sequence[k]], deadline[k]);
+      const int64_t t1 = evbench::now_ns();
+      benchmark::DoNotOptimize(records.data());
+      return static_cast<double>(t1 - t0) / static_cast<double>(sequence.size());
+    };
+    const double floor = restarts_with.template operator()<0>();
+    state.counters["restart_shuffled_ns"] = floor;
+    state.counters["restart_shuffled_wait10_ns"] = restarts_with.template operator()<10>();
+    state.counters["restart_shuffled_wait20_ns"] = restarts_with.template operator()<20>();
+    state.SetIterationTime(floor * static_cast<double>(sequence.size()) / 1e9);
   }
 }
 
