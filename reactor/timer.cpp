@@ -26,29 +26,36 @@ int64_t interval_for(Timer::Duration repeat, int64_t timeout) noexcept {
 // loop the hint.
 thread_local Loop* restart_hint = nullptr;
 
-Error Timer::start(Duration after, Duration repeat) noexcept {
-  // The common restart, an active timer re-armed (the idle-timeout idiom) on a loop no
-  // other loop polls, calls nothing when the wheel can leave it in its slot: a restart
-  // of a timer cold in the cache waits for it with every instruction that depends on
-  // it, so they are few. start_other() does everything else, in the same order.
-  // The callback is not tested: the wheel moves only a timer waiting in a slot, and no
-  // timer without a callback is there (start() refuses it, set_callback() of none stops it).
+// The common restart, an active timer re-armed (the idle-timeout idiom) on a loop no other
+// loop polls, calls nothing when the wheel can leave it in its slot: a restart of a timer
+// cold in the cache waits for it with every instruction that depends on it, so they are
+// few. The callback is not tested: the wheel moves only a timer waiting in a slot, and no
+// timer without a callback is there (start() refuses it, set_callback() of none stops
+// it). False, with nothing done, in every other case.
+[[gnu::always_inline]] inline bool Timer::restart_in_place(int64_t timeout) noexcept {
   Loop* loop = restart_hint;
-  if (loop_ == loop && loop != nullptr && repeat.count() >= 0) [[likely]] {
+  if (loop_ == loop && loop != nullptr) [[likely]] {
 #if defined(__GNUC__)
     __asm__("" : "+r"(loop));  // equal to loop_, but read through the hint (above)
 #endif
     if (loop->is_open() && !loop->core().embedded) [[likely]] {
       loop->core().assert_owner_thread();
       detail::TimeKeeper& time = loop->time();
-      const int64_t timeout = timeout_of(after);
-      if (time.restart_in_place(*this, detail::saturating_add(time.now(), timeout))) {
-        interval_ns_ = interval_for(repeat, timeout);
-        return Error();  // not embedded: nothing to tell (changed_outside_run)
-      }
+      // Not embedded: nothing to tell (changed_outside_run).
+      if (time.restart_in_place(*this, detail::saturating_add(time.now(), timeout))) return true;
     }
   }
   if (loop_ != nullptr) restart_hint = loop_;
+  return false;
+}
+
+Error Timer::start(Duration after, Duration repeat) noexcept {
+  // start_other() does everything restart_in_place() does not, in the same order.
+  const int64_t timeout = timeout_of(after);
+  if (repeat.count() >= 0 && restart_in_place(timeout)) [[likely]] {
+    interval_ns_ = interval_for(repeat, timeout);
+    return Error();
+  }
   return start_other(after, repeat);
 }
 
@@ -67,9 +74,14 @@ Error Timer::start_other(Duration after, Duration repeat) noexcept {
 }
 
 Error Timer::again() noexcept {
+  // A timer waiting in a slot was started, has a callback and a loop: restart_in_place()
+  // needs none of the checks below.
+  const int64_t timeout = interval_ns_ < 0 ? -interval_ns_ : interval_ns_;
+  if (restart_in_place(timeout)) [[likely]]
+    return Error();
   if (detached() || !callback_ || never_started()) return Error(EINVAL);
   if (Error err = check_loop()) return err;
-  return arm(interval_ns_ < 0 ? -interval_ns_ : interval_ns_);
+  return arm(timeout);
 }
 
 Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
@@ -89,10 +101,12 @@ Error Timer::start_at(MonotonicClock::time_point deadline) noexcept {
 }
 
 Error Timer::again(Duration timeout) noexcept {
-  if (detached() || !callback_) return Error(EINVAL);
-  if (Error err = check_loop()) return err;
   const int64_t ns = timeout_of(timeout);
-  if (Error err = arm(ns)) return err;
+  if (!restart_in_place(ns)) {
+    if (detached() || !callback_) return Error(EINVAL);
+    if (Error err = check_loop()) return err;
+    if (Error err = arm(ns)) return err;
+  }
   if (interval_ns_ >= 0) interval_ns_ = ns;  // a repeating timer keeps its interval
   return Error();
 }

@@ -129,6 +129,7 @@ class Timer : private detail::TimerNode, public detail::WatcherBase {
   int64_t next_deadline_after(int64_t now) const noexcept;
   void notify() noexcept { callback_(*this); }
   Error arm(int64_t timeout_ns) noexcept;
+  bool restart_in_place(int64_t timeout) noexcept;              // start()'s and again()'s fast path (timer.cpp)
   Error start_other(Duration after, Duration repeat) noexcept;  // start() but for a restart in place
 
   // The interval again() uses, one field for two: the timeout of the last start (>= 0)

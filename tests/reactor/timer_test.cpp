@@ -337,6 +337,13 @@ TEST_F(TimerTest, RestartsInTurnOnTwoLoopsOfOneThreadKeepToEachTimersLoop) {
     ASSERT_FALSE(b.start(timer_b));
     EXPECT_EQ(b.when(), now_there + timer_b);
     EXPECT_EQ(a.when(), now_here + timer_a);
+    // again() takes the same path, with the last timeout.
+    ASSERT_FALSE(a.again());
+    EXPECT_EQ(a.when(), now_here + timer_a);
+    ASSERT_FALSE(b.again());
+    EXPECT_EQ(b.when(), now_there + timer_b);
+    ASSERT_FALSE(a.again(timer_a));
+    EXPECT_EQ(a.when(), now_here + timer_a);
   }
   EXPECT_EQ(loop.active_watchers(), 1);
   EXPECT_EQ(other.active_watchers(), 1);
@@ -363,6 +370,8 @@ TEST_F(TimerTest, ARestartAfterTheHintedLoopIsGoneIsRefusedOrGoesToTheNewLoop) {
   ASSERT_FALSE(left.start(2s));  // its loop is the hint now
   gone.reset();
   EXPECT_EQ(left.start(1s).code(), EINVAL);
+  EXPECT_EQ(left.again().code(), EINVAL);
+  EXPECT_EQ(left.again(1s).code(), EINVAL);
   EXPECT_FALSE(left.active());
   auto next = std::make_unique<Loop>();
   ASSERT_FALSE(next->open());
