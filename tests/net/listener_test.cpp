@@ -28,6 +28,11 @@ Task<testing::Returned<TcpStream>> connect_to(SocketAddress address) {
   co_return testing::returned(co_await TcpStream::connect(address));
 }
 
+// One accept on `listener`, the peer's address into `peer` unless it is null.
+Task<testing::Returned<TcpStream>> accept_from(TcpListener* listener, SocketAddress* peer) {
+  co_return testing::returned(co_await listener->accept(peer));
+}
+
 TEST_F(TcpListenerTest, PortZeroPicksAFreePortThatLocalAddressTells) {
   Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
   ASSERT_TRUE(listener);
@@ -80,9 +85,7 @@ TEST_F(TcpListenerTest, AcceptGivesTheConnectionAndItsPeersAddress) {
   ASSERT_TRUE(listener);
   const SocketAddress address = listener.value().local_address().value();
   SocketAddress peer;
-  auto accepted = spawn(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await listener.value().accept(&peer));
-  });
+  auto accepted = spawn(loop, accept_from, &listener.value(), &peer);
   iterate();
   EXPECT_FALSE(accepted.done()) << "nobody has connected";
   auto connected = spawn(loop, connect_to, address);
@@ -99,9 +102,7 @@ TEST_F(TcpListenerTest, ACancelledAcceptTakesNoConnectionAndTheNextAcceptGetsIt)
   Result<TcpListener> listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
   ASSERT_TRUE(listener);
   const SocketAddress address = listener.value().local_address().value();
-  auto first = spawn(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await listener.value().accept());
-  });
+  auto first = spawn(loop, accept_from, &listener.value(), nullptr);
   iterate();
   ASSERT_FALSE(first.done());
   first.cancel();
@@ -111,9 +112,7 @@ TEST_F(TcpListenerTest, ACancelledAcceptTakesNoConnectionAndTheNextAcceptGetsIt)
   Result<testing::Returned<TcpStream>> client = run_until_complete(loop, connect_to, address);
   ASSERT_TRUE(client && client.value());
   SocketAddress peer;
-  Result<testing::Returned<TcpStream>> second = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await listener.value().accept(&peer));
-  });
+  Result<testing::Returned<TcpStream>> second = run_until_complete(loop, accept_from, &listener.value(), &peer);
   ASSERT_TRUE(second && second.value());
   EXPECT_EQ(peer, client.value().value.local_address().value());
 }
@@ -129,9 +128,7 @@ TEST_F(TcpListenerTest, AnIpv6ListenerServesAnIpv6Client) {
   Result<testing::Returned<TcpStream>> client = run_until_complete(loop, connect_to, address);
   ASSERT_TRUE(client && client.value());
   SocketAddress peer;
-  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await listener.value().accept(&peer));
-  });
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, accept_from, &listener.value(), &peer);
   ASSERT_TRUE(server && server.value());
   EXPECT_EQ(peer.family(), SocketAddress::Family::ipv6);
   EXPECT_TRUE(peer.is_loopback());
@@ -162,9 +159,7 @@ TEST_F(TcpListenerTest, AnIpv6OnlyListenerLeavesItsPortToIpv4) {
       run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(port));
   ASSERT_TRUE(client && client.value());
   SocketAddress peer;
-  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await ipv4.value().accept(&peer));
-  });
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, accept_from, &ipv4.value(), &peer);
   ASSERT_TRUE(server && server.value());
   EXPECT_EQ(peer, client.value().value.local_address().value());
 }
@@ -183,9 +178,7 @@ TEST_F(TcpListenerTest, ADualStackListenerTakesAnIpv4Client) {
   Result<testing::Returned<TcpStream>> client =
       run_until_complete(loop, connect_to, SocketAddress::ipv4_loopback(port));
   ASSERT_TRUE(client && client.value());
-  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, [&]() -> Task<testing::Returned<TcpStream>> {
-    co_return testing::returned(co_await listener.value().accept());
-  });
+  Result<testing::Returned<TcpStream>> server = run_until_complete(loop, accept_from, &listener.value(), nullptr);
   ASSERT_TRUE(server && server.value());
 }
 
